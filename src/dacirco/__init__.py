@@ -1,0 +1,3 @@
+"""DaCirco: transcoding on demand."""
+
+__version__ = "0.1.0"

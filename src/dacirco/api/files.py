@@ -1,0 +1,64 @@
+"""Objects of the local storage, reachable only through signed, expiring URLs (GET and PUT)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse
+
+from dacirco.storage.base import InvalidKey, check_key
+from dacirco.storage.local import LocalStorage
+
+router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
+
+Expires = Annotated[int, Query(description="unix time after which the URL is refused")]
+Sig = Annotated[str, Query(min_length=1, max_length=128)]
+
+
+def _storage(request: Request) -> LocalStorage:
+    return request.app.state.local_storage
+
+
+def _checked(request: Request, method: str, key: str, expires: int, sig: str) -> LocalStorage:
+    storage = _storage(request)
+    try:
+        check_key(key)
+    except InvalidKey as exc:
+        raise HTTPException(400, str(exc)) from exc
+    refused = storage.signer.check(method, key, expires, sig, time.time())
+    if refused:
+        raise HTTPException(403, refused)
+    return storage
+
+
+@router.get("/{key:path}")
+async def download(request: Request, key: str, expires: Expires, sig: Sig) -> FileResponse:
+    storage = _checked(request, "GET", key, expires, sig)
+    path = storage.path(key)
+    if not await anyio.Path(path).is_file():
+        raise HTTPException(404, f"object {key} not found")
+    return FileResponse(path, media_type="video/mp4", filename=path.name)
+
+
+@router.put("/{key:path}", status_code=201)
+async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict:
+    storage = _checked(request, "PUT", key, expires, sig)
+    dest = storage.path(key)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    size = 0
+    try:
+        async with await anyio.open_file(tmp, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                await out.write(chunk)
+        # The output replaces nothing until it is complete.
+        await anyio.to_thread.run_sync(os.replace, tmp, dest)
+    except BaseException:
+        await anyio.Path(tmp).unlink(missing_ok=True)
+        raise
+    return {"key": key, "size": size}

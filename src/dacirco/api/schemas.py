@@ -1,0 +1,90 @@
+"""The public API's schema family: JobCreate in, JobPublic / WorkerPublic / Page out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from dacirco.domain import MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, Codec, Speed, valid_movie_name
+
+
+class JobCreate(BaseModel):
+    """A transcoding request, as classic clients send it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"}]
+        },
+    )
+
+    id_video: Annotated[str, Field(description="a movie of the catalog, e.g. bbb_5.mp4")]
+    bitrate: Annotated[
+        int,
+        Field(
+            ge=MIN_BITRATE_KBPS,
+            le=MAX_BITRATE_KBPS,
+            strict=True,
+            description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}",
+        ),
+    ]
+    speed: Annotated[Speed, Field(description="x264/x265 preset: ultrafast or fast")]
+    codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
+
+    @field_validator("id_video")
+    @classmethod
+    def _movie_name(cls, value: str) -> str:
+        if not valid_movie_name(value):
+            raise ValueError("must be a movie file name such as bbb_5.mp4 (no path)")
+        return value
+
+
+class Timings(BaseModel):
+    received: str | None = None
+    assigned: str | None = None
+    started: str | None = None
+    downloaded: str | None = None
+    transcoded: str | None = None
+    uploaded: str | None = None
+    failed: str | None = None
+
+
+class JobPublic(BaseModel):
+    id: str
+    id_video: str
+    bitrate: int
+    speed: str
+    codec: str
+    state: str
+    attempts: int
+    worker_id: str | None = None
+    progress: float = 0.0
+    output: str | None = Field(None, description="output name under output-videos/")
+    output_url: str | None = Field(None, description="where to download the output")
+    error: str | None = None
+    errors: list[str] = Field(default_factory=list, description="one reason per failed attempt")
+    input_duration: float | None = None
+    delay: float | None = Field(None, description="seconds from request to uploaded output")
+    timings: Timings = Field(default_factory=Timings)
+
+
+class WorkerPublic(BaseModel):
+    name: str
+    id: str
+    cpus: str
+    memory: str = Field(description="GB")
+    node: str
+    flavor: str
+    state: str
+    created_at: str
+    registered_at: str | None = None
+    stopped_at: str | None = None
+    job_id: str | None = None
+    jobs_done: int = 0
+    stop_reason: str | None = None
+
+
+class Page(BaseModel):
+    items: list[str]
+    has_more: bool

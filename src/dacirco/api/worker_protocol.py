@@ -1,0 +1,33 @@
+"""The worker protocol routes (see dacirco.protocol); apart from the public ones, token only."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from dacirco.api.deps import ControllerDep, WorkerDep
+from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
+
+router = APIRouter(prefix="/worker", tags=["worker protocol"], include_in_schema=True)
+
+
+@router.post("/register", response_model=RegisterReply)
+async def register(body: RegisterRequest, worker: WorkerDep, c: ControllerDep) -> RegisterReply:
+    return await c.register(worker, body)
+
+
+@router.get("/task", response_model=TaskSpec, responses={204: {"description": "no task yet"}})
+async def next_task(
+    worker: WorkerDep,
+    c: ControllerDep,
+    wait: Annotated[float, Query(ge=0, le=60)] = 20.0,
+) -> TaskSpec | Response:
+    spec = await c.next_task(worker, wait)
+    return spec if spec is not None else Response(status_code=204)
+
+
+@router.post("/tasks/{task_id}/report")
+async def report(task_id: str, body: TaskReport, worker: WorkerDep, c: ControllerDep) -> dict:
+    await c.report(worker, task_id, body)
+    return {"ok": True}

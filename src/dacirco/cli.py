@@ -1,0 +1,191 @@
+"""The ``dacirco`` command and its classic aliases (``dacirco_controller``, ``dacirco_rest_api``,
+``dacirco_tc_worker``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dacirco import __version__
+from dacirco.catalog.cli import catalog_app
+from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
+from dacirco.worker.cli import worker as worker_command
+
+app = typer.Typer(
+    help="DaCirco: transcoding on demand. Start with `dacirco serve`.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(catalog_app, name="catalog", help="Generate, add and list the movies of the catalog.")
+app.command("worker")(worker_command)
+
+Host = Annotated[str, typer.Option(help="address to listen on")]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        default_factory=default_data_dir,
+        help="catalog, outputs, state and logs [env DACIRCO_DATA_DIR; default ./data]",
+    ),
+]
+Algorithm = Annotated[str, typer.Option(help="scheduling policy: minimize-workers, grace-period")]
+MaxWorkers = Annotated[int, typer.Option(help="most workers alive at once")]
+MaxIdle = Annotated[
+    float, typer.Option(help="grace-period: seconds an idle worker is kept for reuse")
+]
+CallInterval = Annotated[float, typer.Option(help="seconds between two policy ticks")]
+RuntimeOpt = Annotated[
+    str, typer.Option("--runtime", "-r", "--runner-type", help="where workers run: local")
+]
+Flavor = Annotated[str, typer.Option(help="worker flavor: tiny (1 cpu), small (2), medium (4)")]
+EventLog = Annotated[
+    Path | None,
+    typer.Option(help="event log path [default: first free ./tc-events-NN.txt]"),
+]
+PublicUrl = Annotated[
+    str | None, typer.Option(help="URL workers use to reach this service [default: from host/port]")
+]
+LocalCpus = Annotated[
+    int | None, typer.Option(help="local runtime: cores workers may reserve [default: all]")
+]
+LocalMemory = Annotated[
+    float | None, typer.Option(help="local runtime: GB workers may reserve [default: all]")
+]
+LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dacirco {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print version")
+    ] = False,
+) -> None:
+    """DaCirco: transcoding on demand."""
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
+    import uvicorn
+
+    from dacirco.service import ConfigError, ServeOptions, build
+
+    _logging(log_level)
+    try:
+        fastapi_app, _ = build(ServeOptions(host=host, port=port, **kwargs))  # type: ignore[arg-type]
+    except (ConfigError, FileExistsError, OSError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    uvicorn.run(fastapi_app, host=host, port=port, log_level=log_level.lower())
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int, typer.Option("--port", "-p", default_factory=default_port, help="[env PORT]")
+    ],
+    data_dir: DataDir,
+    host: Host = "127.0.0.1",
+    algorithm: Algorithm = "grace-period",
+    max_workers: MaxWorkers = 2,
+    max_idle_time: MaxIdle = 60.0,
+    call_interval: CallInterval = 1.0,
+    runtime: RuntimeOpt = "local",
+    flavor: Flavor = "small",
+    event_log_file: EventLog = None,
+    public_url: PublicUrl = None,
+    local_cpus: LocalCpus = None,
+    local_memory_gb: LocalMemory = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the whole service in one process tree: API, controller and its workers."""
+    _serve(
+        port, host, log_level, data_dir=data_dir, algorithm=algorithm, max_workers=max_workers,
+        max_idle_time=max_idle_time, call_interval=call_interval, runtime=runtime,
+        flavor=flavor, event_log_file=event_log_file, public_url=public_url,
+        local_cpus=local_cpus, local_memory_gb=local_memory_gb,
+    )  # fmt: skip
+
+
+@app.command()
+def controller(
+    data_dir: DataDir,
+    port: Annotated[int, typer.Option("--port", "-p")] = DEFAULT_CONTROLLER_PORT,
+    host: Host = "127.0.0.1",
+    algorithm: Algorithm = "grace-period",
+    max_workers: MaxWorkers = 2,
+    max_idle_time: MaxIdle = 60.0,
+    call_interval: CallInterval = 1.0,
+    runtime: RuntimeOpt = "local",
+    flavor: Flavor = "small",
+    event_log_file: EventLog = None,
+    public_url: PublicUrl = None,
+    local_cpus: LocalCpus = None,
+    local_memory_gb: LocalMemory = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the controller apart (scheduler, worker manager, worker protocol and files);
+    pair it with `dacirco rest-api --controller-url`."""
+    _serve(
+        port, host, log_level, data_dir=data_dir, algorithm=algorithm, max_workers=max_workers,
+        max_idle_time=max_idle_time, call_interval=call_interval, runtime=runtime,
+        flavor=flavor, event_log_file=event_log_file, public_url=public_url,
+        local_cpus=local_cpus, local_memory_gb=local_memory_gb,
+    )  # fmt: skip
+
+
+@app.command("rest-api")
+def rest_api(
+    port: Annotated[
+        int, typer.Option("--port", "-p", default_factory=default_port, help="[env PORT]")
+    ],
+    host: Host = "127.0.0.1",
+    controller_url: Annotated[
+        str, typer.Option(help="URL of a `dacirco controller`")
+    ] = f"http://127.0.0.1:{DEFAULT_CONTROLLER_PORT}",
+    log_level: LogLevel = "info",
+) -> None:
+    """Run the public REST job API apart, forwarding to a controller."""
+    import uvicorn
+
+    from dacirco.api.app import create_api_app
+
+    _logging(log_level)
+    uvicorn.run(create_api_app(controller_url), host=host, port=port, log_level=log_level)
+
+
+def _alias(command: object, prog_name: str) -> None:
+    single = typer.Typer(add_completion=False)
+    single.command()(command)  # type: ignore[arg-type]
+    single(prog_name=prog_name)
+
+
+def controller_alias() -> None:
+    _alias(controller, "dacirco_controller")
+
+
+def rest_api_alias() -> None:
+    _alias(rest_api, "dacirco_rest_api")
+
+
+def worker_alias() -> None:
+    _alias(worker_command, "dacirco_tc_worker")
+
+
+if __name__ == "__main__":
+    app()

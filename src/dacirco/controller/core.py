@@ -1,0 +1,299 @@
+"""The controller: observes jobs and workers, asks the policy, checks and applies its decisions.
+
+It never makes a scheduling choice of its own. Each step first records what happened
+(state in memory, then SQLite, then the event log), then asks the policy, then acts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dacirco.controller.errors import InvalidRequest, NotFound, StorageUnavailable
+from dacirco.controller.events import EventLog
+from dacirco.controller.lifecycle import Lifecycle
+from dacirco.controller.store import Store
+from dacirco.controller.worker_link import WorkerLink
+from dacirco.domain import (
+    FLAVORS,
+    Codec,
+    Job,
+    JobState,
+    Speed,
+    Task,
+    Worker,
+    WorkerState,
+    valid_movie_name,
+)
+from dacirco.policies.base import (
+    Assign,
+    ClusterView,
+    Decisions,
+    JobView,
+    Limits,
+    NodeView,
+    Policy,
+    StartWorker,
+    StopWorker,
+    WorkerView,
+)
+from dacirco.runtimes.base import Runtime, WorkerSpec
+from dacirco.storage.base import Storage, StorageError, input_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    algorithm: str = "grace-period"
+    max_workers: int = 2
+    max_idle_time: float = 60.0
+    call_interval: float = 1.0
+    flavor: str = "small"
+    controller_url: str = "http://127.0.0.1:8000"  # what workers call back
+    poll_wait: float = 20.0
+    url_ttl: float = 6 * 3600.0
+    max_attempts: int = 3
+    boot_timeout: float = 120.0
+    heartbeat_timeout: float = 90.0
+
+
+class Controller(Lifecycle, WorkerLink):
+    def __init__(
+        self,
+        config: ControllerConfig,
+        policy: Policy,
+        runtime: Runtime,
+        storage: Storage,
+        store: Store,
+        events: EventLog,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.runtime = runtime
+        self.storage = storage
+        self.store = store
+        self.events = events
+        self.clock = clock
+        self.jobs: dict[str, Job] = {}
+        self.workers: dict[str, Worker] = {}
+        self.tasks: dict[str, Task] = {}
+        self._waiting: dict[str, None] = {}  # ids of waiting jobs, insertion-ordered
+        self._tokens: dict[str, str] = {}  # token -> worker id
+        self._wake: dict[str, asyncio.Event] = {}  # per worker: a task is there for you
+        self._kick = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+        self._worker_seq = 0
+        self.closed = False
+
+    # ---- the loop --------------------------------------------------------------------------
+    def kick(self) -> None:
+        """Something happened: run the policy now rather than at the next tick."""
+        self._kick.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self.config.call_interval)
+            self._kick.clear()
+            try:
+                await self.check_liveness()
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile step failed; going on")
+
+    def spawn(self, coro) -> None:  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- jobs from clients -----------------------------------------------------------------
+    async def submit(self, id_video: str, bitrate: int, speed: Speed, codec: Codec) -> Job:
+        if not valid_movie_name(id_video):
+            raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
+        try:
+            info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
+        except StorageError as exc:
+            raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
+        if info is None:
+            raise InvalidRequest(f"id_video: movie {id_video!r} is not in the catalog")
+        duration = info.metadata.get("duration")
+        job = Job(
+            id=str(uuid.uuid4()),
+            id_video=id_video,
+            bitrate=bitrate,
+            speed=speed,
+            codec=codec,
+            received_at=self.clock(),
+            max_attempts=self.config.max_attempts,
+            input_size=info.size,
+            input_duration=float(duration) if duration else None,
+        )
+        await self.store.save(jobs=(job,))  # persisted before the client hears "201"
+        self.jobs[job.id] = job
+        self._waiting[job.id] = None
+        self.events.emit(
+            "EV1", request_id=job.id, input_video=id_video, bitrate=bitrate, speed=speed.value
+        )
+        self.kick()
+        return job
+
+    def job(self, job_id: str) -> Job:
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise NotFound(f"job {job_id!r} not found") from None
+
+    def worker(self, worker_id: str) -> Worker:
+        try:
+            return self.workers[worker_id]
+        except KeyError:
+            raise NotFound(f"worker {worker_id!r} not found") from None
+
+    # ---- policy ----------------------------------------------------------------------------
+    def snapshot(self) -> ClusterView:
+        now = self.clock()
+        waiting = sorted((self.jobs[i] for i in self._waiting), key=lambda j: j.received_at)
+        alive = [w for w in self.workers.values() if w.state != WorkerState.STOPPED]
+        nodes = []
+        for node in self.runtime.nodes():
+            on_node = [w for w in alive if w.node == node.name]
+            nodes.append(
+                NodeView(
+                    name=node.name,
+                    cpus=node.cpus,
+                    memory_gb=node.memory_gb,
+                    free_cpus=node.cpus - sum(w.flavor.cpus for w in on_node),
+                    free_memory_gb=node.memory_gb - sum(w.flavor.memory_gb for w in on_node),
+                )
+            )
+        return ClusterView(
+            now=now,
+            waiting=tuple(
+                JobView(
+                    id=j.id,
+                    id_video=j.id_video,
+                    bitrate=j.bitrate,
+                    speed=j.speed.value,
+                    received_at=j.received_at,
+                    attempts=j.attempts,
+                    input_duration=j.input_duration,
+                    input_size=j.input_size,
+                )
+                for j in waiting
+            ),
+            workers=tuple(
+                WorkerView(
+                    id=w.id,
+                    flavor=w.flavor,
+                    state=w.state,
+                    created_at=w.created_at,
+                    node=w.node,
+                    idle_since=w.idle_since,
+                    job_id=w.job_id,
+                )
+                for w in alive
+            ),
+            nodes=tuple(nodes),
+            limits=Limits(max_workers=self.config.max_workers, default_flavor=self.config.flavor),
+        )
+
+    async def reconcile(self) -> Decisions:
+        if self.closed:
+            return Decisions()
+        decisions = self.policy.decide(self.snapshot())
+        for stop in decisions.stop:
+            await self._apply_stop(stop)
+        for assign in decisions.assign:
+            await self._apply_assign(assign)
+        for start in decisions.start:
+            await self._apply_start(start)
+        return decisions
+
+    async def _apply_stop(self, stop: StopWorker) -> None:
+        worker = self.workers.get(stop.worker_id)
+        if worker is None or worker.state in (WorkerState.STOPPED, WorkerState.BUSY):
+            log.warning("refused %s: worker busy, stopped or unknown", stop)
+            return
+        await self.stop_worker(worker, stop.reason or f"stopped by {self.policy.name}")
+
+    async def _apply_assign(self, assign: Assign) -> None:
+        job = self.jobs.get(assign.job_id)
+        worker = self.workers.get(assign.worker_id)
+        if job is None or job.state != JobState.WAITING:
+            log.warning("refused %s: job not waiting", assign)
+            return
+        if worker is None or worker.state != WorkerState.IDLE:
+            log.warning("refused %s: worker not idle", assign)
+            return
+        now = self.clock()
+        task = Task(id=str(uuid.uuid4()), job_id=job.id, worker_id=worker.id, assigned_at=now)
+        job.attempts += 1
+        job.transition(JobState.STARTED, now, f"assigned to {worker.id}")
+        job.worker_id, job.task_id, job.progress = worker.id, task.id, 0.0
+        job.timings.setdefault("assigned", now)
+        worker.transition(WorkerState.BUSY, now, f"job {job.id}")
+        worker.job_id, worker.task_id, worker.idle_since = job.id, task.id, None
+        self._waiting.pop(job.id, None)
+        self.tasks[task.id] = task
+        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
+        self.events.emit("EV3", request_id=job.id, worker_id=worker.id, task_id=task.id)
+        self._wake_worker(worker.id)
+
+    async def _apply_start(self, start: StartWorker) -> None:
+        flavor = FLAVORS.get(start.flavor)
+        view = self.snapshot()
+        if flavor is None:
+            log.warning("refused %s: unknown flavor", start)
+            return
+        if view.room <= 0:
+            log.warning("refused %s: max_workers (%d) reached", start, self.config.max_workers)
+            return
+        node = start.node or self.runtime.place(flavor)
+        free = next((n for n in view.nodes if n.name == node), None)
+        if free is not None and (
+            free.free_cpus < flavor.cpus or free.free_memory_gb < flavor.memory_gb
+        ):
+            log.warning("refused %s: node %s lacks capacity", start, node)
+            return
+        now = self.clock()
+        self._worker_seq += 1
+        worker = Worker(
+            id=str(uuid.uuid4()),
+            name=f"dacirco-worker-{self._worker_seq:03d}",
+            flavor=flavor,
+            created_at=now,
+            node=node,
+        )
+        token = secrets.token_urlsafe(32)
+        self.workers[worker.id] = worker
+        self._tokens[token] = worker.id
+        self._wake[worker.id] = asyncio.Event()
+        await self.store.save(workers=(worker,))
+        self.events.emit("EV2", name=worker.name, worker_id=worker.id)
+        spec = WorkerSpec(
+            worker_id=worker.id,
+            name=worker.name,
+            flavor=flavor,
+            controller_url=self.config.controller_url,
+            token=token,
+            node=node,
+        )
+        try:
+            await self.runtime.start(spec)
+        except Exception as exc:
+            log.error("runtime could not start %s: %s", worker.name, exc)
+            await self.stop_worker(worker, f"runtime could not start it: {exc}", lost=True)
+
+    def _wake_worker(self, worker_id: str) -> None:
+        event = self._wake.get(worker_id)
+        if event is not None:
+            event.set()

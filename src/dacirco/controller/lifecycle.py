@@ -1,0 +1,161 @@
+"""Start, recovery after a restart, stopping and losing workers, requeueing and failing jobs.
+
+A mixin of the Controller: these are the paths where a job could be lost, kept in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from dacirco.domain import Job, JobState, TaskState, Worker, WorkerState
+
+if TYPE_CHECKING:
+    from dacirco.controller.core import Controller
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle:
+    async def start(self: Controller) -> None:
+        """Load the state of a previous run, then start the loop."""
+        await self.recover()
+        self.runtime.set_exit_handler(self.on_worker_exit)
+        self._loop_task = asyncio.create_task(self._run(), name="dacirco-controller")
+        self.kick()
+
+    async def recover(self: Controller) -> None:
+        jobs, workers, tasks = await self.store.load()
+        now = self.clock()
+        self._worker_seq = len(workers)
+        for worker in workers:
+            self.workers[worker.id] = worker
+        for task in tasks:
+            self.tasks[task.id] = task
+        for job in jobs:
+            self.jobs[job.id] = job
+            if job.state == JobState.WAITING:
+                self._waiting[job.id] = None
+        # Workers of a previous run cannot be reached (their tokens died with it): stop them and
+        # give their jobs back to the queue.
+        for worker in workers:
+            if worker.state != WorkerState.STOPPED:
+                await self.stop_worker(worker, "controller restarted", lost=True)
+        # A task still open whose worker was already stopped (crash between two writes).
+        for task in tasks:
+            if task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
+                task.transition(TaskState.LOST, now, "controller restarted")
+                await self.store.save(tasks=(task,))
+                job = self.jobs.get(task.job_id)
+                if job is not None and job.state == JobState.STARTED:
+                    await self.requeue_or_fail(job, "controller restarted during the job")
+
+    async def close(self: Controller) -> None:
+        """Stop accepting work, stop every worker this controller started, flush the log."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        for worker in list(self.workers.values()):
+            if worker.state != WorkerState.STOPPED:
+                await self.stop_worker(worker, "controller shutting down", requeue=True)
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await self.runtime.close()
+        self.events.close()
+        self.store.close()
+
+    async def stop_worker(
+        self: Controller,
+        worker: Worker,
+        reason: str,
+        *,
+        lost: bool = False,
+        requeue: bool = True,
+    ) -> None:
+        """Mark the worker stopped (EV8, or EV12 when lost) and tell the runtime to stop it.
+
+        Its job, if any, goes back to the queue (or to Error past its attempts).
+        """
+        if worker.state == WorkerState.STOPPED:
+            return
+        now = self.clock()
+        job_id, task_id = worker.job_id, worker.task_id
+        worker.transition(WorkerState.STOPPED, now, reason)
+        worker.stopped_at, worker.stop_reason = now, reason
+        worker.job_id = worker.task_id = None
+        worker.idle_since = None
+        for token, wid in list(self._tokens.items()):
+            if wid == worker.id:
+                del self._tokens[token]
+        await self.store.save(workers=(worker,))
+        if lost:
+            self.events.emit("EV12", name=worker.name, worker_id=worker.id, reason=reason)
+        self.events.emit("EV8", name=worker.name, worker_id=worker.id)
+        self._wake_worker(worker.id)  # a pending long-poll answers "gone"
+        self._wake.pop(worker.id, None)
+        self.spawn(self.runtime.stop(worker.id))
+        if task_id is not None:
+            task = self.tasks.get(task_id)
+            if task is not None and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
+                task.transition(TaskState.LOST, now, reason)
+                task.error = reason
+                await self.store.save(tasks=(task,))
+        if job_id is not None and requeue:
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == JobState.STARTED:
+                await self.requeue_or_fail(job, f"worker {worker.name}: {reason}")
+        self.kick()
+
+    async def requeue_or_fail(self: Controller, job: Job, reason: str) -> None:
+        now = self.clock()
+        job.errors.append(reason)
+        job.worker_id = job.task_id = None
+        if job.attempts >= job.max_attempts:
+            await self.fail_job(
+                job, f"gave up after {job.attempts} attempts: " + "; ".join(job.errors)
+            )
+            return
+        job.transition(JobState.WAITING, now, reason)
+        job.progress = 0.0
+        self._waiting[job.id] = None
+        await self.store.save(jobs=(job,))
+        self.events.emit("EV14", request_id=job.id, reason=reason)
+        self.kick()
+
+    async def fail_job(self: Controller, job: Job, message: str) -> None:
+        now = self.clock()
+        job.transition(JobState.ERROR, now, message)
+        job.error = message
+        job.worker_id = job.task_id = None
+        job.timings["failed"] = now
+        self._waiting.pop(job.id, None)
+        await self.store.save(jobs=(job,))
+        self.events.emit("EV13", request_id=job.id, error_message=message)
+
+    async def on_worker_exit(self: Controller, worker_id: str, reason: str) -> None:
+        """The runtime saw a worker end that nobody asked to stop: it is lost."""
+        worker = self.workers.get(worker_id)
+        if worker is not None and worker.state != WorkerState.STOPPED:
+            await self.stop_worker(worker, reason, lost=True)
+
+    async def check_liveness(self: Controller) -> None:
+        """A worker that never registers, or falls silent, is lost; its job goes back."""
+        now = self.clock()
+        for worker in list(self.workers.values()):
+            if worker.state == WorkerState.BOOTING:
+                if now - worker.created_at > self.config.boot_timeout:
+                    await self.stop_worker(
+                        worker,
+                        f"did not register within {self.config.boot_timeout:g} s",
+                        lost=True,
+                    )
+            elif worker.state != WorkerState.STOPPED:
+                seen = worker.last_seen or worker.registered_at or worker.created_at
+                if now - seen > self.config.heartbeat_timeout:
+                    await self.stop_worker(worker, f"silent for {now - seen:.0f} s", lost=True)

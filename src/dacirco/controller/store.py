@@ -1,0 +1,157 @@
+"""SQLite (WAL) persistence of jobs, workers and tasks, so an accepted job survives a restart.
+
+Every write runs on one dedicated thread (SQLite connections are per thread), so the
+controller's event loop never waits on the disk; callers ``await`` the write before answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from dacirco.domain import (
+    Codec,
+    Flavor,
+    Job,
+    JobState,
+    Speed,
+    Task,
+    TaskState,
+    Transition,
+    Worker,
+    WorkerState,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+    state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workers (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+    state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+    job_id TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(asdict(obj), default=str)
+
+
+def job_from(data: dict[str, Any]) -> Job:
+    data["speed"] = Speed(data["speed"])
+    data["codec"] = Codec(data["codec"])
+    data["state"] = JobState(data["state"])
+    data["history"] = [Transition(**t) for t in data.get("history", [])]
+    return Job(**data)
+
+
+def worker_from(data: dict[str, Any]) -> Worker:
+    data["flavor"] = Flavor(**data["flavor"])
+    data["state"] = WorkerState(data["state"])
+    data["history"] = [Transition(**t) for t in data.get("history", [])]
+    return Worker(**data)
+
+
+def task_from(data: dict[str, Any]) -> Task:
+    data["state"] = TaskState(data["state"])
+    return Task(**data)
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dacirco-store")
+        self._conn: sqlite3.Connection | None = None
+        self._executor.submit(self._open).result()
+
+    def _open(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(SCHEMA)
+        self._conn = conn
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("store is closed")
+        return self._conn
+
+    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # Writes: the row is serialised in the caller (a consistent copy), written on the thread.
+    def _upsert(self, table: str, rows: list[tuple[str, str, str]]) -> None:
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            for ident, state, data in rows:
+                db.execute(
+                    f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                    (ident, state, data),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _upsert_tasks(self, rows: list[tuple[str, str, str, str]]) -> None:
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            for ident, job_id, state, data in rows:
+                db.execute(
+                    "INSERT INTO tasks (id, job_id, state, data) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                    (ident, job_id, state, data),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def save(
+        self,
+        *,
+        jobs: tuple[Job, ...] = (),
+        workers: tuple[Worker, ...] = (),
+        tasks: tuple[Task, ...] = (),
+    ) -> None:
+        """Write these entities; all of one kind in one transaction."""
+        if jobs:
+            rows = [(j.id, j.state.value, _dump(j)) for j in jobs]
+            await self._run(self._upsert, "jobs", rows)
+        if workers:
+            rows = [(w.id, w.state.value, _dump(w)) for w in workers]
+            await self._run(self._upsert, "workers", rows)
+        if tasks:
+            task_rows = [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks]
+            await self._run(self._upsert_tasks, task_rows)
+
+    def _load(self, table: str) -> list[dict[str, Any]]:
+        cur = self._db().execute(f"SELECT data FROM {table} ORDER BY seq")
+        return [json.loads(row[0]) for row in cur.fetchall()]
+
+    async def load(self) -> tuple[list[Job], list[Worker], list[Task]]:
+        """Everything, in insertion order."""
+        jobs = [job_from(d) for d in await self._run(self._load, "jobs")]
+        workers = [worker_from(d) for d in await self._run(self._load, "workers")]
+        tasks = [task_from(d) for d in await self._run(self._load, "tasks")]
+        return jobs, workers, tasks
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        self._executor.submit(_close).result()
+        self._executor.shutdown(wait=True)

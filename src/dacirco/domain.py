@@ -1,0 +1,200 @@
+"""Jobs, tasks, workers, flavors and their states: plain data with one transition table each.
+
+Nothing here does I/O or reads a clock; every time is passed in by the caller.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    WAITING = "Waiting"
+    STARTED = "Started"
+    COMPLETED = "Completed"
+    ERROR = "Error"
+
+
+class WorkerState(StrEnum):
+    BOOTING = "Booting"
+    IDLE = "Idle"
+    BUSY = "Busy"
+    STOPPED = "Stopped"
+
+
+class TaskState(StrEnum):
+    ASSIGNED = "Assigned"
+    RUNNING = "Running"
+    DONE = "Done"
+    FAILED = "Failed"
+    LOST = "Lost"
+
+
+class Speed(StrEnum):
+    """x264/x265 presets a client may ask for."""
+
+    ULTRAFAST = "ultrafast"
+    FAST = "fast"
+
+
+class Codec(StrEnum):
+    """Output video codec; h264 (libx264) unless the client asks for hevc (libx265)."""
+
+    H264 = "h264"
+    HEVC = "hevc"
+
+
+MIN_BITRATE_KBPS = 500
+MAX_BITRATE_KBPS = 8000
+
+# A movie name is one path component: letters, digits, dot, dash, underscore; no leading dot.
+MOVIE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
+
+
+def valid_movie_name(name: str) -> bool:
+    return bool(MOVIE_NAME_RE.match(name)) and ".." not in name
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    cpus: int
+    memory_gb: float
+
+
+FLAVORS: dict[str, Flavor] = {
+    "tiny": Flavor("tiny", 1, 2.0),
+    "small": Flavor("small", 2, 4.0),
+    "medium": Flavor("medium", 4, 8.0),
+}
+DEFAULT_FLAVOR = "small"
+
+
+class IllegalTransition(ValueError):
+    """A state change that the entity's transition table refuses."""
+
+
+JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
+    # Started -> Waiting is a requeue after a lost worker or a retryable failure.
+    JobState.WAITING: frozenset({JobState.STARTED, JobState.ERROR}),
+    JobState.STARTED: frozenset({JobState.WAITING, JobState.COMPLETED, JobState.ERROR}),
+    JobState.COMPLETED: frozenset(),
+    JobState.ERROR: frozenset(),
+}
+
+WORKER_TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.BOOTING: frozenset({WorkerState.IDLE, WorkerState.STOPPED}),
+    WorkerState.IDLE: frozenset({WorkerState.BUSY, WorkerState.STOPPED}),
+    WorkerState.BUSY: frozenset({WorkerState.IDLE, WorkerState.STOPPED}),
+    WorkerState.STOPPED: frozenset(),
+}
+
+TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.ASSIGNED: frozenset({TaskState.RUNNING, TaskState.FAILED, TaskState.LOST}),
+    TaskState.RUNNING: frozenset({TaskState.DONE, TaskState.FAILED, TaskState.LOST}),
+    TaskState.DONE: frozenset(),
+    TaskState.FAILED: frozenset(),
+    TaskState.LOST: frozenset(),
+}
+
+
+@dataclass
+class Transition:
+    state: str
+    at: float
+    detail: str = ""
+
+
+def _check(table: dict[Any, frozenset[Any]], kind: str, ident: str, old: Any, new: Any) -> None:
+    if new not in table[old]:
+        raise IllegalTransition(f"{kind} {ident}: {old} -> {new} is not allowed")
+
+
+@dataclass
+class Job:
+    id: str
+    id_video: str
+    bitrate: int  # kbit/s
+    speed: Speed
+    received_at: float
+    codec: Codec = Codec.H264
+    state: JobState = JobState.WAITING
+    attempts: int = 0
+    max_attempts: int = 3
+    worker_id: str | None = None
+    task_id: str | None = None
+    output: str | None = None  # output object name under output-videos/
+    error: str | None = None
+    errors: list[str] = field(default_factory=list)  # one reason per failed attempt
+    input_size: int | None = None
+    input_duration: float | None = None  # seconds, from the catalog's probe
+    progress: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # step name -> time
+    history: list[Transition] = field(default_factory=list)
+
+    def transition(self, new: JobState, at: float, detail: str = "") -> None:
+        _check(JOB_TRANSITIONS, "job", self.id, self.state, new)
+        self.state = new
+        self.history.append(Transition(new.value, at, detail))
+
+
+@dataclass
+class Worker:
+    id: str
+    name: str
+    flavor: Flavor
+    created_at: float
+    state: WorkerState = WorkerState.BOOTING
+    node: str | None = None
+    cpus: int | None = None  # as reported by the worker when it registers
+    memory_gb: float | None = None
+    registered_at: float | None = None
+    stopped_at: float | None = None
+    idle_since: float | None = None
+    job_id: str | None = None
+    task_id: str | None = None
+    last_seen: float | None = None
+    jobs_done: int = 0
+    stop_reason: str | None = None
+    history: list[Transition] = field(default_factory=list)
+
+    def transition(self, new: WorkerState, at: float, detail: str = "") -> None:
+        _check(WORKER_TRANSITIONS, "worker", self.id, self.state, new)
+        self.state = new
+        self.history.append(Transition(new.value, at, detail))
+
+
+@dataclass
+class Task:
+    """One attempt at a job on one worker."""
+
+    id: str
+    job_id: str
+    worker_id: str
+    assigned_at: float
+    state: TaskState = TaskState.ASSIGNED
+    timings: dict[str, float] = field(default_factory=dict)  # step -> controller time
+    worker_seconds: dict[str, float] = field(default_factory=dict)  # step -> worker's own timing
+    error: str | None = None
+
+    def transition(self, new: TaskState, at: float, detail: str = "") -> None:
+        _check(TASK_TRANSITIONS, "task", self.id, self.state, new)
+        self.state = new
+
+
+def output_name(job: Job) -> str:
+    """Output object name: the job id keeps outputs of the same movie apart."""
+    stem = job.id_video.rsplit(".", 1)[0]
+    return f"{stem}-{job.bitrate}k-{job.speed.value}-{job.id}.mp4"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A machine a runtime can place workers on, with its capacity."""
+
+    name: str
+    cpus: int
+    memory_gb: float

@@ -1,0 +1,165 @@
+"""What a policy sees (ClusterView), what it returns (Decisions), and the registry by name.
+
+A policy is pure: the same view always gives the same decisions; it does no I/O and reads
+no clock (``view.now`` is the time). The controller and the simulator call the same objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
+
+
+@dataclass(frozen=True)
+class JobView:
+    id: str
+    id_video: str
+    bitrate: int
+    speed: str
+    received_at: float
+    attempts: int = 0
+    input_duration: float | None = None
+    input_size: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    id: str
+    flavor: Flavor
+    state: WorkerState
+    created_at: float
+    node: str | None = None
+    idle_since: float | None = None
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeView:
+    name: str
+    cpus: int
+    memory_gb: float
+    free_cpus: float
+    free_memory_gb: float
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_workers: int = 2
+    default_flavor: str = DEFAULT_FLAVOR
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """An immutable snapshot of the cluster at time ``now``.
+
+    ``waiting`` is in arrival order (FIFO). ``workers`` holds every worker that is not stopped.
+    """
+
+    now: float
+    waiting: tuple[JobView, ...] = ()
+    workers: tuple[WorkerView, ...] = ()
+    nodes: tuple[NodeView, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+
+    def in_state(self, state: WorkerState) -> tuple[WorkerView, ...]:
+        return tuple(w for w in self.workers if w.state == state)
+
+    @property
+    def idle(self) -> tuple[WorkerView, ...]:
+        return self.in_state(WorkerState.IDLE)
+
+    @property
+    def booting(self) -> tuple[WorkerView, ...]:
+        return self.in_state(WorkerState.BOOTING)
+
+    @property
+    def busy(self) -> tuple[WorkerView, ...]:
+        return self.in_state(WorkerState.BUSY)
+
+    @property
+    def room(self) -> int:
+        """How many more workers may be started under ``max_workers``."""
+        return max(0, self.limits.max_workers - len(self.workers))
+
+
+@dataclass(frozen=True)
+class StartWorker:
+    flavor: str
+    node: str | None = None  # None: the runtime places it
+
+
+@dataclass(frozen=True)
+class StopWorker:
+    worker_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Assign:
+    job_id: str
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class Decisions:
+    start: tuple[StartWorker, ...] = ()
+    stop: tuple[StopWorker, ...] = ()
+    assign: tuple[Assign, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.start or self.stop or self.assign)
+
+
+@runtime_checkable
+class Policy(Protocol):
+    name: str
+
+    def decide(self, view: ClusterView) -> Decisions: ...
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """Every knob a policy may read; each policy takes the ones it needs."""
+
+    max_idle_time: float = 60.0
+    flavor: str = DEFAULT_FLAVOR
+
+
+_REGISTRY: dict[str, Callable[[PolicyParams], Policy]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[PolicyParams], Policy]], Callable[..., Policy]]:
+    """Class decorator: make a policy available by ``name`` (``--algorithm name``)."""
+
+    def wrap(factory: Callable[[PolicyParams], Policy]) -> Callable[[PolicyParams], Policy]:
+        if name in _REGISTRY:
+            raise ValueError(f"policy {name!r} registered twice")
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def available() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def make_policy(name: str, params: PolicyParams | None = None) -> Policy:
+    _load_builtin()
+    try:
+        factory = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown algorithm {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+    return factory(params or PolicyParams())
+
+
+def _load_builtin() -> None:
+    # Imported here so that registering stays a side effect of importing the package.
+    from dacirco.policies import grace_period, minimize_workers  # noqa: F401

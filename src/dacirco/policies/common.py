@@ -1,0 +1,41 @@
+"""Building blocks shared by policies: FIFO matching and clamped worker starts."""
+
+from __future__ import annotations
+
+from dacirco.domain import FLAVORS, Flavor
+from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
+
+
+def match_fifo(
+    view: ClusterView,
+) -> tuple[tuple[Assign, ...], tuple[JobView, ...], tuple[WorkerView, ...]]:
+    """Give waiting jobs, oldest first, to idle workers, longest idle first.
+
+    Returns the assignments, the jobs still unserved and the workers still idle.
+    """
+    idle = sorted(view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
+    matched = zip(view.waiting, idle, strict=False)
+    pairs = tuple(Assign(job.id, worker.id) for job, worker in matched)
+    n = len(pairs)
+    return pairs, view.waiting[n:], tuple(idle[n:])
+
+
+def fits(view: ClusterView, flavor: Flavor) -> int:
+    """How many more workers of ``flavor`` the nodes can hold (unbounded when no node is known)."""
+    if not view.nodes:
+        return view.room
+    return sum(
+        int(min(node.free_cpus // flavor.cpus, node.free_memory_gb // flavor.memory_gb))
+        for node in view.nodes
+    )
+
+
+def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[StartWorker, ...]:
+    """Start one worker per unserved job not already covered by a booting worker.
+
+    Clamped to ``max_workers`` and to node capacity in this one place.
+    """
+    flavor = FLAVORS[flavor_name]
+    wanted = unserved - len(view.booting)
+    count = max(0, min(wanted, view.room, fits(view, flavor)))
+    return tuple(StartWorker(flavor_name) for _ in range(count))

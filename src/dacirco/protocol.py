@@ -1,0 +1,64 @@
+"""The worker protocol: the JSON bodies exchanged between a worker and the controller.
+
+HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes, all under
+``/worker`` on the controller's URL:
+
+- ``POST /worker/register`` (RegisterRequest -> RegisterReply): the worker is booted.
+- ``GET /worker/task?wait=S``: long-poll; 200 with a TaskSpec, 204 when no task came within
+  ``S`` seconds (poll again), 410 when the controller wants the worker to exit.
+- ``POST /worker/tasks/{task_id}/report`` (TaskReport): a step of the task. 200 ``{"ok": true}``;
+  409 when the task is no longer this worker's (drop it and poll again).
+
+Any call is a heartbeat. 401 means the token is not (or no longer) valid: the worker exits.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
+
+Step = Literal["started", "downloaded", "progress", "transcoded", "uploaded", "failed"]
+ErrorKind = Literal["transcoding", "storage", "internal"]
+
+
+class RegisterRequest(BaseModel):
+    worker_id: str
+    name: str
+    node: str
+    cpus: int
+    memory_gb: float
+    pid: int | None = None
+
+
+class RegisterReply(BaseModel):
+    worker_id: str
+    poll_wait: float = Field(20.0, description="seconds to use as ?wait= on /worker/task")
+
+
+class TaskSpec(BaseModel):
+    task_id: str
+    job_id: str
+    input_name: str
+    output_name: str
+    input_url: str = Field(description="signed GET URL of the input movie")
+    output_url: str = Field(description="signed PUT URL for the output movie")
+    bitrate_kbps: int
+    speed: Literal["ultrafast", "fast"]
+    codec: Literal["h264", "hevc"] = "h264"
+    threads: int = Field(0, description="ffmpeg -threads; 0 lets ffmpeg choose")
+    input_duration: float | None = None
+    deadline_seconds: float | None = Field(
+        None, description="ffmpeg is killed past this many seconds (None: no deadline)"
+    )
+
+
+class TaskReport(BaseModel):
+    step: Step
+    seconds: float | None = Field(None, description="the worker's own duration of this step")
+    bytes: int | None = None
+    progress: float | None = Field(None, ge=0.0, le=1.0)
+    error_kind: ErrorKind | None = None
+    message: str | None = None

@@ -1,0 +1,62 @@
+"""The Storage protocol: where movies live, and signed URLs so workers never hold credentials."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+BUCKET = "videos"
+INPUT_PREFIX = "input-videos/"
+OUTPUT_PREFIX = "output-videos/"
+
+_KEY_RE = re.compile(r"^(input-videos|output-videos)/[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
+
+
+class StorageError(Exception):
+    """The storage could not be reached or refused an operation (temporary)."""
+
+
+class InvalidKey(ValueError):
+    """A key outside the bucket layout (for instance one that tries to escape it)."""
+
+
+def check_key(key: str) -> str:
+    if not _KEY_RE.match(key) or ".." in key:
+        raise InvalidKey(f"invalid object key {key!r}")
+    return key
+
+
+def input_key(name: str) -> str:
+    return check_key(INPUT_PREFIX + name)
+
+
+def output_key(name: str) -> str:
+    return check_key(OUTPUT_PREFIX + name)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: float
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.key.split("/", 1)[1]
+
+
+class Storage(Protocol):
+    """Blocking calls: the controller runs them in a thread, never in its event loop."""
+
+    bucket: str
+
+    def stat(self, key: str) -> ObjectInfo | None: ...
+    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    def get_url(self, key: str, ttl: float) -> str: ...
+    def put_url(self, key: str, ttl: float) -> str: ...
+    def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None: ...
+    def get_file(self, key: str, path: Path) -> None: ...
+    def delete(self, key: str) -> None: ...

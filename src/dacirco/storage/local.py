@@ -1,0 +1,104 @@
+"""The embedded default storage: a folder under the data dir, laid out like the bucket.
+
+``<root>/input-videos/<name>``, ``<root>/output-videos/<name>``; object metadata sits beside
+them in ``<root>/.meta/<key>.json``. Workers reach objects only through the API's signed URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dacirco.storage.base import BUCKET, ObjectInfo, StorageError, check_key
+from dacirco.storage.signing import UrlSigner
+
+
+class LocalStorage:
+    def __init__(
+        self,
+        root: Path,
+        base_url: str | None = None,
+        signer: UrlSigner | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.bucket = BUCKET
+        self.root = Path(root)
+        self.base_url = base_url
+        self.signer = signer or UrlSigner()
+        self._clock = clock
+        for prefix in ("input-videos", "output-videos", ".meta"):
+            (self.root / prefix).mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def _meta_path(self, key: str) -> Path:
+        return self.root / ".meta" / (check_key(key) + ".json")
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self.path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"cannot stat {key}: {exc}") from exc
+        metadata: dict[str, str] = {}
+        meta = self._meta_path(key)
+        if meta.exists():
+            try:
+                metadata = {str(k): str(v) for k, v in json.loads(meta.read_text()).items()}
+            except (OSError, ValueError):
+                metadata = {}
+        return ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime, metadata=metadata)
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        folder = self.root / prefix.strip("/")
+        if not folder.is_dir():
+            return []
+        infos = []
+        for entry in sorted(folder.iterdir()):
+            if entry.is_file() and not entry.name.startswith("."):
+                info = self.stat(f"{prefix.strip('/')}/{entry.name}")
+                if info is not None:
+                    infos.append(info)
+        return infos
+
+    def _url(self, method: str, key: str, ttl: float) -> str:
+        if self.base_url is None:
+            raise StorageError("local storage has no base URL: signed URLs need the API's URL")
+        expires = int(self._clock() + ttl)
+        return self.signer.url(self.base_url, method, check_key(key), expires)
+
+    def get_url(self, key: str, ttl: float) -> str:
+        return self._url("GET", key, ttl)
+
+    def put_url(self, key: str, ttl: float) -> str:
+        return self._url("PUT", key, ttl)
+
+    def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        dest = self.path(key)
+        tmp = dest.with_name(f".{dest.name}.part")
+        try:
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, dest)
+            if metadata is not None:
+                self._meta_path(key).parent.mkdir(parents=True, exist_ok=True)
+                self._meta_path(key).write_text(json.dumps(metadata, sort_keys=True))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"cannot write {key}: {exc}") from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        try:
+            shutil.copyfile(self.path(key), path)
+        except OSError as exc:
+            raise StorageError(f"cannot read {key}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+        self._meta_path(key).unlink(missing_ok=True)

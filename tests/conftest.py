@@ -1,0 +1,181 @@
+"""Shared fixtures: a small generated catalog, and real `dacirco serve` processes on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+TEST_DURATION_SCALE = float(os.environ.get("DACIRCO_TEST_DURATION_SCALE", "0.1"))
+TEST_MAX_HEIGHT = int(os.environ.get("DACIRCO_TEST_MAX_HEIGHT", "720"))
+TEST_MOVIES = 6  # bbb_0 .. bbb_5: the classic request names bbb_5.mp4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding a short generated catalog; copy it, never write into it."""
+    from dacirco.catalog.service import seed
+
+    from dacirco.config import open_local_storage
+
+    data_dir = tmp_path_factory.mktemp("catalog")
+    seed(
+        open_local_storage(data_dir),
+        duration_scale=TEST_DURATION_SCALE,
+        max_height=TEST_MAX_HEIGHT,
+        count=TEST_MOVIES,
+    )
+    return data_dir
+
+
+@dataclass
+class Service:
+    """A real `dacirco serve` process and what it wrote."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    event_log: Path
+    stderr_path: Path
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def events(self) -> list[dict]:
+        import json
+
+        return [json.loads(line) for line in self.event_log.read_text().splitlines() if line]
+
+    def submit(self, **body: object) -> str:
+        body = {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "ultrafast", **body}
+        resp = self.client.post("/jobs", json=body)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    def wait_state(self, job_id: str, states: set[str], timeout: float = 90.0) -> str:
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.client.get(f"/jobs/{job_id}/state").json()
+            if state in states:
+                return state
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} still {state!r} after {timeout} s; {self.tail()}")
+
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{what} not met after {timeout} s; {self.tail()}")
+
+    def worker_states(self) -> dict[str, str]:
+        ids = self.client.get("/workers").json()["items"]
+        return {w: self.client.get(f"/workers/{w}/state").json() for w in ids}
+
+    def worker_pids(self) -> list[int]:
+        try:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        return [c.pid for c in children if "dacirco.worker" in " ".join(_cmdline(c))]
+
+    def tail(self, n: int = 30) -> str:
+        try:
+            lines = self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "service stderr:\n" + "\n".join(lines[-n:])
+
+    def stop(self) -> int:
+        self.client.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait()
+        return self.proc.returncode
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
+
+
+def start_service(catalog: Path, tmp: Path, *args: str, copy_catalog: bool = True) -> Service:
+    data_dir = tmp / "data"
+    if copy_catalog and not data_dir.exists():
+        shutil.copytree(catalog, data_dir)
+    port = free_port()
+    event_log = tmp / "tc-events-01.txt"
+    stderr_path = tmp / f"serve-{port}.log"
+    cmd = [
+        sys.executable, "-m", "dacirco.cli", "serve",
+        "--port", str(port),
+        "--data-dir", str(data_dir),
+        "--event-log-file", str(event_log),
+        "--call-interval", "0.2",
+        "--log-level", "warning",
+        *args,
+    ]  # fmt: skip
+    with stderr_path.open("ab") as err:
+        proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+    svc = Service(proc, f"http://127.0.0.1:{port}", data_dir, event_log, stderr_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"dacirco serve exited with {proc.returncode}; {svc.tail()}")
+        try:
+            if svc.client.get("/health").status_code == 200:
+                return svc
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    svc.stop()
+    raise AssertionError(f"dacirco serve did not answer within 30 s; {svc.tail()}")
+
+
+@pytest.fixture
+def service_factory(catalog_dir: Path, tmp_path: Path) -> Iterator:
+    """Start services with extra options; every one is stopped (and checked) at teardown."""
+    started: list[Service] = []
+
+    def make(*args: str) -> Service:
+        svc = start_service(catalog_dir, tmp_path, *args)
+        started.append(svc)
+        return svc
+
+    yield make
+    for svc in started:
+        pids = svc.worker_pids()
+        svc.stop()
+        procs = []
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                procs.append(psutil.Process(pid))
+        _, alive = psutil.wait_procs(procs, timeout=10)
+        assert not alive, f"worker processes left behind: {alive}"
