@@ -140,7 +140,9 @@ def test_a_killed_worker_loses_no_job(service_factory):
 def test_an_accepted_job_survives_a_restart(service_factory, catalog_dir, tmp_path):
     svc = service_factory("--max-workers", "1")
     jobs = [svc.submit(id_video=f"bbb_{i}.mp4", speed="fast") for i in (4, 5, 3)]
-    assert svc.stop() == 0
+    # uvicorn re-raises SIGTERM after its graceful shutdown: -15 is a clean stop too.
+    assert svc.stop() in (0, -15)
+    assert "EV8" in [e["code"] for e in svc.events()]  # its worker was stopped on the way out
     time.sleep(0.2)
     again = service_factory("--max-workers", "1")
     for job_id in jobs:

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dacirco import __version__
 from dacirco.api import files, jobs, worker_protocol, workers
@@ -51,6 +52,22 @@ def _install_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422,
             content={"detail": errors, "message": _validation_message(errors)},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # Undecodable bytes: a malformed body like any other, named as such.
+            message = "body: not valid JSON (the bytes could not be decoded)"
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}],
+                    "message": message,
+                },
+            )
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
         )
 
     @app.exception_handler(ApiError)

@@ -42,7 +42,7 @@ class Lifecycle:
         # give their jobs back to the queue.
         for worker in workers:
             if worker.state != WorkerState.STOPPED:
-                await self.stop_worker(worker, "controller restarted", lost=True)
+                await self.stop_worker(worker, "controller restarted", lost=True, charge=False)
         # A task still open whose worker was already stopped (crash between two writes).
         for task in tasks:
             if task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
@@ -50,7 +50,14 @@ class Lifecycle:
                 await self.store.save(tasks=(task,))
                 job = self.jobs.get(task.job_id)
                 if job is not None and job.state == JobState.STARTED:
-                    await self.requeue_or_fail(job, "controller restarted during the job")
+                    await self.requeue_or_fail(
+                        job, "controller restarted during the job", charge=False
+                    )
+        # Whatever a crash between two writes left behind: no worker is alive after a restart,
+        # so a job still Started goes back to the queue.
+        for job in jobs:
+            if job.state == JobState.STARTED:
+                await self.requeue_or_fail(job, "controller restarted during the job", charge=False)
 
     async def close(self: Controller) -> None:
         """Stop accepting work, stop every worker this controller started, flush the log."""
@@ -63,7 +70,7 @@ class Lifecycle:
                 await self._loop_task
         for worker in list(self.workers.values()):
             if worker.state != WorkerState.STOPPED:
-                await self.stop_worker(worker, "controller shutting down", requeue=True)
+                await self.stop_worker(worker, "controller shutting down", charge=False)
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.runtime.close()
@@ -77,10 +84,12 @@ class Lifecycle:
         *,
         lost: bool = False,
         requeue: bool = True,
+        charge: bool = True,
     ) -> None:
         """Mark the worker stopped (EV8, or EV12 when lost) and tell the runtime to stop it.
 
-        Its job, if any, goes back to the queue (or to Error past its attempts).
+        Its job, if any, goes back to the queue (or to Error past its attempts). ``charge``
+        False: the stop is not the job's fault (shutdown, restart), the attempt is not counted.
         """
         if worker.state == WorkerState.STOPPED:
             return
@@ -109,13 +118,18 @@ class Lifecycle:
         if job_id is not None and requeue:
             job = self.jobs.get(job_id)
             if job is not None and job.state == JobState.STARTED:
-                await self.requeue_or_fail(job, f"worker {worker.name}: {reason}")
+                await self.requeue_or_fail(job, f"worker {worker.name}: {reason}", charge=charge)
         self.kick()
 
-    async def requeue_or_fail(self: Controller, job: Job, reason: str) -> None:
+    async def requeue_or_fail(
+        self: Controller, job: Job, reason: str, *, charge: bool = True
+    ) -> None:
         now = self.clock()
-        job.errors.append(reason)
         job.worker_id = job.task_id = None
+        if not charge:
+            job.attempts = max(0, job.attempts - 1)
+        else:
+            job.errors.append(reason)
         if job.attempts >= job.max_attempts:
             await self.fail_job(
                 job, f"gave up after {job.attempts} attempts: " + "; ".join(job.errors)

@@ -70,6 +70,7 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dacirco-store")
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
@@ -148,6 +149,10 @@ class Store:
         return jobs, workers, tasks
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
         def _close() -> None:
             if self._conn is not None:
                 self._conn.close()

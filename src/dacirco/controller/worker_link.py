@@ -47,7 +47,9 @@ class WorkerLink:
             now = self.clock()
             worker.transition(WorkerState.IDLE, now, "registered")
             worker.registered_at = worker.idle_since = now
-            worker.node, worker.cpus, worker.memory_gb = req.node, req.cpus, req.memory_gb
+            # The runtime's placement stays the node of record: capacity is counted on it.
+            worker.node = worker.node or req.node
+            worker.cpus, worker.memory_gb = req.cpus, req.memory_gb
             await self.store.save(workers=(worker,))
             self.events.emit(
                 "EV11",

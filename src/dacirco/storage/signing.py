@@ -24,6 +24,6 @@ class UrlSigner:
         """None when the URL is valid, else the reason it is refused."""
         if now > expires:
             return "signed URL expired"
-        if not hmac.compare_digest(self.signature(method, key, expires), sig):
+        if not hmac.compare_digest(self.signature(method, key, expires).encode(), sig.encode()):
             return "bad signature for this object and method"
         return None
