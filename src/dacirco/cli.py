@@ -28,7 +28,8 @@ DataDir = Annotated[
     Path,
     typer.Option(
         default_factory=default_data_dir,
-        help="catalog, outputs, state and logs [env DACIRCO_DATA_DIR; default ./data]",
+        show_default=False,
+        help="catalog, outputs, state and logs (env DACIRCO_DATA_DIR; default ./data)",
     ),
 ]
 Algorithm = Annotated[str, typer.Option(help="scheduling policy: minimize-workers, grace-period")]
@@ -43,16 +44,17 @@ RuntimeOpt = Annotated[
 Flavor = Annotated[str, typer.Option(help="worker flavor: tiny (1 cpu), small (2), medium (4)")]
 EventLog = Annotated[
     Path | None,
-    typer.Option(help="event log path [default: first free ./tc-events-NN.txt]"),
+    typer.Option(help="event log path (default: first free ./tc-events-NN.txt)"),
 ]
 PublicUrl = Annotated[
-    str | None, typer.Option(help="URL workers use to reach this service [default: from host/port]")
+    str | None,
+    typer.Option(help="URL workers use to reach this service (default: from host and port)"),
 ]
 LocalCpus = Annotated[
-    int | None, typer.Option(help="local runtime: cores workers may reserve [default: all]")
+    int | None, typer.Option(help="local runtime: cores workers may reserve (default: all)")
 ]
 LocalMemory = Annotated[
-    float | None, typer.Option(help="local runtime: GB workers may reserve [default: all]")
+    float | None, typer.Option(help="local runtime: GB workers may reserve (default: all)")
 ]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
 
@@ -97,7 +99,14 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
 @app.command()
 def serve(
     port: Annotated[
-        int, typer.Option("--port", "-p", default_factory=default_port, help="[env PORT]")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            default_factory=default_port,
+            show_default=False,
+            help="port to listen on (env PORT; default 8000)",
+        ),
     ],
     data_dir: DataDir,
     host: Host = "127.0.0.1",
@@ -152,7 +161,14 @@ def controller(
 @app.command("rest-api")
 def rest_api(
     port: Annotated[
-        int, typer.Option("--port", "-p", default_factory=default_port, help="[env PORT]")
+        int,
+        typer.Option(
+            "--port",
+            "-p",
+            default_factory=default_port,
+            show_default=False,
+            help="port to listen on (env PORT; default 8000)",
+        ),
     ],
     host: Host = "127.0.0.1",
     controller_url: Annotated[
