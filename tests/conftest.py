@@ -33,7 +33,6 @@ def free_port() -> int:
 def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir holding a short generated catalog; copy it, never write into it."""
     from dacirco.catalog.service import seed
-
     from dacirco.config import open_local_storage
 
     data_dir = tmp_path_factory.mktemp("catalog")
@@ -126,15 +125,16 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return []
 
 
-def start_service(catalog: Path, tmp: Path, *args: str, copy_catalog: bool = True) -> Service:
+def start_service(
+    catalog: Path, tmp: Path, *args: str, command: str = "serve", port: int | None = None
+) -> Service:
+    """Start `dacirco serve` (or `dacirco controller`) on a copy of the catalog."""
     data_dir = tmp / "data"
-    if copy_catalog and not data_dir.exists():
+    if not data_dir.exists():
         shutil.copytree(catalog, data_dir)
-    port = free_port()
     event_log = tmp / "tc-events-01.txt"
-    stderr_path = tmp / f"serve-{port}.log"
+    port = port or free_port()
     cmd = [
-        sys.executable, "-m", "dacirco.cli", "serve",
         "--port", str(port),
         "--data-dir", str(data_dir),
         "--event-log-file", str(event_log),
@@ -142,13 +142,22 @@ def start_service(catalog: Path, tmp: Path, *args: str, copy_catalog: bool = Tru
         "--log-level", "warning",
         *args,
     ]  # fmt: skip
+    return run_command(tmp, command, port, cmd, data_dir, event_log)
+
+
+def run_command(
+    tmp: Path, command: str, port: int, args: list[str], data_dir: Path, event_log: Path
+) -> Service:
+    """Run `dacirco <command> <args>` listening on ``port``; return once /health answers."""
+    stderr_path = tmp / f"{command}-{port}.log"
+    cmd = [sys.executable, "-m", "dacirco.cli", command, *args]
     with stderr_path.open("ab") as err:
         proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
     svc = Service(proc, f"http://127.0.0.1:{port}", data_dir, event_log, stderr_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"dacirco serve exited with {proc.returncode}; {svc.tail()}")
+            raise AssertionError(f"dacirco {command} exited with {proc.returncode}; {svc.tail()}")
         try:
             if svc.client.get("/health").status_code == 200:
                 return svc
@@ -156,7 +165,7 @@ def start_service(catalog: Path, tmp: Path, *args: str, copy_catalog: bool = Tru
             pass
         time.sleep(0.1)
     svc.stop()
-    raise AssertionError(f"dacirco serve did not answer within 30 s; {svc.tail()}")
+    raise AssertionError(f"dacirco {command} did not answer within 30 s; {svc.tail()}")
 
 
 @pytest.fixture
