@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -89,11 +90,25 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
 
     _logging(log_level)
     try:
-        fastapi_app, _ = build(ServeOptions(host=host, port=port, **kwargs))  # type: ignore[arg-type]
+        fastapi_app, controller = build(ServeOptions(host=host, port=port, **kwargs))  # type: ignore[arg-type]
     except (ConfigError, FileExistsError, OSError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
-    uvicorn.run(fastapi_app, host=host, port=port, log_level=log_level.lower())
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # Workers' long-polls would hold the shutdown for up to their wait: end them now.
+            # A signal handler may interrupt the loop anywhere: schedule, don't touch state.
+            try:
+                asyncio.get_running_loop().call_soon_threadsafe(controller.drain)
+            except RuntimeError:
+                controller.drain()
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    config = uvicorn.Config(
+        fastapi_app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10
+    )
+    Server(config).run()
 
 
 @app.command()

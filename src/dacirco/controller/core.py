@@ -93,6 +93,13 @@ class Controller(Lifecycle, WorkerLink):
         self._background: set[asyncio.Task[None]] = set()
         self._worker_seq = 0
         self.closed = False
+        self.draining = False
+
+    def drain(self) -> None:
+        """Shutting down: answer every pending long-poll now, so the server need not wait."""
+        self.draining = True
+        for event in self._wake.values():
+            event.set()
 
     # ---- the loop --------------------------------------------------------------------------
     def kick(self) -> None:

@@ -69,6 +69,8 @@ class WorkerLink:
         while True:
             if worker.state == WorkerState.STOPPED:
                 raise WorkerGone("this worker was stopped")
+            if self.draining:
+                raise WorkerGone("the controller is shutting down")
             task = self.tasks.get(worker.task_id or "")
             # Delivered again until the worker says "started": a poll answer lost on the way
             # never loses the task.

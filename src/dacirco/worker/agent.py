@@ -1,0 +1,399 @@
+"""The worker's protocol loop: register, long-poll for a task, download, transcode, upload,
+report each step (see dacirco.protocol), clean up, poll again; stop on a signal or when told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from dacirco.protocol import ErrorKind, RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.worker.ffmpeg import (
+    TranscodeError,
+    build_command,
+    probe_input,
+    run_ffmpeg,
+    warm_up,
+)
+from dacirco.worker.transfer import StorageError, download, upload
+
+log = logging.getLogger("dacirco.worker")
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+class Unauthorized(Exception):
+    """401: the token is not (or no longer) valid; the worker exits."""
+
+
+class Dismissed(Exception):
+    """410 on the poll: the controller wants the worker gone."""
+
+
+class ControllerUnreachable(Exception):
+    """The controller did not answer for longer than ``give_up_after``."""
+
+
+class TaskGone(Exception):
+    """409: the task is no longer this worker's."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    controller: str
+    worker_id: str
+    name: str
+    cpus: int
+    memory_gb: float
+    token: str
+    work_dir: Path | None = None
+    give_up_after: float = 60.0
+    backoff_cap: float = 2.0
+    storage_attempts: int = 3
+    storage_backoff: float = 0.5
+    progress_interval: float = 1.0
+    keepalive_interval: float = 5.0
+
+
+class _TaskChannel:
+    """The reports of one task, sent one at a time so the controller sees them in order.
+
+    A keepalive (a ``progress`` report) goes out when nothing else was said for a while, so
+    a long download or upload does not make the worker look lost. A 409, a 401 or giving up
+    on the controller is kept in ``abort`` and raised by the task's next ``check()``.
+    """
+
+    def __init__(self, agent: Agent, task_id: str) -> None:
+        self.agent = agent
+        self.task_id = task_id
+        self.lock = asyncio.Lock()
+        self.last_sent = time.monotonic()
+        self.progress = 0.0
+        self.abort: Exception | None = None
+
+    def check(self) -> None:
+        if self.abort is not None:
+            raise self.abort
+
+    async def send(self, report: TaskReport, *, retry: bool = True) -> None:
+        self.check()
+        async with self.lock:
+            await self.agent.report(self.task_id, report, retry=retry)
+            self.last_sent = time.monotonic()
+
+    async def on_progress(self, fraction: float) -> None:
+        self.progress = fraction
+        self.check()
+        if time.monotonic() - self.last_sent >= self.agent.config.progress_interval:
+            await self.send(TaskReport(step="progress", progress=fraction), retry=False)
+
+    async def keepalive(self) -> None:
+        interval = self.agent.config.keepalive_interval
+        while True:
+            await asyncio.sleep(min(1.0, interval))
+            if time.monotonic() - self.last_sent < interval:
+                continue
+            try:
+                await self.send(TaskReport(step="progress", progress=self.progress), retry=False)
+            except (TaskGone, Unauthorized, ControllerUnreachable) as exc:
+                self.abort = exc
+                return
+            except Exception:
+                log.exception("keepalive of task %s failed", self.task_id)
+
+    async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
+        log.warning("task %s failed (%s): %s", self.task_id, kind, message)
+        with contextlib.suppress(TaskGone):
+            await self.agent.report(
+                self.task_id,
+                TaskReport(step="failed", error_kind=kind, message=message),
+                retry=retry,
+            )
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self._ctl: httpx.AsyncClient | None = None
+        self._store: httpx.AsyncClient | None = None
+        self._poll_wait = 20.0
+        self._failing_since: float | None = None
+        self._stopping: str | None = None
+        self._main: asyncio.Task[Any] | None = None
+        self._warming: asyncio.Task[None] | None = None
+
+    async def run(self) -> int:
+        """Serve tasks until told to stop; the process exit code."""
+        self._main = asyncio.current_task()
+        headers = {"Authorization": f"Bearer {self.config.token}"}
+        base_url = self.config.controller.rstrip("/")
+        async with (
+            httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10.0) as self._ctl,
+            # No bearer token here: storage URLs are signed, and the token is the controller's.
+            httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as self._store,
+        ):
+            try:
+                await self._register()
+                # While the first poll waits, not when the first task arrives.
+                self._warming = asyncio.create_task(asyncio.to_thread(warm_up))
+                await self._serve_forever()
+            except asyncio.CancelledError:
+                if self._stopping is None:
+                    raise
+                if self._main is not None:
+                    self._main.uncancel()
+                log.info("stopped by %s", self._stopping)
+                return EXIT_OK
+            except Unauthorized:
+                log.warning("the controller refused the token (401): exiting")
+                return EXIT_OK
+            except Dismissed:
+                log.info("dismissed by the controller (410): exiting")
+                return EXIT_OK
+            except ControllerUnreachable as exc:
+                log.error("giving up: %s", exc)
+                return EXIT_FAILURE
+        return EXIT_OK  # pragma: no cover - the loop only ends by an exception
+
+    def stop(self, reason: str) -> None:
+        """Signal handler: cancel whatever runs (ffmpeg is killed and reaped), then exit 0."""
+        if self._stopping is not None:
+            return
+        self._stopping = reason
+        if self._main is not None:
+            self._main.cancel()
+
+    async def _register(self) -> None:
+        body = RegisterRequest(
+            worker_id=self.config.worker_id,
+            name=self.config.name,
+            node=socket.gethostname(),
+            cpus=self.config.cpus,
+            memory_gb=self.config.memory_gb,
+            pid=os.getpid(),
+        )
+        resp = await self._call("POST", "/worker/register", json=body.model_dump())
+        if resp.status_code >= 400:
+            raise ControllerUnreachable(f"registration refused: {_describe(resp)}")
+        self._poll_wait = RegisterReply.model_validate(resp.json()).poll_wait
+        log.info("registered with %s (poll wait %g s)", self.config.controller, self._poll_wait)
+
+    async def _serve_forever(self) -> None:
+        while True:
+            try:
+                spec = await self._poll()
+                if spec is not None:
+                    await self._serve(spec)
+            except (Unauthorized, Dismissed, ControllerUnreachable):
+                raise
+            except Exception:
+                # This loop must live: log it all, breathe, and poll again.
+                log.exception("unexpected error in the worker loop")
+                await asyncio.sleep(self.config.backoff_cap)
+
+    async def _poll(self) -> TaskSpec | None:
+        wait = self._poll_wait
+        resp = await self._call("GET", "/worker/task", params={"wait": wait}, timeout=wait + 10)
+        if resp.status_code == 204:
+            return None
+        if resp.status_code == 410:
+            raise Dismissed()
+        if resp.status_code != 200:
+            log.warning("unexpected answer to the poll: %s", _describe(resp))
+            await asyncio.sleep(self.config.backoff_cap)
+            return None
+        data = resp.json()
+        try:
+            return TaskSpec.model_validate(data)
+        except ValidationError as exc:
+            task_id = data.get("task_id") if isinstance(data, dict) else None
+            log.error("malformed task %s: %s", task_id, exc)
+            if isinstance(task_id, str):
+                await _TaskChannel(self, task_id).fail("internal", f"malformed task: {exc}")
+            return None
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        retry: bool = True,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One controller call; connection errors and 5xx are retried with a capped backoff
+        until the controller has been failing for ``give_up_after`` seconds."""
+        assert self._ctl is not None
+        delay = 0.1
+        while True:
+            try:
+                resp = await self._ctl.request(
+                    method, path, timeout=timeout or httpx.USE_CLIENT_DEFAULT, **kwargs
+                )
+                reason = None if resp.status_code < 500 else _describe(resp)
+            except httpx.TransportError as exc:
+                resp, reason = None, f"{type(exc).__name__}: {exc}"
+            if reason is None and resp is not None:
+                if self._failing_since is not None:
+                    log.info("the controller answers again")
+                    self._failing_since = None
+                if resp.status_code == 401:
+                    raise Unauthorized()
+                return resp
+            now = time.monotonic()
+            if self._failing_since is None:
+                self._failing_since = now
+                log.warning("controller call %s %s failed (%s); retrying", method, path, reason)
+            else:
+                log.debug("controller call %s %s failed again (%s)", method, path, reason)
+            failing_for = now - self._failing_since
+            left = self.config.give_up_after - failing_for
+            if left <= 0:
+                raise ControllerUnreachable(
+                    f"no answer from {self.config.controller} for {failing_for:.0f} s ({reason})"
+                )
+            if not retry:
+                raise ConnectionError(reason)
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, self.config.backoff_cap)
+
+    async def report(self, task_id: str, report: TaskReport, *, retry: bool = True) -> None:
+        """Send one report. Without ``retry``, a failed send is dropped (progress is only
+        news) while a 409 or 401 still counts."""
+        path = f"/worker/tasks/{task_id}/report"
+        try:
+            resp = await self._call("POST", path, json=report.model_dump(), retry=retry)
+        except ConnectionError as exc:
+            log.debug("report %s of task %s not sent: %s", report.step, task_id, exc)
+            return
+        if resp.status_code in (404, 409):
+            raise TaskGone()
+        if resp.status_code >= 400:
+            log.error("report %s of task %s refused: %s", report.step, task_id, _describe(resp))
+
+    @property
+    def _retries(self) -> dict[str, Any]:
+        return {"attempts": self.config.storage_attempts, "backoff": self.config.storage_backoff}
+
+    async def _serve(self, spec: TaskSpec) -> None:
+        channel = _TaskChannel(self, spec.task_id)
+        safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", spec.task_id)[:40]
+        work: Path | None = None
+        keepalive = asyncio.create_task(channel.keepalive())
+        try:
+            work = Path(tempfile.mkdtemp(prefix=f"dacirco-{safe_id}-", dir=self.config.work_dir))
+            await self._execute(spec, channel, work)
+        except TaskGone:
+            log.info("task %s is no longer this worker's: dropped", spec.task_id)
+        except TranscodeError as exc:
+            await channel.fail("transcoding", exc.message)
+        except StorageError as exc:
+            await channel.fail("storage", str(exc))
+        except (Unauthorized, ControllerUnreachable):
+            raise
+        except asyncio.CancelledError:
+            if self._stopping is not None:
+                # Best effort and brief: the controller can requeue at once instead of
+                # waiting for this worker to be declared lost.
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2.0):
+                        await channel.fail(
+                            "internal", f"worker stopped by {self._stopping}", retry=False
+                        )
+            raise
+        except Exception as exc:
+            log.exception("task %s: unexpected error", spec.task_id)
+            await channel.fail("internal", f"{type(exc).__name__}: {exc}")
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
+            if work is not None:
+                shutil.rmtree(work, ignore_errors=True)
+
+    async def _execute(self, spec: TaskSpec, channel: _TaskChannel, work: Path) -> None:
+        what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"
+        log.info("task %s: %s, %s", spec.task_id, what, spec.codec)
+        timings: dict[str, float] = {}
+        await channel.send(TaskReport(step="started"))
+
+        suffix = Path(spec.input_name).suffix
+        source = "input" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
+        target = "output.mp4"
+        started = time.monotonic()
+        assert self._store is not None
+        size = await download(
+            self._store, spec.input_url, work / source, check=channel.check, **self._retries
+        )
+        timings["download"] = time.monotonic() - started
+        await channel.send(TaskReport(step="downloaded", seconds=timings["download"], bytes=size))
+
+        started = time.monotonic()
+        info = await asyncio.to_thread(probe_input, work / source)
+        timings["probe"] = time.monotonic() - started
+        cmd = build_command(
+            source,
+            target,
+            bitrate_kbps=spec.bitrate_kbps,
+            speed=spec.speed,
+            codec=spec.codec,
+            threads=spec.threads,
+            audio_codec=info.audio_codec,
+        )
+        started = time.monotonic()
+        await run_ffmpeg(
+            cmd,
+            spec.input_duration or info.duration,
+            spec.deadline_seconds,
+            channel.on_progress,
+            cwd=work,
+        )
+        timings["transcode"] = time.monotonic() - started
+        await channel.send(TaskReport(step="transcoded", seconds=timings["transcode"]))
+
+        started = time.monotonic()
+        size = await upload(
+            self._store, work / target, spec.output_url, check=channel.check, **self._retries
+        )
+        timings["upload"] = time.monotonic() - started
+        await channel.send(TaskReport(step="uploaded", seconds=timings["upload"], bytes=size))
+        log.info(
+            "task %s done: %s",
+            spec.task_id,
+            ", ".join(f"{step} {seconds:.3f} s" for step, seconds in timings.items()),
+        )
+
+
+def _describe(resp: httpx.Response) -> str:
+    text = (
+        resp.text[:200] if resp.headers.get("content-type", "").startswith(("text", "app")) else ""
+    )
+    return f"HTTP {resp.status_code} {resp.reason_phrase} {text}".strip()
+
+
+async def run_agent(config: AgentConfig) -> int:
+    """Run an agent with SIGTERM and SIGINT wired to a graceful stop."""
+    agent = Agent(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, agent.stop, sig.name)
+    try:
+        return await agent.run()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
