@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -58,17 +59,32 @@ def _start(data_dir: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
     raise SystemExit("dacirco serve did not start")
 
 
-def _job(client: httpx.Client, body: dict) -> tuple[float, float]:
-    """(server delay EV7-EV1, wall time seen by the client)."""
+STEPS = (  # (label, from timing, to timing)
+    ("queue", "received", "assigned"),
+    ("dispatch", "assigned", "started"),
+    ("download", "started", "downloaded"),
+    ("transcode", "downloaded", "transcoded"),
+    ("upload", "transcoded", "uploaded"),
+)
+
+
+def _steps(job: dict) -> dict[str, float]:
+    t = {k: datetime.fromisoformat(v).timestamp() for k, v in job["timings"].items() if v}
+    return {label: t[b] - t[a] for label, a, b in STEPS}
+
+
+def _job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, float]]:
+    """(server delay EV7-EV1, wall time seen by the client, seconds of each step)."""
     t0 = time.perf_counter()
     job_id = client.post("/jobs", json=body).raise_for_status().json()
     while (state := client.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
-        time.sleep(0.01)
+        # Slow polling on purpose: a busy client would steal CPU from the transcode it measures.
+        time.sleep(0.25)
     wall = time.perf_counter() - t0
     job = client.get(f"/jobs/{job_id}").json()
     if state != "Completed":
         raise SystemExit(f"job failed: {job['error']}")
-    return float(job["delay"]), wall
+    return float(job["delay"]), wall, _steps(job)
 
 
 def _bare(cmd: list[str]) -> float:
@@ -109,14 +125,16 @@ def main(
     port = _free_port()
     proc = _start(data_dir, port, workdir)
     body = {"id_video": movie, "bitrate": bitrate, "speed": speed}
-    rows = []
+    rows: list[tuple[float, float, float]] = []
+    step_rows: list[dict[str, float]] = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
             _job(client, body)  # boots the worker: every measured job finds it warm and idle
             for _ in range(repeats):
                 bare = _bare(cmd)
-                delay, wall = _job(client, body)
+                delay, wall, steps = _job(client, body)
                 rows.append((bare, delay, wall))
+                step_rows.append(steps)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -131,6 +149,11 @@ def main(
             f"{delay - bare:+.3f}", f"{wall:.3f}",
         )  # fmt: skip
     console.print(table)
+    steps = Table(title="where a job's time goes (median over the runs, seconds)")
+    for label, *_ in STEPS:
+        steps.add_column(label, justify="right")
+    steps.add_row(*(f"{statistics.median(r[label] for r in step_rows):.3f}" for label, *_ in STEPS))
+    console.print(steps)
     ratio = statistics.median(d / b for b, d, _ in rows)
     extra = statistics.median(d - b for b, d, _ in rows)
     console.print(
