@@ -1,11 +1,10 @@
 """The ``dacirco`` command and its classic aliases (``dacirco_controller``, ``dacirco_rest_api``,
 ``dacirco_tc_worker``)."""
 
-from __future__ import annotations
-
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -111,66 +110,56 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     Server(config).run()
 
 
-@app.command()
-def serve(
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port",
-            "-p",
-            default_factory=default_port,
-            show_default=False,
-            help="port to listen on (env PORT; default 8000)",
-        ),
-    ],
-    data_dir: DataDir,
-    host: Host = "127.0.0.1",
-    algorithm: Algorithm = "grace-period",
-    max_workers: MaxWorkers = 2,
-    max_idle_time: MaxIdle = 60.0,
-    call_interval: CallInterval = 1.0,
-    runtime: RuntimeOpt = "local",
-    flavor: Flavor = "small",
-    event_log_file: EventLog = None,
-    public_url: PublicUrl = None,
-    local_cpus: LocalCpus = None,
-    local_memory_gb: LocalMemory = None,
-    log_level: LogLevel = "info",
-) -> None:
-    """Run the whole service in one process tree: API, controller and its workers."""
-    _serve(
-        port, host, log_level, data_dir=data_dir, algorithm=algorithm, max_workers=max_workers,
-        max_idle_time=max_idle_time, call_interval=call_interval, runtime=runtime,
-        flavor=flavor, event_log_file=event_log_file, public_url=public_url,
-        local_cpus=local_cpus, local_memory_gb=local_memory_gb,
-    )  # fmt: skip
+def _service_command(port_default: Callable[[], int], port_help: str, doc: str) -> Callable:
+    """`serve` and `controller` take the same options; only the default port differs."""
+
+    def command(
+        data_dir: DataDir,
+        port: Annotated[
+            int,
+            typer.Option(
+                "--port", "-p", default_factory=port_default, show_default=False, help=port_help
+            ),
+        ],
+        host: Host = "127.0.0.1",
+        algorithm: Algorithm = "grace-period",
+        max_workers: MaxWorkers = 2,
+        max_idle_time: MaxIdle = 60.0,
+        call_interval: CallInterval = 1.0,
+        runtime: RuntimeOpt = "local",
+        flavor: Flavor = "small",
+        event_log_file: EventLog = None,
+        public_url: PublicUrl = None,
+        local_cpus: LocalCpus = None,
+        local_memory_gb: LocalMemory = None,
+        log_level: LogLevel = "info",
+    ) -> None:
+        _serve(
+            port, host, log_level, data_dir=data_dir, algorithm=algorithm,
+            max_workers=max_workers, max_idle_time=max_idle_time, call_interval=call_interval,
+            runtime=runtime, flavor=flavor, event_log_file=event_log_file,
+            public_url=public_url, local_cpus=local_cpus, local_memory_gb=local_memory_gb,
+        )  # fmt: skip
+
+    command.__doc__ = doc
+    return command
 
 
-@app.command()
-def controller(
-    data_dir: DataDir,
-    port: Annotated[int, typer.Option("--port", "-p")] = DEFAULT_CONTROLLER_PORT,
-    host: Host = "127.0.0.1",
-    algorithm: Algorithm = "grace-period",
-    max_workers: MaxWorkers = 2,
-    max_idle_time: MaxIdle = 60.0,
-    call_interval: CallInterval = 1.0,
-    runtime: RuntimeOpt = "local",
-    flavor: Flavor = "small",
-    event_log_file: EventLog = None,
-    public_url: PublicUrl = None,
-    local_cpus: LocalCpus = None,
-    local_memory_gb: LocalMemory = None,
-    log_level: LogLevel = "info",
-) -> None:
-    """Run the controller apart (scheduler, worker manager, worker protocol and files);
-    pair it with `dacirco rest-api --controller-url`."""
-    _serve(
-        port, host, log_level, data_dir=data_dir, algorithm=algorithm, max_workers=max_workers,
-        max_idle_time=max_idle_time, call_interval=call_interval, runtime=runtime,
-        flavor=flavor, event_log_file=event_log_file, public_url=public_url,
-        local_cpus=local_cpus, local_memory_gb=local_memory_gb,
-    )  # fmt: skip
+serve = app.command("serve")(
+    _service_command(
+        default_port,
+        "port to listen on (env PORT; default 8000)",
+        "Run the whole service in one process tree: API, controller and its workers.",
+    )
+)
+controller = app.command("controller")(
+    _service_command(
+        lambda: DEFAULT_CONTROLLER_PORT,
+        f"port to listen on (default {DEFAULT_CONTROLLER_PORT})",
+        "Run the controller apart (scheduler, worker manager, worker protocol and files); "
+        "pair it with `dacirco rest-api --controller-url`.",
+    )
+)
 
 
 @app.command("rest-api")

@@ -1,0 +1,58 @@
+"""The command line: every command and classic alias answers --help; bad options say why."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from dacirco.cli import app, controller, rest_api
+from dacirco.worker.cli import worker
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--help"], "serve"),
+        (["serve", "--help"], "--max-idle-time"),
+        (["controller", "--help"], "default 8001"),
+        (["rest-api", "--help"], "--controller-url"),
+        (["worker", "--help"], "DACIRCO_WORKER_TOKEN"),
+        (["catalog", "--help"], "seed"),
+        (["catalog", "seed", "--help"], "--duration-scale"),
+        (["catalog", "add", "--help"], "FILE"),
+        (["catalog", "list", "--help"], "--data-dir"),
+    ],
+)
+def test_every_command_has_help(args, words):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert words in result.output
+
+
+@pytest.mark.parametrize("command", [controller, rest_api, worker])
+def test_classic_aliases_are_single_commands(command):
+    single = typer.Typer()
+    single.command()(command)
+    result = runner.invoke(single, ["--help"], prog_name="alias")
+    assert result.exit_code == 0 and "Usage: alias [OPTIONS]" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--algorithm", "nope"], "unknown algorithm 'nope'"),
+        (["--runtime", "cloud"], "--runtime 'cloud'"),
+        (["--flavor", "huge"], "--flavor 'huge'"),
+        (["--max-workers", "0"], "--max-workers must be at least 1"),
+        (["--call-interval", "0"], "--call-interval must be positive"),
+    ],
+)
+def test_serve_refuses_bad_options_in_one_line(tmp_path, option, words):
+    result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "d"), *option])
+    assert result.exit_code == 2
+    assert words in result.output
+    assert "Traceback" not in result.output
+    assert not list(tmp_path.glob("tc-events-*"))
