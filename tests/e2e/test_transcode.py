@@ -147,3 +147,25 @@ def test_an_accepted_job_survives_a_restart(service_factory, catalog_dir, tmp_pa
     again = service_factory("--max-workers", "1")
     for job_id in jobs:
         assert again.wait_state(job_id, {"Completed", "Error"}, timeout=120) == "Completed"
+
+
+def test_a_movie_added_by_the_user_is_transcoded_to_hevc(service_factory, tmp_path):
+    from dacirco.catalog.service import add
+    from dacirco.config import open_local_storage
+
+    svc = service_factory("--max-idle-time", "1")
+    own = tmp_path / "holiday.mp4"
+    source = svc.data_dir / "videos" / "input-videos" / "bbb_0.mp4"
+    own.write_bytes(source.read_bytes())
+    assert (
+        svc.client.post("/jobs", json={**CLASSIC, "id_video": "my-holiday.mp4"}).status_code == 422
+    )
+    add(open_local_storage(svc.data_dir), [own], name="my-holiday.mp4")
+
+    job_id = svc.submit(id_video="my-holiday.mp4", bitrate=1500, codec="hevc")
+    assert svc.wait_state(job_id, {"Completed", "Error"}) == "Completed"
+    codec, duration, bitrate = probe(download_output(svc, job_id, tmp_path / "out.mp4"))
+    _, in_duration, _ = probe(source)
+    assert codec == "hevc"
+    assert abs(duration - in_duration) <= 0.2
+    assert abs(bitrate - 1_500_000) <= 0.2 * 1_500_000, f"video bitrate {bitrate} bit/s"
