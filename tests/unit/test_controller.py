@@ -241,6 +241,9 @@ async def test_a_worker_that_never_registers_is_lost_after_boot_timeout(make: Ma
     assert "register" in h.events("EV12")[0]["reason"] and "EV8" in h.codes()
     assert (job.state, job.attempts) == (JobState.WAITING, 0)
     await h.controller.reconcile()
+    assert len(h.runtime.specs) == 1  # a failed boot backs further starts off (1 s first)
+    h.clock.advance(1)
+    await h.controller.reconcile()
     assert len(h.runtime.specs) == 2
 
 
@@ -268,6 +271,7 @@ async def test_a_worker_the_runtime_cannot_start_is_dropped_and_the_job_waits(ma
     assert worker.state == WorkerState.STOPPED and "no capacity" in (worker.stop_reason or "")
     assert job.state == JobState.WAITING
     h.runtime.refuse_start = False
+    h.clock.advance(1)  # past the backoff that follows a failed start
     await h.controller.reconcile()
     assert len(h.runtime.specs) == 1
 

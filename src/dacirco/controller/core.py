@@ -62,6 +62,8 @@ class ControllerConfig:
     max_attempts: int = 3
     boot_timeout: float = 120.0
     heartbeat_timeout: float = 90.0
+    max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
+    boot_backoff_max: float = 60.0
 
 
 class Controller(Lifecycle, WorkerLink):
@@ -94,6 +96,8 @@ class Controller(Lifecycle, WorkerLink):
         self._worker_seq = 0
         self.closed = False
         self.draining = False
+        self._boot_failures = 0  # workers lost before registering, in a row
+        self._start_blocked_until = 0.0
 
     def drain(self) -> None:
         """Shutting down: answer every pending long-poll now, so the server need not wait."""
@@ -107,10 +111,14 @@ class Controller(Lifecycle, WorkerLink):
         self._kick.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self.closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.config.call_interval)
             self._kick.clear()
+            if self.closed:
+                return
+            if self.draining:
+                continue
             try:
                 await self.check_liveness()
                 await self.reconcile()
@@ -214,7 +222,7 @@ class Controller(Lifecycle, WorkerLink):
         )
 
     async def reconcile(self) -> Decisions:
-        if self.closed:
+        if self.closed or self.draining:
             return Decisions()
         decisions = self.policy.decide(self.snapshot())
         for stop in decisions.stop:
@@ -251,15 +259,18 @@ class Controller(Lifecycle, WorkerLink):
         worker.job_id, worker.task_id, worker.idle_since = job.id, task.id, None
         self._waiting.pop(job.id, None)
         self.tasks[task.id] = task
-        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
         self.events.emit("EV3", request_id=job.id, worker_id=worker.id, task_id=task.id)
-        self._wake_worker(worker.id)
+        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
+        self._wake_worker(worker.id)  # the task leaves only once its assignment is stored
 
     async def _apply_start(self, start: StartWorker) -> None:
         flavor = FLAVORS.get(start.flavor)
         view = self.snapshot()
         if flavor is None:
             log.warning("refused %s: unknown flavor", start)
+            return
+        if view.now < self._start_blocked_until:
+            log.debug("refused %s: backing off after failed boots", start)
             return
         if view.room <= 0:
             log.warning("refused %s: max_workers (%d) reached", start, self.config.max_workers)
@@ -284,8 +295,8 @@ class Controller(Lifecycle, WorkerLink):
         self.workers[worker.id] = worker
         self._tokens[token] = worker.id
         self._wake[worker.id] = asyncio.Event()
-        await self.store.save(workers=(worker,))
         self.events.emit("EV2", name=worker.name, worker_id=worker.id)
+        await self.store.save(workers=(worker,))
         spec = WorkerSpec(
             worker_id=worker.id,
             name=worker.name,

@@ -10,7 +10,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from dacirco.domain import Job, JobState, TaskState, Worker, WorkerState
+from dacirco.domain import Job, JobState, Task, TaskState, Worker, WorkerState
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
@@ -63,11 +63,17 @@ class Lifecycle:
         """Stop accepting work, stop every worker this controller started, flush the log."""
         if self.closed:
             return
-        self.closed = True
+        self.closed = self.draining = True
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            # Let the loop finish the step it is in (a half-applied decision would log a
+            # worker that was never launched); cancel only if it does not end in time.
+            self.kick()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop_task), 10.0)
+            except TimeoutError:
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
         for worker in list(self.workers.values()):
             if worker.state != WorkerState.STOPPED:
                 await self.stop_worker(worker, "controller shutting down", charge=False)
@@ -83,17 +89,19 @@ class Lifecycle:
         reason: str,
         *,
         lost: bool = False,
-        requeue: bool = True,
         charge: bool = True,
     ) -> None:
-        """Mark the worker stopped (EV8, or EV12 when lost) and tell the runtime to stop it.
+        """Mark the worker stopped (EV8, or EV12 + EV8 when lost) and have the runtime stop it.
 
         Its job, if any, goes back to the queue (or to Error past its attempts). ``charge``
         False: the stop is not the job's fault (shutdown, restart), the attempt is not counted.
+        Every change and event happens before the first ``await``, so no report can slip in
+        between a stopped worker and its requeued job.
         """
         if worker.state == WorkerState.STOPPED:
             return
         now = self.clock()
+        was_booting = worker.state == WorkerState.BOOTING
         job_id, task_id = worker.job_id, worker.task_id
         worker.transition(WorkerState.STOPPED, now, reason)
         worker.stopped_at, worker.stop_reason = now, reason
@@ -102,28 +110,53 @@ class Lifecycle:
         for token, wid in list(self._tokens.items()):
             if wid == worker.id:
                 del self._tokens[token]
-        await self.store.save(workers=(worker,))
         if lost:
             self.events.emit("EV12", name=worker.name, worker_id=worker.id, reason=reason)
         self.events.emit("EV8", name=worker.name, worker_id=worker.id)
+        tasks: tuple[Task, ...] = ()
+        task = self.tasks.get(task_id or "")
+        if task is not None and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
+            task.transition(TaskState.LOST, now, reason)
+            task.error = reason
+            tasks = (task,)
+        jobs: tuple[Job, ...] = ()
+        job = self.jobs.get(job_id or "")
+        if job is not None and job.state == JobState.STARTED:
+            self._requeue_or_fail(job, f"worker {worker.name}: {reason}", charge=charge)
+            jobs = (job,)
+        # Recovery (charge False) stops the previous run's workers: not a boot failure.
+        failed_boot = lost and charge and was_booting and not self.draining
+        if failed_boot:
+            jobs += self._boot_failed(reason)
         self._wake_worker(worker.id)  # a pending long-poll answers "gone"
         self._wake.pop(worker.id, None)
+        await self.store.save(jobs=jobs, workers=(worker,), tasks=tasks)
         self.spawn(self.runtime.stop(worker.id))
-        if task_id is not None:
-            task = self.tasks.get(task_id)
-            if task is not None and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
-                task.transition(TaskState.LOST, now, reason)
-                task.error = reason
-                await self.store.save(tasks=(task,))
-        if job_id is not None and requeue:
-            job = self.jobs.get(job_id)
-            if job is not None and job.state == JobState.STARTED:
-                await self.requeue_or_fail(job, f"worker {worker.name}: {reason}", charge=charge)
         self.kick()
 
-    async def requeue_or_fail(
-        self: Controller, job: Job, reason: str, *, charge: bool = True
-    ) -> None:
+    def _boot_failed(self: Controller, reason: str) -> tuple[Job, ...]:
+        """A worker died before registering: back off further starts; after several in a row,
+        fail the waiting jobs rather than restart workers forever."""
+        self._boot_failures += 1
+        delay = min(self.config.boot_backoff_max, 2.0 ** (self._boot_failures - 1))
+        self._start_blocked_until = self.clock() + delay
+        log.warning(
+            "worker failed to boot (%d in a row): %s; next start in %.0f s",
+            self._boot_failures, reason, delay,
+        )  # fmt: skip
+        if self._boot_failures < self.config.max_boot_failures:
+            return ()
+        failed = []
+        for job_id in list(self._waiting):
+            job = self.jobs[job_id]
+            self._fail(
+                job,
+                f"no worker could start ({self._boot_failures} tries in a row); last: {reason}",
+            )
+            failed.append(job)
+        return tuple(failed)
+
+    def _requeue_or_fail(self: Controller, job: Job, reason: str, *, charge: bool = True) -> None:
         now = self.clock()
         job.worker_id = job.task_id = None
         if not charge:
@@ -131,32 +164,42 @@ class Lifecycle:
         else:
             job.errors.append(reason)
         if job.attempts >= job.max_attempts:
-            await self.fail_job(
-                job, f"gave up after {job.attempts} attempts: " + "; ".join(job.errors)
-            )
+            self._fail(job, f"gave up after {job.attempts} attempts: " + "; ".join(job.errors))
             return
         job.transition(JobState.WAITING, now, reason)
         job.progress = 0.0
         self._waiting[job.id] = None
-        await self.store.save(jobs=(job,))
         self.events.emit("EV14", request_id=job.id, reason=reason)
         self.kick()
 
-    async def fail_job(self: Controller, job: Job, message: str) -> None:
+    def _fail(self: Controller, job: Job, message: str) -> None:
         now = self.clock()
         job.transition(JobState.ERROR, now, message)
         job.error = message
         job.worker_id = job.task_id = None
         job.timings["failed"] = now
         self._waiting.pop(job.id, None)
-        await self.store.save(jobs=(job,))
         self.events.emit("EV13", request_id=job.id, error_message=message)
 
+    async def requeue_or_fail(
+        self: Controller, job: Job, reason: str, *, charge: bool = True
+    ) -> None:
+        self._requeue_or_fail(job, reason, charge=charge)
+        await self.store.save(jobs=(job,))
+
+    async def fail_job(self: Controller, job: Job, message: str) -> None:
+        self._fail(job, message)
+        await self.store.save(jobs=(job,))
+
     async def on_worker_exit(self: Controller, worker_id: str, reason: str) -> None:
-        """The runtime saw a worker end that nobody asked to stop: it is lost."""
+        """The runtime saw a worker end that nobody asked to stop: it is lost (or, while the
+        controller shuts down, it left as asked)."""
         worker = self.workers.get(worker_id)
         if worker is not None and worker.state != WorkerState.STOPPED:
-            await self.stop_worker(worker, reason, lost=True)
+            if self.draining:
+                await self.stop_worker(worker, "controller shutting down", charge=False)
+            else:
+                await self.stop_worker(worker, reason, lost=True)
 
     async def check_liveness(self: Controller) -> None:
         """A worker that never registers, or falls silent, is lost; its job goes back."""

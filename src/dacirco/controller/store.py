@@ -88,32 +88,27 @@ class Store:
     async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    # Writes: the row is serialised in the caller (a consistent copy), written on the thread.
-    def _upsert(self, table: str, rows: list[tuple[str, str, str]]) -> None:
+    # Writes: rows are serialised in the caller (a consistent copy), written on the thread.
+    def _write(
+        self,
+        jobs: list[tuple[str, str, str]],
+        workers: list[tuple[str, str, str]],
+        tasks: list[tuple[str, str, str, str]],
+    ) -> None:
         db = self._db()
         db.execute("BEGIN")
         try:
-            for ident, state, data in rows:
-                db.execute(
+            for table, rows in (("jobs", jobs), ("workers", workers)):
+                db.executemany(
                     f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "
                     "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                    (ident, state, data),
+                    rows,
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def _upsert_tasks(self, rows: list[tuple[str, str, str, str]]) -> None:
-        db = self._db()
-        db.execute("BEGIN")
-        try:
-            for ident, job_id, state, data in rows:
-                db.execute(
-                    "INSERT INTO tasks (id, job_id, state, data) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                    (ident, job_id, state, data),
-                )
+            db.executemany(
+                "INSERT INTO tasks (id, job_id, state, data) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                tasks,
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -126,16 +121,15 @@ class Store:
         workers: tuple[Worker, ...] = (),
         tasks: tuple[Task, ...] = (),
     ) -> None:
-        """Write these entities; all of one kind in one transaction."""
-        if jobs:
-            rows = [(j.id, j.state.value, _dump(j)) for j in jobs]
-            await self._run(self._upsert, "jobs", rows)
-        if workers:
-            rows = [(w.id, w.state.value, _dump(w)) for w in workers]
-            await self._run(self._upsert, "workers", rows)
-        if tasks:
-            task_rows = [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks]
-            await self._run(self._upsert_tasks, task_rows)
+        """Write these entities in one transaction: all of them or none."""
+        if not (jobs or workers or tasks):
+            return
+        await self._run(
+            self._write,
+            [(j.id, j.state.value, _dump(j)) for j in jobs],
+            [(w.id, w.state.value, _dump(w)) for w in workers],
+            [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks],
+        )
 
     def _load(self, table: str) -> list[dict[str, Any]]:
         cur = self._db().execute(f"SELECT data FROM {table} ORDER BY seq")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dacirco.controller.errors import TaskNotYours, WorkerAuthError, WorkerGone
 from dacirco.domain import JobState, Task, TaskState, Worker, WorkerState, output_name
 from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
-from dacirco.storage.base import input_key, output_key
+from dacirco.storage.base import StorageError, input_key, output_key
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
@@ -50,7 +50,7 @@ class WorkerLink:
             # The runtime's placement stays the node of record: capacity is counted on it.
             worker.node = worker.node or req.node
             worker.cpus, worker.memory_gb = req.cpus, req.memory_gb
-            await self.store.save(workers=(worker,))
+            self._boot_failures, self._start_blocked_until = 0, 0.0
             self.events.emit(
                 "EV11",
                 name=worker.name,
@@ -59,6 +59,7 @@ class WorkerLink:
                 cpus=str(req.cpus),
                 memory=f"{req.memory_gb:g}",
             )
+            await self.store.save(workers=(worker,))
             self.kick()
         return RegisterReply(worker_id=worker.id, poll_wait=self.config.poll_wait)
 
@@ -114,6 +115,8 @@ class WorkerLink:
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:
+        if worker.state == WorkerState.STOPPED:
+            raise WorkerGone("this worker was stopped")
         task = self.tasks.get(task_id)
         if task is None or task.worker_id != worker.id:
             raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
@@ -139,13 +142,12 @@ class WorkerLink:
         if rep.seconds is not None:
             task.worker_seconds[rep.step] = rep.seconds
         job.timings[key] = now
+        self.events.emit(code, request_id=job.id, worker_id=worker.id, task_id=task.id)
         if rep.step == "uploaded":
             await self._task_done(worker, task)
-            self.events.emit(code, request_id=job.id, worker_id=worker.id, task_id=task.id)
             self.kick()
             return
         await self.store.save(jobs=(job,), tasks=(task,))
-        self.events.emit(code, request_id=job.id, worker_id=worker.id, task_id=task.id)
 
     async def _task_done(self: Controller, worker: Worker, task: Task) -> None:
         job = self.jobs[task.job_id]
@@ -164,18 +166,32 @@ class WorkerLink:
         now = self.clock()
         message = (rep.message or "no reason given").strip()
         kind = rep.error_kind or "internal"
+        if kind == "storage":
+            # The input may have left the catalog since the job was accepted: no retry helps.
+            try:
+                gone = await asyncio.to_thread(self.storage.stat, input_key(job.id_video)) is None
+            except StorageError:
+                gone = False
+            if gone:
+                message = f"movie {job.id_video!r} is no longer in the catalog ({message})"
+                kind = "transcoding"
+        if worker.state == WorkerState.STOPPED or task.state not in (
+            TaskState.ASSIGNED,
+            TaskState.RUNNING,
+        ):
+            return  # stopped or lost meanwhile: that path already requeued the job
         task.transition(TaskState.FAILED, now, message)
         task.error = message
         worker.transition(WorkerState.IDLE, now, f"job {job.id} failed")
         worker.job_id = worker.task_id = None
         worker.idle_since = now
-        await self.store.save(workers=(worker,), tasks=(task,))
-        code = "EV10" if kind == "storage" else "EV9"
+        code = "EV10" if rep.error_kind == "storage" else "EV9"
         self.events.emit(code, worker_id=worker.id, task_id=task.id, error_message=message)
         if kind == "transcoding":
             # ffmpeg refused this input or these parameters: another attempt would fail alike.
             job.errors.append(message)
-            await self.fail_job(job, f"transcoding failed: {message}")
+            self._fail(job, f"transcoding failed: {message}")
         else:
-            await self.requeue_or_fail(job, f"{kind} error: {message}")
+            self._requeue_or_fail(job, f"{kind} error: {message}")
+        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
         self.kick()
