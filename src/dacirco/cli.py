@@ -2,7 +2,9 @@
 ``dacirco_tc_worker``)."""
 
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,8 @@ from dacirco import __version__
 from dacirco.catalog.cli import catalog_app
 from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
 from dacirco.worker.cli import worker as worker_command
+
+log = logging.getLogger(__name__)
 
 app = typer.Typer(
     help="DaCirco: transcoding on demand. Start with `dacirco serve`.",
@@ -82,15 +86,67 @@ def _logging(level: str) -> None:
     )
 
 
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on ``host:port`` (every address ``host`` resolves to), as uvicorn
+    would open them; an ``OSError`` if any cannot be had."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, addr in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(addr)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL or len(infos) == 1:
+                    raise
+                socks.pop().close()  # that family is not enabled here (as asyncio does)
+                continue
+            sock.listen(2048)  # listening at once: no second process can take the port now
+        if not socks:
+            raise OSError(errno.EADDRNOTAVAIL, f"no address of {host} can be used")
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
+def _listen_or_exit(host: str, port: int) -> list[socket.socket]:
+    try:
+        return listen(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            message = f"port {port} on {host} is already in use"
+        else:
+            message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        typer.secho(f"error: {message}", err=True, fg="red")
+        raise typer.Exit(2) from None
+
+
 def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     import uvicorn
 
-    from dacirco.service import ConfigError, ServeOptions, build
+    from dacirco.service import ConfigError, ServeOptions, build, validate
 
     _logging(log_level)
+    options = ServeOptions(host=host, port=port, **kwargs)  # type: ignore[arg-type]
     try:
-        fastapi_app, controller = build(ServeOptions(host=host, port=port, **kwargs))  # type: ignore[arg-type]
+        validate(options)
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from exc
+    # The port first, then the data dir (in build): a second instance must fail before the
+    # controller's start (recovery) rewrites the state of the one already running.
+    sockets = _listen_or_exit(host, port)
+    try:
+        fastapi_app, controller = build(options)
     except (ConfigError, FileExistsError, OSError) as exc:
+        for sock in sockets:
+            sock.close()
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
 
@@ -107,7 +163,13 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     config = uvicorn.Config(
         fastapi_app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10
     )
-    Server(config).run()
+    log.info("listening on %s", ", ".join(_address(s) for s in sockets))
+    Server(config).run(sockets=sockets)
+
+
+def _address(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _service_command(port_default: Callable[[], int], port_help: str, doc: str) -> Callable:

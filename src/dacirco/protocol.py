@@ -24,12 +24,17 @@ Step = Literal["started", "downloaded", "progress", "transcoded", "uploaded", "f
 ErrorKind = Literal["transcoding", "storage", "internal"]
 
 
+MAX_CPUS = 4096
+MAX_MEMORY_GB = 1e6
+MAX_NAME_LENGTH = 255
+
+
 class RegisterRequest(BaseModel):
     worker_id: str
-    name: str
-    node: str
-    cpus: int
-    memory_gb: float
+    name: str = Field(max_length=MAX_NAME_LENGTH)
+    node: str = Field(max_length=MAX_NAME_LENGTH)
+    cpus: int = Field(ge=1, le=MAX_CPUS)
+    memory_gb: float = Field(gt=0, le=MAX_MEMORY_GB)
     pid: int | None = None
 
 

@@ -3,7 +3,11 @@ controller and app."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
+import os
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,7 +21,7 @@ from dacirco.controller.core import Controller, ControllerConfig
 from dacirco.controller.events import EventLog, next_free_path
 from dacirco.controller.store import Store
 from dacirco.domain import FLAVORS
-from dacirco.policies.base import PolicyParams, make_policy
+from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.local import LocalRuntime
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,38 @@ RUNTIMES = ("local",)
 
 class ConfigError(ValueError):
     """An option that cannot work; said in one line, before anything starts."""
+
+
+class DataDirInUse(ConfigError):
+    """Another DaCirco runs on this data dir: starting would rewrite its state."""
+
+
+LOCK_NAME = ".lock"
+
+
+def lock_data_dir(data_dir: Path):  # -> the open lock file; keep it for the process lifetime
+    """Take ``<data_dir>/.lock`` (an exclusive ``flock``) and write this pid into it.
+
+    The lock goes with the process, however it ends; a second DaCirco on the same data dir
+    fails here, before it has touched the first one's SQLite, event log or workers.
+    """
+    path = data_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    lock = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = lock.read().strip() or "unknown"
+        lock.close()
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        raise DataDirInUse(
+            f"data dir {data_dir} is in use by another DaCirco (pid {holder})"
+        ) from None
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
 
 
 @dataclass(frozen=True)
@@ -72,21 +108,44 @@ def check(options: ServeOptions) -> None:
         raise ConfigError("--max-idle-time must not be negative")
 
 
-def build(options: ServeOptions) -> tuple[FastAPI, Controller]:
+def validate(options: ServeOptions) -> Policy:
+    """Check the options and make the policy; touches nothing (no file, no port)."""
     check(options)
     try:
-        policy = make_policy(
+        return make_policy(
             options.algorithm,
             PolicyParams(max_idle_time=options.max_idle_time, flavor=options.flavor),
         )
     except ValueError as exc:
         raise ConfigError(f"--algorithm: {exc}") from exc
+
+
+def build(options: ServeOptions) -> tuple[FastAPI, Controller]:
+    """The app and its controller; the data dir is locked for as long as the app lives."""
+    policy = validate(options)
     data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)  # before anything is read or written
+    try:
+        app, controller = _assemble(options, data_dir, policy)
+    except BaseException:
+        lock.close()
+        raise
+    app.state.data_dir_lock = lock  # held as long as the app lives
+    return app, controller
+
+
+def _assemble(options: ServeOptions, data_dir: Path, policy: Policy) -> tuple[FastAPI, Controller]:
     url = controller_url(options)
     storage = open_local_storage(data_dir, base_url=url)
+    work_root = data_dir / "work"
+    # Ours alone (the lock): what is there is left by workers of a run that crashed.
+    shutil.rmtree(work_root, ignore_errors=True)
     runtime = LocalRuntime(
-        cpus=options.local_cpus, memory_gb=options.local_memory_gb, log_dir=data_dir / "logs"
+        cpus=options.local_cpus,
+        memory_gb=options.local_memory_gb,
+        log_dir=data_dir / "logs",
+        work_root=work_root,
     )
     store = Store(database_path(data_dir))
     log_path = options.event_log_file or next_free_path(Path.cwd())

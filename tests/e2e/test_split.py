@@ -44,6 +44,26 @@ def test_rest_api_forwards_to_a_controller_running_apart(catalog_dir, tmp_path):
         bad = api.client.post("/jobs", json={"id_video": "bbb_2.mp4", "bitrate": 1, "speed": "x"})
         assert bad.status_code == 422 and "bitrate" in bad.json()["message"]
 
+        # Ids that are not plain words: the same 404 as the controller's own API, never a
+        # 500 and never a redirect to a made-up URL.
+        for odd, name in [("%3F", "?"), ("%23", "#"), ("%2e", "."), ("%2E%2E", ".."),
+                          ("%3Fafter%3D", "?after="), ("a%2Fb", None)]:  # fmt: skip
+            for route in ("/jobs/{}", "/jobs/{}/state", "/jobs/{}/output", "/workers/{}"):
+                path = route.format(odd)
+                resp = api.client.get(path)
+                direct = controller.client.get(path)
+                assert (resp.status_code, resp.json()) == (direct.status_code, direct.json()), path
+                assert resp.status_code == 404 and "location" not in resp.headers, path
+                if name is not None:
+                    kind = route.split("/")[1][:-1]
+                    assert resp.json()["message"] == f"{kind} {name!r} not found", path
+
+        # Lists: complete without a limit; an empty `after` is no `after`, as in process.
+        for path in ("/jobs", "/jobs?after=", "/workers", "/workers?after="):
+            resp = api.client.get(path)
+            assert resp.status_code == 200 and resp.json()["has_more"] is False, path
+            assert resp.json() == controller.client.get(path).json(), path
+
         # Controller gone: a clear 503, not a 500.
         controller.stop()
         down = api.client.get("/jobs")

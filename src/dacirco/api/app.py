@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dacirco import __version__
 from dacirco.api import files, jobs, worker_protocol, workers
-from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend
+from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, one_line
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
 from dacirco.storage.local import LocalStorage
@@ -31,52 +33,90 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string"}
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _error_message(err: dict[str, Any]) -> str:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type")
+    if kind == "json_invalid":
+        # FastAPI puts the character position where a field name would be: ("body", 12).
+        reason = (err.get("ctx") or {}).get("error") or "JSON decode error"
+        pos = next((p for p in loc if isinstance(p, int)), None)
+        where = f" at character {pos}" if pos is not None else ""
+        return f"body: invalid JSON ({reason}{where})"
+    if loc == ("body",) and kind == "missing":
+        return "body: a JSON object with id_video, bitrate and speed is required"
+    if loc == ("body",) and kind in ("model_attributes_type", "dict_type", "model_type"):
+        value = err.get("input")
+        if isinstance(value, float) and not math.isfinite(value):
+            return "body: not valid JSON (NaN, Infinity and numbers out of range like 1e999)"
+        if isinstance(value, bytes | bytearray):  # FastAPI reads JSON only when told so
+            return "body: not read as JSON: send it with 'Content-Type: application/json'"
+        return f"body: must be a JSON object, not {_json_type(value)}"
+    return f"{_field(loc)}: {err.get('msg', 'invalid')}"
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
-    out = []
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        if loc == ("body",) and err.get("type") == "missing":
-            out.append("body: a JSON object with id_video, bitrate and speed is required")
-        else:
-            out.append(f"{_field(loc)}: {err.get('msg', 'invalid')}")
-    return "; ".join(out)
+    return one_line("; ".join(_error_message(e) for e in errors), 1000)
+
+
+def _unreadable_body(cause: BaseException | None) -> str:
+    """Why FastAPI could not parse a body (it says only "There was an error parsing the body")."""
+    if isinstance(cause, RecursionError):
+        return "body: cannot be read as JSON (nested too deeply)"
+    if isinstance(cause, UnicodeDecodeError):
+        return "body: not valid JSON (the bytes are not UTF-8, UTF-16 or UTF-32 text)"
+    if cause is not None:
+        return f"body: could not be read ({type(cause).__name__})"
+    return "body: could not be read"
+
+
+def _error(status: int, detail: object, message: str, headers: Any = None) -> JSONResponse:
+    """Every error answer: ``detail`` (as it always was) and a one-line ``message``."""
+    return JSONResponse(
+        status_code=status,
+        content={"detail": detail, "message": one_line(message, 1000)},
+        headers=headers,
+    )
 
 
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        raw = list(exc.errors())
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
+            for e in raw
         ]
-        return JSONResponse(
-            status_code=422,
-            content={"detail": errors, "message": _validation_message(errors)},
-        )
+        return _error(422, errors, _validation_message(raw))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            # Undecodable bytes: a malformed body like any other, named as such.
-            message = "body: not valid JSON (the bytes could not be decoded)"
-            return JSONResponse(
-                status_code=422,
-                content={
-                    "detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}],
-                    "message": message,
-                },
-            )
-        return JSONResponse(
-            status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
-        )
+            # A body FastAPI could not parse: a malformed body like any other, named as such.
+            message = _unreadable_body(exc.__cause__)
+            detail = [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
+            return _error(422, detail, message)
+        return _error(exc.status_code, exc.detail, str(exc.detail), exc.headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content={"detail": exc.detail})
+        return _error(exc.status, exc.detail, exc.message)
 
     @app.exception_handler(ControllerError)
     async def _controller_error(_: Request, exc: ControllerError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
+        return _error(exc.status, str(exc), str(exc))
 
 
 def _base(title: str, lifespan: Any) -> FastAPI:
@@ -113,9 +153,12 @@ def create_controller_app(controller: Controller, local_storage: LocalStorage | 
     return app
 
 
-def create_api_app(controller_url: str) -> FastAPI:
-    """The public routes only, forwarding to a controller that runs apart."""
-    backend = RemoteBackend(controller_url)
+def create_api_app(
+    controller_url: str, *, transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """The public routes only, forwarding to a controller that runs apart (through
+    ``transport`` when given, as tests do)."""
+    backend = RemoteBackend(controller_url, transport=transport)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

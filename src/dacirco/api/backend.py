@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Protocol, TypeVar
+from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
 from dacirco.controller.core import Controller
@@ -14,32 +16,65 @@ from dacirco.controller.events import iso
 from dacirco.domain import Job, JobState, Worker
 from dacirco.storage.base import StorageError, output_key
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line, at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: object) -> None:
+    """An answer of the public API: a status, a ``detail`` and a one-line ``message``."""
+
+    def __init__(self, status: int, detail: object, message: str | None = None) -> None:
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
+        self.message = one_line(message if message is not None else detail)
 
 
 class Backend(Protocol):
     async def submit(self, body: JobCreate) -> str: ...
-    async def jobs(self, limit: int, after: str | None) -> Page: ...
+    async def jobs(self, limit: int | None, after: str | None) -> Page: ...
     async def job(self, job_id: str) -> JobPublic: ...
-    async def workers(self, limit: int, after: str | None) -> Page: ...
+    async def workers(self, limit: int | None, after: str | None) -> Page: ...
     async def worker(self, worker_id: str) -> WorkerPublic: ...
     async def output_url(self, job_id: str) -> str: ...
 
 
-def page(ids: list[str], limit: int, after: str | None, kind: str) -> Page:
+def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Page:
+    """One page of ``ids`` after the id ``after``; every remaining id when ``limit`` is None.
+
+    An empty ``after`` is the same as none (``?after=`` is how some clients send "nothing").
+    """
     start = 0
-    if after is not None:
+    if after:
         try:
             start = ids.index(after) + 1
         except ValueError:
             raise ApiError(404, f"after: {kind} {after!r} not found") from None
+    if limit is None:
+        return Page(items=ids[start:], has_more=False)
     chunk = ids[start : start + limit]
     return Page(items=chunk, has_more=start + limit < len(ids))
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment: nothing in it may end the path or walk out of it."""
+    if value in (".", ".."):
+        return "%2E" * len(value)  # quote() keeps dots, and "." would be normalised away
+    return quote(value, safe="")
+
+
+def _page_params(limit: int | None, after: str | None) -> dict[str, object]:
+    params: dict[str, object] = {}
+    if limit is not None:
+        params["limit"] = limit
+    if after:
+        params["after"] = after
+    return params
 
 
 def _t(value: float | None) -> str | None:
@@ -110,7 +145,7 @@ class LocalBackend:
             raise ApiError(exc.status, str(exc)) from exc
         return job.id
 
-    async def jobs(self, limit: int, after: str | None) -> Page:
+    async def jobs(self, limit: int | None, after: str | None) -> Page:
         return page(list(self.c.jobs), limit, after, "job")
 
     async def job(self, job_id: str) -> JobPublic:
@@ -119,7 +154,7 @@ class LocalBackend:
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
 
-    async def workers(self, limit: int, after: str | None) -> Page:
+    async def workers(self, limit: int | None, after: str | None) -> Page:
         return page(list(self.c.workers), limit, after, "worker")
 
     async def worker(self, worker_id: str) -> WorkerPublic:
@@ -144,49 +179,99 @@ class LocalBackend:
 
 
 class RemoteBackend:
-    """The controller runs apart (``dacirco controller``): forward to its API over HTTP."""
+    """The controller runs apart (``dacirco controller``): forward to its API over HTTP.
 
-    def __init__(self, controller_url: str, timeout: float = 30.0) -> None:
-        self.client = httpx.AsyncClient(base_url=controller_url.rstrip("/"), timeout=timeout)
+    Ids are quoted into one path segment each. An answer the controller should not give (a
+    redirect where none is expected, a body that is not JSON or not of the expected shape) is
+    a 502, never a 500.
+    """
 
-    async def _call(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+    def __init__(
+        self,
+        controller_url: str,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=controller_url.rstrip("/"), timeout=timeout, transport=transport
+        )
+
+    async def _call(
+        self, method: str, path: str, *, redirect: bool = False, **kwargs: object
+    ) -> httpx.Response:
         try:
-            resp = await self.client.request(method, path, **kwargs)  # type: ignore[arg-type]
+            resp = await self.client.request(
+                method,
+                path,
+                follow_redirects=False,
+                **kwargs,  # type: ignore[arg-type]
+            )
         except httpx.HTTPError as exc:
             raise ApiError(503, f"controller unreachable at {self.client.base_url}: {exc}") from exc
         if resp.status_code >= 400:
+            detail: object = resp.text
+            message = None
             try:
-                detail = resp.json().get("detail", resp.text)
+                body = resp.json()
             except ValueError:
-                detail = resp.text
-            raise ApiError(resp.status_code, detail)
+                body = None
+            if isinstance(body, dict) and "detail" in body:
+                detail = body["detail"]
+                if isinstance(body.get("message"), str):
+                    message = body["message"]
+            raise ApiError(resp.status_code, detail, message)
+        if (300 <= resp.status_code < 400) != redirect:
+            where = resp.headers.get("location")
+            what = f"{resp.status_code} to {where}" if where else str(resp.status_code)
+            raise _invalid(f"{method} {path} answered {what}")
         return resp
+
+    @staticmethod
+    def _model(resp: httpx.Response, model: type[M]) -> M:
+        try:
+            return model.model_validate_json(resp.content)
+        except ValidationError as exc:
+            errors = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise _invalid(f"{resp.request.method} {resp.request.url.path}: {errors}") from exc
 
     async def submit(self, body: JobCreate) -> str:
         resp = await self._call("POST", "/jobs", json=body.model_dump(mode="json"))
-        return str(resp.json())
+        try:
+            job_id = resp.json()
+        except ValueError:
+            job_id = None
+        if not isinstance(job_id, str) or not job_id:
+            raise _invalid(f"POST /jobs answered {resp.text[:100]!r}, not a job id")
+        return job_id
 
-    async def jobs(self, limit: int, after: str | None) -> Page:
-        params = {"limit": limit, **({"after": after} if after else {})}
-        return Page.model_validate((await self._call("GET", "/jobs", params=params)).json())
+    async def jobs(self, limit: int | None, after: str | None) -> Page:
+        resp = await self._call("GET", "/jobs", params=_page_params(limit, after))
+        return self._model(resp, Page)
 
     async def job(self, job_id: str) -> JobPublic:
-        return JobPublic.model_validate((await self._call("GET", f"/jobs/{job_id}")).json())
+        return self._model(await self._call("GET", f"/jobs/{_segment(job_id)}"), JobPublic)
 
-    async def workers(self, limit: int, after: str | None) -> Page:
-        params = {"limit": limit, **({"after": after} if after else {})}
-        return Page.model_validate((await self._call("GET", "/workers", params=params)).json())
+    async def workers(self, limit: int | None, after: str | None) -> Page:
+        resp = await self._call("GET", "/workers", params=_page_params(limit, after))
+        return self._model(resp, Page)
 
     async def worker(self, worker_id: str) -> WorkerPublic:
-        resp = await self._call("GET", f"/workers/{worker_id}")
-        return WorkerPublic.model_validate(resp.json())
+        resp = await self._call("GET", f"/workers/{_segment(worker_id)}")
+        return self._model(resp, WorkerPublic)
 
     async def output_url(self, job_id: str) -> str:
-        resp = await self._call("GET", f"/jobs/{job_id}/output", follow_redirects=False)
+        resp = await self._call("GET", f"/jobs/{_segment(job_id)}/output", redirect=True)
         location = resp.headers.get("location")
         if not location:
-            raise ApiError(502, "controller gave no output location")
+            raise _invalid("no output location")
         return location
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _invalid(what: str) -> ApiError:
+    return ApiError(502, one_line(f"controller gave an invalid answer: {what}"))

@@ -20,7 +20,10 @@ def get_controller(request: Request) -> Controller:
     return request.app.state.controller
 
 
-def get_worker(request: Request, authorization: Annotated[str | None, Header()] = None) -> Worker:
+async def get_worker(
+    request: Request, authorization: Annotated[str | None, Header()] = None
+) -> Worker:
+    # async, so it runs in the event loop: nothing changes between this check and the route.
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise WorkerAuthError("missing 'Authorization: Bearer <worker token>' header")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -10,9 +11,12 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
+from starlette.requests import ClientDisconnect
 
 from dacirco.storage.base import InvalidKey, check_key
 from dacirco.storage.local import LocalStorage
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
 
@@ -36,8 +40,9 @@ def _checked(request: Request, method: str, key: str, expires: int, sig: str) ->
     return storage
 
 
-@router.get("/{key:path}")
+@router.api_route("/{key:path}", methods=["GET", "HEAD"])
 async def download(request: Request, key: str, expires: Expires, sig: Sig) -> FileResponse:
+    # HEAD is a GET without the body: the GET signature grants it.
     storage = _checked(request, "GET", key, expires, sig)
     path = storage.path(key)
     if not await anyio.Path(path).is_file():
@@ -58,6 +63,11 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict
                 await out.write(chunk)
         # The output replaces nothing until it is complete.
         await anyio.to_thread.run_sync(os.replace, tmp, dest)
+    except ClientDisconnect:
+        await anyio.Path(tmp).unlink(missing_ok=True)
+        log.warning("upload of %s abandoned: the client disconnected after %d bytes", key, size)
+        # Nobody will read this answer; it only ends the request cleanly.
+        raise HTTPException(400, f"upload of {key} interrupted: client disconnected") from None
     except BaseException:
         await anyio.Path(tmp).unlink(missing_ok=True)
         raise

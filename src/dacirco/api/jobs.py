@@ -12,8 +12,13 @@ from dacirco.api.schemas import JobCreate, JobPublic, Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-PageLimit = Annotated[int, Query(ge=1, le=10_000, description="page size")]
-After = Annotated[str | None, Query(description="the last id of the previous page")]
+PageLimit = Annotated[
+    int | None,
+    Query(ge=1, le=10_000, description="page size (default: every item, in one page)"),
+]
+After = Annotated[
+    str | None, Query(description="the last id of the previous page (empty: from the start)")
+]
 
 
 @router.post("", status_code=201, response_model=str, summary="Submit a transcoding job")
@@ -24,7 +29,7 @@ async def create_job(body: JobCreate, request: Request, response: Response, back
 
 
 @router.get("", response_model=Page, summary="List job ids, oldest first")
-async def list_jobs(backend: BackendDep, limit: PageLimit = 1000, after: After = None) -> Page:
+async def list_jobs(backend: BackendDep, limit: PageLimit = None, after: After = None) -> Page:
     return await backend.jobs(limit, after)
 
 

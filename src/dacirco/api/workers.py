@@ -12,7 +12,7 @@ router = APIRouter(prefix="/workers", tags=["workers"])
 
 
 @router.get("", response_model=Page, summary="List worker ids, stopped ones included")
-async def list_workers(backend: BackendDep, limit: PageLimit = 1000, after: After = None) -> Page:
+async def list_workers(backend: BackendDep, limit: PageLimit = None, after: After = None) -> Page:
     return await backend.workers(limit, after)
 
 

@@ -7,9 +7,11 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -39,7 +41,46 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+LOG_TAIL_LINES = 3
+LOG_TAIL_CHARS = 300
+_LOG_TAIL_READ = 8192
+
+
+def log_tail(path: Path, since: int = 0) -> str:
+    """The last few non-empty lines ``path`` got past byte ``since``, on one short line."""
+    try:
+        with path.open("rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(since, size - _LOG_TAIL_READ))
+            data = f.read()
+    except OSError:
+        return ""
+    lines = [" ".join(ln.split()) for ln in data.decode("utf-8", "replace").splitlines()]
+    text = " | ".join([ln for ln in lines if ln][-LOG_TAIL_LINES:])
+    return text if len(text) <= LOG_TAIL_CHARS else "…" + text[-(LOG_TAIL_CHARS - 1) :]
+
+
+@dataclass
+class _Proc:
+    proc: asyncio.subprocess.Process
+    log: Path | None  # its log file
+    log_start: int  # the log's size when it started: what it wrote comes after
+    work_dir: Path | None
+
+
+def _folder_name(name: str, worker_id: str) -> str:
+    ok = name and name not in (".", "..") and "/" not in name and "\\" not in name
+    return name if ok else worker_id
+
+
 class LocalRuntime:
+    """Workers as local processes.
+
+    Each one logs to ``<log_dir>/<name>.log`` and keeps its per-task files in
+    ``<work_root>/<name>``; that folder is removed once the process has exited, however it
+    exited (even killed -9, when it could not clean up itself).
+    """
+
     name = "local"
 
     def __init__(
@@ -48,6 +89,7 @@ class LocalRuntime:
         cpus: int | None = None,
         memory_gb: float | None = None,
         log_dir: Path | None = None,
+        work_root: Path | None = None,
         python: str = sys.executable,
         stop_grace: float = 10.0,
     ) -> None:
@@ -58,9 +100,10 @@ class LocalRuntime:
             memory_gb=round(memory_gb or total_gb, 1),
         )
         self._log_dir = log_dir
+        self._work_root = work_root
         self._python = python
         self._stop_grace = stop_grace
-        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._procs: dict[str, _Proc] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
         self._on_exit: ExitHandler | None = None
@@ -75,8 +118,8 @@ class LocalRuntime:
         self._on_exit = handler
 
     def pid(self, worker_id: str) -> int | None:
-        proc = self._procs.get(worker_id)
-        return proc.pid if proc is not None else None
+        entry = self._procs.get(worker_id)
+        return entry.proc.pid if entry is not None else None
 
     async def start(self, spec: WorkerSpec) -> None:
         if spec.worker_id in self._procs:
@@ -89,11 +132,19 @@ class LocalRuntime:
             "--cpus", str(spec.flavor.cpus),
             "--memory-gb", f"{spec.flavor.memory_gb:g}",
         ]  # fmt: skip
+        work_dir = None
+        if self._work_root is not None:
+            work_dir = self._work_root / _folder_name(spec.name, spec.worker_id)
+            cmd += ["--work-dir", str(work_dir)]
         env = {**os.environ, TOKEN_ENV: spec.token}
         out = None
+        log_path = None
+        log_start = 0
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
-            out = (self._log_dir / f"{spec.name}.log").open("ab")
+            log_path = self._log_dir / f"{_folder_name(spec.name, spec.worker_id)}.log"
+            out = log_path.open("ab")
+            log_start = out.seek(0, os.SEEK_END)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -108,11 +159,15 @@ class LocalRuntime:
         finally:
             if out is not None:
                 out.close()
-        self._procs[spec.worker_id] = proc
-        self._watchers[spec.worker_id] = asyncio.create_task(self._watch(spec.worker_id, proc))
+        entry = _Proc(proc, log_path, log_start, work_dir)
+        self._procs[spec.worker_id] = entry
+        self._watchers[spec.worker_id] = asyncio.create_task(self._watch(spec.worker_id, entry))
 
-    async def _watch(self, worker_id: str, proc: asyncio.subprocess.Process) -> None:
-        code = await proc.wait()
+    async def _watch(self, worker_id: str, entry: _Proc) -> None:
+        code = await entry.proc.wait()
+        if entry.work_dir is not None:
+            # A worker killed -9 leaves its task files (tens of MB) behind: they go now.
+            await asyncio.to_thread(shutil.rmtree, entry.work_dir, ignore_errors=True)
         self._procs.pop(worker_id, None)
         self._watchers.pop(worker_id, None)
         expected = worker_id in self._stopping
@@ -121,15 +176,20 @@ class LocalRuntime:
             reason = f"worker process exited with code {code}"
             if code < 0:
                 reason = f"worker process killed by signal {-code}"
+            if entry.log is not None:
+                tail = await asyncio.to_thread(log_tail, entry.log, entry.log_start)
+                if tail:
+                    reason = f"{reason}: {tail}"
             try:
                 await self._on_exit(worker_id, reason)
             except Exception:
                 log.exception("exit handler failed for worker %s", worker_id)
 
     async def stop(self, worker_id: str) -> None:
-        proc = self._procs.get(worker_id)
-        if proc is None or proc.returncode is not None:
+        entry = self._procs.get(worker_id)
+        if entry is None or entry.proc.returncode is not None:
             return
+        proc = entry.proc
         self._stopping.add(worker_id)
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
@@ -149,3 +209,5 @@ class LocalRuntime:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(w) for w in list(self._procs)), return_exceptions=True)
+        # Workers that exited on their own just before: let their folders go too.
+        await asyncio.gather(*list(self._watchers.values()), return_exceptions=True)

@@ -1,0 +1,138 @@
+"""The public API's answers, in process: one-line messages on every error, and lists that are
+complete unless a page is asked for. Each test runs on the service's app and on the split one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.api_stub import StubController, client, controller_app, split_app
+
+GOOD = {"id_video": "bbb_0.mp4", "bitrate": 1000, "speed": "ultrafast"}
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(params=["service", "split"])
+def make_api(request):
+    """``make_api(stub)``: an HTTP client on the service's app, or on the split one."""
+
+    def make(stub: StubController | None = None):
+        app = controller_app(stub or StubController(jobs=3, workers=2))
+        return client(app if request.param == "service" else split_app(app))
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{", "body: invalid JSON (Expecting property name enclosed in double quotes at "
+         "character 1)"),
+        (b'{"id_video": "bbb_0.mp4",', "body: invalid JSON (Expecting property name enclosed "
+         "in double quotes at character 25)"),
+        (b'{"bitrate": }', "body: invalid JSON (Expecting value at character 12)"),
+        (b"NaN", "body: not valid JSON (NaN, Infinity and numbers out of range like 1e999)"),
+        (b"1e999", "body: not valid JSON (NaN, Infinity and numbers out of range like 1e999)"),
+        (b"-Infinity", "body: not valid JSON (NaN, Infinity and numbers out of range like 1e999)"),
+        (b"[" * 100_000, "body: cannot be read as JSON (nested too deeply)"),
+        (b"\xff\xfe\x00", "body: not valid JSON (the bytes are not UTF-8, UTF-16 or UTF-32 text)"),
+        (b"null", "body: must be a JSON object, not null"),
+        (b"[1]", "body: must be a JSON object, not an array"),
+        (b'"bbb_0.mp4"', "body: must be a JSON object, not a string"),
+        (b"7000", "body: must be a JSON object, not a number"),
+        (b"true", "body: must be a JSON object, not a boolean"),
+        (b"", "body: a JSON object with id_video, bitrate and speed is required"),
+    ],
+)  # fmt: skip
+async def test_malformed_bodies_get_a_422_saying_what_is_wrong(make_api, content, message):
+    async with make_api() as api:
+        resp = await api.post("/jobs", content=content, headers=JSON)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["message"] == message
+    assert isinstance(resp.json()["detail"], list)  # as it always was
+
+
+async def test_a_body_sent_without_a_json_content_type_says_so(make_api):
+    async with make_api() as api:
+        resp = await api.post("/jobs", content=b'{"id_video": "bbb_0.mp4"}')
+    assert resp.status_code == 422
+    assert resp.json()["message"] == (
+        "body: not read as JSON: send it with 'Content-Type: application/json'"
+    )
+
+
+async def test_field_errors_keep_their_detail_list_and_name_the_field(make_api):
+    async with make_api() as api:
+        resp = await api.post("/jobs", json={**GOOD, "bitrate": 9000, "speed": "slow"})
+    assert resp.status_code == 422
+    body = resp.json()
+    assert [e["loc"] for e in body["detail"]] == [["body", "bitrate"], ["body", "speed"]]
+    assert body["message"].startswith("bitrate: Input should be less than or equal to 8000; ")
+    assert "speed: Input should be 'ultrafast' or 'fast'" in body["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("POST", "/jobs", {**GOOD, "id_video": "nope.mp4"}, 422,
+         "movie 'nope.mp4' is not in the catalog"),
+        ("GET", "/jobs/nope", None, 404, "job 'nope' not found"),
+        ("GET", "/jobs/nope/state", None, 404, "job 'nope' not found"),
+        ("GET", "/jobs/j00000/output", None, 409, "job 'j00000' is Waiting: no output yet"),
+        ("GET", "/workers/nope", None, 404, "worker 'nope' not found"),
+        ("GET", "/workers/nope/state", None, 404, "worker 'nope' not found"),
+        ("GET", "/jobs?after=nope", None, 404, "after: job 'nope' not found"),
+        ("GET", "/jobs?limit=0", None, 422, "limit: Input should be greater than or equal to 1"),
+        ("GET", "/no/such/route", None, 404, "Not Found"),
+        ("DELETE", "/jobs", None, 405, "Method Not Allowed"),
+    ],
+)  # fmt: skip
+async def test_every_error_has_detail_and_a_one_line_message(
+    make_api, method, path, body, status, message
+):
+    async with make_api() as api:
+        resp = await api.request(method, path, json=body)
+    assert resp.status_code == status, resp.text
+    assert resp.json()["message"] == message
+    assert "\n" not in resp.json()["message"]
+    if status != 422 or method == "POST":
+        assert resp.json()["detail"] == message  # strings stay strings, as before
+
+
+async def test_output_of_an_unfinished_job_is_a_409_in_split_mode_too(make_api):
+    async with make_api(StubController(jobs=1)) as api:
+        resp = await api.get("/jobs/j00000/output")
+    assert resp.status_code == 409 and "location" not in resp.headers
+
+
+async def test_lists_are_complete_without_limit(make_api):
+    stub = StubController(jobs=2_345, workers=1_001)
+    async with make_api(stub) as api:
+        jobs = (await api.get("/jobs")).json()
+        workers = (await api.get("/workers")).json()
+    assert jobs == {"items": list(stub.jobs), "has_more": False}
+    assert workers == {"items": list(stub.workers), "has_more": False}
+
+
+async def test_lists_page_when_a_limit_is_given(make_api):
+    stub = StubController(jobs=2_345)
+    ids = list(stub.jobs)
+    async with make_api(stub) as api:
+        first = (await api.get("/jobs", params={"limit": 1000})).json()
+        last = (await api.get("/jobs", params={"limit": 1000, "after": ids[1999]})).json()
+        too_big = await api.get("/jobs", params={"limit": 10_001})
+        rest = (await api.get("/jobs", params={"after": ids[9]})).json()
+    assert first == {"items": ids[:1000], "has_more": True}
+    assert last == {"items": ids[2000:], "has_more": False}
+    assert too_big.status_code == 422
+    assert rest == {"items": ids[10:], "has_more": False}
+
+
+async def test_an_empty_after_is_the_same_as_none(make_api):
+    stub = StubController(jobs=5, workers=3)
+    async with make_api(stub) as api:
+        jobs = await api.get("/jobs?after=")
+        paged = await api.get("/jobs?after=&limit=2")
+        workers = await api.get("/workers?after=")
+    assert jobs.status_code == 200 and jobs.json()["items"] == list(stub.jobs)
+    assert paged.json() == {"items": list(stub.jobs)[:2], "has_more": True}
+    assert workers.status_code == 200 and workers.json()["items"] == list(stub.workers)
