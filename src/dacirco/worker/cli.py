@@ -28,7 +28,7 @@ def worker(
     ] = None,
     memory_gb: Annotated[
         float | None,
-        typer.Option(min=0.0, help="Memory in GB to announce (default: this machine's)."),
+        typer.Option(min=0.01, help="Memory in GB to announce (default: this machine's)."),
     ] = None,
     work_dir: Annotated[
         Path | None,
