@@ -1,0 +1,27 @@
+"""The overhead benchmark runs end to end and prints its figures (its speed is not judged)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_overhead_benchmark_runs_and_prints_its_figures():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "overhead.py"),
+            "--repeats", "1", "--movie", "bbb_1.mp4",
+            "--duration-scale", "0.3", "--max-height", "240", "--bitrate", "800",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "median ratio" in out.stdout and "median overhead" in out.stdout
+    assert "transcode" in out.stdout  # the step breakdown table
