@@ -39,6 +39,7 @@ class Standin:
         self.tasks: queue.Queue[TaskSpec] = queue.Queue()
         self.gone: set[str] = set()  # tasks whose reports get 409
         self.dismiss = False
+        self.stopped: set[str] = set()  # tasks whose reports get 410 (worker stopped)
         self.registered: list[RegisterRequest] = []
         self.reports: list[tuple[str, TaskReport]] = []
         self.uploads: dict[str, dict[str, str]] = {}
@@ -112,6 +113,8 @@ class Standin:
                 self.changed.notify_all()
             if task_id in self.gone:
                 return JSONResponse({"detail": "not yours"}, status_code=409)
+            if task_id in self.stopped:
+                return JSONResponse({"detail": "this worker was stopped"}, status_code=410)
             return {"ok": True}
 
         @app.get("/files/{name}")
@@ -297,6 +300,18 @@ def test_exits_on_401_and_410(standin: Standin, start_worker: Callable) -> None:
     standin.wait_for(lambda: any(r.worker_id == "w1" for r in standin.registered), 10)
     standin.dismiss = True
     assert worker.wait(timeout=5) == 0
+
+
+def test_a_410_on_a_report_ends_the_transcode_and_the_worker(
+    standin: Standin, start_worker: Callable
+) -> None:
+    # The controller stopped this worker while it worked: finishing the job is wasted work.
+    worker = start_worker()
+    task, children = _start_long_transcode(standin, worker)
+    standin.stopped.add(task.task_id)  # the next report (progress, at most 1 s away) gets 410
+    assert worker.wait(timeout=10) == 0
+    assert _gone(children)
+    assert not any(r.step == "uploaded" for r in standin.steps(task.task_id))
 
 
 def test_gives_up_on_an_unreachable_controller(start_worker: Callable) -> None:

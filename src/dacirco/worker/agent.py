@@ -42,7 +42,7 @@ class Unauthorized(Exception):
 
 
 class Dismissed(Exception):
-    """410 on the poll: the controller wants the worker gone."""
+    """410 on the poll or a report: the controller wants the worker gone."""
 
 
 class ControllerUnreachable(Exception):
@@ -283,6 +283,8 @@ class Agent:
             return
         if resp.status_code in (404, 409):
             raise TaskGone()
+        if resp.status_code == 410:
+            raise Dismissed()  # stopped while working: its job is already back in the queue
         if resp.status_code >= 400:
             log.error("report %s of task %s refused: %s", report.step, task_id, _describe(resp))
 
@@ -304,7 +306,7 @@ class Agent:
             await channel.fail("transcoding", exc.message)
         except StorageError as exc:
             await channel.fail("storage", str(exc))
-        except (Unauthorized, ControllerUnreachable):
+        except (Unauthorized, Dismissed, ControllerUnreachable):
             raise
         except asyncio.CancelledError:
             if self._stopping is not None:
