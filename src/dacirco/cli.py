@@ -15,6 +15,7 @@ import typer
 from dacirco import __version__
 from dacirco.catalog.cli import catalog_app
 from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
+from dacirco.monitor import monitor as monitor_command
 from dacirco.worker.cli import worker as worker_command
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(catalog_app, name="catalog", help="Generate, add and list the movies of the catalog.")
 app.command("worker")(worker_command)
+app.command("monitor")(monitor_command)
 
 Host = Annotated[str, typer.Option(help="address to listen on")]
 DataDir = Annotated[
@@ -267,6 +269,10 @@ def rest_api_alias() -> None:
 
 def worker_alias() -> None:
     _alias(worker_command, "dacirco_tc_worker")
+
+
+def monitor_alias() -> None:
+    _alias(monitor_command, "dacirco_rest_monitor")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dacirco.cli import app, controller, rest_api
+from dacirco.cli import app, controller, monitor_command, rest_api
 from dacirco.worker.cli import worker
 
 runner = CliRunner()
@@ -24,6 +24,7 @@ runner = CliRunner()
         (["catalog", "seed", "--help"], "--duration-scale"),
         (["catalog", "add", "--help"], "FILE"),
         (["catalog", "list", "--help"], "--data-dir"),
+        (["monitor", "--help"], "--refresh-interval"),
     ],
 )
 def test_every_command_has_help(args, words):
@@ -32,7 +33,7 @@ def test_every_command_has_help(args, words):
     assert words in result.output
 
 
-@pytest.mark.parametrize("command", [controller, rest_api, worker])
+@pytest.mark.parametrize("command", [controller, rest_api, worker, monitor_command])
 def test_classic_aliases_are_single_commands(command):
     single = typer.Typer()
     single.command()(command)
