@@ -16,6 +16,8 @@ from dacirco import __version__
 from dacirco.catalog.cli import catalog_app
 from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
 from dacirco.monitor import monitor as monitor_command
+from dacirco.scenario.cli import scenario as scenario_command
+from dacirco.scenario.cli import wait_scenario as wait_scenario_command
 from dacirco.worker.cli import worker as worker_command
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ app = typer.Typer(
 app.add_typer(catalog_app, name="catalog", help="Generate, add and list the movies of the catalog.")
 app.command("worker")(worker_command)
 app.command("monitor")(monitor_command)
+app.command("scenario")(scenario_command)
+app.command("wait-scenario")(wait_scenario_command)
 
 Host = Annotated[str, typer.Option(help="address to listen on")]
 DataDir = Annotated[
@@ -273,6 +277,14 @@ def worker_alias() -> None:
 
 def monitor_alias() -> None:
     _alias(monitor_command, "dacirco_rest_monitor")
+
+
+def scenario_alias() -> None:
+    _alias(scenario_command, "dacirco_scenario")
+
+
+def wait_scenario_alias() -> None:
+    _alias(wait_scenario_command, "dacirco_wait_scenario")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from dacirco.cli import app, controller, monitor_command, rest_api
+from dacirco.cli import (
+    app,
+    controller,
+    monitor_command,
+    rest_api,
+    scenario_command,
+    wait_scenario_command,
+)
 from dacirco.worker.cli import worker
 
 runner = CliRunner()
@@ -25,6 +32,8 @@ runner = CliRunner()
         (["catalog", "add", "--help"], "FILE"),
         (["catalog", "list", "--help"], "--data-dir"),
         (["monitor", "--help"], "--refresh-interval"),
+        (["scenario", "--help"], "--generator"),
+        (["wait-scenario", "--help"], "one request at a time"),
     ],
 )
 def test_every_command_has_help(args, words):
@@ -33,7 +42,10 @@ def test_every_command_has_help(args, words):
     assert words in result.output
 
 
-@pytest.mark.parametrize("command", [controller, rest_api, worker, monitor_command])
+@pytest.mark.parametrize(
+    "command",
+    [controller, rest_api, worker, monitor_command, scenario_command, wait_scenario_command],
+)
 def test_classic_aliases_are_single_commands(command):
     single = typer.Typer()
     single.command()(command)
