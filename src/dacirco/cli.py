@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from dacirco import __version__
+from dacirco.analytics.cli import process_logs as process_logs_command
 from dacirco.catalog.cli import catalog_app
 from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
 from dacirco.monitor import monitor as monitor_command
@@ -32,6 +33,7 @@ app.command("worker")(worker_command)
 app.command("monitor")(monitor_command)
 app.command("scenario")(scenario_command)
 app.command("wait-scenario")(wait_scenario_command)
+app.command("process-logs")(process_logs_command)
 
 Host = Annotated[str, typer.Option(help="address to listen on")]
 DataDir = Annotated[
@@ -285,6 +287,10 @@ def scenario_alias() -> None:
 
 def wait_scenario_alias() -> None:
     _alias(wait_scenario_command, "dacirco_wait_scenario")
+
+
+def process_logs_alias() -> None:
+    _alias(process_logs_command, "dacirco_process_logs")
 
 
 if __name__ == "__main__":

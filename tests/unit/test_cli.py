@@ -10,6 +10,7 @@ from dacirco.cli import (
     app,
     controller,
     monitor_command,
+    process_logs_command,
     rest_api,
     scenario_command,
     wait_scenario_command,
@@ -33,6 +34,7 @@ runner = CliRunner()
         (["catalog", "list", "--help"], "--data-dir"),
         (["monitor", "--help"], "--refresh-interval"),
         (["scenario", "--help"], "--generator"),
+        (["process-logs", "--help"], "LOG"),
         (["wait-scenario", "--help"], "one request at a time"),
     ],
 )
@@ -44,7 +46,15 @@ def test_every_command_has_help(args, words):
 
 @pytest.mark.parametrize(
     "command",
-    [controller, rest_api, worker, monitor_command, scenario_command, wait_scenario_command],
+    [
+        controller,
+        rest_api,
+        worker,
+        monitor_command,
+        scenario_command,
+        wait_scenario_command,
+        process_logs_command,
+    ],
 )
 def test_classic_aliases_are_single_commands(command):
     single = typer.Typer()
