@@ -73,9 +73,11 @@ def test_classic_aliases_are_single_commands(command):
         (["--call-interval", "0"], "--call-interval must be positive"),
     ],
 )
-def test_serve_refuses_bad_options_in_one_line(tmp_path, option, words):
+def test_serve_refuses_bad_options_in_one_line(tmp_path, monkeypatch, option, words):
+    monkeypatch.chdir(tmp_path)  # where an event log would be written
     result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "d"), *option])
     assert result.exit_code == 2
     assert words in result.output
     assert "Traceback" not in result.output
     assert not list(tmp_path.glob("tc-events-*"))
+    assert not (tmp_path / "d").exists()  # nothing created before the options are known good
