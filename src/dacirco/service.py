@@ -16,13 +16,16 @@ from fastapi import FastAPI
 
 from dacirco import __version__
 from dacirco.api.app import create_controller_app
-from dacirco.config import database_path, open_local_storage
+from dacirco.config import STORAGES, database_path, open_storage
 from dacirco.controller.core import Controller, ControllerConfig
 from dacirco.controller.events import EventLog, next_free_path
 from dacirco.controller.store import Store
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.local import LocalRuntime
+from dacirco.storage.base import Storage, StorageError
+from dacirco.storage.local import LocalStorage
+from dacirco.storage.s3 import S3Config
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,21 @@ class ServeOptions:
     local_memory_gb: float | None = None
     heartbeat_timeout: float = 90.0
     max_attempts: int = 3
+    storage: str = "local"
+    minio_server: str = "127.0.0.1"
+    minio_port: int = 9000
+    minio_access_key: str = "minio"
+    minio_secret_key: str = "pass4minio"
+    s3_secure: bool = False
+
+    def s3_config(self) -> S3Config:
+        return S3Config(
+            host=self.minio_server,
+            port=self.minio_port,
+            access_key=self.minio_access_key,
+            secret_key=self.minio_secret_key,
+            secure=self.s3_secure,
+        )
 
 
 def controller_url(options: ServeOptions) -> str:
@@ -100,6 +118,8 @@ def check(options: ServeOptions) -> None:
         raise ConfigError(f"--runtime {options.runtime!r}: choose one of {', '.join(RUNTIMES)}")
     if options.flavor not in FLAVORS:
         raise ConfigError(f"--flavor {options.flavor!r}: choose one of {', '.join(FLAVORS)}")
+    if options.storage not in STORAGES:
+        raise ConfigError(f"--storage {options.storage!r}: choose one of {', '.join(STORAGES)}")
     if options.max_workers < 1:
         raise ConfigError("--max-workers must be at least 1")
     if options.call_interval <= 0:
@@ -125,9 +145,13 @@ def build(options: ServeOptions) -> tuple[FastAPI, Controller]:
     policy = validate(options)
     data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    # S3 is checked before the lock (a refusal leaves no trace); the local folder after it.
+    storage = connect_storage(options, data_dir) if options.storage == "s3" else None
     lock = lock_data_dir(data_dir)  # before anything is read or written
     try:
-        app, controller = _assemble(options, data_dir, policy)
+        app, controller = _assemble(
+            options, data_dir, policy, storage or connect_storage(options, data_dir)
+        )
     except BaseException:
         lock.close()
         raise
@@ -135,9 +159,21 @@ def build(options: ServeOptions) -> tuple[FastAPI, Controller]:
     return app, controller
 
 
-def _assemble(options: ServeOptions, data_dir: Path, policy: Policy) -> tuple[FastAPI, Controller]:
+def connect_storage(options: ServeOptions, data_dir: Path) -> Storage:
+    """The storage, reached once before anything starts: S3 down or refusing our credentials
+    stops the start with one line (a ``ConfigError``)."""
+    try:
+        return open_storage(
+            options.storage, data_dir, options.s3_config(), base_url=controller_url(options)
+        )
+    except StorageError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _assemble(
+    options: ServeOptions, data_dir: Path, policy: Policy, storage: Storage
+) -> tuple[FastAPI, Controller]:
     url = controller_url(options)
-    storage = open_local_storage(data_dir, base_url=url)
     work_root = data_dir / "work"
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
@@ -151,6 +187,7 @@ def _assemble(options: ServeOptions, data_dir: Path, policy: Policy) -> tuple[Fa
     log_path = options.event_log_file or next_free_path(Path.cwd())
     events = EventLog(log_path, time.time)
     params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
+    params.pop("minio_secret_key", None)  # the event log is shared; the secret is not
     events.write_config(
         {
             "version": __version__,
@@ -173,4 +210,6 @@ def _assemble(options: ServeOptions, data_dir: Path, policy: Policy) -> tuple[Fa
     )
     controller = Controller(config, policy, runtime, storage, store, events)
     log.info("event log: %s", log_path)
-    return create_controller_app(controller, storage), controller
+    # Local storage is served by the API (signed /files URLs); S3 presigns its own.
+    local = storage if isinstance(storage, LocalStorage) else None
+    return create_controller_app(controller, local), controller

@@ -33,8 +33,9 @@ def download_output(svc, job_id: str, dest: Path) -> Path:
     return dest
 
 
-def test_classic_request_is_really_transcoded(service_factory, tmp_path):
-    svc = service_factory()
+@pytest.mark.parametrize("storage", ["local", "s3"])
+def test_classic_request_is_really_transcoded(service_factory, tmp_path, storage):
+    svc = service_factory(storage=storage)
     resp = svc.client.post("/jobs", json=CLASSIC)
     assert resp.status_code == 201
     job_id = resp.json()

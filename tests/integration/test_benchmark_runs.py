@@ -1,4 +1,4 @@
-"""The overhead benchmark runs end to end and prints its figures (its speed is not judged)."""
+"""The benchmarks run end to end and print their figures (their speed is not judged)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,17 @@ def test_overhead_benchmark_runs_and_prints_its_figures():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "median ratio" in out.stdout and "median overhead" in out.stdout
     assert "transcode" in out.stdout  # the step breakdown table
+
+
+def test_storage_benchmark_runs_and_prints_both_backends():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "storage.py"),
+            "--repeats", "1", "--movie", "bbb_1.mp4",
+            "--duration-scale", "0.3", "--max-height", "240", "--bitrate", "800",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "local" in out.stdout and "SeaweedFS S3" in out.stdout
+    assert "MB/s" in out.stdout

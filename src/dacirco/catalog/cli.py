@@ -23,9 +23,19 @@ from dacirco.catalog.probe import MovieInfo, NotAVideo
 from dacirco.catalog.service import add as add_movies
 from dacirco.catalog.service import list_movies
 from dacirco.catalog.service import seed as seed_movies
-from dacirco.config import default_data_dir, open_local_storage
+from dacirco.config import default_data_dir, open_storage
 from dacirco.ffmpeg_bin import FfmpegNotFound
-from dacirco.storage.base import StorageError
+from dacirco.storage.base import Storage, StorageError
+from dacirco.storage.cli import (
+    MinioAccessKey,
+    MinioPort,
+    MinioSecretKey,
+    MinioServer,
+    S3Secure,
+    StorageKind,
+    describe,
+    s3_config,
+)
 
 catalog_app = typer.Typer(
     help="Generate, add and list the movies of the catalog.",
@@ -41,6 +51,23 @@ DataDir = Annotated[
         show_default=False,
     ),
 ]
+
+
+def _open(
+    kind: str,
+    data_dir: Path,
+    server: str | None,
+    port: int | None,
+    access_key: str,
+    secret_key: str,
+    secure: bool,
+) -> tuple[Storage, str]:
+    """The storage the options name and where it is (for messages); fails in one line."""
+    s3 = s3_config(server, port, access_key, secret_key, secure)
+    try:
+        return open_storage(kind, data_dir, s3), describe(kind, data_dir, s3)
+    except (StorageError, ValueError, OSError) as exc:
+        _fail(str(exc))
 
 
 def _fail(message: str) -> NoReturn:
@@ -106,9 +133,17 @@ def seed(
             help="leave movies already in the catalog as they are, or regenerate them all",
         ),
     ] = False,
+    storage: StorageKind = "local",
+    minio_server: MinioServer = None,
+    minio_port: MinioPort = None,
+    minio_access_key: MinioAccessKey = "minio",
+    minio_secret_key: MinioSecretKey = "pass4minio",
+    s3_secure: S3Secure = False,
 ) -> None:
     """Generate the synthetic movies bbb_0.mp4 … (H.264 + AAC) into the catalog."""
-    storage = open_local_storage(data_dir)
+    store, where = _open(
+        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
+    )
     columns = (
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -119,7 +154,7 @@ def seed(
     try:
         with Progress(*columns) as progress:
             report = seed_movies(
-                storage,
+                store,
                 duration_scale=duration_scale,
                 max_height=max_height,
                 count=count,
@@ -129,7 +164,7 @@ def seed(
     except (GenerationError, FfmpegNotFound, NotAVideo, StorageError, OSError, ValueError) as exc:
         _fail(str(exc))
     typer.echo(
-        f"{len(report.generated)} generated, {len(report.skipped)} already there, in {data_dir}"
+        f"{len(report.generated)} generated, {len(report.skipped)} already there, in {where}"
     )
 
 
@@ -142,11 +177,19 @@ def add(
     name: Annotated[
         str | None, typer.Option(help="name in the catalog (one file only; default: the file name)")
     ] = None,
+    storage: StorageKind = "local",
+    minio_server: MinioServer = None,
+    minio_port: MinioPort = None,
+    minio_access_key: MinioAccessKey = "minio",
+    minio_secret_key: MinioSecretKey = "pass4minio",
+    s3_secure: S3Secure = False,
 ) -> None:
     """Add movie files to the catalog (each one is probed first: non-videos are refused)."""
-    storage = open_local_storage(data_dir)
+    store, _ = _open(
+        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
+    )
     try:
-        infos = add_movies(storage, files, name=name)
+        infos = add_movies(store, files, name=name)
     except (NotAVideo, StorageError, OSError, ValueError) as exc:
         _fail(str(exc))
     for info in infos:
@@ -154,17 +197,28 @@ def add(
 
 
 @catalog_app.command("list")
-def list_(data_dir: DataDir) -> None:
+def list_(
+    data_dir: DataDir,
+    storage: StorageKind = "local",
+    minio_server: MinioServer = None,
+    minio_port: MinioPort = None,
+    minio_access_key: MinioAccessKey = "minio",
+    minio_secret_key: MinioSecretKey = "pass4minio",
+    s3_secure: S3Secure = False,
+) -> None:
     """Show the movies of the catalog."""
+    store, where = _open(
+        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
+    )
     try:
-        movies = list_movies(open_local_storage(data_dir))
+        movies = list_movies(store)
     except (StorageError, OSError) as exc:
         _fail(str(exc))
     console = Console()
     if not movies:
-        console.print(f"no movies in {data_dir}; run `dacirco catalog seed`", highlight=False)
+        console.print(f"no movies in {where}; run `dacirco catalog seed`", highlight=False)
         return
-    table = Table(title=f"catalog in {data_dir}")
+    table = Table(title=f"catalog in {where}")
     table.add_column("name", no_wrap=True)
     for column in ("size", "duration", "resolution"):
         table.add_column(column, justify="right")
