@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,60 +31,10 @@ from dacirco.catalog.service import seed
 from dacirco.config import open_local_storage
 from dacirco.worker.ffmpeg import build_command, probe_input
 
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import STEPS, free_port, run_job, start_service
+
 console = Console()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(data_dir: Path, port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
-        "--data-dir", str(data_dir), "--event-log-file", str(workdir / "tc-events-bench.txt"),
-        "--algorithm", "grace-period", "--max-idle-time", "3600", "--max-workers", "1",
-        "--log-level", "warning",
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("dacirco serve did not start")
-
-
-STEPS = (  # (label, from timing, to timing)
-    ("queue", "received", "assigned"),
-    ("dispatch", "assigned", "started"),
-    ("download", "started", "downloaded"),
-    ("transcode", "downloaded", "transcoded"),
-    ("upload", "transcoded", "uploaded"),
-)
-
-
-def _steps(job: dict) -> dict[str, float]:
-    t = {k: datetime.fromisoformat(v).timestamp() for k, v in job["timings"].items() if v}
-    return {label: t[b] - t[a] for label, a, b in STEPS}
-
-
-def _job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, float]]:
-    """(server delay EV7-EV1, wall time seen by the client, seconds of each step)."""
-    t0 = time.perf_counter()
-    job_id = client.post("/jobs", json=body).raise_for_status().json()
-    while (state := client.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
-        # Slow polling on purpose: a busy client would steal CPU from the transcode it measures.
-        time.sleep(0.25)
-    wall = time.perf_counter() - t0
-    job = client.get(f"/jobs/{job_id}").json()
-    if state != "Completed":
-        raise SystemExit(f"job failed: {job['error']}")
-    return float(job["delay"]), wall, _steps(job)
 
 
 def _bare(cmd: list[str]) -> float:
@@ -124,17 +72,17 @@ def main(
         threads=2,  # the default flavor, small, has 2 cpus
         audio_codec=info.audio_codec,
     )
-    port = _free_port()
-    proc = _start(data_dir, port, workdir)
+    port = free_port()
+    proc = start_service(data_dir, port, workdir)
     body = {"id_video": movie, "bitrate": bitrate, "speed": speed}
     rows: list[tuple[float, float, float]] = []
     step_rows: list[dict[str, float]] = []
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            _job(client, body)  # boots the worker: every measured job finds it warm and idle
+            run_job(client, body)  # boots the worker: every measured job finds it warm and idle
             for _ in range(repeats):
                 bare = _bare(cmd)
-                delay, wall, steps = _job(client, body)
+                delay, wall, steps = run_job(client, body)
                 rows.append((bare, delay, wall))
                 step_rows.append(steps)
     finally:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -30,36 +28,18 @@ from dacirco.storage.s3 import S3Config
 from dacirco.storage.seaweed import SeaweedServer, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))
-from overhead import _job
+from harness import run_job, start_service
 
 console = Console()
 
 
-def _start(data_dir: Path, port: int, workdir: Path, extra: list[str]) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
-        "--data-dir", str(data_dir), "--event-log-file", str(workdir / f"ev-{port}.txt"),
-        "--max-idle-time", "3600", "--max-workers", "1", "--log-level", "warning", *extra,
-    ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("dacirco serve did not start")
-
-
 def _run(data_dir: Path, workdir: Path, extra: list[str], body: dict, repeats: int) -> list:
     port = free_port()
-    proc = _start(data_dir, port, workdir, extra)
+    proc = start_service(data_dir, port, workdir, extra)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            _job(client, body)  # boots the worker
-            return [_job(client, body)[2] for _ in range(repeats)]
+            run_job(client, body)  # boots the worker
+            return [run_job(client, body)[2] for _ in range(repeats)]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -1,0 +1,67 @@
+"""What the benchmarks share: a real `dacirco serve` on a free port, and one timed job."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+STEPS = (  # (label, from timing, to timing)
+    ("queue", "received", "assigned"),
+    ("dispatch", "assigned", "started"),
+    ("download", "started", "downloaded"),
+    ("transcode", "downloaded", "transcoded"),
+    ("upload", "transcoded", "uploaded"),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(
+    data_dir: Path, port: int, workdir: Path, extra: list[str] | tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """grace-period with one worker kept for an hour: every measured job finds it warm."""
+    cmd = [
+        sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "--event-log-file", str(workdir / f"tc-events-{port}.txt"),
+        "--algorithm", "grace-period", "--max-idle-time", "3600", "--max-workers", "1",
+        "--log-level", "warning", *extra,
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("dacirco serve did not start")
+
+
+def steps(job: dict) -> dict[str, float]:
+    t = {k: datetime.fromisoformat(v).timestamp() for k, v in job["timings"].items() if v}
+    return {label: t[b] - t[a] for label, a, b in STEPS}
+
+
+def run_job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, float]]:
+    """(server delay EV7-EV1, wall time seen by the client, seconds of each step)."""
+    t0 = time.perf_counter()
+    job_id = client.post("/jobs", json=body).raise_for_status().json()
+    while (state := client.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
+        # Slow polling on purpose: a busy client would steal CPU from the transcode it measures.
+        time.sleep(0.25)
+    wall = time.perf_counter() - t0
+    job = client.get(f"/jobs/{job_id}").json()
+    if state != "Completed":
+        raise SystemExit(f"job failed: {job['error']}")
+    return float(job["delay"]), wall, steps(job)
