@@ -154,7 +154,7 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     _logging(log_level)
     options = ServeOptions(host=host, port=port, **kwargs)  # type: ignore[arg-type]
     try:
-        validate(options)
+        policy = validate(options)
     except ConfigError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
@@ -162,7 +162,7 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     # controller's start (recovery) rewrites the state of the one already running.
     sockets = _listen_or_exit(host, port)
     try:
-        fastapi_app, controller = build(options)
+        fastapi_app, controller = build(options, policy)
     except (ConfigError, FileExistsError, OSError) as exc:
         for sock in sockets:
             sock.close()
@@ -221,14 +221,13 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
         s3_secure: S3Secure = False,
         log_level: LogLevel = "info",
     ) -> None:
-        s3 = s3_config(minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure)
         _serve(
             port, host, log_level, data_dir=data_dir, algorithm=algorithm,
             max_workers=max_workers, max_idle_time=max_idle_time, call_interval=call_interval,
             runtime=runtime, flavor=flavor, event_log_file=event_log_file,
             public_url=public_url, local_cpus=local_cpus, local_memory_gb=local_memory_gb,
-            storage=storage, minio_server=s3.host, minio_port=s3.port,
-            minio_access_key=s3.access_key, minio_secret_key=s3.secret_key, s3_secure=s3.secure,
+            storage=storage,
+            s3=s3_config(minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure),
         )  # fmt: skip
 
     command.__doc__ = doc

@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -86,20 +86,7 @@ class ServeOptions:
     heartbeat_timeout: float = 90.0
     max_attempts: int = 3
     storage: str = "local"
-    minio_server: str = "127.0.0.1"
-    minio_port: int = 9000
-    minio_access_key: str = "minio"
-    minio_secret_key: str = "pass4minio"
-    s3_secure: bool = False
-
-    def s3_config(self) -> S3Config:
-        return S3Config(
-            host=self.minio_server,
-            port=self.minio_port,
-            access_key=self.minio_access_key,
-            secret_key=self.minio_secret_key,
-            secure=self.s3_secure,
-        )
+    s3: S3Config = field(default_factory=S3Config)  # used when storage is s3
 
 
 def controller_url(options: ServeOptions) -> str:
@@ -140,9 +127,10 @@ def validate(options: ServeOptions) -> Policy:
         raise ConfigError(f"--algorithm: {exc}") from exc
 
 
-def build(options: ServeOptions) -> tuple[FastAPI, Controller]:
-    """The app and its controller; the data dir is locked for as long as the app lives."""
-    policy = validate(options)
+def build(options: ServeOptions, policy: Policy | None = None) -> tuple[FastAPI, Controller]:
+    """The app and its controller; the data dir is locked for as long as the app lives.
+    ``policy``: what ``validate(options)`` already returned, if the caller validated first."""
+    policy = policy or validate(options)
     data_dir = Path(options.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     # S3 is checked before the lock (a refusal leaves no trace); the local folder after it.
@@ -163,9 +151,7 @@ def connect_storage(options: ServeOptions, data_dir: Path) -> Storage:
     """The storage, reached once before anything starts: S3 down or refusing our credentials
     stops the start with one line (a ``ConfigError``)."""
     try:
-        return open_storage(
-            options.storage, data_dir, options.s3_config(), base_url=controller_url(options)
-        )
+        return open_storage(options.storage, data_dir, options.s3, base_url=controller_url(options))
     except StorageError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -187,7 +173,14 @@ def _assemble(
     log_path = options.event_log_file or next_free_path(Path.cwd())
     events = EventLog(log_path, time.time)
     params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
-    params.pop("minio_secret_key", None)  # the event log is shared; the secret is not
+    s3 = options.s3  # the classic option names; the event log is shared, the secret is not
+    del params["s3"]
+    params |= {
+        "minio_server": s3.host,
+        "minio_port": s3.port,
+        "minio_access_key": s3.access_key,
+        "s3_secure": s3.secure,
+    }
     events.write_config(
         {
             "version": __version__,

@@ -15,14 +15,13 @@ from dacirco.domain import (
     FLAVORS,
     Job,
     JobState,
-    Speed,
     Task,
     TaskState,
     Worker,
     WorkerState,
     output_name,
 )
-from tests.unit.conftest import BASE_URL, MAX_IDLE, NODE, T0, Harness, Make
+from tests.unit.conftest import BASE_URL, MAX_IDLE, NODE, Harness, Make
 
 
 def signed_key(h: Harness, url: str, method: str) -> str:
@@ -369,36 +368,3 @@ async def test_close_stops_every_worker_through_the_runtime(make: Make) -> None:
     assert {j.state for j in jobs} == {JobState.WAITING}
     assert {w.state for w in workers} == {WorkerState.STOPPED}
     assert (await h.controller.reconcile()).empty
-
-
-# ---- regressions -----------------------------------------------------------------------------
-async def test_a_registered_worker_still_counts_on_the_node_it_was_placed_on(make: Make) -> None:
-    h = make()
-    await h.submit()
-    await h.controller.reconcile()
-    assert h.controller.snapshot().nodes[0].free_cpus == 8 - 2
-    await h.register(h.runtime.specs[0], node="dacirco-worker-001-pod")
-    assert h.controller.snapshot().nodes[0].free_cpus == 8 - 2
-
-
-@pytest.mark.parametrize(
-    ("worker_state", "task_state"),
-    [
-        (WorkerState.STOPPED, TaskState.LOST),  # crash in stop_worker before the job row
-        (WorkerState.IDLE, None),  # crash in _apply_assign after the job row only
-    ],
-)
-async def test_recover_requeues_a_started_job_left_without_an_open_task(
-    make: Make, fast_tmp: Path, worker_state: WorkerState, task_state: TaskState | None
-) -> None:
-    db = fast_tmp / "crashed.sqlite"
-    store = Store(db)
-    job = Job("j1", "bbb_1.mp4", 1000, Speed.FAST, T0, state=JobState.STARTED, attempts=1)
-    job.worker_id, job.task_id = "w1", "t1"
-    worker = Worker("w1", "dacirco-worker-001", FLAVORS["small"], T0, state=worker_state)
-    tasks = () if task_state is None else (Task("t1", "j1", "w1", T0, state=task_state),)
-    await store.save(jobs=(job,), workers=(worker,), tasks=tasks)
-    store.close()
-    h = make(db=db)
-    await h.controller.recover()
-    assert h.controller.job("j1").state == JobState.WAITING

@@ -1,17 +1,20 @@
 """The controller when things go wrong: failed boots, reports racing a stop, a movie removed
-after submission, and the order of the event log under those races."""
+after submission, the order of the event log under those races, a crash between two writes,
+and placement kept through registration."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from dacirco.controller.errors import WorkerGone
-from dacirco.domain import JobState, TaskState, WorkerState
+from dacirco.controller.store import Store
+from dacirco.domain import FLAVORS, Job, JobState, Speed, Task, TaskState, Worker, WorkerState
 from dacirco.protocol import TaskReport
 from dacirco.storage.base import input_key
-from tests.unit.conftest import Make
+from tests.unit.conftest import T0, Make
 
 
 async def test_failed_boots_back_off_then_fail_the_waiting_jobs(make: Make) -> None:
@@ -112,3 +115,35 @@ async def test_while_draining_nothing_is_scheduled_and_exits_are_not_losses(make
     await h.runtime.crash(worker.id)
     assert "EV12" not in h.codes()
     assert (job.state, job.attempts) == (JobState.WAITING, 0)
+
+
+async def test_a_registered_worker_still_counts_on_the_node_it_was_placed_on(make: Make) -> None:
+    h = make()
+    await h.submit()
+    await h.controller.reconcile()
+    assert h.controller.snapshot().nodes[0].free_cpus == 8 - 2
+    await h.register(h.runtime.specs[0], node="dacirco-worker-001-pod")
+    assert h.controller.snapshot().nodes[0].free_cpus == 8 - 2
+
+
+@pytest.mark.parametrize(
+    ("worker_state", "task_state"),
+    [
+        (WorkerState.STOPPED, TaskState.LOST),  # crash in stop_worker before the job row
+        (WorkerState.IDLE, None),  # crash in _apply_assign after the job row only
+    ],
+)
+async def test_recover_requeues_a_started_job_left_without_an_open_task(
+    make: Make, fast_tmp: Path, worker_state: WorkerState, task_state: TaskState | None
+) -> None:
+    db = fast_tmp / "crashed.sqlite"
+    store = Store(db)
+    job = Job("j1", "bbb_1.mp4", 1000, Speed.FAST, T0, state=JobState.STARTED, attempts=1)
+    job.worker_id, job.task_id = "w1", "t1"
+    worker = Worker("w1", "dacirco-worker-001", FLAVORS["small"], T0, state=worker_state)
+    tasks = () if task_state is None else (Task("t1", "j1", "w1", T0, state=task_state),)
+    await store.save(jobs=(job,), workers=(worker,), tasks=tasks)
+    store.close()
+    h = make(db=db)
+    await h.controller.recover()
+    assert h.controller.job("j1").state == JobState.WAITING

@@ -21,7 +21,15 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from dacirco.protocol import ErrorKind, RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.worker.channel import (
+    ControllerUnreachable,
+    Dismissed,
+    MustExit,
+    TaskChannel,
+    TaskGone,
+    Unauthorized,
+)
 from dacirco.worker.ffmpeg import (
     TranscodeError,
     build_command,
@@ -35,22 +43,6 @@ log = logging.getLogger("dacirco.worker")
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-
-
-class Unauthorized(Exception):
-    """401: the token is not (or no longer) valid; the worker exits."""
-
-
-class Dismissed(Exception):
-    """410 on the poll or a report: the controller wants the worker gone."""
-
-
-class ControllerUnreachable(Exception):
-    """The controller did not answer for longer than ``give_up_after``."""
-
-
-class TaskGone(Exception):
-    """409: the task is no longer this worker's."""
 
 
 @dataclass(frozen=True)
@@ -68,62 +60,6 @@ class AgentConfig:
     storage_backoff: float = 0.5
     progress_interval: float = 1.0
     keepalive_interval: float = 5.0
-
-
-class _TaskChannel:
-    """The reports of one task, sent one at a time so the controller sees them in order.
-
-    A keepalive (a ``progress`` report) goes out when nothing else was said for a while, so
-    a long download or upload does not make the worker look lost. A 409, a 401 or giving up
-    on the controller is kept in ``abort`` and raised by the task's next ``check()``.
-    """
-
-    def __init__(self, agent: Agent, task_id: str) -> None:
-        self.agent = agent
-        self.task_id = task_id
-        self.lock = asyncio.Lock()
-        self.last_sent = time.monotonic()
-        self.progress = 0.0
-        self.abort: Exception | None = None
-
-    def check(self) -> None:
-        if self.abort is not None:
-            raise self.abort
-
-    async def send(self, report: TaskReport, *, retry: bool = True) -> None:
-        self.check()
-        async with self.lock:
-            await self.agent.report(self.task_id, report, retry=retry)
-            self.last_sent = time.monotonic()
-
-    async def on_progress(self, fraction: float) -> None:
-        self.progress = fraction
-        self.check()
-        if time.monotonic() - self.last_sent >= self.agent.config.progress_interval:
-            await self.send(TaskReport(step="progress", progress=fraction), retry=False)
-
-    async def keepalive(self) -> None:
-        interval = self.agent.config.keepalive_interval
-        while True:
-            await asyncio.sleep(min(1.0, interval))
-            if time.monotonic() - self.last_sent < interval:
-                continue
-            try:
-                await self.send(TaskReport(step="progress", progress=self.progress), retry=False)
-            except (TaskGone, Unauthorized, ControllerUnreachable) as exc:
-                self.abort = exc
-                return
-            except Exception:
-                log.exception("keepalive of task %s failed", self.task_id)
-
-    async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
-        log.warning("task %s failed (%s): %s", self.task_id, kind, message)
-        with contextlib.suppress(TaskGone):
-            await self.agent.report(
-                self.task_id,
-                TaskReport(step="failed", error_kind=kind, message=message),
-                retry=retry,
-            )
 
 
 class Agent:
@@ -199,7 +135,7 @@ class Agent:
                 spec = await self._poll()
                 if spec is not None:
                     await self._serve(spec)
-            except (Unauthorized, Dismissed, ControllerUnreachable):
+            except MustExit:
                 raise
             except Exception:
                 # This loop must live: log it all, breathe, and poll again.
@@ -224,7 +160,7 @@ class Agent:
             task_id = data.get("task_id") if isinstance(data, dict) else None
             log.error("malformed task %s: %s", task_id, exc)
             if isinstance(task_id, str):
-                await _TaskChannel(self, task_id).fail("internal", f"malformed task: {exc}")
+                await TaskChannel(self, task_id).fail("internal", f"malformed task: {exc}")
             return None
 
     async def _call(
@@ -293,7 +229,7 @@ class Agent:
         return {"attempts": self.config.storage_attempts, "backoff": self.config.storage_backoff}
 
     async def _serve(self, spec: TaskSpec) -> None:
-        channel = _TaskChannel(self, spec.task_id)
+        channel = TaskChannel(self, spec.task_id)
         safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", spec.task_id)[:40]
         work: Path | None = None
         keepalive = asyncio.create_task(channel.keepalive())
@@ -306,7 +242,7 @@ class Agent:
             await channel.fail("transcoding", exc.message)
         except StorageError as exc:
             await channel.fail("storage", str(exc))
-        except (Unauthorized, Dismissed, ControllerUnreachable):
+        except MustExit:
             raise
         except asyncio.CancelledError:
             if self._stopping is not None:
@@ -328,7 +264,7 @@ class Agent:
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
 
-    async def _execute(self, spec: TaskSpec, channel: _TaskChannel, work: Path) -> None:
+    async def _execute(self, spec: TaskSpec, channel: TaskChannel, work: Path) -> None:
         what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"
         log.info("task %s: %s, %s", spec.task_id, what, spec.codec)
         timings: dict[str, float] = {}

@@ -1,0 +1,94 @@
+"""One task's reports to the controller, in order, with keepalives; and the exceptions that
+end a task (TaskGone) or the whole worker (MustExit)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from dacirco.protocol import ErrorKind, TaskReport
+
+if TYPE_CHECKING:
+    from dacirco.worker.agent import Agent
+
+log = logging.getLogger("dacirco.worker")
+
+
+class MustExit(Exception):
+    """The worker must stop working and exit (the task at hand is abandoned)."""
+
+
+class Unauthorized(MustExit):
+    """401: the token is not (or no longer) valid; the worker exits."""
+
+
+class Dismissed(MustExit):
+    """410 on the poll or a report: the controller wants the worker gone."""
+
+
+class ControllerUnreachable(MustExit):
+    """The controller did not answer for longer than ``give_up_after``."""
+
+
+class TaskGone(Exception):
+    """409: the task is no longer this worker's."""
+
+
+class TaskChannel:
+    """The reports of one task, sent one at a time so the controller sees them in order.
+
+    A keepalive (a ``progress`` report) goes out when nothing else was said for a while, so
+    a long download or upload does not make the worker look lost. A 409, or anything that
+    makes the worker exit (401, 410, giving up on the controller), is kept in ``abort`` and
+    raised by the task's next ``check()``.
+    """
+
+    def __init__(self, agent: Agent, task_id: str) -> None:
+        self.agent = agent
+        self.task_id = task_id
+        self.lock = asyncio.Lock()
+        self.last_sent = time.monotonic()
+        self.progress = 0.0
+        self.abort: Exception | None = None
+
+    def check(self) -> None:
+        if self.abort is not None:
+            raise self.abort
+
+    async def send(self, report: TaskReport, *, retry: bool = True) -> None:
+        self.check()
+        async with self.lock:
+            await self.agent.report(self.task_id, report, retry=retry)
+            self.last_sent = time.monotonic()
+
+    async def on_progress(self, fraction: float) -> None:
+        self.progress = fraction
+        self.check()
+        if time.monotonic() - self.last_sent >= self.agent.config.progress_interval:
+            await self.send(TaskReport(step="progress", progress=fraction), retry=False)
+
+    async def keepalive(self) -> None:
+        interval = self.agent.config.keepalive_interval
+        while True:
+            await asyncio.sleep(min(1.0, interval))
+            if time.monotonic() - self.last_sent < interval:
+                continue
+            try:
+                await self.send(TaskReport(step="progress", progress=self.progress), retry=False)
+            except (TaskGone, MustExit) as exc:
+                self.abort = exc
+                return
+            except Exception:
+                log.exception("keepalive of task %s failed", self.task_id)
+
+    async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
+        log.warning("task %s failed (%s): %s", self.task_id, kind, message)
+        with contextlib.suppress(TaskGone):
+            await self.agent.report(
+                self.task_id,
+                TaskReport(step="failed", error_kind=kind, message=message),
+                retry=retry,
+            )
