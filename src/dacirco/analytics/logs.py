@@ -58,6 +58,7 @@ class WorkerRecord:
     time_registered: str | None = None
     time_destroyed: str | None = None
     lost_reason: str | None = None
+    flavor: str | None = None  # from EV2 (logs of older versions do not have it)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Attempt:
     task_id: str
     worker_id: str | None
     times: dict[str, str] = field(default_factory=dict)  # step -> ISO time
+    ended: str | None = None  # when it ended without EV7 (error, requeue, failure)
 
     @property
     def completed(self) -> bool:
@@ -103,6 +105,8 @@ class ParsedLog:
     workers: dict[str, WorkerRecord]
     requests: dict[str, RequestRecord]
     stats: ReadStats
+    first_time: str | None = None
+    last_time: str | None = None
 
     @property
     def ok_requests(self) -> list[RequestRecord]:
@@ -196,6 +200,8 @@ def _on_worker_event(workers: dict[str, WorkerRecord], event: dict[str, Any]) ->
         w.name = event["name"]
     if code == "EV2":
         w.time_created = w.time_created or time
+        if event.get("flavor") is not None:
+            w.flavor = str(event["flavor"])
     elif code == "EV11":
         w.time_registered = w.time_registered or time
         w.node, w.cpus, w.memory = event.get("node"), event.get("cpus"), event.get("memory")
@@ -213,6 +219,9 @@ def _on_request_event(
         request_id = tasks.get(str(event.get("task_id")))
         if request_id is not None:
             requests[request_id].error_message = event.get("error_message")
+            failed = requests[request_id].attempt(str(event.get("task_id")))
+            if failed is not None and failed.ended is None:
+                failed.ended = time
         return
     if event.get("request_id") is None:
         return
@@ -223,12 +232,15 @@ def _on_request_event(
             r.time_received = time
             r.input_video, r.bitrate = event.get("input_video"), event.get("bitrate")
             r.speed = event.get("speed")
-    elif code == "EV14":
-        if not final:
+    elif code in ("EV13", "EV14"):
+        for attempt in r.attempts:
+            if not attempt.completed and attempt.ended is None:
+                attempt.ended = time
+        if code == "EV13":
+            r.state = ERROR
+            r.error_message = event.get("error_message")
+        elif not final:
             r.state = WAITING
-    elif code == "EV13":
-        r.state = ERROR
-        r.error_message = event.get("error_message")
     elif code in STEP_CODES:
         task_id = str(event.get("task_id"))
         attempt = r.attempt(task_id)
@@ -260,4 +272,12 @@ def parse_log(path: Path) -> ParsedLog:
     """Read and rebuild the log at ``path`` (raises OSError, NotAnEventLog)."""
     events, stats = read_events(path)
     workers, requests = build(events)
-    return ParsedLog(path=Path(path), workers=workers, requests=requests, stats=stats)
+    by_time = sorted((parse_time(e["time"]), e["time"]) for e in events)
+    return ParsedLog(
+        path=Path(path),
+        workers=workers,
+        requests=requests,
+        stats=stats,
+        first_time=by_time[0][1],
+        last_time=by_time[-1][1],
+    )

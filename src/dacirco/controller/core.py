@@ -295,7 +295,9 @@ class Controller(Lifecycle, WorkerLink):
         self.workers[worker.id] = worker
         self._tokens[token] = worker.id
         self._wake[worker.id] = asyncio.Event()
-        self.events.emit("EV2", name=worker.name, worker_id=worker.id)
+        self.events.emit(
+            "EV2", name=worker.name, worker_id=worker.id, flavor=flavor.name, node=node
+        )
         await self.store.save(workers=(worker,))
         spec = WorkerSpec(
             worker_id=worker.id,
