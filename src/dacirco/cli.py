@@ -14,11 +14,22 @@ import typer
 
 from dacirco import __version__
 from dacirco.analytics.cli import process_logs as process_logs_command
+from dacirco.analytics.report_cli import node_stats_command, report_command
+from dacirco.auth_options import (
+    CLIENT_TOKEN_ENV,
+    ApiTokenFile,
+    ApiTokens,
+    InsecureNoAuth,
+    TokenError,
+    service_tokens,
+)
+from dacirco.calibration import calibrate as calibrate_command
 from dacirco.catalog.cli import catalog_app
 from dacirco.config import DEFAULT_CONTROLLER_PORT, default_data_dir, default_port
 from dacirco.monitor import monitor as monitor_command
 from dacirco.scenario.cli import scenario as scenario_command
 from dacirco.scenario.cli import wait_scenario as wait_scenario_command
+from dacirco.sim.cli import compare_command, simulate
 from dacirco.storage.cli import (
     MinioAccessKey,
     MinioPort,
@@ -45,6 +56,11 @@ app.command("monitor")(monitor_command)
 app.command("scenario")(scenario_command)
 app.command("wait-scenario")(wait_scenario_command)
 app.command("process-logs")(process_logs_command)
+app.command("simulate")(simulate)
+app.command("compare")(compare_command)
+app.command("calibrate")(calibrate_command)
+app.command("report")(report_command)
+app.command("node-stats")(node_stats_command)
 
 Host = Annotated[str, typer.Option(help="address to listen on")]
 DataDir = Annotated[
@@ -80,6 +96,20 @@ LocalMemory = Annotated[
     float | None, typer.Option(help="local runtime: GB workers may reserve (default: all)")
 ]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
+MaxQueue = Annotated[
+    int,
+    typer.Option(
+        help="most jobs waiting at once; past it POST /jobs answers 429 with Retry-After "
+        "(0: no limit)"
+    ),
+]
+SampleInterval = Annotated[
+    float,
+    typer.Option(
+        help="seconds between resource samples of the node and each worker "
+        "(tc-events-NN.samples.jsonl); 0 turns sampling off"
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -152,6 +182,12 @@ def _serve(port: int, host: str, log_level: str, **kwargs: object) -> None:
     from dacirco.service import ConfigError, ServeOptions, build, validate
 
     _logging(log_level)
+    given, file = kwargs.pop("api_token"), kwargs.pop("api_token_file")
+    try:
+        kwargs["api_tokens"] = service_tokens(given, file)  # type: ignore[arg-type]
+    except TokenError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
     options = ServeOptions(host=host, port=port, **kwargs)  # type: ignore[arg-type]
     try:
         policy = validate(options)
@@ -219,6 +255,11 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
         minio_access_key: MinioAccessKey = "minio",
         minio_secret_key: MinioSecretKey = "pass4minio",
         s3_secure: S3Secure = False,
+        max_queue: MaxQueue = 1000,
+        api_token: ApiTokens = None,
+        api_token_file: ApiTokenFile = None,
+        insecure_no_auth: InsecureNoAuth = False,
+        sample_interval: SampleInterval = 1.0,
         log_level: LogLevel = "info",
     ) -> None:
         _serve(
@@ -226,7 +267,9 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
             max_workers=max_workers, max_idle_time=max_idle_time, call_interval=call_interval,
             runtime=runtime, flavor=flavor, event_log_file=event_log_file,
             public_url=public_url, local_cpus=local_cpus, local_memory_gb=local_memory_gb,
-            storage=storage,
+            storage=storage, sample_interval=sample_interval,
+            max_queue=max_queue, api_token=api_token, api_token_file=api_token_file,
+            insecure_no_auth=insecure_no_auth,
             s3=s3_config(minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure),
         )  # fmt: skip
 
@@ -267,15 +310,42 @@ def rest_api(
     controller_url: Annotated[
         str, typer.Option(help="URL of a `dacirco controller`")
     ] = f"http://127.0.0.1:{DEFAULT_CONTROLLER_PORT}",
+    api_token: ApiTokens = None,
+    api_token_file: ApiTokenFile = None,
+    insecure_no_auth: InsecureNoAuth = False,
+    controller_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar=CLIENT_TOKEN_ENV,
+            help="the API token sent to the controller (env DACIRCO_API_TOKEN; default: the "
+            "first --api-token)",
+            show_default=False,
+            show_envvar=False,
+        ),
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run the public REST job API apart, forwarding to a controller."""
     import uvicorn
 
     from dacirco.api.app import create_api_app
+    from dacirco.api.auth import check_auth
 
     _logging(log_level)
-    uvicorn.run(create_api_app(controller_url), host=host, port=port, log_level=log_level)
+    try:
+        tokens = service_tokens(api_token, api_token_file)
+    except TokenError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    if problem := check_auth(host, tokens, insecure_no_auth):
+        typer.secho(f"error: {problem}", err=True, fg="red")
+        raise typer.Exit(2)
+    api = create_api_app(
+        controller_url,
+        api_tokens=tokens,
+        controller_token=controller_token or (tokens[0] if tokens else None),
+    )
+    uvicorn.run(api, host=host, port=port, log_level=log_level)
 
 
 def _alias(command: object, prog_name: str) -> None:
@@ -310,6 +380,10 @@ def wait_scenario_alias() -> None:
 
 def process_logs_alias() -> None:
     _alias(process_logs_command, "dacirco_process_logs")
+
+
+def node_stats_alias() -> None:
+    _alias(node_stats_command, "dacirco_get_node_stats")
 
 
 if __name__ == "__main__":

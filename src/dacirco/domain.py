@@ -55,7 +55,7 @@ MOVIE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
 
 
 def valid_movie_name(name: str) -> bool:
-    return bool(MOVIE_NAME_RE.match(name)) and ".." not in name
+    return bool(MOVIE_NAME_RE.fullmatch(name)) and ".." not in name
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,7 @@ class Job:
     errors: list[str] = field(default_factory=list)  # one reason per failed attempt
     input_size: int | None = None
     input_duration: float | None = None  # seconds, from the catalog's probe
+    input_pixel_rate: float | None = None  # width x height x frames per second, likewise
     progress: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # step name -> time
     history: list[Transition] = field(default_factory=list)

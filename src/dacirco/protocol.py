@@ -8,6 +8,8 @@ HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes
   ``S`` seconds (poll again), 410 when the controller wants the worker to exit.
 - ``POST /worker/tasks/{task_id}/report`` (TaskReport): a step of the task. 200 ``{"ok": true}``;
   409 when the task is no longer this worker's (drop it and poll again).
+- ``POST /worker/samples`` (SamplesReport): resource samples (node, own process tree), sent
+  every few seconds; 200 ``{"ok": true}``.
 
 Any call is a heartbeat. 401 means the token is not (or no longer) valid: the worker exits.
 """
@@ -41,6 +43,9 @@ class RegisterRequest(BaseModel):
 class RegisterReply(BaseModel):
     worker_id: str
     poll_wait: float = Field(20.0, description="seconds to use as ?wait= on /worker/task")
+    sample_interval: float = Field(
+        0.0, description="seconds between resource samples (POST /worker/samples); 0: none"
+    )
 
 
 class TaskSpec(BaseModel):
@@ -67,3 +72,26 @@ class TaskReport(BaseModel):
     progress: float | None = Field(None, ge=0.0, le=1.0)
     error_kind: ErrorKind | None = None
     message: str | None = None
+
+
+MAX_SAMPLES = 1000
+
+
+class WorkerSample(BaseModel):
+    """One sample of the worker's node or process tree (format: dacirco.sampling)."""
+
+    time: str = Field(max_length=64, description="ISO 8601 UTC")
+    kind: Literal["node", "process"]
+    host: str = Field(max_length=MAX_NAME_LENGTH)
+    cpus: int | None = Field(None, ge=1, le=MAX_CPUS)
+    cpu_percent: float | None = Field(None, ge=0.0, le=100.0)
+    memory_used_gb: float | None = Field(None, ge=0.0, le=MAX_MEMORY_GB)
+    memory_total_gb: float | None = Field(None, ge=0.0, le=MAX_MEMORY_GB)
+    cpu_cores: float | None = Field(None, ge=0.0, le=MAX_CPUS)
+    rss_gb: float | None = Field(None, ge=0.0, le=MAX_MEMORY_GB)
+
+
+class SamplesReport(BaseModel):
+    """``POST /worker/samples``: the samples taken since the last call (also a heartbeat)."""
+
+    samples: list[WorkerSample] = Field(max_length=MAX_SAMPLES)

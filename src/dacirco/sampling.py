@@ -64,13 +64,26 @@ class TreeProbe:
     is missed for its last part (at most one interval of it).
     """
 
-    def __init__(self, pid: int, role: str, worker_id: str | None = None) -> None:
+    def __init__(
+        self, pid: int, role: str, worker_id: str | None = None, children: bool = True
+    ) -> None:
         self.root = psutil.Process(pid)
+        self.children = children
         self.role, self.worker_id = role, worker_id
         self.host = socket.gethostname()
         self._last_time = time.time()
         self._cpu: dict[int, tuple[psutil.Process, float]] = {}
-        self._cpu[pid] = (self.root, self._total(self.root))
+        for proc in self._tree():
+            try:
+                self._cpu[proc.pid] = (proc, self._total(proc))
+            except psutil.Error:
+                continue
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            return [self.root, *(self.root.children(recursive=True) if self.children else ())]
+        except psutil.Error:
+            return []
 
     @staticmethod
     def _total(proc: psutil.Process) -> float:
@@ -78,10 +91,7 @@ class TreeProbe:
         return t.user + t.system
 
     def sample(self, now: float) -> dict[str, Any]:
-        try:
-            procs = [self.root, *self.root.children(recursive=True)]
-        except psutil.Error:
-            procs = []
+        procs = self._tree()
         used, rss, seen = 0.0, 0, {}
         for proc in procs:
             try:
@@ -180,5 +190,6 @@ class Sampler:
             self._thread.join(timeout=5)
 
 
-def own_tree(role: str, worker_id: str | None = None) -> TreeProbe:
-    return TreeProbe(os.getpid(), role, worker_id)
+def own_tree(role: str, worker_id: str | None = None, children: bool = True) -> TreeProbe:
+    """This process (and, with ``children``, its descendants)."""
+    return TreeProbe(os.getpid(), role, worker_id, children)

@@ -15,11 +15,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from dacirco import __version__
+from dacirco.analytics.samples import samples_path
 from dacirco.api.app import create_controller_app
+from dacirco.api.auth import check_auth
 from dacirco.config import STORAGES, database_path, open_storage
 from dacirco.controller.core import Controller, ControllerConfig
 from dacirco.controller.events import EventLog, next_free_path
 from dacirco.controller.store import Store
+from dacirco.controller.usage import Usage
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.local import LocalRuntime
@@ -87,6 +90,10 @@ class ServeOptions:
     max_attempts: int = 3
     storage: str = "local"
     s3: S3Config = field(default_factory=S3Config)  # used when storage is s3
+    max_queue: int = 1000  # waiting jobs past which POST /jobs answers 429; 0: no limit
+    api_tokens: tuple[str, ...] = field(default=(), repr=False)  # clients' bearer tokens
+    insecure_no_auth: bool = False  # off the loopback without tokens, on purpose
+    sample_interval: float = 1.0  # resource samples, seconds; 0: none
 
 
 def controller_url(options: ServeOptions) -> str:
@@ -113,6 +120,12 @@ def check(options: ServeOptions) -> None:
         raise ConfigError("--call-interval must be positive")
     if options.max_idle_time < 0:
         raise ConfigError("--max-idle-time must not be negative")
+    if options.max_queue < 0:
+        raise ConfigError("--max-queue must not be negative (0: no limit)")
+    if problem := check_auth(options.host, options.api_tokens, options.insecure_no_auth):
+        raise ConfigError(problem)
+    if options.sample_interval < 0:
+        raise ConfigError("--sample-interval must not be negative (0 turns sampling off)")
 
 
 def validate(options: ServeOptions) -> Policy:
@@ -175,6 +188,7 @@ def _assemble(
     params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()}
     s3 = options.s3  # the classic option names; the event log is shared, the secret is not
     del params["s3"]
+    params["api_tokens"] = f"{len(options.api_tokens)} redacted"  # never a token in the log
     params |= {
         "minio_server": s3.host,
         "minio_port": s3.port,
@@ -199,10 +213,13 @@ def _assemble(
         flavor=options.flavor,
         controller_url=url,
         heartbeat_timeout=options.heartbeat_timeout,
+        sample_interval=options.sample_interval,
         max_attempts=options.max_attempts,
+        max_queue=options.max_queue,
     )
     controller = Controller(config, policy, runtime, storage, store, events)
+    controller.usage = Usage(samples_path(log_path), options.sample_interval)
     log.info("event log: %s", log_path)
     # Local storage is served by the API (signed /files URLs); S3 presigns its own.
     local = storage if isinstance(storage, LocalStorage) else None
-    return create_controller_app(controller, local), controller
+    return create_controller_app(controller, local, options.api_tokens), controller

@@ -39,3 +39,12 @@ def test_storage_benchmark_runs_and_prints_both_backends():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "local" in out.stdout and "SeaweedFS S3" in out.stdout
     assert "MB/s" in out.stdout
+
+
+def test_sampler_benchmark_runs_and_prints_its_cost():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "sampler.py"), "--samples", "10"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "CPU per sample" in out.stdout and "share of one core" in out.stdout

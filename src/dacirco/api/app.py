@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dacirco import __version__
-from dacirco.api import files, jobs, worker_protocol, workers
-from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, one_line
+from dacirco.api import files, jobs, metrics, worker_protocol, workers
+from dacirco.api.auth import clean_tokens, require_client
+from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, error_headers, one_line
+from dacirco.api.responses import AUTH, COMMON
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
 from dacirco.storage.local import LocalStorage
@@ -112,18 +114,24 @@ def _install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.detail, exc.message)
+        return _error(exc.status, exc.detail, exc.message, exc.headers)
 
     @app.exception_handler(ControllerError)
     async def _controller_error(_: Request, exc: ControllerError) -> JSONResponse:
-        return _error(exc.status, str(exc), str(exc))
+        return _error(exc.status, str(exc), str(exc), error_headers(exc))
 
 
-def _base(title: str, lifespan: Any) -> FastAPI:
+def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
     app = FastAPI(title=title, version=__version__, description=DESCRIPTION, lifespan=lifespan)
     _install_handlers(app)
-    app.include_router(jobs.router)
-    app.include_router(workers.router)
+    app.state.api_tokens = tokens = clean_tokens(api_tokens)
+    # With tokens, the public job and worker routes need one (401 without, 403 wrong);
+    # /health, /docs, /openapi.json, the worker protocol and /files keep their own rules.
+    auth: dict[str, Any] = {"responses": COMMON}
+    if tokens:
+        auth = {"dependencies": [Depends(require_client)], "responses": COMMON | AUTH}
+    app.include_router(jobs.router, **auth)
+    app.include_router(workers.router, **auth)
 
     @app.get("/health", tags=["service"], summary="Liveness probe")
     async def health() -> dict[str, str]:
@@ -132,8 +140,11 @@ def _base(title: str, lifespan: Any) -> FastAPI:
     return app
 
 
-def create_controller_app(controller: Controller, local_storage: LocalStorage | None) -> FastAPI:
-    """Public routes, worker protocol and (for local storage) signed file transfers."""
+def create_controller_app(
+    controller: Controller, local_storage: LocalStorage | None, api_tokens: Iterable[str] = ()
+) -> FastAPI:
+    """Public routes, worker protocol and (for local storage) signed file transfers; with
+    ``api_tokens``, the public routes need one of them."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -143,22 +154,33 @@ def create_controller_app(controller: Controller, local_storage: LocalStorage | 
         finally:
             await controller.close()
 
-    app = _base("DaCirco", lifespan)
+    app = _base("DaCirco", lifespan, api_tokens)
     app.state.controller = controller
     app.state.backend = LocalBackend(controller)
     app.state.local_storage = local_storage
     app.include_router(worker_protocol.router)
+    app.state.metrics_registry = metrics.registry_for(controller)
+    # A scraper sends a client token like any client (Prometheus: `authorization`).
+    if app.state.api_tokens:
+        app.include_router(metrics.router, dependencies=[Depends(require_client)], responses=AUTH)
+    else:
+        app.include_router(metrics.router)
     if local_storage is not None:
         app.include_router(files.router)
     return app
 
 
 def create_api_app(
-    controller_url: str, *, transport: httpx.AsyncBaseTransport | None = None
+    controller_url: str,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    api_tokens: Iterable[str] = (),
+    controller_token: str | None = None,
 ) -> FastAPI:
     """The public routes only, forwarding to a controller that runs apart (through
-    ``transport`` when given, as tests do)."""
-    backend = RemoteBackend(controller_url, transport=transport)
+    ``transport`` when given, as tests do); clients need one of ``api_tokens`` (if any), and
+    ``controller_token`` is sent to the controller."""
+    backend = RemoteBackend(controller_url, transport=transport, token=controller_token)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -167,6 +189,6 @@ def create_api_app(
         finally:
             await backend.aclose()
 
-    app = _base("DaCirco REST API", lifespan)
+    app = _base("DaCirco REST API", lifespan, api_tokens)
     app.state.backend = backend
     return app

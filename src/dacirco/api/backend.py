@@ -11,7 +11,13 @@ from pydantic import BaseModel, ValidationError
 
 from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
 from dacirco.controller.core import Controller
-from dacirco.controller.errors import ControllerError, NotFound, NotReady, StorageUnavailable
+from dacirco.controller.errors import (
+    ControllerError,
+    NotFound,
+    NotReady,
+    QueueFull,
+    StorageUnavailable,
+)
 from dacirco.controller.events import iso
 from dacirco.domain import Job, JobState, Worker
 from dacirco.storage.base import StorageError, output_key
@@ -28,11 +34,25 @@ def one_line(text: object, limit: int = 300) -> str:
 class ApiError(Exception):
     """An answer of the public API: a status, a ``detail`` and a one-line ``message``."""
 
-    def __init__(self, status: int, detail: object, message: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: object,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(str(detail))
         self.status = status
         self.detail = detail
         self.message = one_line(message if message is not None else detail)
+        self.headers = headers  # Retry-After on a 429
+
+
+def error_headers(exc: ControllerError) -> dict[str, str] | None:
+    """The headers a controller error's answer carries: ``Retry-After`` when the queue is full."""
+    if isinstance(exc, QueueFull):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
 
 
 class Backend(Protocol):
@@ -142,7 +162,7 @@ class LocalBackend:
         try:
             job = await self.c.submit(body.id_video, body.bitrate, body.speed, body.codec)
         except ControllerError as exc:
-            raise ApiError(exc.status, str(exc)) from exc
+            raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
         return job.id
 
     async def jobs(self, limit: int | None, after: str | None) -> Page:
@@ -191,9 +211,14 @@ class RemoteBackend:
         controller_url: str,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         self.client = httpx.AsyncClient(
-            base_url=controller_url.rstrip("/"), timeout=timeout, transport=transport
+            base_url=controller_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers=headers,
         )
 
     async def _call(
@@ -219,7 +244,15 @@ class RemoteBackend:
                 detail = body["detail"]
                 if isinstance(body.get("message"), str):
                     message = body["message"]
-            raise ApiError(resp.status_code, detail, message)
+            if resp.status_code in (401, 403):
+                # The controller refused this API's own token: the client can do nothing.
+                raise _invalid(
+                    f"{method} {path} refused this API's controller token "
+                    f"({resp.status_code}: {message or detail}); check --controller-token"
+                )
+            retry = resp.headers.get("retry-after")
+            headers = {"Retry-After": retry} if resp.status_code == 429 and retry else None
+            raise ApiError(resp.status_code, detail, message, headers)
         if (300 <= resp.status_code < 400) != redirect:
             where = resp.headers.get("location")
             what = f"{resp.status_code} to {where}" if where else str(resp.status_code)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from dacirco.api.deps import BackendDep
+from dacirco.api.responses import NOT_READY, QUEUE_FULL
 from dacirco.api.schemas import JobCreate, JobPublic, Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -21,7 +22,13 @@ After = Annotated[
 ]
 
 
-@router.post("", status_code=201, response_model=str, summary="Submit a transcoding job")
+@router.post(
+    "",
+    status_code=201,
+    response_model=str,
+    summary="Submit a transcoding job",
+    responses={429: QUEUE_FULL},
+)
 async def create_job(body: JobCreate, request: Request, response: Response, backend: BackendDep):
     job_id = await backend.submit(body)
     response.headers["Location"] = str(request.url_for("read_job", job_id=job_id))
@@ -48,6 +55,7 @@ async def read_job_state(job_id: str, backend: BackendDep) -> str:
     status_code=307,
     response_class=RedirectResponse,
     summary="Download the output: a redirect to a signed, expiring URL",
+    responses={409: NOT_READY},
 )
 async def read_job_output(job_id: str, backend: BackendDep) -> RedirectResponse:
     return RedirectResponse(await backend.output_url(job_id), status_code=307)

@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dacirco.domain import MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, Codec, Speed, valid_movie_name
 
+# valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
+MOVIE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
+
 
 class JobCreate(BaseModel):
     """A transcoding request, as classic clients send it."""
@@ -19,7 +22,14 @@ class JobCreate(BaseModel):
         },
     )
 
-    id_video: Annotated[str, Field(description="a movie of the catalog, e.g. bbb_5.mp4")]
+    id_video: Annotated[
+        str,
+        Field(
+            description="a movie of the catalog, e.g. bbb_5.mp4",
+            # What valid_movie_name accepts, said in the schema (the check stays below).
+            json_schema_extra={"pattern": MOVIE_NAME_PATTERN},
+        ),
+    ]
     bitrate: Annotated[
         int,
         Field(

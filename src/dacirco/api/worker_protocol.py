@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dacirco.api.deps import ControllerDep, WorkerDep
-from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.protocol import (
+    RegisterReply,
+    RegisterRequest,
+    SamplesReport,
+    TaskReport,
+    TaskSpec,
+)
 
 router = APIRouter(prefix="/worker", tags=["worker protocol"], include_in_schema=True)
 
@@ -30,4 +36,10 @@ async def next_task(
 @router.post("/tasks/{task_id}/report")
 async def report(task_id: str, body: TaskReport, worker: WorkerDep, c: ControllerDep) -> dict:
     await c.report(worker, task_id, body)
+    return {"ok": True}
+
+
+@router.post("/samples")
+async def samples(body: SamplesReport, worker: WorkerDep, c: ControllerDep) -> dict:
+    c.record_samples(worker, body)
     return {"ok": True}

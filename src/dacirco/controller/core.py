@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dacirco.controller.backpressure import check_queue
 from dacirco.controller.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.controller.events import EventLog
 from dacirco.controller.lifecycle import Lifecycle
 from dacirco.controller.store import Store
+from dacirco.controller.usage import Usage
 from dacirco.controller.worker_link import WorkerLink
 from dacirco.domain import (
     FLAVORS,
@@ -43,6 +45,7 @@ from dacirco.policies.base import (
     StopWorker,
     WorkerView,
 )
+from dacirco.policies.stats import StatsTracker
 from dacirco.runtimes.base import Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, input_key
 
@@ -64,6 +67,8 @@ class ControllerConfig:
     heartbeat_timeout: float = 90.0
     max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
     boot_backoff_max: float = 60.0
+    max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
+    sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
 
 
 class Controller(Lifecycle, WorkerLink):
@@ -98,6 +103,9 @@ class Controller(Lifecycle, WorkerLink):
         self.draining = False
         self._boot_failures = 0  # workers lost before registering, in a row
         self._start_blocked_until = 0.0
+        self._admitting = 0  # submissions past the queue check, not yet in _waiting
+        self.usage: Usage | None = None  # resource samples; set by the service
+        self.stats = StatsTracker()  # arrivals, boots, task times: part of every view
 
     def drain(self) -> None:
         """Shutting down: answer every pending long-poll now, so the server need not wait."""
@@ -134,13 +142,15 @@ class Controller(Lifecycle, WorkerLink):
     async def submit(self, id_video: str, bitrate: int, speed: Speed, codec: Codec) -> Job:
         if not valid_movie_name(id_video):
             raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
+        check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
         except StorageError as exc:
             raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
         if info is None:
             raise InvalidRequest(f"id_video: movie {id_video!r} is not in the catalog")
-        duration = info.metadata.get("duration")
+        meta = {k.lower(): v for k, v in info.metadata.items()}
+        width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
         job = Job(
             id=str(uuid.uuid4()),
             id_video=id_video,
@@ -150,11 +160,18 @@ class Controller(Lifecycle, WorkerLink):
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,
-            input_duration=float(duration) if duration else None,
+            input_duration=_positive(meta.get("duration")),
+            input_pixel_rate=width * height * fps if width and height and fps else None,
         )
-        await self.store.save(jobs=(job,))  # persisted before the client hears "201"
+        check_queue(self)  # again: others may have been admitted during the stat
+        self._admitting += 1
+        try:
+            await self.store.save(jobs=(job,))  # persisted before the client hears "201"
+        finally:
+            self._admitting -= 1
         self.jobs[job.id] = job
         self._waiting[job.id] = None
+        self.stats.arrival(job.received_at, job.input_duration)
         self.events.emit(
             "EV1", request_id=job.id, input_video=id_video, bitrate=bitrate, speed=speed.value
         )
@@ -202,6 +219,7 @@ class Controller(Lifecycle, WorkerLink):
                     attempts=j.attempts,
                     input_duration=j.input_duration,
                     input_size=j.input_size,
+                    input_pixel_rate=j.input_pixel_rate,
                 )
                 for j in waiting
             ),
@@ -219,6 +237,7 @@ class Controller(Lifecycle, WorkerLink):
             ),
             nodes=tuple(nodes),
             limits=Limits(max_workers=self.config.max_workers, default_flavor=self.config.flavor),
+            stats=self.stats.snapshot(now),
         )
 
     async def reconcile(self) -> Decisions:
@@ -317,3 +336,12 @@ class Controller(Lifecycle, WorkerLink):
         event = self._wake.get(worker_id)
         if event is not None:
             event.set()
+
+
+def _positive(value: str | None) -> float | None:
+    """A catalog metadata number, or None if missing, malformed or not positive."""
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and number > 0 and number != float("inf") else None

@@ -37,3 +37,13 @@ class TaskNotYours(ControllerError):
 
 class WorkerGone(ControllerError):
     status = 410
+
+
+class QueueFull(ControllerError):
+    """Too many jobs already wait: come back in ``retry_after`` seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -23,6 +23,8 @@ class Lifecycle:
         """Load the state of a previous run, then start the loop."""
         await self.recover()
         self.runtime.set_exit_handler(self.on_worker_exit)
+        if self.usage is not None:
+            self.usage.start()
         self._loop_task = asyncio.create_task(self._run(), name="dacirco-controller")
         self.kick()
 
@@ -80,6 +82,8 @@ class Lifecycle:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.runtime.close()
+        if self.usage is not None:
+            self.usage.close()
         self.events.close()
         self.store.close()
 
@@ -113,6 +117,8 @@ class Lifecycle:
         if lost:
             self.events.emit("EV12", name=worker.name, worker_id=worker.id, reason=reason)
         self.events.emit("EV8", name=worker.name, worker_id=worker.id)
+        if self.usage is not None:
+            self.usage.forget(worker.id)
         tasks: tuple[Task, ...] = ()
         task = self.tasks.get(task_id or "")
         if task is not None and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):

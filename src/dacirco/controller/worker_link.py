@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 from dacirco.controller.errors import TaskNotYours, WorkerAuthError, WorkerGone
 from dacirco.domain import JobState, Task, TaskState, Worker, WorkerState, output_name
-from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.protocol import (
+    RegisterReply,
+    RegisterRequest,
+    SamplesReport,
+    TaskReport,
+    TaskSpec,
+)
 from dacirco.storage.base import StorageError, input_key, output_key
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ class WorkerLink:
             # The runtime's placement stays the node of record: capacity is counted on it.
             worker.node = worker.node or req.node
             worker.cpus, worker.memory_gb = req.cpus, req.memory_gb
+            self.stats.booted(now - worker.created_at)
             self._boot_failures, self._start_blocked_until = 0, 0.0
             self.events.emit(
                 "EV11",
@@ -61,7 +68,18 @@ class WorkerLink:
             )
             await self.store.save(workers=(worker,))
             self.kick()
-        return RegisterReply(worker_id=worker.id, poll_wait=self.config.poll_wait)
+        return RegisterReply(
+            worker_id=worker.id,
+            poll_wait=self.config.poll_wait,
+            sample_interval=self.config.sample_interval,
+        )
+
+    def record_samples(self: Controller, worker: Worker, body: SamplesReport) -> None:
+        """Resource samples of a live worker go to the run's samples file."""
+        if worker.state == WorkerState.STOPPED:
+            raise WorkerGone("this worker was stopped")
+        if self.usage is not None and body.samples:
+            self.usage.add(worker.id, body.samples)
 
     async def next_task(self: Controller, worker: Worker, wait: float) -> TaskSpec | None:
         """The worker's task, as soon as there is one, or None after ``wait`` seconds."""
@@ -159,6 +177,7 @@ class WorkerLink:
         worker.job_id = worker.task_id = None
         worker.idle_since = now
         worker.jobs_done += 1
+        self.stats.task_done(worker.flavor.name, job.input_duration, now - task.assigned_at)
         await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
 
     async def _task_failed(self: Controller, worker: Worker, task: Task, rep: TaskReport) -> None:

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from dacirco.auth_options import ClientToken, bearer
 from dacirco.monitor.render import render, render_unreachable
 from dacirco.monitor.snapshot import DEFAULT_CONCURRENCY, Snapshot, SnapshotFetcher
 
@@ -39,7 +40,13 @@ def base_url(target: str, port: int) -> str:
 def describe_error(exc: httpx.HTTPError) -> str:
     """A one-line reason for a failed read."""
     if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code} from {exc.request.url.path}"
+        status = exc.response.status_code
+        hint = ""
+        if status == 401:
+            hint = ": this service needs an API token (--api-token or DACIRCO_API_TOKEN)"
+        elif status == 403:
+            hint = ": the API token was refused"
+        return f"HTTP {status} from {exc.request.url.path}{hint}"
     reason = str(exc).strip() or type(exc).__name__
     return " ".join(reason.split())
 
@@ -50,21 +57,25 @@ def _console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=PLAIN_WIDTH)
 
 
-def _client(url: str) -> httpx.AsyncClient:
+def _client(url: str, token: str | None = None) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=DEFAULT_CONCURRENCY, max_keepalive_connections=10)
-    return httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits)
+    return httpx.AsyncClient(
+        base_url=url, timeout=REQUEST_TIMEOUT, limits=limits, headers=bearer(token)
+    )
 
 
-async def snapshot_once(url: str, limit: int) -> Snapshot:
+async def snapshot_once(url: str, limit: int, token: str | None = None) -> Snapshot:
     """One snapshot of the service at ``url``."""
-    async with _client(url) as client:
+    async with _client(url, token) as client:
         return await SnapshotFetcher(url, limit).fetch(client)
 
 
-async def run_live(url: str, limit: int, interval: float, console: Console) -> None:
+async def run_live(
+    url: str, limit: int, interval: float, console: Console, token: str | None = None
+) -> None:
     """Refresh the view every ``interval`` seconds until cancelled; never gives up."""
     fetcher = SnapshotFetcher(url, limit)
-    async with _client(url) as client:
+    async with _client(url, token) as client:
         view = render_unreachable(url, "connecting", interval, datetime.now(UTC))
         with Live(view, console=console, auto_refresh=False) as live:
             while True:
@@ -83,12 +94,13 @@ def monitor(
     refresh_interval: RefreshInterval = 3.0,
     once: Once = False,
     limit: Limit = 30,
+    api_token: ClientToken = None,
 ) -> None:
     """Show the workers and jobs of a DaCirco service, refreshed until Ctrl-C."""
     url = base_url(target, port)
     if once:
         try:
-            snapshot = asyncio.run(snapshot_once(url, limit))
+            snapshot = asyncio.run(snapshot_once(url, limit, api_token))
         except (httpx.HTTPError, ValueError) as exc:
             reason = describe_error(exc) if isinstance(exc, httpx.HTTPError) else str(exc)
             Console(stderr=True, highlight=False).print(
@@ -98,6 +110,6 @@ def monitor(
         _console().print(render(snapshot))
         return
     try:
-        asyncio.run(run_live(url, limit, refresh_interval, _console()))
+        asyncio.run(run_live(url, limit, refresh_interval, _console(), api_token))
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Protocol, runtime_checkable
 
 from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
+from dacirco.policies.stats import RecentStats
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,9 @@ class JobView:
     speed: str
     received_at: float
     attempts: int = 0
-    input_duration: float | None = None
-    input_size: int | None = None
+    input_duration: float | None = None  # seconds
+    input_size: int | None = None  # bytes
+    input_pixel_rate: float | None = None  # width x height x fps
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ClusterView:
     """An immutable snapshot of the cluster at time ``now``.
 
     ``waiting`` is in arrival order (FIFO). ``workers`` holds every worker that is not stopped.
+    ``stats``: what was observed lately (arrival rates, boot and task times).
     """
 
     now: float
@@ -63,9 +67,18 @@ class ClusterView:
     workers: tuple[WorkerView, ...] = ()
     nodes: tuple[NodeView, ...] = ()
     limits: Limits = field(default_factory=Limits)
+    stats: RecentStats = field(default_factory=RecentStats)
 
     def in_state(self, state: WorkerState) -> tuple[WorkerView, ...]:
-        return tuple(w for w in self.workers if w.state == state)
+        # Once per view and state (views are immutable); the simulator asks on every event.
+        got = self._by_state.get(state)
+        if got is None:
+            got = self._by_state[state] = tuple([w for w in self.workers if w.state is state])
+        return got
+
+    @cached_property
+    def _by_state(self) -> dict[WorkerState, tuple[WorkerView, ...]]:
+        return {}
 
     @property
     def idle(self) -> tuple[WorkerView, ...]:
@@ -105,9 +118,15 @@ class Assign:
 
 @dataclass(frozen=True)
 class Decisions:
+    """What to do now. ``wake_at``: when the policy would decide differently with nothing else
+    happening (time alone: an idle worker's grace ending); ``math.inf`` if never, None if the
+    policy does not say (then it is asked at every tick). Callers may skip the ticks before
+    it; the controller ticks anyway, the simulator uses it to jump over quiet time."""
+
     start: tuple[StartWorker, ...] = ()
     stop: tuple[StopWorker, ...] = ()
     assign: tuple[Assign, ...] = ()
+    wake_at: float | None = None
 
     @property
     def empty(self) -> bool:

@@ -13,6 +13,8 @@ def match_fifo(
 
     Returns the assignments, the jobs still unserved and the workers still idle.
     """
+    if not view.waiting:
+        return (), (), view.idle
     idle = sorted(view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
     matched = zip(view.waiting, idle, strict=False)
     pairs = tuple(Assign(job.id, worker.id) for job, worker in matched)
@@ -35,7 +37,10 @@ def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[Star
 
     Clamped to ``max_workers`` and to node capacity in this one place.
     """
-    flavor = FLAVORS[flavor_name]
+    if unserved <= 0:
+        return ()
     wanted = unserved - len(view.booting)
-    count = max(0, min(wanted, view.room, fits(view, flavor)))
+    if wanted <= 0 or view.room <= 0:
+        return ()
+    count = max(0, min(wanted, view.room, fits(view, FLAVORS[flavor_name])))
     return tuple(StartWorker(flavor_name) for _ in range(count))

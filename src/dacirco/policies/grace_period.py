@@ -3,6 +3,7 @@ after ``max_idle_time`` seconds of idleness. Fast for close requests, at the cos
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
@@ -17,13 +18,18 @@ class GracePeriod:
 
     def decide(self, view: ClusterView) -> Decisions:
         assign, unserved, still_idle = match_fifo(view)
+        # One pass over the idle workers (the simulator calls this on every event).
+        now, grace = view.now, self.max_idle_time
+        since = [(now if w.idle_since is None else w.idle_since, w) for w in still_idle]
         stop = tuple(
-            StopWorker(w.id, f"idle for {self.max_idle_time:g} s")
-            for w in still_idle
-            if w.idle_since is not None and view.now - w.idle_since >= self.max_idle_time
+            StopWorker(w.id, f"idle for {grace:g} s") for t, w in since if now - t >= grace
         )
+        kept = [t for t, _ in since if now - t < grace]
         return Decisions(
-            start=starts_for(view, len(unserved), self.flavor), stop=stop, assign=assign
+            start=starts_for(view, len(unserved), self.flavor),
+            stop=stop,
+            assign=assign,
+            wake_at=min(kept) + grace if kept else math.inf,
         )
 
 

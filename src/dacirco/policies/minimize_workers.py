@@ -3,6 +3,7 @@ it is idle with nothing queued. Lean, but every request after a quiet moment pay
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
@@ -20,7 +21,10 @@ class MinimizeWorkers:
         # request waits (the classic starvation fault).
         stop = tuple(StopWorker(w.id, "idle with nothing queued") for w in still_idle)
         return Decisions(
-            start=starts_for(view, len(unserved), self.flavor), stop=stop, assign=assign
+            start=starts_for(view, len(unserved), self.flavor),
+            stop=stop,
+            assign=assign,
+            wake_at=math.inf,  # nothing here changes with time alone
         )
 
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dacirco.auth_options import ClientToken
 from dacirco.scenario.generate import GENERATORS, generate
 from dacirco.scenario.model import Request, ScenarioError, read_scenario, write_scenario
 from dacirco.scenario.player import PlayReport, ServerUnreachable, play, play_one_by_one
@@ -155,6 +156,7 @@ def scenario(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="generate and save (or check -f) but send nothing")
     ] = False,
+    api_token: ClientToken = None,
 ) -> None:
     """Play a scenario: generate N requests (-n, saved to last_scenario.csv) or replay a
     file (-f), each sent at its time without waiting for the previous answer."""
@@ -190,7 +192,13 @@ def scenario(
     url = base_url(target, port)
     report = _run(
         lambda progress: play(
-            requests, url, wait=wait, progress=progress, time_scale=time_scale, timeout=timeout
+            requests,
+            url,
+            wait=wait,
+            progress=progress,
+            time_scale=time_scale,
+            timeout=timeout,
+            token=api_token,
         )
     )
     print_report(report, console)
@@ -201,12 +209,15 @@ def wait_scenario(
     target: Target = "127.0.0.1",
     port: Port = 8000,
     timeout: Timeout = 3600.0,
+    api_token: ClientToken = None,
 ) -> None:
     """Play a scenario file one request at a time: each is sent once the previous job has
     finished (Completed or Error); the file's delays are ignored."""
     requests = _read(file)
     url = base_url(target, port)
     report = _run(
-        lambda progress: play_one_by_one(requests, url, progress=progress, timeout=timeout)
+        lambda progress: play_one_by_one(
+            requests, url, progress=progress, timeout=timeout, token=api_token
+        )
     )
     print_report(report, Console())

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from dacirco.auth_options import bearer
 from dacirco.scenario.model import Request
 
 FINAL_STATES = ("Completed", "Error")
@@ -198,11 +199,13 @@ async def _wait_all(
         await asyncio.sleep(min(poll_interval, max(0.0, deadline - loop.time())))
 
 
-def _client(base_url: str, client: httpx.AsyncClient | None) -> httpx.AsyncClient:
+def _client(
+    base_url: str, client: httpx.AsyncClient | None, token: str | None = None
+) -> httpx.AsyncClient:
     if client is not None:
         return client
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=50)
-    return httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits)
+    return httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, headers=bearer(token))
 
 
 async def play(
@@ -215,12 +218,14 @@ async def play(
     client: httpx.AsyncClient | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 0.5,
+    token: str | None = None,
 ) -> PlayReport:
     """Send ``requests`` on their schedule (delays multiplied by ``time_scale``); see the
-    module docstring. Raises :class:`ServerUnreachable` if the first request cannot connect."""
+    module docstring. Raises :class:`ServerUnreachable` if the first request cannot connect.
+    ``token``: the API token sent with every call (when ``client`` is not given)."""
     if time_scale < 0:
         raise ValueError("time_scale must be >= 0")
-    http = _client(base_url, client)
+    http = _client(base_url, client, token)
     loop = asyncio.get_running_loop()
     records: list[Sent] = []
     tasks: list[asyncio.Task[None]] = []
@@ -260,10 +265,11 @@ async def play_one_by_one(
     client: httpx.AsyncClient | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 0.5,
+    token: str | None = None,
 ) -> PlayReport:
     """Send each request once the previous job is ``Completed`` or ``Error`` (or has not
     finished within ``timeout`` s); the scenario's delays are ignored."""
-    http = _client(base_url, client)
+    http = _client(base_url, client, token)
     loop = asyncio.get_running_loop()
     records: list[Sent] = []
     try:

@@ -37,6 +37,7 @@ from dacirco.worker.ffmpeg import (
     run_ffmpeg,
     warm_up,
 )
+from dacirco.worker.samples import SamplePusher
 from dacirco.worker.transfer import StorageError, download, upload
 
 log = logging.getLogger("dacirco.worker")
@@ -56,7 +57,7 @@ class AgentConfig:
     work_dir: Path | None = None
     give_up_after: float = 60.0
     backoff_cap: float = 2.0
-    storage_attempts: int = 3
+    storage_attempts: int = 8  # with transfer.MAX_BACKOFF: ~20 s of storage outage per try
     storage_backoff: float = 0.5
     progress_interval: float = 1.0
     keepalive_interval: float = 5.0
@@ -68,10 +69,12 @@ class Agent:
         self._ctl: httpx.AsyncClient | None = None
         self._store: httpx.AsyncClient | None = None
         self._poll_wait = 20.0
+        self._sample_interval = 0.0
         self._failing_since: float | None = None
         self._stopping: str | None = None
         self._main: asyncio.Task[Any] | None = None
         self._warming: asyncio.Task[None] | None = None
+        self._samples: SamplePusher | None = None
 
     async def run(self) -> int:
         """Serve tasks until told to stop; the process exit code."""
@@ -85,6 +88,11 @@ class Agent:
         ):
             try:
                 await self._register()
+                if self._sample_interval > 0:
+                    self._samples = SamplePusher(
+                        self._ctl, self.config.worker_id, self._sample_interval
+                    )
+                    self._samples.start()
                 # While the first poll waits, not when the first task arrives.
                 self._warming = asyncio.create_task(asyncio.to_thread(warm_up))
                 await self._serve_forever()
@@ -104,6 +112,9 @@ class Agent:
             except ControllerUnreachable as exc:
                 log.error("giving up: %s", exc)
                 return EXIT_FAILURE
+            finally:
+                if self._samples is not None:
+                    await self._samples.stop()
         return EXIT_OK  # pragma: no cover - the loop only ends by an exception
 
     def stop(self, reason: str) -> None:
@@ -126,7 +137,8 @@ class Agent:
         resp = await self._call("POST", "/worker/register", json=body.model_dump())
         if resp.status_code >= 400:
             raise ControllerUnreachable(f"registration refused: {_describe(resp)}")
-        self._poll_wait = RegisterReply.model_validate(resp.json()).poll_wait
+        reply = RegisterReply.model_validate(resp.json())
+        self._poll_wait, self._sample_interval = reply.poll_wait, reply.sample_interval
         log.info("registered with %s (poll wait %g s)", self.config.controller, self._poll_wait)
 
     async def _serve_forever(self) -> None:
@@ -303,6 +315,8 @@ class Agent:
         )
         timings["transcode"] = time.monotonic() - started
         await channel.send(TaskReport(step="transcoded", seconds=timings["transcode"]))
+        if self._samples is not None:
+            self._samples.flush_soon()  # the transcode's samples, while the upload runs
 
         started = time.monotonic()
         size = await upload(

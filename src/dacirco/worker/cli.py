@@ -40,6 +40,15 @@ def worker(
         float,
         typer.Option(min=0.0, help="Exit (code 1) after the controller is unreachable this long."),
     ] = 60.0,
+    storage_attempts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="DACIRCO_STORAGE_ATTEMPTS",
+            help="Tries of each download and upload, 0.5 s apart doubling to 4 s: 8 ride out "
+            "about 20 s of storage outage (env DACIRCO_STORAGE_ATTEMPTS).",
+        ),
+    ] = 8,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run a transcoding worker: register with the controller, then take tasks one at a time
@@ -66,6 +75,7 @@ def worker(
         token=token,
         work_dir=work_dir,
         give_up_after=give_up_after,
+        storage_attempts=storage_attempts,
     )
     raise typer.Exit(asyncio.run(run_agent(config)))
 

@@ -183,13 +183,36 @@ def clean_line(line: str) -> str:
 
 def error_message(returncode: int, first_error: str | None, tail: Sequence[str]) -> str:
     """ffmpeg's own words: its first error (often the cause) and its last two (the outcome)."""
+    return f"ffmpeg exited with code {returncode}: {_errors(first_error, tail)}"[:1000]
+
+
+def _errors(first_error: str | None, tail: Sequence[str]) -> str:
     errors = [line for line in tail if is_error_line(line)]
     picked = errors[-2:] if errors else [line for line in tail if line.strip()][-3:]
     if first_error is not None and first_error not in picked:
         picked.insert(0, first_error)
     text = "; ".join(dict.fromkeys(clean_line(line) for line in picked if clean_line(line)))
-    text = text or "no error message"
-    return f"ffmpeg exited with code {returncode}: {text}"[:1000]
+    return text or "no error message"
+
+
+# ffmpeg exits 0 on a truncated movie (its index promises more than its data holds): an
+# output this much shorter than the input, with decoding errors on the way, is a failure.
+COMPLETE_FRACTION = 0.9
+
+
+def incomplete_message(
+    parser: ProgressParser, first_error: str | None, tail: Sequence[str]
+) -> str | None:
+    """Why a transcode that exited 0 is nevertheless a failure, or None."""
+    done = parser.fraction()
+    if first_error is None or done is None or done >= COMPLETE_FRACTION:
+        return None
+    assert parser.duration is not None and parser.out_time is not None
+    return (
+        f"ffmpeg decoded only {done:.0%} of the input ({parser.out_time:.1f} s of "
+        f"{parser.duration:.1f} s): the input is truncated or damaged: "
+        f"{_errors(first_error, tail)}"
+    )[:1000]
 
 
 ProgressCallback = Callable[[float], Awaitable[None]]
@@ -258,6 +281,8 @@ async def run_ffmpeg(
             await stderr_task
     if returncode != 0:
         raise TranscodeError(error_message(returncode, next(iter(first_error), None), tail))
+    if incomplete := incomplete_message(parser, next(iter(first_error), None), tail):
+        raise TranscodeError(incomplete)
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -16,6 +16,9 @@ CHUNK = 1 << 20
 # Statuses worth another try; any other 4xx (expired or bad signature, missing object)
 # would fail the same way again.
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# The longest pause between two tries: with the agent's 8 tries (0.5, 1, 2, 4, 4, 4, 4 s), a
+# transfer rides out a storage outage of about 20 s before the job's attempt fails.
+MAX_BACKOFF = 4.0
 
 Check = Callable[[], None]  # called between chunks; raises to abandon the transfer
 
@@ -105,7 +108,7 @@ async def _with_retries(
             raise StorageError(f"{what} failed after {attempts} attempts: {reason}")
         log.warning("%s failed (%s); attempt %d of %d", what, reason, number + 1, attempts)
         await asyncio.sleep(delay)
-        delay *= 2
+        delay = min(delay * 2, MAX_BACKOFF)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

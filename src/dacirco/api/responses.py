@@ -1,0 +1,42 @@
+"""The error answers of the public routes, as the OpenAPI schema shows them: every one has
+``detail`` and a one-line ``message`` (see app._error)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    detail: Any = Field(
+        description="a list of {loc, msg, type} for invalid fields (422), else a string"
+    )
+    message: str = Field(description="what is wrong, on one line")
+
+
+def error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description, **extra}
+
+
+# On every public job and worker route.
+COMMON: dict[int | str, dict[str, Any]] = {
+    404: error("no such job or worker (or `after` names none)"),
+    422: error("an invalid field, body or parameter, named in `message`"),
+    502: error("split mode: the controller gave an answer that makes no sense"),
+    503: error("storage or (split mode) the controller is unreachable"),
+}
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: error("no API token (tokens are on)"),
+    403: error("a wrong API token"),
+}
+QUEUE_FULL = error(
+    "the queue is full (`--max-queue`): nothing was stored; retry later",
+    headers={
+        "Retry-After": {
+            "description": "seconds after which a new try may be accepted",
+            "schema": {"type": "integer"},
+        }
+    },
+)
+NOT_READY = error("the job has no output (yet): it is not Completed")

@@ -1,0 +1,180 @@
+"""``dacirco calibrate``: measure this machine for the simulator (``--runtime local``).
+
+- Transcodes: the worker's own ffmpeg command (``worker.ffmpeg.build_command``, with
+  ``-threads`` = the flavor's cores) on movies of the catalog, for each codec, preset and
+  thread count asked, ``repeats`` times each; the best-of-repeats seconds of each movie are
+  fitted to ``overhead + s_per_mpx x duration x pixel rate`` (``sim.calibrate.fit_line``), and
+  the spread of the repeats gives the simulator's noise.
+- The local boot: the wall time of starting a worker's interpreter and importing its code
+  (``python -c 'import dacirco.worker.cli, dacirco.worker.agent'``), the median of
+  ``repeats``; the registration itself (one HTTP call on loopback) is a few milliseconds more.
+
+This lives outside ``dacirco.sim``: the simulator imports no mechanism (no subprocess, no
+ffmpeg); it only reads the JSON file written here (format: ``dacirco.sim.calibrate``).
+"""
+
+from __future__ import annotations
+
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dacirco.catalog.probe import MovieInfo, probe
+from dacirco.config import default_data_dir, storage_root
+from dacirco.sim.calibrate import Calibration, coefficient_of_variation, fit_line, key
+from dacirco.storage.base import INPUT_PREFIX
+from dacirco.worker.ffmpeg import build_command
+
+DEFAULT_OUT = Path("data/calibration.json")
+BOOT_IMPORTS = "import dacirco.worker.cli, dacirco.worker.agent"
+
+
+def time_command(cmd: Sequence[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def measure_boot(repeats: int = 3) -> float:
+    return statistics.median(
+        time_command([sys.executable, "-c", BOOT_IMPORTS]) for _ in range(repeats)
+    )
+
+
+def measure(
+    movies: Sequence[tuple[Path, MovieInfo]],
+    *,
+    codecs: Sequence[str] = ("h264",),
+    presets: Sequence[str] = ("ultrafast", "fast"),
+    threads: Sequence[int] = (1, 2),
+    repeats: int = 2,
+    bitrate_kbps: int = 3000,
+    boot_repeats: int = 3,
+    on_step: Callable[[str], None] | None = None,
+) -> Calibration:
+    cal = Calibration(
+        machine=f"{socket.gethostname()} ({platform.processor() or platform.machine()})"
+    )
+    cal.measured_at = datetime.now(UTC).isoformat(timespec="seconds")
+    groups: list[list[float]] = []
+    with tempfile.TemporaryDirectory(prefix="dacirco-calibrate-") as tmp:
+        out = Path(tmp) / "out.mp4"
+        for codec in codecs:
+            for preset in presets:
+                for n in threads:
+                    points = []
+                    for path, info in movies:
+                        cmd = build_command(
+                            path,
+                            out,
+                            bitrate_kbps=bitrate_kbps,
+                            speed=preset,
+                            codec=codec,
+                            threads=n,
+                        )
+                        runs = [time_command(cmd) for _ in range(repeats)]
+                        groups.append(runs)
+                        work = info.duration * info.width * info.height * info.fps / 1e6
+                        points.append((work, min(runs)))
+                        cal.samples.append(
+                            {
+                                "movie": info.name,
+                                "codec": codec,
+                                "preset": preset,
+                                "threads": n,
+                                "duration": info.duration,
+                                "width": info.width,
+                                "height": info.height,
+                                "fps": info.fps,
+                                "seconds": runs,
+                            }
+                        )
+                        if on_step is not None:
+                            on_step(f"{codec} {preset} -threads {n} {info.name}: {min(runs):.2f} s")
+                    cal.transcode[key(codec, preset, n)] = fit_line(points)
+    cal.noise_cv = round(coefficient_of_variation(groups), 4)
+    if boot_repeats > 0:
+        cal.boot_s = measure_boot(boot_repeats)
+        if on_step is not None:
+            on_step(f"local worker boot: {cal.boot_s:.2f} s")
+    return cal
+
+
+def catalog_movies(
+    data_dir: Path, names: Sequence[str] | None = None
+) -> list[tuple[Path, MovieInfo]]:
+    folder = storage_root(data_dir) / INPUT_PREFIX.strip("/")
+    paths = sorted(folder.glob("*.mp4")) if not names else [folder / n for n in names]
+    return [(p, probe(p, p.name)) for p in paths]
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def calibrate(
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            default_factory=default_data_dir,
+            show_default=False,
+            help="data dir whose local catalog is measured (default ./data)",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="the calibration file to write")] = DEFAULT_OUT,
+    movies: Annotated[
+        str, typer.Option(help="comma-separated movies (default: the 4 shortest)")
+    ] = "",
+    codecs: Annotated[str, typer.Option(help="comma-separated: h264, hevc")] = "h264",
+    presets: Annotated[
+        str, typer.Option(help="comma-separated: ultrafast, fast")
+    ] = "ultrafast,fast",
+    threads: Annotated[
+        str, typer.Option(help="comma-separated thread counts (flavor cores)")
+    ] = "1,2",
+    repeats: Annotated[int, typer.Option(min=1, help="runs of each measure")] = 2,
+) -> None:
+    """Measure ffmpeg and a local worker's boot on this machine, for `dacirco simulate
+    --runtime local --calibration FILE`."""
+    try:
+        found = catalog_movies(data_dir, _csv(movies) or None)
+    except (OSError, ValueError) as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        raise typer.Exit(2) from None
+    if not found:
+        typer.secho(
+            f"error: no movie in {data_dir}: run `dacirco catalog seed` first", err=True, fg="red"
+        )
+        raise typer.Exit(2)
+    if not movies:
+        found = sorted(found, key=lambda m: (m[1].duration, m[1].name))[:4]
+    try:
+        thread_counts = [int(t) for t in _csv(threads)]
+    except ValueError:
+        raise typer.BadParameter(
+            f"{threads!r}: integers expected", param_hint="--threads"
+        ) from None
+    cal = measure(
+        found,
+        codecs=_csv(codecs),
+        presets=_csv(presets),
+        threads=thread_counts,
+        repeats=repeats,
+        on_step=typer.echo,
+    )
+    path = cal.save(out)
+    for k, line in sorted(cal.transcode.items()):
+        typer.echo(f"{k}: {line.overhead_s:.3f} s + {line.s_per_mpx * 1000:.3f} ms per s·Mpx/s")
+    typer.echo(
+        f"noise (cv of repeats): {cal.noise_cv:.3f}; boot {cal.boot_s:.2f} s; written to {path}"
+    )

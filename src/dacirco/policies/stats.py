@@ -1,0 +1,91 @@
+"""What the mechanism observed lately (arrivals, boots, task times), for policies to read.
+
+``StatsTracker`` is fed by whoever runs the policies (the controller, the simulator) with the
+times of its own clock, and gives an immutable ``RecentStats`` for each view. It is plain
+arithmetic, no I/O and no clock of its own, so the controller and the simulator observe
+the same way.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+SHORT_WINDOW = 60.0  # seconds: reacts to a burst
+LONG_WINDOW = 600.0  # seconds: the steady rate
+KEEP = 50  # boots and tasks remembered
+
+
+@dataclass(frozen=True)
+class RecentStats:
+    """Observations up to the view's time. Rates are requests per second."""
+
+    rate_short: float = 0.0  # over the last SHORT_WINDOW seconds (or since the first arrival)
+    rate_long: float = 0.0  # over the last LONG_WINDOW seconds
+    arrivals: int = 0  # requests received so far
+    last_arrival: float | None = None
+    boot_seconds: float | None = None  # mean of the recent boots (created -> registered)
+    # flavor -> mean seconds a worker of it spent per second of input (assigned -> done)
+    seconds_per_input_second: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    mean_input_seconds: float | None = None  # of the recent requests
+
+
+class StatsTracker:
+    def __init__(self) -> None:
+        self._arrivals: list[float] = []  # in time order; [self._head:] are in the window
+        self._head = 0
+        self._inputs: deque[float] = deque(maxlen=KEEP)
+        self._count = 0
+        self._first: float | None = None
+        self._boots: deque[float] = deque(maxlen=KEEP)
+        self._tasks: dict[str, deque[float]] = {}
+        self._cache: tuple[float, RecentStats] | None = None
+
+    def arrival(self, at: float, input_seconds: float | None = None) -> None:
+        self._arrivals.append(at)
+        self._count += 1
+        self._first = at if self._first is None else self._first
+        if input_seconds:
+            self._inputs.append(input_seconds)
+        self._cache = None
+
+    def booted(self, seconds: float) -> None:
+        self._boots.append(max(0.0, seconds))
+        self._cache = None
+
+    def task_done(self, flavor: str, input_seconds: float | None, seconds: float) -> None:
+        """A task that completed: ``seconds`` from assignment to uploaded output."""
+        if input_seconds and input_seconds > 0:
+            self._tasks.setdefault(flavor, deque(maxlen=KEEP)).append(seconds / input_seconds)
+            self._cache = None
+
+    def snapshot(self, now: float) -> RecentStats:
+        if self._cache is not None and self._cache[0] == now:
+            return self._cache[1]
+        self._head = bisect_left(self._arrivals, now - LONG_WINDOW, lo=self._head)
+        if self._head > 4096 and self._head > len(self._arrivals) // 2:
+            del self._arrivals[: self._head]
+            self._head = 0
+        in_long = len(self._arrivals) - self._head
+        in_short = len(self._arrivals) - bisect_left(
+            self._arrivals, now - SHORT_WINDOW, lo=self._head
+        )
+        elapsed = now - self._first if self._first is not None else 0.0
+        stats = RecentStats(
+            rate_short=in_short / max(1.0, min(SHORT_WINDOW, elapsed)),
+            rate_long=in_long / max(1.0, min(LONG_WINDOW, elapsed)),
+            arrivals=self._count,
+            last_arrival=self._arrivals[-1] if self._arrivals else None,
+            boot_seconds=sum(self._boots) / len(self._boots) if self._boots else None,
+            seconds_per_input_second=MappingProxyType(
+                {f: sum(d) / len(d) for f, d in self._tasks.items() if d}
+            ),
+            mean_input_seconds=sum(self._inputs) / len(self._inputs) if self._inputs else None,
+        )
+        self._cache = (now, stats)
+        return stats

@@ -1,0 +1,166 @@
+"""Policies x workloads x seeds: one simulated run each, the figures of ``analytics.figures``,
+the seeds' spread, and the lower bound beside them.
+
+The same seed gives the same jobs (arrivals, movies, noise draws) for every policy, so
+policies are compared on identical traffic.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from dacirco.analytics.figures import Figures, figures
+from dacirco.sim.bound import Bound, lower_bound
+from dacirco.sim.cluster import DataCenter
+from dacirco.sim.models import Models
+from dacirco.sim.run import SimConfig, SimResult, Simulation
+from dacirco.sim.workload import (
+    CatalogShape,
+    SimJob,
+    at_load,
+    make_jobs,
+    offered_load,
+    requests_for,
+)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a run needs but the policy, the workload and the seed."""
+
+    datacenter: DataCenter
+    config: SimConfig
+    models: Models
+    jobs: int = 500
+    catalog: CatalogShape = field(default_factory=CatalogShape)
+    load: float | None = None  # stretch arrivals to this offered load
+    params: dict[str, float] = field(default_factory=dict)  # the generator's parameters
+
+    def workload(self, workload: str, seed: int) -> tuple[list[SimJob], float]:
+        """The jobs of ``workload`` for ``seed``, and their offered load rho."""
+        requests = requests_for(workload, self.jobs, seed, **self.params)
+        jobs = make_jobs(requests, self.models, seed, self.catalog)
+        rho = offered_load(jobs, self.models, self.config.flavor, self.datacenter.cpus)
+        if self.load is not None and rho > 0 and math.isfinite(rho):
+            jobs, rho = at_load(jobs, rho, self.load), self.load
+        return jobs, rho
+
+    def run(
+        self,
+        algorithm: str,
+        jobs: Sequence[SimJob],
+        seed: int,
+        *,
+        log: bool = False,
+        meta: dict | None = None,
+    ) -> SimResult:
+        config = replace(self.config, algorithm=algorithm)
+        sim = Simulation(config, self.datacenter, self.models, jobs, seed, log=log, meta=meta)
+        return sim.run()
+
+
+@dataclass
+class Cell:
+    """One policy on one workload, over the seeds."""
+
+    policy: str
+    workload: str
+    figures: list[Figures] = field(default_factory=list)
+    rho: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Comparison:
+    cells: list[Cell]
+    bounds: dict[str, list[Bound]]  # workload -> one per seed
+    rho: dict[str, list[float]]
+
+
+def compare(
+    setup: Setup,
+    policies: Sequence[str],
+    workloads: Sequence[str],
+    seeds: Sequence[int],
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
+    cells = {(p, w): Cell(p, w) for w in workloads for p in policies}
+    bounds: dict[str, list[Bound]] = {w: [] for w in workloads}
+    rhos: dict[str, list[float]] = {w: [] for w in workloads}
+    for w in workloads:
+        for seed in seeds:
+            jobs, rho = setup.workload(w, seed)
+            bounds[w].append(lower_bound(jobs, setup.models, setup.datacenter))
+            rhos[w].append(rho)
+            for p in policies:
+                result = setup.run(p, jobs, seed)
+                cells[(p, w)].figures.append(figures(result.run))
+                cells[(p, w)].rho.append(rho)
+                if progress is not None:
+                    progress(f"{p} on {w}, seed {seed}")
+    return Comparison(list(cells.values()), bounds, rhos)
+
+
+# ---- the table ---------------------------------------------------------------------------
+COLUMNS: tuple[tuple[str, Callable[[Figures], float], str], ...] = (
+    ("delay avg (s)", lambda f: f.delay.avg, "{:.1f}"),
+    ("delay p95 (s)", lambda f: f.delay.p95, "{:.1f}"),
+    ("reserved core·s", lambda f: f.reserved_core_seconds, "{:.0f}"),
+    ("idle core·s", lambda f: f.idle_core_seconds, "{:.0f}"),
+    ("CPU util avg", lambda f: 100 * f.cpu_util.avg, "{:.1f}%"),
+    ("CPU util p95", lambda f: 100 * f.cpu_util.p95, "{:.1f}%"),
+    ("RAM util avg", lambda f: 100 * f.ram_util.avg, "{:.1f}%"),
+    ("RAM util p95", lambda f: 100 * f.ram_util.p95, "{:.1f}%"),
+)
+BOUND_COLUMNS: dict[str, Callable[[Bound], float]] = {
+    "delay avg (s)": lambda b: b.delay_avg,
+    "delay p95 (s)": lambda b: b.delay_p95,
+    "reserved core·s": lambda b: b.reserved_core_seconds,
+    "idle core·s": lambda b: 0.0,
+}
+
+
+def spread(values: Sequence[float], fmt: str) -> str:
+    """``mean ± sd`` over the seeds (just the value with one seed); ``—`` when undefined."""
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    if not vals:
+        return "—"
+    mean = statistics.fmean(vals)
+    if len(vals) < 2:
+        return fmt.format(mean)
+    sd = statistics.stdev(vals)
+    if sd == 0:
+        return fmt.format(mean)
+    return f"{fmt.format(mean)}±{fmt.format(sd).rstrip('%')}"
+
+
+def rows(result: Comparison) -> list[list[str]]:
+    """Header first; per workload, every policy then the lower bound."""
+    table = [["workload", "rho", "policy", "done", *[c[0] for c in COLUMNS]]]
+    for w, bounds in result.bounds.items():
+        rho = spread(result.rho[w], "{:.2f}")
+        for cell in (c for c in result.cells if c.workload == w):
+            done = f"{sum(f.completed for f in cell.figures)}/{sum(f.jobs for f in cell.figures)}"
+            values = [spread([get(f) for f in cell.figures], fmt) for _, get, fmt in COLUMNS]
+            table.append([w, rho, cell.policy, done, *values])
+        bound_values = [
+            spread([BOUND_COLUMNS[name](b) for b in bounds], fmt) if name in BOUND_COLUMNS else "—"
+            for name, _, fmt in COLUMNS
+        ]
+        table.append([w, rho, "lower bound", "", *bound_values])
+    return table
+
+
+def csv_rows(result: Comparison, seeds: Sequence[int]) -> list[list[object]]:
+    """Every run on its own line (for spreadsheets and notebooks)."""
+    out: list[list[object]] = [["workload", "policy", "seed", "rho", *[c[0] for c in COLUMNS]]]
+    for cell in result.cells:
+        for seed, f, rho in zip(seeds, cell.figures, cell.rho, strict=True):
+            out.append([cell.workload, cell.policy, seed, rho, *[get(f) for _, get, _ in COLUMNS]])
+    for w, bounds in result.bounds.items():
+        for seed, b, rho in zip(seeds, bounds, result.rho[w], strict=True):
+            values = [BOUND_COLUMNS[n](b) if n in BOUND_COLUMNS else "" for n, _, _ in COLUMNS]
+            out.append([w, "lower bound", seed, rho, *values])
+    return out
