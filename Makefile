@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-storage clean install
+.PHONY: run test lint bench bench-storage bench-sim policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,17 @@ bench: $(STAMP)
 
 bench-storage: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
+
+bench-sim: $(STAMP)
+	$(BIN)/python benchmarks/simulator.py
+
+# docs/policies.md and its Pareto plots, from the simulator (about 20 s).
+policies: $(STAMP)
+	$(BIN)/python benchmarks/policies.py --out docs
+
+# The same policies on a real run of this machine (about 3 minutes).
+policies-real: $(STAMP)
+	cd benchmarks && ../$(BIN)/python policies_real.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

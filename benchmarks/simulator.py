@@ -1,7 +1,7 @@
 """The simulator's speed: 100,000 jobs on a 100-node data center under each naive policy.
 
 Nodes are the reference ones (6 cores, 16 GB), workers ``small``, VM boots, as many workers
-as fit (300); Poisson arrivals stretched to an offered load rho = 0.6 (the data center
+as fit (300 small ones); Poisson arrivals stretched to an offered load rho = 0.6 (the data center
 busy but not overloaded: hundreds of workers alive, which is what the policy's own scan of
 the view costs). Goal: <= 10 s wall per policy. Prints the simulated jobs per second, the
 share of the time spent inside the policy's ``decide`` and the run's figures.

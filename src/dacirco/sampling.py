@@ -122,23 +122,29 @@ class TreeProbe:
 
 
 class SampleFile:
-    """Appends samples as JSON Lines, each line flushed (thread-safe)."""
+    """Appends samples as JSON Lines, each line flushed (thread-safe). The file is created
+    with the first sample: a run without samples leaves none."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = self.path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None
+        self._closed = False
         self._lock = threading.Lock()
 
     def write(self, records: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(r) + "\n" for r in records)
         with self._lock:
-            if self._file is not None:
-                self._file.write(text)
-                self._file.flush()
+            if self._closed or not text:
+                return
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(text)
+            self._file.flush()
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._file is not None:
                 self._file.close()
                 self._file = None

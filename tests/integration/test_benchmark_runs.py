@@ -48,3 +48,27 @@ def test_sampler_benchmark_runs_and_prints_its_cost():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "CPU per sample" in out.stdout and "share of one core" in out.stdout
+
+
+def test_policies_benchmarks_run_and_print_their_figures(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "policies_real.py"),
+            "--requests", "3", "--gap", "1", "--duration-scale", "0.05", "--max-height", "180",
+        ],
+        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT / "benchmarks",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "average delay: real" in out.stdout and "reserved core-seconds: real" in out.stdout
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "policies.py"),
+            "--seeds", "1", "--jobs", "30", "--out", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = (tmp_path / "policies.md").read_text()
+    assert "| poisson@0.3 | 0.30 | right-size |" in text and "*lower bound*" in text
+    assert (tmp_path / "img" / "pareto-default.png").stat().st_size > 10_000
+    assert (tmp_path / "img" / "pareto-short.png").stat().st_size > 10_000

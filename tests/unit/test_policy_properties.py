@@ -3,8 +3,9 @@
 - never more workers than ``max_workers``, never more than the nodes hold;
 - decisions refer to jobs and workers of the view, in the state they need (assign: a waiting
   job to an idle worker, each at most once; stop: never a busy worker);
-- no starvation: a waiting job with no idle worker to take it always gets a worker started,
-  unless one is booting or there is no room (under max_workers and on the nodes);
+- no starvation here: a waiting job with no idle worker to take it gets a worker started,
+  unless one is booting or busy or there is no room (under max_workers and on the nodes);
+  over whole runs, tests/unit/test_policy_runs.py checks that every job completes;
 - deterministic: the same view gives the same decisions.
 """
 
@@ -58,6 +59,8 @@ def views(draw: st.DrawFn) -> ClusterView:
                 node=node,
                 idle_since=created + draw(st.floats(0, 1)) if state == WorkerState.IDLE else None,
                 job_id=f"running{i}" if state == WorkerState.BUSY else None,
+                busy_since=NOW - draw(st.floats(0, 300)) if state == WorkerState.BUSY else None,
+                job_work=draw(st.floats(0, 400)) if state == WorkerState.BUSY else None,
             )
         )
     nodes = tuple(
@@ -87,7 +90,7 @@ def views(draw: st.DrawFn) -> ClusterView:
         arrivals=100,
         last_arrival=NOW - draw(st.floats(0, 600)),
         boot_seconds=draw(st.one_of(st.none(), st.floats(0.5, 60))),
-        seconds_per_input_second={"small": draw(st.floats(0.1, 5))},
+        seconds_per_work={f: draw(st.floats(0.05, 5)) for f in FLAVORS},
         mean_input_seconds=draw(st.one_of(st.none(), st.floats(1, 120))),
     )
     max_workers = draw(st.integers(len(workers), len(workers) + 8))
@@ -135,8 +138,9 @@ def _check(name: str, view: ClusterView) -> None:
         assert free[s.node][0] >= 0 and free[s.node][1] >= 0, f"{s.node} over-committed"
     for flavor, count in unplaced.items():
         assert count <= fits(view, FLAVORS[flavor]), f"more {flavor} than the nodes hold"
-    # No starvation.
-    if len(view.waiting) > len(view.idle) and not view.booting and not decisions.start:
+    # No starvation: with nothing booting and nothing busy (that could be due soon).
+    idle_now = len(view.idle) - len(stopped)
+    if len(view.waiting) > idle_now and not view.booting and not view.busy and not decisions.start:
         room = view.room + len(stopped)
         # A policy may wait for room for its flavor; the largest fitting leaves it no excuse.
         largest = max(FLAVORS.values(), key=lambda f: f.cpus)

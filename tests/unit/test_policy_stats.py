@@ -37,10 +37,10 @@ def test_boots_and_task_times_are_averaged_per_flavor() -> None:
     t.task_done("small", 10.0, 12.0)
     t.task_done("small", 20.0, 16.0)
     t.task_done("medium", 10.0, 7.0)
-    t.task_done("tiny", None, 5.0)  # unknown input length: not counted
+    t.task_done("tiny", 0.0, 5.0)  # unknown work: not counted
     s = t.snapshot(1.0)
     assert s.boot_seconds == 17.0
-    assert dict(s.seconds_per_input_second) == {"small": pytest.approx(1.0), "medium": 0.7}
+    assert dict(s.seconds_per_work) == {"small": pytest.approx(1.0), "medium": 0.7}
 
 
 def test_a_long_run_keeps_memory_bounded() -> None:

@@ -46,6 +46,7 @@ from dacirco.policies.base import (
     WorkerView,
 )
 from dacirco.policies.stats import StatsTracker
+from dacirco.policies.work import work_units
 from dacirco.runtimes.base import Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, input_key
 
@@ -171,7 +172,8 @@ class Controller(Lifecycle, WorkerLink):
             self._admitting -= 1
         self.jobs[job.id] = job
         self._waiting[job.id] = None
-        self.stats.arrival(job.received_at, job.input_duration)
+        work = work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
+        self.stats.arrival(job.received_at, job.input_duration, work)
         self.events.emit(
             "EV1", request_id=job.id, input_video=id_video, bitrate=bitrate, speed=speed.value
         )
@@ -232,6 +234,7 @@ class Controller(Lifecycle, WorkerLink):
                     node=w.node,
                     idle_since=w.idle_since,
                     job_id=w.job_id,
+                    **self._busy_with(w),
                 )
                 for w in alive
             ),
@@ -239,6 +242,14 @@ class Controller(Lifecycle, WorkerLink):
             limits=Limits(max_workers=self.config.max_workers, default_flavor=self.config.flavor),
             stats=self.stats.snapshot(now),
         )
+
+    def _busy_with(self, w: Worker) -> dict[str, float | None]:
+        """When a busy worker got its job, and that job's predicted work."""
+        task, job = self.tasks.get(w.task_id or ""), self.jobs.get(w.job_id or "")
+        if task is None or job is None:
+            return {}
+        work = work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
+        return {"busy_since": task.assigned_at, "job_work": work}
 
     async def reconcile(self) -> Decisions:
         if self.closed or self.draining:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dacirco.controller.errors import TaskNotYours, WorkerAuthError, WorkerGone
 from dacirco.domain import JobState, Task, TaskState, Worker, WorkerState, output_name
+from dacirco.policies.work import work_units
 from dacirco.protocol import (
     RegisterReply,
     RegisterRequest,
@@ -177,7 +178,8 @@ class WorkerLink:
         worker.job_id = worker.task_id = None
         worker.idle_since = now
         worker.jobs_done += 1
-        self.stats.task_done(worker.flavor.name, job.input_duration, now - task.assigned_at)
+        work = work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
+        self.stats.task_done(worker.flavor.name, work, now - task.assigned_at)
         await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
 
     async def _task_failed(self: Controller, worker: Worker, task: Task, rep: TaskReport) -> None:

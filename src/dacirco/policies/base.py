@@ -37,6 +37,8 @@ class WorkerView:
     node: str | None = None
     idle_since: float | None = None
     job_id: str | None = None
+    busy_since: float | None = None  # when its current job was assigned
+    job_work: float | None = None  # its current job's work (policies.work), if known
 
 
 @dataclass(frozen=True)
@@ -181,4 +183,4 @@ def make_policy(name: str, params: PolicyParams | None = None) -> Policy:
 
 def _load_builtin() -> None:
     # Imported here so that registering stays a side effect of importing the package.
-    from dacirco.policies import grace_period, minimize_workers  # noqa: F401
+    from dacirco.policies import grace_period, minimize_workers, right_size  # noqa: F401

@@ -17,6 +17,7 @@ from types import MappingProxyType
 SHORT_WINDOW = 60.0  # seconds: reacts to a burst
 LONG_WINDOW = 600.0  # seconds: the steady rate
 KEEP = 50  # boots and tasks remembered
+WORKS = 200  # requests whose work is remembered
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ class RecentStats:
     arrivals: int = 0  # requests received so far
     last_arrival: float | None = None
     boot_seconds: float | None = None  # mean of the recent boots (created -> registered)
-    # flavor -> mean seconds a worker of it spent per second of input (assigned -> done)
-    seconds_per_input_second: Mapping[str, float] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    # flavor -> mean seconds a worker of it took per unit of work (policies.work), from
+    # assignment to uploaded output
+    seconds_per_work: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     mean_input_seconds: float | None = None  # of the recent requests
+    recent_work: tuple[float, ...] = ()  # the last WORKS requests' work, sorted
 
 
 class StatsTracker:
@@ -40,13 +41,16 @@ class StatsTracker:
         self._arrivals: list[float] = []  # in time order; [self._head:] are in the window
         self._head = 0
         self._inputs: deque[float] = deque(maxlen=KEEP)
+        self._works: deque[float] = deque(maxlen=WORKS)
         self._count = 0
         self._first: float | None = None
         self._boots: deque[float] = deque(maxlen=KEEP)
         self._tasks: dict[str, deque[float]] = {}
         self._cache: tuple[float, RecentStats] | None = None
 
-    def arrival(self, at: float, input_seconds: float | None = None) -> None:
+    def arrival(self, at: float, input_seconds: float | None = None, work: float = 0.0) -> None:
+        """A request received at ``at``: its movie's length and its work (policies.work)."""
+        self._works.append(work)
         self._arrivals.append(at)
         self._count += 1
         self._first = at if self._first is None else self._first
@@ -58,10 +62,11 @@ class StatsTracker:
         self._boots.append(max(0.0, seconds))
         self._cache = None
 
-    def task_done(self, flavor: str, input_seconds: float | None, seconds: float) -> None:
-        """A task that completed: ``seconds`` from assignment to uploaded output."""
-        if input_seconds and input_seconds > 0:
-            self._tasks.setdefault(flavor, deque(maxlen=KEEP)).append(seconds / input_seconds)
+    def task_done(self, flavor: str, work: float, seconds: float) -> None:
+        """A task that completed: ``seconds`` from assignment to uploaded output for ``work``
+        units of work (``policies.work.work_units``; 0 when unknown: not counted)."""
+        if work > 0:
+            self._tasks.setdefault(flavor, deque(maxlen=KEEP)).append(seconds / work)
             self._cache = None
 
     def snapshot(self, now: float) -> RecentStats:
@@ -82,10 +87,11 @@ class StatsTracker:
             arrivals=self._count,
             last_arrival=self._arrivals[-1] if self._arrivals else None,
             boot_seconds=sum(self._boots) / len(self._boots) if self._boots else None,
-            seconds_per_input_second=MappingProxyType(
+            seconds_per_work=MappingProxyType(
                 {f: sum(d) / len(d) for f, d in self._tasks.items() if d}
             ),
             mean_input_seconds=sum(self._inputs) / len(self._inputs) if self._inputs else None,
+            recent_work=tuple(sorted(self._works)),
         )
         self._cache = (now, stats)
         return stats

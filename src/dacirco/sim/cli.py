@@ -37,7 +37,8 @@ Cores = Annotated[int, typer.Option(help="cores per node")]
 Memory = Annotated[float, typer.Option(help="GB of memory per node")]
 Flavor = Annotated[str, typer.Option(help="worker flavor: tiny, small, medium")]
 MaxWorkers = Annotated[
-    int | None, typer.Option(help="most workers at once (default: all that fit)")
+    int | None,
+    typer.Option(help="most workers at once (default: one per core, so capacity binds first)"),
 ]
 MaxIdle = Annotated[float, typer.Option(help="grace-period: seconds an idle worker is kept")]
 CallInterval = Annotated[float, typer.Option(help="seconds between two policy ticks")]
@@ -50,6 +51,13 @@ Param = Annotated[
 ]
 DurationScale = Annotated[float, typer.Option(help="catalog: --duration-scale it was seeded with")]
 MaxHeight = Annotated[int | None, typer.Option(help="catalog: --max-height it was seeded with")]
+CatalogOpt = Annotated[
+    str,
+    typer.Option(
+        "--catalog",
+        help="default (movies of 4-60 s) or short (clips of 5-15 s, as long as a VM boot)",
+    ),
+]
 Exact = Annotated[bool, typer.Option(help="call the policy on every tick (no shortcut)")]
 
 
@@ -82,6 +90,7 @@ def _setup(
     duration_scale: float,
     max_height: int | None,
     exact: bool,
+    catalog: str = "default",
 ) -> Setup:
     try:
         check_runtime(runtime)
@@ -93,6 +102,7 @@ def _setup(
         cal = Calibration.load(calibration) if calibration is not None else None
         if call_interval <= 0:
             raise ValueError("call_interval must be > 0")
+        shape = CatalogShape.named(catalog, duration_scale, max_height)
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -109,7 +119,7 @@ def _setup(
         config=config,
         models=Models.build(runtime, cal),
         jobs=jobs,
-        catalog=CatalogShape(duration_scale, max_height),
+        catalog=shape,
         load=load,
         params=_params(param),
     )
@@ -147,6 +157,7 @@ def simulate(
     calibration: CalibrationOpt = None,
     duration_scale: DurationScale = 1.0,
     max_height: MaxHeight = None,
+    catalog: CatalogOpt = "default",
     exact: Exact = False,
     event_log: Annotated[
         Path | None, typer.Option(help="write the run's event log here (and its .config.txt)")
@@ -170,6 +181,7 @@ def simulate(
         duration_scale,
         max_height,
         exact,
+        catalog,
     )
     try:
         sim_jobs, rho = setup.workload(workload, seed)
@@ -240,7 +252,11 @@ def compare_command(
         str, typer.Option(help="comma-separated policy names")
     ] = "minimize-workers,grace-period",
     workloads: Annotated[
-        str, typer.Option(help="comma-separated workloads")
+        str,
+        typer.Option(
+            help="comma-separated workloads; NAME@RHO stretches that one to offered load RHO"
+            " (e.g. poisson@0.3,poisson@0.9,bursty)"
+        ),
     ] = "classic,poisson,bursty,diurnal",
     seeds: Annotated[
         int, typer.Option(min=1, help="seeds per cell (1..N, the same for every policy)")
@@ -259,6 +275,7 @@ def compare_command(
     calibration: CalibrationOpt = None,
     duration_scale: DurationScale = 1.0,
     max_height: MaxHeight = None,
+    catalog: CatalogOpt = "default",
     exact: Exact = False,
     plot: Annotated[Path, typer.Option(help="the Pareto plot (PNG)")] = Path("sim-pareto.png"),
     csv_file: Annotated[
@@ -286,6 +303,7 @@ def compare_command(
         duration_scale,
         max_height,
         exact,
+        catalog,
     )
     seed_list = list(range(1, seeds + 1))
     total = len(names) * len(kinds) * len(seed_list)

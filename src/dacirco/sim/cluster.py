@@ -29,6 +29,7 @@ from dacirco.policies.base import (
     WorkerView,
 )
 from dacirco.policies.stats import StatsTracker
+from dacirco.policies.work import work_units
 from dacirco.sim.workload import SimJob
 
 BOOTING, IDLE, BUSY, STOPPED = (
@@ -70,7 +71,7 @@ class DataCenter:
 
 
 class JobState:
-    __slots__ = ("assigned", "job", "state", "steps", "task_id", "view", "worker")
+    __slots__ = ("assigned", "job", "state", "steps", "task_id", "view", "work", "worker")
 
     def __init__(self, job: SimJob) -> None:
         self.job = job
@@ -85,6 +86,7 @@ class JobState:
             input_size=job.movie.size_bytes,
             input_pixel_rate=job.movie.pixel_rate,
         )
+        self.work = work_units(job.movie.duration, job.movie.pixel_rate, job.speed)
         self.assigned: float | None = None
         self.steps: tuple[float, float, float, float] | None = None  # started..uploaded
         self.worker: SimWorker | None = None
@@ -163,9 +165,14 @@ class ClusterState:
 
     def set_worker(self, w: SimWorker, state: WorkerState, idle_since: float | None) -> None:
         w.state = state
-        job_id = w.job.job.id if w.job is not None else None
+        js = w.job
         node = self.nodes[w.node].name
-        w.view = WorkerView(w.id, w.flavor, state, w.created, node, idle_since, job_id)
+        if js is None:
+            w.view = WorkerView(w.id, w.flavor, state, w.created, node, idle_since)
+        else:
+            w.view = WorkerView(
+                w.id, w.flavor, state, w.created, node, idle_since, js.job.id, js.assigned, js.work
+            )
         if state is STOPPED:
             del self.alive[w.id]
         else:

@@ -27,6 +27,20 @@ from dacirco.sim.workload import (
 )
 
 
+def parse_workload(spec: str) -> tuple[str, float | None]:
+    """``poisson@0.6`` -> ("poisson", 0.6); ``bursty`` -> ("bursty", None)."""
+    name, sep, load = spec.rpartition("@")
+    if not sep:
+        return spec, None
+    try:
+        rho = float(load)
+    except ValueError:
+        raise ValueError(f"workload {spec!r}: the load after @ must be a number") from None
+    if not (rho > 0 and math.isfinite(rho)):
+        raise ValueError(f"workload {spec!r}: the load after @ must be > 0")
+    return name, rho
+
+
 @dataclass(frozen=True)
 class Setup:
     """Everything a run needs but the policy, the workload and the seed."""
@@ -40,12 +54,16 @@ class Setup:
     params: dict[str, float] = field(default_factory=dict)  # the generator's parameters
 
     def workload(self, workload: str, seed: int) -> tuple[list[SimJob], float]:
-        """The jobs of ``workload`` for ``seed``, and their offered load rho."""
-        requests = requests_for(workload, self.jobs, seed, **self.params)
+        """The jobs of ``workload`` for ``seed``, and their offered load rho.
+
+        ``NAME@RHO`` stretches that workload to offered load RHO (else ``load``, if set)."""
+        name, load = parse_workload(workload)
+        load = self.load if load is None else load
+        requests = requests_for(name, self.jobs, seed, **self.params)
         jobs = make_jobs(requests, self.models, seed, self.catalog)
         rho = offered_load(jobs, self.models, self.config.flavor, self.datacenter.cpus)
-        if self.load is not None and rho > 0 and math.isfinite(rho):
-            jobs, rho = at_load(jobs, rho, self.load), self.load
+        if load is not None and rho > 0 and math.isfinite(rho):
+            jobs, rho = at_load(jobs, rho, load), load
         return jobs, rho
 
     def run(

@@ -56,7 +56,7 @@ MAX_RECALLS = 100
 class SimConfig:
     algorithm: str = "grace-period"
     flavor: str = "small"
-    max_workers: int | None = None  # None: as many as the data center holds
+    max_workers: int | None = None  # None: as many as the data center holds (smallest flavor)
     max_idle_time: float = 60.0
     call_interval: float = 1.0
     runtime: str = "vm"
@@ -95,7 +95,9 @@ class Simulation:
         flavor = FLAVORS[config.flavor]
         max_workers = config.max_workers
         if max_workers is None:
-            max_workers = datacenter.holds(flavor)
+            # As many as the nodes hold of the smallest flavor: the count never binds before
+            # the capacity, whatever flavors a policy chooses.
+            max_workers = datacenter.holds(min(FLAVORS.values(), key=lambda f: f.cpus))
         self.config, self.models, self.jobs = config, models, list(jobs)
         self.datacenter = datacenter
         self.policy = policy or make_policy(
@@ -203,8 +205,9 @@ class Simulation:
 
     # ---- events ----------------------------------------------------------------------------
     def _arrive(self, job: SimJob, now: float) -> None:
-        self.state.add_waiting(JobState(job))
-        self.state.stats.arrival(now, job.movie.duration)
+        js = JobState(job)
+        self.state.add_waiting(js)
+        self.state.stats.arrival(now, job.movie.duration, js.work)
         self._progress_at = now
         if self.log is not None:
             self.log.emit(
@@ -240,7 +243,7 @@ class Simulation:
         assert js is not None and js.assigned is not None
         js.state = "Completed"
         w.busy.append((js.assigned, now))
-        self.state.stats.task_done(w.flavor.name, js.job.movie.duration, now - js.assigned)
+        self.state.stats.task_done(w.flavor.name, js.work, now - js.assigned)
         w.job = None
         self.state.set_worker(w, IDLE, now)
         self._done += 1

@@ -26,22 +26,39 @@ WORKLOADS = tuple(GENERATORS)
 _BBB = re.compile(r"^bbb_(\d+)\.mp4$")
 
 
+# The "short" catalog: clips of 5 to 15 s (bbb_0 5 s ... bbb_9 15 s), the same sizes and
+# rates as the default one; on it a VM boot costs as much as a transcode.
+SHORT_DURATIONS = tuple(5.0 + i * 10.0 / 9 for i in range(10))
+CATALOGS = ("default", "short")
+
+
 @dataclass(frozen=True)
 class CatalogShape:
-    """How the catalog was generated (``dacirco catalog seed`` options)."""
+    """How the catalog was generated (``dacirco catalog seed`` options); ``durations``
+    replaces the movies' lengths (``bbb_i`` gets ``durations[i % len]``)."""
 
     duration_scale: float = 1.0
     max_height: int | None = None
+    durations: tuple[float, ...] | None = None
+
+    @classmethod
+    def named(cls, name: str, duration_scale: float = 1.0, max_height: int | None = None):  # type: ignore[no-untyped-def]
+        if name not in CATALOGS:
+            raise ValueError(f"unknown catalog {name!r}: one of {', '.join(CATALOGS)}")
+        durations = SHORT_DURATIONS if name == "short" else None
+        return cls(duration_scale, max_height, durations)
 
     def movie(self, name: str) -> Movie:
         match = _BBB.match(name)
         if match is None:
             raise ValueError(f"movie {name!r} is not of the generated catalog (bbb_<i>.mp4)")
-        spec = movie_spec(
-            int(match[1]), duration_scale=self.duration_scale, max_height=self.max_height
-        )
-        size = spec.duration * (spec.video_kbps + AUDIO_KBPS) * 1000 / 8
-        return Movie(name, spec.duration, spec.width, spec.height, spec.fps, int(size))
+        index = int(match[1])
+        spec = movie_spec(index, duration_scale=self.duration_scale, max_height=self.max_height)
+        duration = spec.duration
+        if self.durations:
+            duration = self.durations[index % len(self.durations)] * self.duration_scale
+        size = duration * (spec.video_kbps + AUDIO_KBPS) * 1000 / 8
+        return Movie(name, duration, spec.width, spec.height, spec.fps, int(size))
 
 
 @dataclass(frozen=True, slots=True)

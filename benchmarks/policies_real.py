@@ -1,0 +1,148 @@
+"""The policies on a real run: the same scaled-down scenario played against the real service
+(local runtime, real ffmpeg) under each policy, and simulated; is the ordering of the policies
+on delay and on reserved core-seconds the same for real as in the simulator?
+
+    .venv/bin/python benchmarks/policies_real.py [--requests 16] [--gap 2.5] [--seed 3]
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import psutil
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dacirco.analytics.figures import Figures, figures
+from dacirco.analytics.run import from_log
+from dacirco.calibration import catalog_movies, measure
+from dacirco.catalog.service import seed as seed_catalog
+from dacirco.config import open_local_storage
+from dacirco.domain import Node
+from dacirco.scenario.generate import generate
+from dacirco.scenario.model import Request
+from dacirco.sim.cluster import DataCenter
+from dacirco.sim.models import Models
+from dacirco.sim.run import SimConfig, Simulation
+from dacirco.sim.workload import CatalogShape, make_jobs
+from harness import free_port, start_service
+
+console = Console(width=140)
+POLICIES = ("minimize-workers", "grace-period", "right-size")
+
+
+def play(port: int, requests: list[Request], timeout: float) -> None:
+    """Send the requests at their times, then wait until every job has ended."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        t0, at, ids = time.monotonic(), 0.0, []
+        for r in requests:
+            at += r.delay
+            time.sleep(max(0.0, t0 + at - time.monotonic()))
+            body = {"id_video": r.movie, "bitrate": r.bitrate, "speed": r.speed}
+            ids.append(client.post("/jobs", json=body).raise_for_status().json())
+        deadline = time.monotonic() + timeout
+        for job_id in ids:
+            while client.get(f"/jobs/{job_id}/state").json() not in ("Completed", "Error"):
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"job {job_id} did not end within {timeout:.0f} s")
+                time.sleep(0.25)
+
+
+def real_run(
+    policy: str, catalog: Path, work: Path, requests: list[Request], args: list[str]
+) -> Figures:
+    data = work / policy / "data"
+    shutil.copytree(catalog, data)
+    port = free_port()
+    proc = start_service(data, port, data.parent, ["--algorithm", policy, *args])
+    try:
+        play(port, requests, timeout=600)
+        time.sleep(1.0)  # the last stops of minimize-workers
+    finally:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        psutil.wait_procs(children, timeout=10)
+    return figures(from_log(data.parent / f"tc-events-{port}.txt"))
+
+
+def order(results: dict[str, Figures], key) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(results, key=lambda p: key(results[p]))
+
+
+def main(
+    requests: Annotated[int, typer.Option(min=1, help="requests in the scenario")] = 16,
+    gap: Annotated[float, typer.Option(help="mean seconds between requests (Poisson)")] = 2.5,
+    seed: Annotated[int, typer.Option(help="scenario seed")] = 3,
+    duration_scale: Annotated[float, typer.Option(help="catalog duration scale")] = 0.2,
+    max_height: Annotated[int, typer.Option(help="catalog resolution cap")] = 360,
+    cores: Annotated[int, typer.Option(help="cores the local runtime may reserve")] = 4,
+    max_idle_time: Annotated[float, typer.Option(help="grace-period's grace")] = 10.0,
+) -> None:
+    """Play one scenario for real under each policy and in the simulator; compare orderings."""
+    scenario = generate("poisson", requests, random.Random(seed), rate=1.0 / gap)
+    with tempfile.TemporaryDirectory(prefix="dacirco-policies-") as tmp:
+        work = Path(tmp)
+        catalog = work / "catalog"
+        console.print(f"generating the catalog (scale {duration_scale}, <= {max_height}p) ...")
+        seed_catalog(
+            open_local_storage(catalog), duration_scale=duration_scale, max_height=max_height
+        )
+        args = [
+            "--max-workers", str(cores), "--local-cpus", str(cores), "--max-idle-time",
+            str(max_idle_time), "--call-interval", "0.5",
+        ]  # fmt: skip
+        console.print("calibrating the simulator on this machine ...")
+        movies = sorted({r.movie for r in scenario})
+        calibration = measure(catalog_movies(catalog, movies), threads=(1, 2), repeats=1)
+        real = {}
+        for policy in POLICIES:
+            console.print(f"real run: {policy} ({requests} requests) ...")
+            real[policy] = real_run(policy, catalog, work, scenario, args)
+    node = Node("local", cores, psutil.virtual_memory().total / 2**30)
+    models = Models.build("local", calibration)
+    jobs = make_jobs(scenario, models, seed, CatalogShape(duration_scale, max_height))
+    sim = {}
+    for policy in POLICIES:
+        config = SimConfig(
+            algorithm=policy,
+            max_workers=cores,
+            max_idle_time=max_idle_time,
+            call_interval=0.5,
+            runtime="local",
+        )
+        sim[policy] = figures(Simulation(config, DataCenter((node,)), models, jobs, seed).run().run)
+    table = Table(title=f"{requests} requests, one every {gap:g} s on average, {cores} cores")
+    for col in ("policy", "real delay avg / p95 (s)", "real reserved core·s",
+                "simulated delay avg / p95 (s)", "simulated reserved core·s"):  # fmt: skip
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for p in POLICIES:
+        r, s = real[p], sim[p]
+        table.add_row(
+            p, f"{r.delay.avg:.2f} / {r.delay.p95:.2f}", f"{r.reserved_core_seconds:.1f}",
+            f"{s.delay.avg:.2f} / {s.delay.p95:.2f}", f"{s.reserved_core_seconds:.1f}",
+        )  # fmt: skip
+    console.print(table)
+    for label, key in (
+        ("average delay", lambda f: f.delay.avg),
+        ("reserved core-seconds", lambda f: f.reserved_core_seconds),
+    ):
+        a, b = order(real, key), order(sim, key)
+        verdict = "same" if a == b else "different"
+        console.print(f"{label}: real {' < '.join(a)}; simulated {' < '.join(b)} ({verdict})")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,248 @@
+"""right-size: a worker sized for each job, the longest jobs first, no boot that a busy worker
+can save, and just as many idle workers as the traffic pays for.
+
+The classic policies give every job the same flavor and choose between paying a boot per
+request (minimize-workers) and keeping every idle worker for a fixed time (grace-period).
+This one looks at the jobs and at the traffic (docs/policies.md has the measurements):
+
+- **Right-sizing.** A job's work is predicted from its movie and preset (``policies.work``).
+  Most jobs run on the smallest flavor, where a core-second does the most work (ffmpeg does
+  not use more cores linearly); the longest ones, which make the p95 of the delay, on the
+  largest (``tiers``, or with ``long_share`` the longest share of the recent requests).
+- **Longest first** (``order``): the queue is served by predicted work, largest first, with
+  aging (a second of waiting is worth ``aging`` units of work), so that no job starves and
+  the long jobs that make the p95 do not wait behind short ones.
+- **No needless boot.** A job waits for a busy worker predicted to be done within
+  ``wait_factor`` boot times rather than boot a new one (predicted from the measured seconds
+  per unit of work of each flavor, ``view.stats``).
+- **Patience.** A job waits up to ``patience`` seconds for a worker of its flavor; while its
+  flavor fits nowhere it accepts half its cores; after ``patience`` any worker.
+- **Idle workers.** With requests arriving at rate λ and a boot taking b seconds, the i-th
+  idle worker (most recent first) is needed in about (i+1)/λ s: ``keep = round(keep_factor ·
+  λ·b)`` idle workers are kept, the others stopped, oldest first, once idle ``linger``
+  seconds. Requests go to the most recently idle worker (last in, first out) so the oldest
+  age out. (grace-period gives a request to the longest idle worker: every worker is reused
+  just in time and none reaches its grace period, which is why it is costly.) Each idle
+  worker goes after ``max_idle_time`` at the latest.
+- **Packing.** A new worker goes to the fullest node that holds it, which leaves whole nodes
+  free for the larger flavors.
+
+Everything it reads is in the view: it is as pure as the classic policies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dacirco.domain import FLAVORS, Flavor
+from dacirco.policies.base import (
+    Assign,
+    ClusterView,
+    Decisions,
+    JobView,
+    NodeView,
+    PolicyParams,
+    StartWorker,
+    StopWorker,
+    WorkerView,
+    register,
+)
+from dacirco.policies.work import work_units
+
+# (work from which a job gets the flavor, flavor), highest first. Work is in seconds of
+# 1080p30 video at "ultrafast" (policies.work): in the default catalog bbb_9 (60 s, 1080p25)
+# at "fast" is 334 and bbb_7 at "fast" 221 (13 % of the classic requests); the others are
+# below 110, and every "ultrafast" job below 50.
+TIERS: tuple[tuple[float, str], ...] = ((200.0, "medium"), (0.0, "tiny"))
+ORDERS = ("longest", "fifo")
+
+
+def work(job: JobView) -> float:
+    return work_units(job.input_duration, job.input_pixel_rate, job.speed)
+
+
+@dataclass(frozen=True)
+class RightSize:
+    tiers: tuple[tuple[float, str], ...] = TIERS
+    long_share: float | None = None  # instead of the thresholds: this share of requests
+    order: str = "longest"  # queue order: "longest" (most work first, with aging) or "fifo"
+    aging: float = 5.0  # units of work a second of waiting is worth
+    wait_factor: float = 1.0  # wait for a busy worker due within this many boot times
+    patience: float = 30.0  # seconds a job waits for its flavor
+    keep_factor: float = 0.0  # idle workers kept per request expected during one boot
+    linger: float = 0.0  # seconds a surplus idle worker is kept before it is stopped
+    max_idle_time: float = 60.0  # seconds an idle worker is kept at most
+    default_boot: float = 20.0  # seconds, until a boot has been seen
+    name: str = "right-size"
+
+    # ---- what the jobs and the traffic ask for ---------------------------------------------
+    def boot(self, view: ClusterView) -> float:
+        s = view.stats.boot_seconds
+        return s if s is not None else self.default_boot
+
+    def keep(self, view: ClusterView) -> int:
+        s = view.stats
+        return round(self.keep_factor * max(s.rate_short, s.rate_long) * self.boot(view))
+
+    def flavor_for(self, view: ClusterView, job: JobView) -> str:
+        w = work(job)
+        recent = view.stats.recent_work
+        if self.long_share and recent:
+            # The longest ``long_share`` of the recent requests get the largest flavor, the
+            # others the smallest, whatever the lengths of the catalog's movies.
+            cut = recent[min(len(recent) - 1, int(len(recent) * (1 - self.long_share)))]
+            return self.tiers[0][1] if w >= cut and w > 0 else self.tiers[-1][1]
+        return next(f for threshold, f in self.tiers if w >= threshold)
+
+    def queue(self, view: ClusterView) -> tuple[JobView, ...]:
+        if self.order == "fifo":
+            return view.waiting
+        now, aging = view.now, self.aging
+        return tuple(sorted(view.waiting, key=lambda j: -(work(j) + aging * (now - j.received_at))))
+
+    def least_cpus(self, view: ClusterView, job: JobView, flavor: str) -> int:
+        """The fewest cores the job accepts now: its flavor's while one can be started;
+        else half of them (a long job is not worth running on the smallest flavor); any
+        once it waited ``patience`` seconds."""
+        if view.now - job.received_at >= self.patience:
+            return 1
+        wanted = FLAVORS[flavor]
+        return wanted.cpus if _fits_somewhere(view, wanted) else max(1, wanted.cpus // 2)
+
+    # ---- decisions ---------------------------------------------------------------------------
+    def decide(self, view: ClusterView) -> Decisions:
+        now = view.now
+        # Most recently idle first: those keep serving, the oldest age out.
+        idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
+        assign, waiting = self._match(view, idle)
+        taken = {a.worker_id for a in assign}
+        still_idle = [w for w in idle if w.id not in taken]
+        start = self._starts(view, waiting)
+        keep = self.keep(view)
+        surplus, stop = len(still_idle) - keep, []
+        for w in reversed(still_idle):  # oldest first
+            idle_for = now - (now if w.idle_since is None else w.idle_since)
+            if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= self.linger):
+                stop.append(StopWorker(w.id, f"idle {idle_for:.0f} s, keeping {keep}"))
+                surplus -= 1
+        # Idle workers age, waiting jobs run out of patience and busy workers come due with
+        # time alone: ask at every tick then; otherwise only events change anything.
+        wake_at = None if still_idle or waiting else math.inf
+        return Decisions(start=start, stop=tuple(stop), assign=assign, wake_at=wake_at)
+
+    def _match(
+        self, view: ClusterView, idle: list[WorkerView]
+    ) -> tuple[tuple[Assign, ...], list[tuple[JobView, str, int]]]:
+        """Jobs, in queue order, to idle workers (most recent first) of their flavor, else of
+        the smallest larger one, else of the largest they accept. Returns the assignments and
+        the jobs left, with the flavor each wants and the fewest cores it accepts."""
+        free: dict[str, list[WorkerView]] = {}
+        for w in idle:
+            free.setdefault(w.flavor.name, []).append(w)
+        assign, left = [], []
+        for job in self.queue(view):
+            flavor = self.flavor_for(view, job)
+            least = self.least_cpus(view, job, flavor)
+            options = sorted((f for f in free if free[f]), key=lambda f: FLAVORS[f].cpus)
+            pick = next((f for f in options if FLAVORS[f].cpus >= FLAVORS[flavor].cpus), None)
+            if pick is None and options and FLAVORS[options[-1]].cpus >= least:
+                pick = options[-1]
+            if pick is not None:
+                assign.append(Assign(job.id, free[pick].pop(0).id))
+            else:
+                left.append((job, flavor, least))
+        return tuple(assign), left
+
+    def _starts(
+        self, view: ClusterView, waiting: list[tuple[JobView, str, int]]
+    ) -> tuple[StartWorker, ...]:
+        """A worker for each waiting job that no booting worker, and no busy one due soon,
+        will take; within ``max_workers`` and the nodes' capacity."""
+        booting = sorted((w.flavor for w in view.booting), key=lambda f: f.cpus)
+        soon = self._soon_free(view)
+        wanted: list[tuple[str, int]] = []
+        for _, flavor, least in waiting:
+            cover = next((b for b in booting if b.cpus >= FLAVORS[flavor].cpus), None)
+            if cover is None and booting and booting[-1].cpus >= least:
+                cover = booting[-1]
+            if cover is not None:
+                booting.remove(cover)
+                continue
+            due = next((w for w in soon if w.flavor.cpus >= least), None)
+            if due is not None:
+                soon.remove(due)
+            else:
+                wanted.append((flavor, least))
+        room = view.room
+        free = {n.name: [n.free_cpus, n.free_memory_gb] for n in view.nodes}
+        start = []
+        for flavor, least in wanted:
+            if room <= 0:
+                break
+            placed = _place(free, flavor, least, view.nodes)
+            if placed is not None:
+                start.append(placed)
+                room -= 1
+        return tuple(start)
+
+    def _soon_free(self, view: ClusterView) -> list[WorkerView]:
+        """Busy workers predicted to be done within ``wait_factor`` boot times, soonest first
+        (none of a flavor before one of its tasks completed: nothing to predict from)."""
+        s = view.stats
+        horizon = self.wait_factor * self.boot(view)
+        due = []
+        for w in view.busy:
+            rate = s.seconds_per_work.get(w.flavor.name)
+            if rate is None or w.busy_since is None or not w.job_work:
+                continue
+            left = w.job_work * rate - (view.now - w.busy_since)
+            if -horizon < left <= horizon:  # long overdue: the prediction is off
+                due.append((max(0.0, left), w.id, w))
+        return [w for _, _, w in sorted(due)]
+
+
+def _place(
+    free: dict[str, list[float]], flavor: str, least: int, nodes: tuple[NodeView, ...]
+) -> StartWorker | None:
+    """``flavor`` on the fullest node that holds it, else the next smaller flavor down to
+    ``least`` cores; ``free`` is updated."""
+    if not nodes:
+        return StartWorker(flavor)
+    for f in sorted(FLAVORS.values(), key=lambda f: -f.cpus):
+        if not least <= f.cpus <= FLAVORS[flavor].cpus:
+            continue
+        node = _fullest(free, f, nodes)
+        if node is not None:
+            free[node][0] -= f.cpus
+            free[node][1] -= f.memory_gb
+            return StartWorker(f.name, node)
+    return None
+
+
+def _fits_somewhere(view: ClusterView, flavor: Flavor) -> bool:
+    if not view.nodes:
+        return view.room > 0
+    return view.room > 0 and any(
+        n.free_cpus >= flavor.cpus and n.free_memory_gb >= flavor.memory_gb for n in view.nodes
+    )
+
+
+def _fullest(
+    free: dict[str, list[float]], flavor: Flavor, nodes: tuple[NodeView, ...]
+) -> str | None:
+    best = None
+    for n in nodes:
+        cpus, mem = free[n.name]
+        if (
+            cpus >= flavor.cpus
+            and mem >= flavor.memory_gb
+            and (best is None or cpus < free[best][0])
+        ):
+            best = n.name
+    return best
+
+
+@register("right-size")
+def _make(params: PolicyParams) -> RightSize:
+    return RightSize(max_idle_time=params.max_idle_time)

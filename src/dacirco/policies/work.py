@@ -1,0 +1,20 @@
+"""A job's predicted work, from what the catalog says of its movie and from its preset.
+
+Work is in seconds of 1080p30 video encoded at "ultrafast": the movie's duration times its
+pixel rate (width x height x frames per second) over 1080p30's, times ``FAST_COST`` for the
+"fast" preset. It orders jobs and sizes workers; how many seconds a unit of work takes on
+each flavor is measured as tasks complete (``RecentStats.seconds_per_work``).
+"""
+
+from __future__ import annotations
+
+FAST_COST = 6.7  # x264 "fast" / "ultrafast" encoding time, measured on the catalog (2.0 / 0.3)
+P1080 = 1920 * 1080 * 30  # the pixel rate of a 1080p30 movie
+
+
+def work_units(duration: float | None, pixel_rate: float | None, speed: str) -> float:
+    """The predicted work of a job (0 when its movie's length is unknown)."""
+    if not duration or duration <= 0:
+        return 0.0
+    pixels = (pixel_rate or P1080) / P1080
+    return duration * pixels * (FAST_COST if speed == "fast" else 1.0)
