@@ -25,14 +25,12 @@ from dacirco.controller.store import Store
 from dacirco.controller.usage import Usage
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
-from dacirco.runtimes.local import LocalRuntime
+from dacirco.runtimes.factory import RUNTIMES, RuntimeOptions, RuntimeUnavailable, make_runtime
 from dacirco.storage.base import Storage, StorageError
 from dacirco.storage.local import LocalStorage
 from dacirco.storage.s3 import S3Config
 
 log = logging.getLogger(__name__)
-
-RUNTIMES = ("local",)
 
 
 class ConfigError(ValueError):
@@ -176,12 +174,18 @@ def _assemble(
     work_root = data_dir / "work"
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
-    runtime = LocalRuntime(
-        cpus=options.local_cpus,
-        memory_gb=options.local_memory_gb,
-        log_dir=data_dir / "logs",
-        work_root=work_root,
-    )
+    try:
+        runtime = make_runtime(
+            RuntimeOptions(
+                kind=options.runtime,
+                log_dir=data_dir / "logs",
+                work_root=work_root,
+                local_cpus=options.local_cpus,
+                local_memory_gb=options.local_memory_gb,
+            )
+        )
+    except RuntimeUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))
     log_path = options.event_log_file or next_free_path(Path.cwd())
     events = EventLog(log_path, time.time)

@@ -1,0 +1,102 @@
+"""What the runtime contract tests share: a stand-in controller that records registrations,
+and the registry of runtimes to test (``FACTORIES``: name -> async context manager factory).
+
+Every runtime under test runs REAL ``dacirco worker`` processes (wherever the runtime puts
+them: a local process, a Ray actor, a pod or a server of a fake cloud that runs the container's
+command on this machine); they register over HTTP with the stand-in below, which answers
+``GET /worker/task`` with 204 so that the workers stay idle until stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from dacirco.runtimes.base import Runtime
+from dacirco.runtimes.local import LocalRuntime
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Sink:
+    """A stand-in controller on 127.0.0.1: records each registration body by worker id."""
+
+    url: str = ""
+    registered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # worker id -> bearer token seen
+    polls: dict[str, float] = field(default_factory=dict)  # worker id -> last poll time
+    refuse: set[str] = field(default_factory=set)  # worker ids whose registration gets a 401
+
+    def wait_registered(self, worker_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if worker_id in self.registered:
+                return self.registered[worker_id]
+            time.sleep(0.05)
+        raise AssertionError(f"worker {worker_id} did not register within {timeout} s")
+
+
+@contextlib.contextmanager
+def sink_server() -> Any:
+    sink = Sink()
+    app = FastAPI()
+
+    @app.post("/worker/register", response_model=None)
+    async def register(request: Request) -> dict | Response:
+        body = await request.json()
+        if body["worker_id"] in sink.refuse:
+            return Response(status_code=401)
+        sink.registered[body["worker_id"]] = body
+        sink.tokens[body["worker_id"]] = request.headers.get("authorization", "")
+        return {"worker_id": body["worker_id"], "poll_wait": 1.0, "sample_interval": 0.0}
+
+    @app.get("/worker/task")
+    async def task(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        for wid, token in sink.tokens.items():
+            if token == auth:
+                sink.polls[wid] = time.monotonic()
+        return Response(status_code=204)
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    sink.url = f"http://127.0.0.1:{port}"
+    try:
+        yield sink
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# name -> factory(tmp_path) -> async context manager yielding a Runtime, closed by the test.
+RuntimeFactory = Callable[[Path], contextlib.AbstractAsyncContextManager[Runtime]]
+
+
+@contextlib.asynccontextmanager
+async def local_runtime(tmp: Path) -> AsyncIterator[Runtime]:
+    runtime = LocalRuntime(log_dir=tmp / "logs", work_root=tmp / "work", stop_grace=5.0)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+FACTORIES: dict[str, RuntimeFactory] = {"local": local_runtime}
