@@ -31,9 +31,19 @@ console = Console(width=160)
 POLICIES = ("minimize-workers", "grace-period", "right-size")
 NEW = "right-size"
 WORKLOADS = ("poisson@0.3", "poisson@0.6", "poisson@0.9", "bursty", "diurnal")
-CATALOGS = {
-    "default": "the default catalog (movies of 4 to 60 s, 720p and 1080p)",
-    "short": "short clips (5 to 15 s), where a VM boot costs as much as a transcode",
+# section key -> (catalog, jobs may be split, title)
+SECTIONS = {
+    "default": ("default", False, "the default catalog (movies of 4 to 60 s, 720p and 1080p)"),
+    "short": (
+        "short",
+        False,
+        "short clips (5 to 15 s), where a VM boot costs as much as a transcode",
+    ),
+    "split": (
+        "default",
+        True,
+        "the default catalog, where jobs may be split in chunks (chunked encoding, simulated)",
+    ),
 }
 TEMPLATE = Path(__file__).with_name("policies.md.in")
 
@@ -120,16 +130,16 @@ def main(
     """Run the comparison on both catalogs and write OUT/policies.md and its Pareto plots."""
     seed_list = list(range(1, seeds + 1))
     sections: dict[str, str] = {}
-    total = len(CATALOGS) * len(POLICIES) * len(WORKLOADS) * seeds
+    total = len(SECTIONS) * len(POLICIES) * len(WORKLOADS) * seeds
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )  # fmt: skip
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("simulating", total=total)
-        for catalog, what in CATALOGS.items():
+        for key, (catalog, split, what) in SECTIONS.items():
             setup = Setup(
                 DataCenter.reference(),
-                SimConfig(),
+                SimConfig(split=split),
                 Models.build("vm"),
                 jobs=jobs,
                 catalog=CatalogShape.named(catalog),
@@ -139,26 +149,27 @@ def main(
                 POLICIES,
                 WORKLOADS,
                 seed_list,
-                lambda step, c=catalog: bar.update(task, advance=1, description=f"{c}: {step}"),
+                lambda step, k=key: bar.update(task, advance=1, description=f"{k}: {step}"),
             )
             plot = pareto_plot(
                 result,
-                out / "img" / f"pareto-{catalog}.png",
-                f"{catalog} catalog: p95 delay vs reserved core-seconds ({seeds} seeds)",
+                out / "img" / f"pareto-{key}.png",
+                f"{what}: p95 delay vs reserved core-seconds ({seeds} seeds)",
             )
             rows, verdicts = table(result)
-            sections[catalog] = (
-                f"### {what.capitalize()}\n\n{rows}\n\n"
+            sections[key] = (
+                f"### {what[0].upper()}{what[1:]}\n\n{rows}\n\n"
                 + "\n".join(verdicts)
-                + f"\n\n![Pareto plot, {catalog} catalog](img/{plot.name})\n"
+                + f"\n\n![Pareto plot, {key}](img/{plot.name})\n"
             )
     text = TEMPLATE.read_text(encoding="utf-8")
     text = text.replace("{{jobs}}", str(jobs)).replace("{{seeds}}", str(seeds))
-    text = text.replace("{{default}}", sections["default"]).replace("{{short}}", sections["short"])
+    for key, section in sections.items():
+        text = text.replace("{{" + key + "}}", section)
     out.mkdir(parents=True, exist_ok=True)
     (out / "policies.md").write_text(text, encoding="utf-8")
-    console.print(sections["default"])
-    console.print(sections["short"])
+    for section in sections.values():
+        console.print(section)
     console.print(f"written: {out / 'policies.md'}")
 
 

@@ -31,6 +31,7 @@ def setups(draw: st.DrawFn) -> tuple[Setup, str, int]:
         max_workers=draw(st.integers(1, 2 * nodes * cores)),
         max_idle_time=draw(st.sampled_from([0.0, 10.0, 60.0])),
         call_interval=draw(st.sampled_from([0.5, 1.0])),
+        split=draw(st.booleans()),
     )
     setup = Setup(
         dc,

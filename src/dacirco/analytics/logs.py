@@ -85,6 +85,7 @@ class RequestRecord:
     attempts: list[Attempt] = field(default_factory=list)
     state: str = WAITING
     error_message: str | None = None
+    chunks: int = 0  # split in this many chunks (EV15); its ok attempt is the merge
 
     @property
     def ok_attempt(self) -> Attempt | None:
@@ -232,6 +233,15 @@ def _on_request_event(
             r.time_received = time
             r.input_video, r.bitrate = event.get("input_video"), event.get("bitrate")
             r.speed = event.get("speed")
+    elif code == "EV15":
+        try:
+            r.chunks = int(event.get("chunks") or 0)
+        except (TypeError, ValueError):
+            r.chunks = 0
+    elif code == "EV16":  # a chunk is done: its attempt ends there, the request goes on
+        chunk = r.attempt(str(event.get("task_id")))
+        if chunk is not None and chunk.ended is None:
+            chunk.ended = time
     elif code in ("EV13", "EV14"):
         for attempt in r.attempts:
             if not attempt.completed and attempt.ended is None:

@@ -162,6 +162,10 @@ def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunDat
         ok = r.ok_attempt
         attempt = ok or (r.attempts[-1] if r.attempts else None)
         times_of = attempt.times if attempt else {}
+        assigned = _t(times_of.get("assigned"))
+        if r.chunks:  # a split job starts with its first chunk; its ok attempt is the merge
+            firsts = [_t(a.times.get("assigned")) for a in r.attempts]
+            assigned = min((t for t in firsts if t is not None), default=assigned)
         jobs.append(
             JobSpan(
                 job_id=r.request_id,
@@ -170,7 +174,7 @@ def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunDat
                 bitrate=int(_num(r.bitrate, 0)),
                 speed=str(r.speed or ""),
                 state=r.state,
-                assigned=_t(times_of.get("assigned")),
+                assigned=assigned,
                 started=_t(times_of.get("started")),
                 downloaded=_t(times_of.get("file_downloaded")),
                 transcoded=_t(times_of.get("transcoding_done")),

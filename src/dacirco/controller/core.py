@@ -255,6 +255,8 @@ class Controller(Lifecycle, WorkerLink):
         if self.closed or self.draining:
             return Decisions()
         decisions = self.policy.decide(self.snapshot())
+        for split in decisions.split:  # the view says can_split=False: a policy's mistake
+            log.warning("refused %s: this controller does not split jobs", split)
         for stop in decisions.stop:
             await self._apply_stop(stop)
         for assign in decisions.assign:

@@ -29,6 +29,10 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "EV12": ("Runner lost", ("name", "worker_id", "reason")),
     "EV13": ("Request failed", ("request_id", "error_message")),
     "EV14": ("Request requeued", ("request_id", "reason")),
+    # Split jobs (written by the simulator for now): EV15 when a request is split in chunks;
+    # each chunk's task has EV3-EV6 then EV16; the merge's task EV3-EV7 (EV7: the request's).
+    "EV15": ("Request split", ("request_id", "chunks")),
+    "EV16": ("Chunk done", ("request_id", "worker_id", "task_id")),
 }
 
 

@@ -26,6 +26,8 @@ class JobView:
     input_duration: float | None = None  # seconds
     input_size: int | None = None  # bytes
     input_pixel_rate: float | None = None  # width x height x fps
+    part: str | None = None  # None: a whole job; "chunk" or "merge": a part of a split job
+    parent_id: str | None = None  # the split job a part belongs to
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class NodeView:
 class Limits:
     max_workers: int = 2
     default_flavor: str = DEFAULT_FLAVOR
+    can_split: bool = False  # the mechanism runs split jobs (chunks, then a merge)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,16 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class Split:
+    """Encode the waiting job ``job_id`` as ``chunks`` parts on any workers, then merge them:
+    the parts appear in ``waiting`` (``part`` "chunk", then one "merge") and are assigned like
+    jobs. Only when ``view.limits.can_split``."""
+
+    job_id: str
+    chunks: int
+
+
+@dataclass(frozen=True)
 class Decisions:
     """What to do now. ``wake_at``: when the policy would decide differently with nothing else
     happening (time alone: an idle worker's grace ending); ``math.inf`` if never, None if the
@@ -129,10 +142,11 @@ class Decisions:
     stop: tuple[StopWorker, ...] = ()
     assign: tuple[Assign, ...] = ()
     wake_at: float | None = None
+    split: tuple[Split, ...] = ()  # applied before the assignments
 
     @property
     def empty(self) -> bool:
-        return not (self.start or self.stop or self.assign)
+        return not (self.start or self.stop or self.assign or self.split)
 
 
 @runtime_checkable

@@ -33,7 +33,7 @@ Everything it reads is in the view: it is as pure as the classic policies.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.policies.base import (
@@ -43,6 +43,7 @@ from dacirco.policies.base import (
     JobView,
     NodeView,
     PolicyParams,
+    Split,
     StartWorker,
     StopWorker,
     WorkerView,
@@ -73,6 +74,8 @@ class RightSize:
     keep_factor: float = 0.0  # idle workers kept per request expected during one boot
     linger: float = 0.0  # seconds a surplus idle worker is kept before it is stopped
     max_idle_time: float = 60.0  # seconds an idle worker is kept at most
+    split_work: float = 200.0  # where the mechanism can split: jobs of this much work ...
+    max_chunks: int = 8  # ... go in up to this many chunks, one per free core
     default_boot: float = 20.0  # seconds, until a boot has been seen
     name: str = "right-size"
 
@@ -111,8 +114,29 @@ class RightSize:
         return wanted.cpus if _fits_somewhere(view, wanted) else max(1, wanted.cpus // 2)
 
     # ---- decisions ---------------------------------------------------------------------------
+    def splits(self, view: ClusterView) -> tuple[Split, ...]:
+        """Long jobs in as many chunks as there are cores free for them now (at least 2):
+        their delay is then their work spread over those cores."""
+        if not view.limits.can_split or self.max_chunks < 2:
+            return ()
+        free = int(sum(n.free_cpus for n in view.nodes)) + len(view.idle)
+        free = min(free, view.room + len(view.idle))
+        out = []
+        for job in self.queue(view):
+            if job.part is not None:
+                free -= 1  # a part waiting already: its worker comes first
+            elif work(job) >= self.split_work and min(free, self.max_chunks) >= 2:
+                k = min(free, self.max_chunks)
+                out.append(Split(job.id, k))
+                free -= k
+        return tuple(out)
+
     def decide(self, view: ClusterView) -> Decisions:
         now = view.now
+        split = self.splits(view)
+        if split:
+            gone = {s.job_id for s in split}
+            view = replace(view, waiting=tuple(j for j in view.waiting if j.id not in gone))
         # Most recently idle first: those keep serving, the oldest age out.
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
         assign, waiting = self._match(view, idle)
@@ -129,7 +153,7 @@ class RightSize:
         # Idle workers age, waiting jobs run out of patience and busy workers come due with
         # time alone: ask at every tick then; otherwise only events change anything.
         wake_at = None if still_idle or waiting else math.inf
-        return Decisions(start=start, stop=tuple(stop), assign=assign, wake_at=wake_at)
+        return Decisions(start=start, stop=tuple(stop), assign=assign, wake_at=wake_at, split=split)
 
     def _match(
         self, view: ClusterView, idle: list[WorkerView]

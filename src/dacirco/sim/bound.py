@@ -31,7 +31,7 @@ from dacirco.analytics.figures import percentile
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
-from dacirco.sim.workload import SimJob, service_s
+from dacirco.sim.workload import SimJob, service_s, transcode_s
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,12 @@ def srpt_flows(arrivals: Sequence[float], works: Sequence[float], speed: float) 
     return flows
 
 
-def lower_bound(jobs: Sequence[SimJob], models: Models, datacenter: DataCenter) -> Bound:
+def lower_bound(
+    jobs: Sequence[SimJob], models: Models, datacenter: DataCenter, split: bool = False
+) -> Bound:
+    """With ``split``, a job may also be encoded in chunks on every core at once: its delay
+    is then at least its transfers plus its cheapest encoding core-seconds spread over all
+    the data center's cores (no chunk overhead, no merge)."""
     flavors = eligible_flavors(datacenter)
     if not jobs or not flavors:
         nan = float("nan")
@@ -87,6 +92,10 @@ def lower_bound(jobs: Sequence[SimJob], models: Models, datacenter: DataCenter) 
         times = [(f.cpus, service_s(job, models, f.cpus)) for f in flavors]
         ready.append(min(p for _, p in times))
         works.append(min(c * p for c, p in times))
+        if split:
+            encode = min(f.cpus * transcode_s(job, models, f.cpus) for f in flavors)
+            moves = job.dispatch_s + job.download_s + job.upload_s
+            ready[-1] = min(ready[-1], moves + encode / datacenter.cpus)
     srpt = srpt_flows([j.arrival for j in jobs], works, float(datacenter.cpus))
     mean_ready = sum(ready) / len(ready)
     mean_srpt = sum(srpt) / len(srpt)

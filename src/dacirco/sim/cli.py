@@ -59,6 +59,13 @@ CatalogOpt = Annotated[
     ),
 ]
 Exact = Annotated[bool, typer.Option(help="call the policy on every tick (no shortcut)")]
+SplitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--split/--no-split",
+        help="let policies split jobs in chunks encoded on several workers, then merged",
+    ),
+]
 
 
 def _params(items: list[str] | None) -> dict[str, float]:
@@ -91,6 +98,7 @@ def _setup(
     max_height: int | None,
     exact: bool,
     catalog: str = "default",
+    split: bool = False,
 ) -> Setup:
     try:
         check_runtime(runtime)
@@ -113,6 +121,7 @@ def _setup(
         call_interval=call_interval,
         runtime=runtime,
         exact=exact,
+        split=split,
     )
     return Setup(
         datacenter=dc,
@@ -159,6 +168,7 @@ def simulate(
     max_height: MaxHeight = None,
     catalog: CatalogOpt = "default",
     exact: Exact = False,
+    split: SplitOpt = False,
     event_log: Annotated[
         Path | None, typer.Option(help="write the run's event log here (and its .config.txt)")
     ] = None,
@@ -182,6 +192,7 @@ def simulate(
         max_height,
         exact,
         catalog,
+        split,
     )
     try:
         sim_jobs, rho = setup.workload(workload, seed)
@@ -199,7 +210,7 @@ def simulate(
     result = setup.run(policy, sim_jobs, seed, log=event_log is not None, meta=meta)
     wall = time.perf_counter() - t0
     f = figures(result.run)
-    bound = lower_bound(sim_jobs, setup.models, setup.datacenter)
+    bound = lower_bound(sim_jobs, setup.models, setup.datacenter, setup.config.split)
     table = Table(
         title=f"{policy} on {workload} (seed {seed}, rho = {rho:.2f},"
         f" {setup.datacenter.cpus} cores)"
@@ -277,6 +288,7 @@ def compare_command(
     max_height: MaxHeight = None,
     catalog: CatalogOpt = "default",
     exact: Exact = False,
+    split: SplitOpt = False,
     plot: Annotated[Path, typer.Option(help="the Pareto plot (PNG)")] = Path("sim-pareto.png"),
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="every run's figures, one per line")
@@ -304,6 +316,7 @@ def compare_command(
         max_height,
         exact,
         catalog,
+        split,
     )
     seed_list = list(range(1, seeds + 1))
     total = len(names) * len(kinds) * len(seed_list)

@@ -24,6 +24,7 @@ from dacirco.policies.base import (
     JobView,
     Limits,
     NodeView,
+    Split,
     StartWorker,
     StopWorker,
     WorkerView,
@@ -32,6 +33,7 @@ from dacirco.policies.stats import StatsTracker
 from dacirco.policies.work import work_units
 from dacirco.sim.workload import SimJob
 
+MAX_CHUNKS = 16
 BOOTING, IDLE, BUSY, STOPPED = (
     WorkerState.BOOTING,
     WorkerState.IDLE,
@@ -71,11 +73,20 @@ class DataCenter:
 
 
 class JobState:
-    __slots__ = ("assigned", "job", "state", "steps", "task_id", "view", "work", "worker")
+    """A job, or a part (chunk, merge) of a split one: ``parent`` then names the job."""
 
-    def __init__(self, job: SimJob) -> None:
+    __slots__ = (
+        "assigned", "job", "left", "left_of", "parent", "part", "state", "steps", "task_id",
+        "view", "work", "worker",
+    )  # fmt: skip
+
+    def __init__(
+        self, job: SimJob, part: str | None = None, parent: JobState | None = None
+    ) -> None:
         self.job = job
         self.state = "Waiting"
+        self.part, self.parent = part, parent
+        self.left = self.left_of = 0  # a split job: its chunks not done yet, of how many
         self.view = JobView(
             id=job.id,
             id_video=job.movie.name,
@@ -85,8 +96,12 @@ class JobState:
             input_duration=job.movie.duration,
             input_size=job.movie.size_bytes,
             input_pixel_rate=job.movie.pixel_rate,
+            part=part,
+            parent_id=parent.job.id if parent is not None else None,
         )
         self.work = work_units(job.movie.duration, job.movie.pixel_rate, job.speed)
+        if part == "merge":
+            self.work = 0.0
         self.assigned: float | None = None
         self.steps: tuple[float, float, float, float] | None = None  # started..uploaded
         self.worker: SimWorker | None = None
@@ -210,6 +225,20 @@ class ClusterState:
         del self.waiting[js.job.id]
         self._views[0] = None
         return js, w
+
+    def check_split(self, split: Split) -> JobState | None:
+        js = self.jobs.get(split.job_id)
+        if not self.limits.can_split:
+            self._refuse("split: not enabled")
+        elif js is None or js.state != "Waiting" or js.part is not None:
+            self._refuse("split: not a waiting whole job")
+        elif not 2 <= split.chunks <= MAX_CHUNKS:
+            self._refuse(f"split: chunks must be 2..{MAX_CHUNKS}")
+        else:
+            del self.waiting[js.job.id]
+            self._views[0] = None
+            return js
+        return None
 
     def check_start(self, start: StartWorker) -> tuple[Flavor, int] | None:
         flavor = FLAVORS.get(start.flavor)

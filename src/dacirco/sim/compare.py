@@ -110,7 +110,8 @@ def compare(
     for w in workloads:
         for seed in seeds:
             jobs, rho = setup.workload(w, seed)
-            bounds[w].append(lower_bound(jobs, setup.models, setup.datacenter))
+            split = setup.config.split
+            bounds[w].append(lower_bound(jobs, setup.models, setup.datacenter, split))
             rhos[w].append(rho)
             for p in policies:
                 result = setup.run(p, jobs, seed)

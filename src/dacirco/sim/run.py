@@ -45,7 +45,8 @@ from dacirco.sim.cluster import (
 from dacirco.sim.engine import Engine
 from dacirco.sim.eventlog import SimEventLog
 from dacirco.sim.models import Models
-from dacirco.sim.workload import SimJob, transcode_s
+from dacirco.sim.split import chunk_job, merge_job, work_seconds
+from dacirco.sim.workload import SimJob
 
 BOOTED, DONE = 1, 2
 INF = math.inf
@@ -61,6 +62,7 @@ class SimConfig:
     call_interval: float = 1.0
     runtime: str = "vm"
     exact: bool = False
+    split: bool = False  # policies may split jobs in chunks (Limits.can_split)
     linger: float = 3600.0
     stall: float = 86400.0
 
@@ -103,7 +105,8 @@ class Simulation:
         self.policy = policy or make_policy(
             config.algorithm, PolicyParams(max_idle_time=config.max_idle_time, flavor=flavor.name)
         )
-        self.state = ClusterState(datacenter, Limits(max_workers, flavor.name))
+        limits = Limits(max_workers, flavor.name, can_split=config.split)
+        self.state = ClusterState(datacenter, limits)
         self.engine = Engine()
         self.rng = random.Random(f"dacirco-sim-boots-{seed}")
         self.log = SimEventLog() if log else None
@@ -172,7 +175,12 @@ class Simulation:
         for _ in range(MAX_RECALLS):
             decisions = policy.decide(state.view(now))
             self.stats.policy_calls += 1
-            stopped = False
+            stopped = False  # or split: either makes the policy worth asking again at once
+            for split in decisions.split:
+                js = state.check_split(split)
+                if js is not None:
+                    self._split(js, split.chunks, now)
+                    stopped = True
             for stop in decisions.stop:
                 w = state.check_stop(stop)
                 if w is not None:
@@ -243,14 +251,33 @@ class Simulation:
         assert js is not None and js.assigned is not None
         js.state = "Completed"
         w.busy.append((js.assigned, now))
-        self.state.stats.task_done(w.flavor.name, js.work, now - js.assigned)
+        if js.part != "merge":
+            self.state.stats.task_done(w.flavor.name, js.work, now - js.assigned)
         w.job = None
         self.state.set_worker(w, IDLE, now)
-        self._done += 1
         self._progress_at = now
         if self.log is not None:
             self._log_steps(js, now)
+        parent = js.parent
+        if parent is None:
+            self._done += 1
+        elif js.part == "chunk":
+            parent.left -= 1
+            if parent.left == 0:
+                merge = merge_job(parent.job, parent.left_of, self.models, now)
+                self.state.add_waiting(JobState(merge, "merge", parent))
+        else:  # the merge: the split job is done
+            parent.state, parent.steps, parent.worker = "Completed", js.steps, w
+            self._done += 1
         return True
+
+    def _split(self, js: JobState, chunks: int, now: float) -> None:
+        js.state, js.left, js.left_of = "Split", chunks, chunks
+        for i in range(1, chunks + 1):
+            part = chunk_job(js.job, i, chunks, self.models)
+            self.state.add_waiting(JobState(part, "chunk", js))
+        if self.log is not None:
+            self.log.emit(now, "EV15", request_id=js.job.id, chunks=chunks)
 
     # ---- decisions, once checked -----------------------------------------------------------
     def _stop(self, w: SimWorker, now: float, reason: str | None = None) -> None:
@@ -267,15 +294,18 @@ class Simulation:
         js.task_id = f"t{self._tasks:06d}"
         started = now + job.dispatch_s
         downloaded = started + job.download_s
-        transcoded = downloaded + transcode_s(job, self.models, w.flavor.cpus)
+        transcoded = downloaded + work_seconds(job, js.part, self.models, w.flavor.cpus)
         uploaded = transcoded + job.upload_s
+        if js.parent is not None and js.parent.assigned is None:
+            js.parent.assigned = now  # a split job starts with its first part
         js.steps = (started, downloaded, transcoded, uploaded)
         w.job = js
         self.state.set_worker(w, BUSY, None)
         self.engine.at(uploaded, DONE, w)
         self._progress_at = now
         if self.log is not None:
-            self.log.emit(now, "EV3", request_id=job.id, worker_id=w.id, task_id=js.task_id)
+            rid = js.parent.job.id if js.parent is not None else job.id
+            self.log.emit(now, "EV3", request_id=rid, worker_id=w.id, task_id=js.task_id)
 
     def _start(self, flavor, node: int, now: float) -> None:  # type: ignore[no-untyped-def]
         state = self.state
@@ -296,8 +326,10 @@ class Simulation:
 
     def _log_steps(self, js: JobState, until: float) -> None:
         assert self.log is not None and js.steps is not None and js.worker is not None
-        ids = {"request_id": js.job.id, "worker_id": js.worker.id, "task_id": js.task_id}
-        for code, t in zip(("EV4", "EV5", "EV6", "EV7"), js.steps, strict=True):
+        rid = js.parent.job.id if js.parent is not None else js.job.id
+        ids = {"request_id": rid, "worker_id": js.worker.id, "task_id": js.task_id}
+        last = "EV16" if js.part == "chunk" else "EV7"  # a chunk's upload is not the output
+        for code, t in zip(("EV4", "EV5", "EV6", last), js.steps, strict=True):
             if t <= until:
                 self.log.emit(t, code, **ids)
 
@@ -340,7 +372,9 @@ class Simulation:
         for job in self.jobs:
             js = state.jobs.get(job.id)
             span = JobSpan(job.id, job.arrival, job.movie.name, job.bitrate, job.speed)
-            if js is not None and js.steps is not None:
+            if js is not None and js.state == "Split":  # cut short while its parts ran
+                span.state, span.assigned = "Started", js.assigned
+            elif js is not None and js.steps is not None:
                 end = js.steps[3] if js.state == "Completed" else self.engine.now
                 started, downloaded, transcoded, uploaded = (
                     s if s <= end else None for s in js.steps

@@ -1,0 +1,51 @@
+"""Split jobs in the simulator: a job encoded as K chunks on any workers, then merged.
+
+- A chunk encodes 1/K of the movie's frames: the transcode model's time for a movie 1/K as
+  long, plus ``CHUNK_OVERHEAD_S`` (ffmpeg's start and the seek to the chunk's first frame);
+  it downloads the whole input (the worker seeks in it) and uploads 1/K of the output.
+- The merge downloads the input (its audio is taken once, from the input) and the chunks,
+  joins them without re-encoding (concat demuxer, stream copy: ``MERGE_FIXED_S`` plus the
+  output's bytes at ``MERGE_MB_S``) and uploads the output.
+
+The constants are measured on this machine by ``benchmarks/chunked.py`` (see
+docs/simulator.md); they are small next to a transcode, which is what makes splitting pay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dacirco.sim.models import Models, Movie, TransferModel
+from dacirco.sim.workload import SimJob, transcode_s
+
+CHUNK_OVERHEAD_S = 0.3  # per chunk: ffmpeg's start and the seek to the chunk's first frame
+MERGE_FIXED_S = 0.3  # the concat demuxer's start, the audio copied once
+MERGE_MB_S = 300.0  # stream copy of the joined chunks
+
+
+def chunk_job(job: SimJob, index: int, chunks: int, models: Models) -> SimJob:
+    """Part ``index`` (1..chunks) of ``job``."""
+    m = job.movie
+    movie = Movie(f"{m.name}/{chunks}", m.duration / chunks, m.width, m.height, m.fps, m.size_bytes)
+    out = TransferModel.output_bytes(m.duration, job.bitrate) / chunks
+    return replace(job, id=f"{job.id}#{index}", movie=movie, upload_s=models.transfer.seconds(out))
+
+
+def merge_job(job: SimJob, chunks: int, models: Models, now: float) -> SimJob:
+    """The merge of ``job``'s chunks, waiting from ``now``."""
+    out = TransferModel.output_bytes(job.movie.duration, job.bitrate)
+    download = (
+        job.download_s
+        + chunks * models.transfer.latency_s
+        + out / (models.transfer.bandwidth_mb_s * 1e6)
+    )
+    return replace(job, id=f"{job.id}#merge", arrival=now, download_s=download)
+
+
+def work_seconds(job: SimJob, part: str | None, models: Models, cores: int) -> float:
+    """The encoding step of a job or of a part, on a worker of ``cores`` cores."""
+    if part == "merge":
+        out = TransferModel.output_bytes(job.movie.duration, job.bitrate)
+        return MERGE_FIXED_S + out / (MERGE_MB_S * 1e6)
+    seconds = transcode_s(job, models, cores)
+    return seconds + CHUNK_OVERHEAD_S if part == "chunk" else seconds
