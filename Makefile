@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-storage bench-sim policies policies-real clean install
+.PHONY: run test lint bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,kubernetes,openstack,ray]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +31,12 @@ bench: $(STAMP)
 
 bench-storage: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
+
+bench-runtimes: $(STAMP)
+	$(BIN)/python benchmarks/runtimes.py
+
+bench-chunked: $(STAMP)
+	$(BIN)/python benchmarks/chunked.py
 
 bench-sim: $(STAMP)
 	$(BIN)/python benchmarks/simulator.py

@@ -78,7 +78,31 @@ MaxIdle = Annotated[
 ]
 CallInterval = Annotated[float, typer.Option(help="seconds between two policy ticks")]
 RuntimeOpt = Annotated[
-    str, typer.Option("--runtime", "-r", "--runner-type", help="where workers run: local")
+    str,
+    typer.Option("--runtime", "-r", "--runner-type", help="where workers run: local, pod, vm, ray"),
+]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="--runtime ray: the Ray cluster, auto (this machine's or RAY_ADDRESS) or host:port",
+        show_default=False,
+    ),
+]
+K8sNamespace = Annotated[str, typer.Option(help="--runtime pod: the namespace of the worker pods")]
+K8sImage = Annotated[str, typer.Option(help="--runtime pod: the worker image (see Dockerfile)")]
+Kubeconfig = Annotated[
+    Path | None,
+    typer.Option(help="--runtime pod: kubeconfig file (default: in-cluster, else ~/.kube/config)"),
+]
+OsCloud = Annotated[
+    str | None, typer.Option(help="--runtime vm: the clouds.yaml entry (default: env OS_CLOUD)")
+]
+OsImage = Annotated[str, typer.Option(help="--runtime vm: the worker image, name or id")]
+OsNetwork = Annotated[
+    str | None, typer.Option(help="--runtime vm: the servers' network, name or id (default: auto)")
+]
+BootTimeout = Annotated[
+    float, typer.Option(help="seconds a new worker has to register before it is counted lost")
 ]
 Flavor = Annotated[str, typer.Option(help="worker flavor: tiny (1 cpu), small (2), medium (4)")]
 EventLog = Annotated[
@@ -244,6 +268,14 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
         max_idle_time: MaxIdle = 60.0,
         call_interval: CallInterval = 1.0,
         runtime: RuntimeOpt = "local",
+        ray_address: RayAddress = None,
+        k8s_namespace: K8sNamespace = "default",
+        k8s_image: K8sImage = "dacirco-worker:latest",
+        kubeconfig: Kubeconfig = None,
+        os_cloud: OsCloud = None,
+        os_image: OsImage = "dacirco-worker",
+        os_network: OsNetwork = None,
+        boot_timeout: BootTimeout = 120.0,
         flavor: Flavor = "small",
         event_log_file: EventLog = None,
         public_url: PublicUrl = None,
@@ -265,7 +297,11 @@ def _service_command(port_default: Callable[[], int], port_help: str, doc: str) 
         _serve(
             port, host, log_level, data_dir=data_dir, algorithm=algorithm,
             max_workers=max_workers, max_idle_time=max_idle_time, call_interval=call_interval,
-            runtime=runtime, flavor=flavor, event_log_file=event_log_file,
+            runtime=runtime, ray_address=ray_address, flavor=flavor,
+            k8s_namespace=k8s_namespace, k8s_image=k8s_image, kubeconfig=kubeconfig,
+            os_cloud=os_cloud, os_image=os_image, os_network=os_network,
+            boot_timeout=boot_timeout,
+            event_log_file=event_log_file,
             public_url=public_url, local_cpus=local_cpus, local_memory_gb=local_memory_gb,
             storage=storage, sample_interval=sample_interval,
             max_queue=max_queue, api_token=api_token, api_token_file=api_token_file,

@@ -21,6 +21,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
+# The node a runtime placed the worker on, when the host name does not say it (Ray nodes).
+NODE_ENV = "DACIRCO_WORKER_NODE"
 
 Step = Literal["started", "downloaded", "progress", "transcoded", "uploaded", "failed"]
 ErrorKind = Literal["transcoding", "storage", "internal"]

@@ -92,6 +92,14 @@ class ServeOptions:
     api_tokens: tuple[str, ...] = field(default=(), repr=False)  # clients' bearer tokens
     insecure_no_auth: bool = False  # off the loopback without tokens, on purpose
     sample_interval: float = 1.0  # resource samples, seconds; 0: none
+    ray_address: str | None = None  # --runtime ray: the cluster (None: auto)
+    k8s_namespace: str = "default"  # --runtime pod
+    k8s_image: str = "dacirco-worker:latest"
+    kubeconfig: Path | None = None
+    os_cloud: str | None = None  # --runtime vm
+    os_image: str = "dacirco-worker"
+    os_network: str | None = None
+    boot_timeout: float = 120.0  # seconds a new worker has to register
 
 
 def controller_url(options: ServeOptions) -> str:
@@ -108,10 +116,14 @@ def controller_url(options: ServeOptions) -> str:
 def check(options: ServeOptions) -> None:
     if options.runtime not in RUNTIMES:
         raise ConfigError(f"--runtime {options.runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    if options.ray_address is not None and options.runtime != "ray":
+        raise ConfigError("--ray-address goes with --runtime ray")
     if options.flavor not in FLAVORS:
         raise ConfigError(f"--flavor {options.flavor!r}: choose one of {', '.join(FLAVORS)}")
     if options.storage not in STORAGES:
         raise ConfigError(f"--storage {options.storage!r}: choose one of {', '.join(STORAGES)}")
+    if options.boot_timeout <= 0:
+        raise ConfigError("--boot-timeout must be positive")
     if options.max_workers < 1:
         raise ConfigError("--max-workers must be at least 1")
     if options.call_interval <= 0:
@@ -182,6 +194,13 @@ def _assemble(
                 work_root=work_root,
                 local_cpus=options.local_cpus,
                 local_memory_gb=options.local_memory_gb,
+                ray_address=options.ray_address,
+                k8s_namespace=options.k8s_namespace,
+                k8s_image=options.k8s_image,
+                kubeconfig=options.kubeconfig,
+                os_cloud=options.os_cloud,
+                os_image=options.os_image,
+                os_network=options.os_network,
             )
         )
     except RuntimeUnavailable as exc:
@@ -217,6 +236,7 @@ def _assemble(
         flavor=options.flavor,
         controller_url=url,
         heartbeat_timeout=options.heartbeat_timeout,
+        boot_timeout=options.boot_timeout,
         sample_interval=options.sample_interval,
         max_attempts=options.max_attempts,
         max_queue=options.max_queue,

@@ -99,4 +99,43 @@ async def local_runtime(tmp: Path) -> AsyncIterator[Runtime]:
         await runtime.close()
 
 
-FACTORIES: dict[str, RuntimeFactory] = {"local": local_runtime}
+@contextlib.asynccontextmanager
+async def pod_runtime(tmp: Path) -> AsyncIterator[Runtime]:
+    """Kubernetes through the fake API server (tests/fakes/k8s_api.py)."""
+    from tests.fakes.k8s_api import fake_runtime
+
+    async with fake_runtime(tmp) as (runtime, _cluster):
+        yield runtime
+
+
+@contextlib.asynccontextmanager
+async def vm_runtime(tmp: Path) -> AsyncIterator[Runtime]:
+    """OpenStack through the fake compute API (tests/fakes/compute_api.py)."""
+    from tests.fakes.compute_api import fake_runtime
+
+    async with fake_runtime(tmp) as (runtime, _cloud):
+        yield runtime
+
+
+@contextlib.asynccontextmanager
+async def ray_runtime(tmp: Path) -> AsyncIterator[Runtime]:
+    """A RayRuntime on the session's local multi-node Ray cluster (started on first use)."""
+    import pytest
+
+    pytest.importorskip("ray", reason="Ray is not installed: pip install 'dacirco[ray]'")
+    from dacirco.runtimes.ray import RayRuntime
+    from dacirco.runtimes.ray_cluster import shared_cluster
+
+    runtime = RayRuntime(shared_cluster().address, stop_grace=5.0)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+FACTORIES: dict[str, RuntimeFactory] = {
+    "local": local_runtime,
+    "pod": pod_runtime,
+    "vm": vm_runtime,
+    "ray": ray_runtime,
+}

@@ -72,3 +72,25 @@ def test_policies_benchmarks_run_and_print_their_figures(tmp_path):
     assert "| poisson@0.3 | 0.30 | right-size |" in text and "*lower bound*" in text
     assert (tmp_path / "img" / "pareto-default.png").stat().st_size > 10_000
     assert (tmp_path / "img" / "pareto-short.png").stat().st_size > 10_000
+
+
+def test_runtimes_benchmark_runs_and_prints_both_runtimes():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "runtimes.py"), "--repeats", "2"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "local" in out.stdout and "Ray" in out.stdout and "median" in out.stdout
+
+
+def test_chunked_benchmark_runs_and_prints_its_figures():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "chunked.py"),
+            "--movie", "bbb_1.mp4", "--duration-scale", "0.3", "--max-height", "240",
+            "--repeats", "1",
+        ],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "speedup" in out.stdout and "merge" in out.stdout

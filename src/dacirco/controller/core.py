@@ -47,7 +47,7 @@ from dacirco.policies.base import (
 )
 from dacirco.policies.stats import StatsTracker
 from dacirco.policies.work import work_units
-from dacirco.runtimes.base import Runtime, WorkerSpec
+from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, input_key
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class ControllerConfig:
     heartbeat_timeout: float = 90.0
     max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
     boot_backoff_max: float = 60.0
+    capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
     max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
     sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
 
@@ -341,6 +342,12 @@ class Controller(Lifecycle, WorkerLink):
         )
         try:
             await self.runtime.start(spec)
+        except CapacityRefused as exc:
+            # No room now: try again later; the jobs wait, no boot failure is counted.
+            self._start_blocked_until = self.clock() + self.config.capacity_backoff
+            log.warning("no room for %s: %s; next start in %.0f s", worker.name, exc,
+                        self.config.capacity_backoff)  # fmt: skip
+            await self.stop_worker(worker, f"no room: {exc}", lost=True, charge=False)
         except Exception as exc:
             log.error("runtime could not start %s: %s", worker.name, exc)
             await self.stop_worker(worker, f"runtime could not start it: {exc}", lost=True)

@@ -31,6 +31,11 @@ class RuntimeError_(Exception):
     """A runtime could not start a worker (reported as data by the controller)."""
 
 
+class CapacityRefused(RuntimeError_):
+    """The cluster or cloud has no room now (a quota, no host with the resources): not the
+    worker's fault. The controller waits and tries again; the jobs wait, they do not fail."""
+
+
 class Runtime(Protocol):
     name: str
 

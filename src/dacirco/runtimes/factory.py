@@ -13,7 +13,7 @@ from pathlib import Path
 from dacirco.runtimes.base import Runtime
 from dacirco.runtimes.local import LocalRuntime
 
-RUNTIMES = ("local",)
+RUNTIMES = ("local", "pod", "vm", "ray")
 
 
 class RuntimeUnavailable(ValueError):
@@ -27,6 +27,13 @@ class RuntimeOptions:
     work_root: Path | None = None  # local: the workers' task folders
     local_cpus: int | None = None
     local_memory_gb: float | None = None
+    k8s_namespace: str = "default"  # pod: where the worker pods go
+    k8s_image: str = "dacirco-worker:latest"  # pod: the worker image (Dockerfile)
+    kubeconfig: Path | None = None  # pod: None = in-cluster, else ~/.kube/config
+    os_cloud: str | None = None  # vm: the clouds.yaml entry (None: env OS_CLOUD)
+    os_image: str = "dacirco-worker"  # vm: the worker image (name or id)
+    os_network: str | None = None  # vm: the network of the servers (name or id)
+    ray_address: str | None = None  # ray: auto (this machine's cluster, RAY_ADDRESS), host:port
 
 
 def make_runtime(options: RuntimeOptions) -> Runtime:
@@ -37,4 +44,34 @@ def make_runtime(options: RuntimeOptions) -> Runtime:
             log_dir=options.log_dir,
             work_root=options.work_root,
         )
+    if options.kind == "pod":
+        try:
+            from dacirco.runtimes.kubernetes import KubernetesOptions, KubernetesRuntime
+        except ImportError as exc:
+            raise RuntimeUnavailable(
+                f"--runtime pod needs the kubernetes client ({exc.name} is missing): "
+                "pip install 'dacirco[kubernetes]'"
+            ) from None
+        return KubernetesRuntime(
+            KubernetesOptions(options.k8s_namespace, options.k8s_image, options.kubeconfig)
+        )
+    if options.kind == "vm":
+        try:
+            from dacirco.runtimes.openstack import OpenStackOptions, OpenStackRuntime
+        except ImportError as exc:
+            raise RuntimeUnavailable(
+                f"--runtime vm needs openstacksdk ({exc.name} is missing): "
+                "pip install 'dacirco[openstack]'"
+            ) from None
+        return OpenStackRuntime(
+            OpenStackOptions(options.os_cloud, options.os_image, options.os_network)
+        )
+    if options.kind == "ray":
+        try:
+            from dacirco.runtimes.ray import RayRuntime
+        except ImportError as exc:
+            raise RuntimeUnavailable(
+                f"--runtime ray needs Ray ({exc.name} is missing): pip install 'dacirco[ray]'"
+            ) from None
+        return RayRuntime(options.ray_address)
     raise RuntimeUnavailable(f"--runtime {options.kind!r}: choose one of {', '.join(RUNTIMES)}")

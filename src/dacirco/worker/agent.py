@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from dacirco.protocol import RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.protocol import NODE_ENV, RegisterReply, RegisterRequest, TaskReport, TaskSpec
 from dacirco.worker.channel import (
     ControllerUnreachable,
     Dismissed,
@@ -129,7 +129,7 @@ class Agent:
         body = RegisterRequest(
             worker_id=self.config.worker_id,
             name=self.config.name,
-            node=socket.gethostname(),
+            node=os.environ.get(NODE_ENV) or socket.gethostname(),
             cpus=self.config.cpus,
             memory_gb=self.config.memory_gb,
             pid=os.getpid(),
