@@ -33,16 +33,20 @@ NEW = "right-size"
 WORKLOADS = ("poisson@0.3", "poisson@0.6", "poisson@0.9", "bursty", "diurnal")
 # section key -> (catalog, jobs may be split, title)
 SECTIONS = {
-    "default": ("default", False, "the default catalog (movies of 4 to 60 s, 720p and 1080p)"),
+    "default": (
+        "default",
+        False,
+        "the default catalog (movies of 4 to 60 s, 720p and 1080p), whole jobs",
+    ),
     "short": (
         "short",
         False,
-        "short clips (5 to 15 s), where a VM boot costs as much as a transcode",
+        "short clips (5 to 15 s), where a VM boot costs as much as a transcode, whole jobs",
     ),
     "split": (
         "default",
         True,
-        "the default catalog, where jobs may be split in chunks (chunked encoding, simulated)",
+        "the default catalog, where jobs may be split in chunks (chunked encoding)",
     ),
 }
 TEMPLATE = Path(__file__).with_name("policies.md.in")

@@ -132,6 +132,10 @@ class Job:
     input_size: int | None = None
     input_duration: float | None = None  # seconds, from the catalog's probe
     input_pixel_rate: float | None = None  # width x height x frames per second, likewise
+    input_fps: float | None = None  # likewise
+    input_frames: int | None = None  # likewise
+    chunks: int = 0  # split in this many chunks (0: encoded whole)
+    chunks_done: list[int] = field(default_factory=list)  # indexes (1..chunks) uploaded
     progress: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # step name -> time
     history: list[Transition] = field(default_factory=list)
@@ -180,6 +184,8 @@ class Task:
     timings: dict[str, float] = field(default_factory=dict)  # step -> controller time
     worker_seconds: dict[str, float] = field(default_factory=dict)  # step -> worker's own timing
     error: str | None = None
+    part: str | None = None  # None: the whole job; "chunk" or "merge" of a split job
+    index: int = 0  # a chunk's index, 1..chunks
 
     def transition(self, new: TaskState, at: float, detail: str = "") -> None:
         _check(TASK_TRANSITIONS, "task", self.id, self.state, new)
@@ -190,6 +196,11 @@ def output_name(job: Job) -> str:
     """Output object name: the job id keeps outputs of the same movie apart."""
     stem = job.id_video.rsplit(".", 1)[0]
     return f"{stem}-{job.bitrate}k-{job.speed.value}-{job.id}.mp4"
+
+
+def chunk_name(job: Job, index: int) -> str:
+    """A chunk's object name, beside the outputs until the merge has used it."""
+    return f"_chunk-{job.id}-{index}.mp4"
 
 
 @dataclass(frozen=True)

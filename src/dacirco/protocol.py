@@ -65,6 +65,16 @@ class TaskSpec(BaseModel):
     deadline_seconds: float | None = Field(
         None, description="ffmpeg is killed past this many seconds (None: no deadline)"
     )
+    kind: Literal["whole", "chunk", "merge"] = Field(
+        "whole", description="the whole movie, one chunk of it, or the merge of its chunks"
+    )
+    chunk_index: int = Field(0, ge=0, description="chunk: which one, 1..chunks")
+    chunks: int = Field(0, ge=0, description="chunk, merge: how many chunks the job has")
+    input_fps: float | None = Field(None, description="chunk: the input's frame rate")
+    input_frames: int | None = Field(None, description="chunk: the input's frame count")
+    chunk_urls: list[str] = Field(
+        default_factory=list, description="merge: signed GET URLs of the chunks, in order"
+    )
 
 
 class TaskReport(BaseModel):

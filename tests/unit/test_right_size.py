@@ -142,3 +142,21 @@ def test_nothing_to_do_says_so_until_something_happens() -> None:
 def test_registered_under_its_name() -> None:
     policy = make_policy("right-size", PolicyParams(max_idle_time=30))
     assert isinstance(policy, RightSize) and policy.max_idle_time == 30
+
+
+def test_a_merge_is_no_encoding_work_and_takes_any_worker() -> None:
+    merge = JobView(
+        id="j#merge", id_video="bbb_9.mp4", bitrate=1000, speed="fast", received_at=NOW,
+        input_duration=60.0, input_pixel_rate=P1080_25, part="merge", parent_id="j",
+    )  # fmt: skip
+    assert work(merge) == 0.0
+    tiny = worker(1, "tiny", WorkerState.IDLE, idle_since=NOW - 1)
+    d = RightSize().decide(view([merge], [tiny]))
+    assert d.assign == (Assign("j#merge", "w1"),) and d.start == () and d.stop == ()
+
+
+def test_an_overcommitted_node_does_not_hide_room_elsewhere() -> None:
+    from dacirco.policies.common import fits
+
+    over = ClusterView(now=NOW, nodes=(node("a", -4), node("b", 4)), limits=Limits(10))
+    assert fits(over, FLAVORS["small"]) == 2

@@ -133,13 +133,22 @@ def busy_memory(run: RunData) -> Step:
     )
 
 
+MAX_SAMPLE_GAP = 10.0  # seconds: a longer gap between two samples means nothing ran between
+
+
 def _summed(series: dict[str, Series], run: RunData) -> Step:
-    """Per-second sum of the series (each averaged within a second), 0 where none sampled."""
+    """Per-second sum of the series. A sample measures the interval since the previous one of
+    its series, so it stands for every second of that interval (up to ``MAX_SAMPLE_GAP``);
+    seconds no sample covers count 0 (the source was not running)."""
     per_second: dict[int, float] = defaultdict(float)
     for s in series.values():
         buckets: dict[int, list[float]] = defaultdict(list)
+        before: float | None = None
         for t, v in zip(s.times, s.values, strict=True):
-            buckets[int(t)].append(v)
+            start = int(t) if before is None or t - before > MAX_SAMPLE_GAP else int(before) + 1
+            for second in range(start, int(t) + 1):
+                buckets[second].append(v)
+            before = t
         for second, vals in buckets.items():
             per_second[second] += sum(vals) / len(vals)
     first, last = int(run.start), int(run.end)

@@ -124,11 +124,21 @@ def _nodes(meta: dict[str, Any], workers: list[WorkerSpan]) -> list[NodeCapacity
             )
     if nodes:
         return nodes
-    peak: dict[str, tuple[float, float]] = {}
+    # The most the workers of each node reserved at once.
+    changes: dict[str, list[tuple[float, float, float]]] = {}
     for w in workers:
-        cpus, mem = peak.get(w.node or "?", (0.0, 0.0))
-        peak[w.node or "?"] = (cpus + w.cpus, mem + w.memory_gb)
-    return [NodeCapacity(name, c, m) for name, (c, m) in peak.items()]
+        end = w.destroyed if w.destroyed is not None else float("inf")
+        changes.setdefault(w.node or "?", []).extend(
+            [(w.created, w.cpus, w.memory_gb), (end, -w.cpus, -w.memory_gb)]
+        )
+    out = []
+    for name, steps in changes.items():
+        cpus = mem = peak_cpus = peak_mem = 0.0
+        for _, dc, dm in sorted(steps, key=lambda s: (s[0], s[1])):  # ends before starts
+            cpus, mem = cpus + dc, mem + dm
+            peak_cpus, peak_mem = max(peak_cpus, cpus), max(peak_mem, mem)
+        out.append(NodeCapacity(name, peak_cpus, peak_mem))
+    return out
 
 
 def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunData:

@@ -19,6 +19,7 @@ from dacirco.controller.backpressure import check_queue
 from dacirco.controller.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.controller.events import EventLog
 from dacirco.controller.lifecycle import Lifecycle
+from dacirco.controller.parts import Parts
 from dacirco.controller.store import Store
 from dacirco.controller.usage import Usage
 from dacirco.controller.worker_link import WorkerLink
@@ -69,11 +70,12 @@ class ControllerConfig:
     max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
     boot_backoff_max: float = 60.0
     capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
+    can_split: bool = True  # policies may split jobs in chunks (Limits.can_split)
     max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
     sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
 
 
-class Controller(Lifecycle, WorkerLink):
+class Controller(Lifecycle, WorkerLink, Parts):
     def __init__(
         self,
         config: ControllerConfig,
@@ -95,6 +97,7 @@ class Controller(Lifecycle, WorkerLink):
         self.workers: dict[str, Worker] = {}
         self.tasks: dict[str, Task] = {}
         self._waiting: dict[str, None] = {}  # ids of waiting jobs, insertion-ordered
+        self._parts: dict[str, tuple[str, str, int]] = {}  # waiting parts of split jobs
         self._tokens: dict[str, str] = {}  # token -> worker id
         self._wake: dict[str, asyncio.Event] = {}  # per worker: a task is there for you
         self._kick = asyncio.Event()
@@ -153,6 +156,7 @@ class Controller(Lifecycle, WorkerLink):
             raise InvalidRequest(f"id_video: movie {id_video!r} is not in the catalog")
         meta = {k.lower(): v for k, v in info.metadata.items()}
         width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
+        frames = _positive(meta.get("frames"))
         job = Job(
             id=str(uuid.uuid4()),
             id_video=id_video,
@@ -164,6 +168,8 @@ class Controller(Lifecycle, WorkerLink):
             input_size=info.size,
             input_duration=_positive(meta.get("duration")),
             input_pixel_rate=width * height * fps if width and height and fps else None,
+            input_fps=fps,
+            input_frames=int(frames) if frames else None,
         )
         check_queue(self)  # again: others may have been admitted during the stat
         self._admitting += 1
@@ -196,7 +202,7 @@ class Controller(Lifecycle, WorkerLink):
     # ---- policy ----------------------------------------------------------------------------
     def snapshot(self) -> ClusterView:
         now = self.clock()
-        waiting = sorted((self.jobs[i] for i in self._waiting), key=lambda j: j.received_at)
+        whole = sorted((self.jobs[i] for i in self._waiting), key=lambda j: j.received_at)
         alive = [w for w in self.workers.values() if w.state != WorkerState.STOPPED]
         nodes = []
         for node in self.runtime.nodes():
@@ -210,22 +216,25 @@ class Controller(Lifecycle, WorkerLink):
                     free_memory_gb=node.memory_gb - sum(w.flavor.memory_gb for w in on_node),
                 )
             )
+        waiting = [
+            JobView(
+                id=j.id,
+                id_video=j.id_video,
+                bitrate=j.bitrate,
+                speed=j.speed.value,
+                received_at=j.received_at,
+                attempts=j.attempts,
+                input_duration=j.input_duration,
+                input_size=j.input_size,
+                input_pixel_rate=j.input_pixel_rate,
+            )
+            for j in whole
+        ]
+        if self._parts:  # parts of split jobs, in their job's arrival order
+            waiting = sorted(waiting + self.part_views(), key=lambda v: v.received_at)
         return ClusterView(
             now=now,
-            waiting=tuple(
-                JobView(
-                    id=j.id,
-                    id_video=j.id_video,
-                    bitrate=j.bitrate,
-                    speed=j.speed.value,
-                    received_at=j.received_at,
-                    attempts=j.attempts,
-                    input_duration=j.input_duration,
-                    input_size=j.input_size,
-                    input_pixel_rate=j.input_pixel_rate,
-                )
-                for j in waiting
-            ),
+            waiting=tuple(waiting),
             workers=tuple(
                 WorkerView(
                     id=w.id,
@@ -240,7 +249,11 @@ class Controller(Lifecycle, WorkerLink):
                 for w in alive
             ),
             nodes=tuple(nodes),
-            limits=Limits(max_workers=self.config.max_workers, default_flavor=self.config.flavor),
+            limits=Limits(
+                max_workers=self.config.max_workers,
+                default_flavor=self.config.flavor,
+                can_split=self.config.can_split,
+            ),
             stats=self.stats.snapshot(now),
         )
 
@@ -256,14 +269,20 @@ class Controller(Lifecycle, WorkerLink):
         if self.closed or self.draining:
             return Decisions()
         decisions = self.policy.decide(self.snapshot())
-        for split in decisions.split:  # the view says can_split=False: a policy's mistake
-            log.warning("refused %s: this controller does not split jobs", split)
+        split = False
+        for s in decisions.split:
+            if self.config.can_split:
+                split = await self._apply_split(s) or split
+            else:
+                log.warning("refused %s: splitting is off", s)
         for stop in decisions.stop:
             await self._apply_stop(stop)
         for assign in decisions.assign:
             await self._apply_assign(assign)
         for start in decisions.start:
             await self._apply_start(start)
+        if split:  # its parts are waiting now: place them at once
+            return await self.reconcile()
         return decisions
 
     async def _apply_stop(self, stop: StopWorker) -> None:
@@ -274,6 +293,13 @@ class Controller(Lifecycle, WorkerLink):
         await self.stop_worker(worker, stop.reason or f"stopped by {self.policy.name}")
 
     async def _apply_assign(self, assign: Assign) -> None:
+        if assign.job_id in self._parts:
+            worker = self.workers.get(assign.worker_id)
+            if worker is None or worker.state != WorkerState.IDLE:
+                log.warning("refused %s: worker not idle", assign)
+                return
+            await self._assign_part(assign.job_id, worker)
+            return
         job = self.jobs.get(assign.job_id)
         worker = self.workers.get(assign.worker_id)
         if job is None or job.state != JobState.WAITING:

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from dacirco.domain import Job, JobState, Task, TaskState, Worker, WorkerState
+from dacirco.runtimes.base import NO_CAPACITY
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
@@ -51,14 +52,16 @@ class Lifecycle:
                 task.transition(TaskState.LOST, now, "controller restarted")
                 await self.store.save(tasks=(task,))
                 job = self.jobs.get(task.job_id)
-                if job is not None and job.state == JobState.STARTED:
+                if job is not None and job.state == JobState.STARTED and not job.chunks:
                     await self.requeue_or_fail(
                         job, "controller restarted during the job", charge=False
                     )
         # Whatever a crash between two writes left behind: no worker is alive after a restart,
-        # so a job still Started goes back to the queue.
+        # so a job still Started goes back to the queue (a split one: its parts not done).
         for job in jobs:
-            if job.state == JobState.STARTED:
+            if job.state == JobState.STARTED and job.chunks:
+                self._restore_parts(job)
+            elif job.state == JobState.STARTED:
                 await self.requeue_or_fail(job, "controller restarted during the job", charge=False)
 
     async def close(self: Controller) -> None:
@@ -128,7 +131,10 @@ class Lifecycle:
         jobs: tuple[Job, ...] = ()
         job = self.jobs.get(job_id or "")
         if job is not None and job.state == JobState.STARTED:
-            self._requeue_or_fail(job, f"worker {worker.name}: {reason}", charge=charge)
+            if task is not None and task.part is not None:  # only that part goes back
+                self._requeue_part(job, task, f"worker {worker.name}: {reason}", charge=charge)
+            else:
+                self._requeue_or_fail(job, f"worker {worker.name}: {reason}", charge=charge)
             jobs = (job,)
         # Recovery (charge False) stops the previous run's workers: not a boot failure.
         failed_boot = lost and charge and was_booting and not self.draining
@@ -185,6 +191,7 @@ class Lifecycle:
         job.worker_id = job.task_id = None
         job.timings["failed"] = now
         self._waiting.pop(job.id, None)
+        self._drop_parts(job.id)
         self.events.emit("EV13", request_id=job.id, error_message=message)
 
     async def requeue_or_fail(
@@ -204,6 +211,10 @@ class Lifecycle:
         if worker is not None and worker.state != WorkerState.STOPPED:
             if self.draining:
                 await self.stop_worker(worker, "controller shutting down", charge=False)
+            elif reason.startswith(NO_CAPACITY):
+                # The cloud found no room after accepting the start: wait as for a refusal.
+                self._start_blocked_until = self.clock() + self.config.capacity_backoff
+                await self.stop_worker(worker, reason, lost=True, charge=False)
             else:
                 await self.stop_worker(worker, reason, lost=True)
 

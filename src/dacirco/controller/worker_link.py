@@ -11,7 +11,15 @@ import logging
 from typing import TYPE_CHECKING
 
 from dacirco.controller.errors import TaskNotYours, WorkerAuthError, WorkerGone
-from dacirco.domain import JobState, Task, TaskState, Worker, WorkerState, output_name
+from dacirco.domain import (
+    JobState,
+    Task,
+    TaskState,
+    Worker,
+    WorkerState,
+    chunk_name,
+    output_name,
+)
 from dacirco.policies.work import work_units
 from dacirco.protocol import (
     RegisterReply,
@@ -110,10 +118,15 @@ class WorkerLink:
 
     async def _task_spec(self: Controller, worker: Worker, task: Task) -> TaskSpec:
         job = self.jobs[task.job_id]
-        out = output_name(job)
+        out = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
         ttl = self.config.url_ttl
         get_url = await asyncio.to_thread(self.storage.get_url, input_key(job.id_video), ttl)
         put_url = await asyncio.to_thread(self.storage.put_url, output_key(out), ttl)
+        chunk_urls = []
+        if task.part == "merge":
+            for i in range(1, job.chunks + 1):
+                key = output_key(chunk_name(job, i))
+                chunk_urls.append(await asyncio.to_thread(self.storage.get_url, key, ttl))
         deadline = None
         if job.input_duration:
             # Generous: the slowest preset on one core is several times real time.
@@ -131,6 +144,12 @@ class WorkerLink:
             threads=worker.flavor.cpus,
             input_duration=job.input_duration,
             deadline_seconds=deadline,
+            kind=task.part or "whole",
+            chunk_index=task.index,
+            chunks=job.chunks,
+            input_fps=job.input_fps,
+            input_frames=job.input_frames,
+            chunk_urls=chunk_urls,
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:
@@ -160,10 +179,18 @@ class WorkerLink:
         task.timings[rep.step] = now
         if rep.seconds is not None:
             task.worker_seconds[rep.step] = rep.seconds
-        job.timings[key] = now
+        if task.part != "chunk" or rep.step != "uploaded":  # a chunk's upload is not the output
+            job.timings[key] = now
+        if task.part == "chunk" and rep.step == "uploaded":
+            code = "EV16"
         self.events.emit(code, request_id=job.id, worker_id=worker.id, task_id=task.id)
         if rep.step == "uploaded":
-            await self._task_done(worker, task)
+            if task.part == "chunk":
+                await self._chunk_done(worker, task)
+            else:
+                await self._task_done(worker, task)
+                if task.part == "merge":
+                    self._clean_chunks(job)
             self.kick()
             return
         await self.store.save(jobs=(job,), tasks=(task,))
@@ -212,6 +239,8 @@ class WorkerLink:
             # ffmpeg refused this input or these parameters: another attempt would fail alike.
             job.errors.append(message)
             self._fail(job, f"transcoding failed: {message}")
+        elif task.part is not None:
+            self._requeue_part(job, task, f"{kind} error: {message}", charge=True)
         else:
             self._requeue_or_fail(job, f"{kind} error: {message}")
         await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))

@@ -27,7 +27,7 @@ def fits(view: ClusterView, flavor: Flavor) -> int:
     if not view.nodes:
         return view.room
     return sum(
-        int(min(node.free_cpus // flavor.cpus, node.free_memory_gb // flavor.memory_gb))
+        max(0, int(min(node.free_cpus // flavor.cpus, node.free_memory_gb // flavor.memory_gb)))
         for node in view.nodes
     )
 

@@ -60,6 +60,8 @@ ORDERS = ("longest", "fifo")
 
 
 def work(job: JobView) -> float:
+    if job.part == "merge":  # a stream copy: no encoding work, any worker will do
+        return 0.0
     return work_units(job.input_duration, job.input_pixel_rate, job.speed)
 
 

@@ -31,6 +31,9 @@ class RuntimeError_(Exception):
     """A runtime could not start a worker (reported as data by the controller)."""
 
 
+NO_CAPACITY = "no capacity:"  # how a runtime's exit reason says the cloud had no room
+
+
 class CapacityRefused(RuntimeError_):
     """The cluster or cloud has no room now (a quota, no host with the resources): not the
     worker's fault. The controller waits and tries again; the jobs wait, they do not fail."""

@@ -98,7 +98,7 @@ def _setup(
     max_height: int | None,
     exact: bool,
     catalog: str = "default",
-    split: bool = False,
+    split: bool = True,
 ) -> Setup:
     try:
         check_runtime(runtime)
@@ -168,7 +168,7 @@ def simulate(
     max_height: MaxHeight = None,
     catalog: CatalogOpt = "default",
     exact: Exact = False,
-    split: SplitOpt = False,
+    split: SplitOpt = True,
     event_log: Annotated[
         Path | None, typer.Option(help="write the run's event log here (and its .config.txt)")
     ] = None,
@@ -288,7 +288,7 @@ def compare_command(
     max_height: MaxHeight = None,
     catalog: CatalogOpt = "default",
     exact: Exact = False,
-    split: SplitOpt = False,
+    split: SplitOpt = True,
     plot: Annotated[Path, typer.Option(help="the Pareto plot (PNG)")] = Path("sim-pareto.png"),
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="every run's figures, one per line")

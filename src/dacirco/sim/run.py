@@ -62,7 +62,7 @@ class SimConfig:
     call_interval: float = 1.0
     runtime: str = "vm"
     exact: bool = False
-    split: bool = False  # policies may split jobs in chunks (Limits.can_split)
+    split: bool = True  # policies may split jobs in chunks (Limits.can_split), as the controller
     linger: float = 3600.0
     stall: float = 86400.0
 
@@ -345,7 +345,8 @@ class Simulation:
                 js.state = "Waiting"
                 if self.log is not None:
                     self._log_steps(js, now)
-                    self.log.emit(now, "EV14", request_id=js.job.id, reason="simulation ended")
+                    rid = js.parent.job.id if js.parent is not None else js.job.id
+                    self.log.emit(now, "EV14", request_id=rid, reason="simulation ended")
                 w.job = None
             if w.state is not STOPPED:
                 self._stop(w, now)

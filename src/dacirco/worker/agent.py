@@ -37,6 +37,7 @@ from dacirco.worker.ffmpeg import (
     run_ffmpeg,
     warm_up,
 )
+from dacirco.worker.parts import encode_part
 from dacirco.worker.samples import SamplePusher
 from dacirco.worker.transfer import StorageError, download, upload
 
@@ -296,6 +297,14 @@ class Agent:
         started = time.monotonic()
         info = await asyncio.to_thread(probe_input, work / source)
         timings["probe"] = time.monotonic() - started
+        if spec.kind != "whole":
+            await encode_part(
+                spec, work / source, work / target, info, channel, self._store, self._retries
+            )
+            timings["transcode"] = time.monotonic() - started
+            await channel.send(TaskReport(step="transcoded", seconds=timings["transcode"]))
+            await self._upload(spec, channel, work / target, timings)
+            return
         cmd = build_command(
             source,
             target,
@@ -318,15 +327,22 @@ class Agent:
         if self._samples is not None:
             self._samples.flush_soon()  # the transcode's samples, while the upload runs
 
+        await self._upload(spec, channel, work / target, timings)
+
+    async def _upload(
+        self, spec: TaskSpec, channel: TaskChannel, path: Path, timings: dict[str, float]
+    ) -> None:
+        assert self._store is not None
         started = time.monotonic()
         size = await upload(
-            self._store, work / target, spec.output_url, check=channel.check, **self._retries
+            self._store, path, spec.output_url, check=channel.check, **self._retries
         )
         timings["upload"] = time.monotonic() - started
         await channel.send(TaskReport(step="uploaded", seconds=timings["upload"], bytes=size))
         log.info(
-            "task %s done: %s",
+            "task %s (%s) done: %s",
             spec.task_id,
+            spec.kind,
             ", ".join(f"{step} {seconds:.3f} s" for step, seconds in timings.items()),
         )
 

@@ -60,7 +60,9 @@ class SamplePusher:
                 log.debug("samples refused (%d); dropped", resp.status_code)
         except httpx.TransportError as exc:
             log.debug("samples not sent (%s); kept for the next try", exc)
-            self._buffer.extendleft(reversed(batch))
+            kept = [*batch, *self._buffer][-MAX_SAMPLES:]  # the oldest go first
+            self._buffer.clear()
+            self._buffer.extend(kept)
         except ValueError as exc:  # a sample out of the protocol's bounds: not worth a retry
             log.warning("samples dropped: %s", exc)
 
