@@ -1,5 +1,6 @@
 """The simulator against reality: one short scenario played for real (local runtime, real
-ffmpeg, minimize-workers, 2 tiny workers) and in the simulator calibrated on this machine in
+ffmpeg, minimize-workers, one tiny worker at a time, so that the machine's other core absorbs
+what else runs) and in the simulator calibrated on this machine in
 the same test (the same arrival times, movies, bitrates and presets). Average delay and total
 busy time (sum of the workers' busy intervals) must agree within 20 %."""
 
@@ -27,13 +28,13 @@ pytestmark = pytest.mark.slow
 
 # (seconds after the first request, movie, bitrate, preset): bursts that make jobs queue
 # behind booting workers, and a gap long enough for minimize-workers to stop them.
-SCENARIO = [
-    (0.0, "bbb_5.mp4", 3000, "ultrafast"),
+SCENARIO = [  # "fast" encodes of a few seconds each: fixed costs do not dominate
+    (0.0, "bbb_5.mp4", 3000, "fast"),
     (0.5, "bbb_3.mp4", 2000, "fast"),
-    (1.0, "bbb_4.mp4", 4000, "ultrafast"),
-    (6.0, "bbb_2.mp4", 1500, "fast"),
-    (6.3, "bbb_5.mp4", 6000, "ultrafast"),
-    (6.6, "bbb_1.mp4", 1000, "fast"),
+    (1.0, "bbb_4.mp4", 4000, "fast"),
+    (12.0, "bbb_2.mp4", 1500, "fast"),
+    (12.3, "bbb_5.mp4", 6000, "fast"),
+    (12.6, "bbb_1.mp4", 1000, "fast"),
 ]
 TOLERANCE = 0.20
 STEPS = ("received", "assigned", "started", "downloaded", "transcoded", "uploaded")
@@ -52,14 +53,14 @@ def test_simulated_delay_and_busy_time_match_a_real_run(service_factory, catalog
     movies = sorted({m for _, m, _, _ in SCENARIO})
     calibration = measure(
         catalog_movies(catalog_dir, movies),
-        presets=("ultrafast", "fast"),
+        presets=("fast",),
         threads=(1,),
         repeats=2,
         boot_repeats=3,
     )
     # The real run: the test service's options (--call-interval 0.2) plus these.
     svc = service_factory(
-        "--algorithm", "minimize-workers", "--max-workers", "2", "--flavor", "tiny"
+        "--algorithm", "minimize-workers", "--max-workers", "1", "--flavor", "tiny"
     )
     t0 = time.monotonic()
     ids = []
@@ -90,7 +91,7 @@ def test_simulated_delay_and_busy_time_match_a_real_run(service_factory, catalog
     config = SimConfig(
         algorithm="minimize-workers",
         flavor="tiny",
-        max_workers=2,
+        max_workers=1,
         call_interval=0.2,
         runtime="local",
     )
