@@ -37,6 +37,7 @@ bench-runtimes: $(STAMP)
 
 bench-chunked: $(STAMP)
 	$(BIN)/python benchmarks/chunked.py
+	$(BIN)/python benchmarks/chunked_sim.py
 
 bench-sim: $(STAMP)
 	$(BIN)/python benchmarks/simulator.py

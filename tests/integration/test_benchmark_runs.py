@@ -94,3 +94,12 @@ def test_chunked_benchmark_runs_and_prints_its_figures():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "speedup" in out.stdout and "merge" in out.stdout
+
+
+def test_simulated_chunking_benchmark_runs_and_prints_the_speedups():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "chunked_sim.py")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "speedup" in out.stdout and "goal 0.8 K" in out.stdout
