@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import statistics
 import tempfile
 import threading
@@ -24,11 +23,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from rich.console import Console
 from rich.table import Table
 
+from dacirco.api.thread_server import serve_in_thread
 from dacirco.domain import FLAVORS
 from dacirco.runtimes.base import Runtime, WorkerSpec
 from dacirco.runtimes.local import LocalRuntime
@@ -67,20 +66,9 @@ def sink_server() -> Iterator[Sink]:
     async def task() -> Response:
         return Response(status_code=204)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    sink.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(app) as url:
+        sink.url = url
         yield sink
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 async def one_start(runtime: Runtime, sink: Sink, flavor: str) -> float:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +16,10 @@ import av
 import httpx
 import psutil
 import pytest
-import uvicorn
 
+from dacirco.api.thread_server import free_port, serve_in_thread
 from dacirco.policies.right_size import RightSize
 from dacirco.service import ServeOptions, build
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +35,8 @@ def service(catalog: Path, tmp: Path, policy: RightSize) -> Iterator[tuple[httpx
         call_interval=0.2, algorithm="right-size", sample_interval=0,
     )  # fmt: skip
     app, _ = build(options, policy)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the service did not start"
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    try:
+    with serve_in_thread(app, port) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client, log
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def wait_done(client: httpx.Client, job_id: str, timeout: float = 120) -> dict:
@@ -109,8 +95,9 @@ def test_a_lost_chunk_is_retried_alone(catalog_dir: Path, tmp_path: Path) -> Non
             time.sleep(0.1)
         assert killed is not None, "no chunk started"
         for proc in psutil.Process().children(recursive=True):
-            if killed in " ".join(proc.cmdline()):
-                proc.kill()
+            with contextlib.suppress(psutil.Error):  # one may end (a zombie) meanwhile
+                if killed in " ".join(proc.cmdline()):
+                    proc.kill()
         job = wait_done(client, job_id, timeout=180)
         assert job["state"] == "Completed", job.get("error")
     evs = [e for e in events(log) if e.get("request_id") == job_id]

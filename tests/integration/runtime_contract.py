@@ -10,25 +10,17 @@ command on this machine); they register over HTTP with the stand-in below, which
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from dacirco.api.thread_server import free_port, serve_in_thread  # noqa: F401
 from dacirco.runtimes.base import Runtime
 from dacirco.runtimes.local import LocalRuntime
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -72,18 +64,9 @@ def sink_server() -> Any:
                 sink.polls[wid] = time.monotonic()
         return Response(status_code=204)
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    sink.url = f"http://127.0.0.1:{port}"
-    try:
+    with serve_in_thread(app) as url:
+        sink.url = url
         yield sink
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 # name -> factory(tmp_path) -> async context manager yielding a Runtime, closed by the test.

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from dacirco.api.thread_server import serve_in_thread
 from dacirco.scenario.model import Request
 from dacirco.scenario.player import (
     ServerUnreachable,
@@ -193,7 +193,6 @@ def test_percentile_nearest_rank():
 @pytest.fixture
 def instant_server() -> Iterator[str]:
     """A FastAPI app answering ``POST /jobs`` with 201 at once, served by uvicorn in a thread."""
-    import uvicorn
     from fastapi import FastAPI
 
     app = FastAPI()
@@ -203,19 +202,8 @@ def instant_server() -> Iterator[str]:
     async def submit(body: dict) -> str:
         return f"job-{next(count)}"
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "stub server did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app) as url:
+        yield url
 
 
 @pytest.mark.slow
