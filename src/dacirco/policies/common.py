@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
 
@@ -15,11 +17,12 @@ def match_fifo(
     """
     if not view.waiting:
         return (), (), view.idle
-    idle = sorted(view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
-    matched = zip(view.waiting, idle, strict=False)
-    pairs = tuple(Assign(job.id, worker.id) for job, worker in matched)
-    n = len(pairs)
-    return pairs, view.waiting[n:], tuple(idle[n:])
+    n = min(len(view.waiting), len(view.idle))
+    # The n longest idle, in that order (a partial sort: usually one job waits among many).
+    first = heapq.nsmallest(n, view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
+    pairs = tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
+    taken = {w.id for w in first}
+    return pairs, view.waiting[n:], tuple(w for w in view.idle if w.id not in taken)
 
 
 def fits(view: ClusterView, flavor: Flavor) -> int:

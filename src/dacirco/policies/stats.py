@@ -42,6 +42,7 @@ class StatsTracker:
         self._head = 0
         self._inputs: deque[float] = deque(maxlen=KEEP)
         self._works: deque[float] = deque(maxlen=WORKS)
+        self._works_sorted: tuple[float, ...] | None = ()
         self._count = 0
         self._first: float | None = None
         self._boots: deque[float] = deque(maxlen=KEEP)
@@ -51,6 +52,7 @@ class StatsTracker:
     def arrival(self, at: float, input_seconds: float | None = None, work: float = 0.0) -> None:
         """A request received at ``at``: its movie's length and its work (policies.work)."""
         self._works.append(work)
+        self._works_sorted = None
         self._arrivals.append(at)
         self._count += 1
         self._first = at if self._first is None else self._first
@@ -91,7 +93,12 @@ class StatsTracker:
                 {f: sum(d) / len(d) for f, d in self._tasks.items() if d}
             ),
             mean_input_seconds=sum(self._inputs) / len(self._inputs) if self._inputs else None,
-            recent_work=tuple(sorted(self._works)),
+            recent_work=self._recent_work(),
         )
         self._cache = (now, stats)
         return stats
+
+    def _recent_work(self) -> tuple[float, ...]:
+        if self._works_sorted is None:  # sorted again only when a request came
+            self._works_sorted = tuple(sorted(self._works))
+        return self._works_sorted
