@@ -20,181 +20,28 @@ import base64
 import contextlib
 import re
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tests.fakes import DACIRCO_BINARY, Container, image_env, serve_in_thread
-
-USER, PASSWORD, PROJECT = "dacirco", "fake-cloud-password", "dacirco-project"
-FLAVORS = {"s10.tiny": (1, 2048), "s10.small": (2, 4096), "s10.medium": (4, 8192)}
-IMAGE_NAME, NETWORK_NAME = "dacirco-worker", "dacirco-net"
-
-
-def _error(code: int, kind: str, message: str) -> JSONResponse:
-    return JSONResponse({kind: {"code": code, "message": message}}, status_code=code)
-
-
-def _bad(message: str) -> JSONResponse:
-    return _error(400, "badRequest", message)
-
-
-@dataclass
-class FakeServer:
-    id: str
-    name: str
-    flavor: str
-    host: str | None
-    metadata: dict[str, str]
-    user_data: str
-    status: str = "BUILD"
-    fault: dict[str, Any] | None = None
-    container: Container | None = None
-
-
-@dataclass
-class FakeCloud:
-    root: Path
-    hosts: dict[str, tuple[int, int]] = field(
-        default_factory=lambda: {f"compute{i}": (6, 16384) for i in (1, 2, 3)}
-    )
-    admin: bool = True  # may list hypervisors and target hosts
-    quota_cores: int = 18
-    hold: bool = False
-    boot_delay: float = 0.2
-    url: str = ""
-    image_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    network_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    servers: dict[str, FakeServer] = field(default_factory=dict)
-    created: list[FakeServer] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)  # every create body
-    tokens: set[str] = field(default_factory=set)
-    lock: threading.RLock = field(default_factory=threading.RLock)
-
-    def running(self) -> list[str]:
-        return [s.name for s in self.servers.values() if s.container and s.container.running()]
-
-    def used(self, host: str | None = None) -> tuple[int, int]:
-        live = [s for s in self.servers.values() if host is None or s.host == host]
-        return sum(FLAVORS[s.flavor][0] for s in live), sum(FLAVORS[s.flavor][1] for s in live)
-
-    def schedule(self, flavor: str, wanted: str | None) -> str | None:
-        cpus, ram = FLAVORS[flavor]
-        best = None
-        for host, (hc, hr) in self.hosts.items():
-            if wanted and host != wanted:
-                continue
-            uc, ur = self.used(host)
-            if hc - uc >= cpus and hr - ur >= ram and (best is None or hc - uc > best[0]):
-                best = (hc - uc, host)
-        return best[1] if best else None
-
-    def boot(self, server: FakeServer) -> None:
-        time.sleep(self.boot_delay)
-        with self.lock:
-            if server.id not in self.servers:
-                return
-            server.status = "ACTIVE"
-            if not self.hold:
-                self._cloud_init(server)
-
-    def _cloud_init(self, server: FakeServer) -> None:
-        config = yaml.safe_load(server.user_data)
-        files = {f["path"]: f.get("content", "") for f in config.get("write_files") or []}
-        for cmd in config.get("runcmd") or []:
-            if not (isinstance(cmd, list) and cmd and cmd[0] == "systemd-run"):
-                continue
-            env = image_env(self.root / server.name / "home")
-            poweroff = False
-            i = 1
-            while i < len(cmd) and cmd[i].startswith("-"):
-                prop = cmd[i].removeprefix("--property=")
-                if prop.startswith("EnvironmentFile="):
-                    text = files[prop.split("=", 1)[1]]
-                    env |= dict(ln.split("=", 1) for ln in text.splitlines() if "=" in ln)
-                poweroff |= prop.startswith("ExecStopPost=") and "poweroff" in prop
-                i += 1
-            argv = cmd[i:]
-            if argv[:1] != ["dacirco"]:
-                continue
-            server.container = Container(
-                [*DACIRCO_BINARY, *argv[1:]],
-                env,
-                self.root / server.name,
-                lambda code, s=server, off=poweroff: self._exited(s, off),
-            )
-
-    def _exited(self, server: FakeServer, poweroff: bool) -> None:
-        with self.lock:
-            if server.status == "DELETING":
-                self.servers.pop(server.id, None)
-            elif poweroff:
-                server.status = "SHUTOFF"
-
-    def delete(self, server: FakeServer) -> None:
-        with self.lock:
-            server.status = "DELETING"
-            container = server.container
-            if container is None or not container.running():
-                self.servers.pop(server.id, None)
-                return
-        threading.Thread(target=container.terminate, args=(3.0,), daemon=True).start()
-
-    def shutdown(self) -> None:
-        for server in list(self.servers.values()):
-            if server.container is not None:
-                server.container.terminate(2.0)
-
-    def view(self, s: FakeServer) -> dict[str, Any]:
-        cpus, ram = FLAVORS[s.flavor]
-        body: dict[str, Any] = {
-            "id": s.id, "name": s.name, "status": s.status, "metadata": s.metadata,
-            "flavor": {"original_name": s.flavor, "vcpus": cpus, "ram": ram, "disk": 10},
-            "image": {"id": self.image_id}, "addresses": {}, "tenant_id": PROJECT,
-            "user_id": USER, "OS-EXT-SRV-ATTR:host": s.host,
-            "OS-EXT-SRV-ATTR:hypervisor_hostname": s.host,
-            "OS-EXT-AZ:availability_zone": "nova",
-            "links": [{"rel": "self", "href": f"{self.url}/compute/v2.1/servers/{s.id}"}],
-        }  # fmt: skip
-        if s.fault:
-            body["fault"] = s.fault
-        return body
-
-
-def validate(cloud: FakeCloud, body: Any) -> str | None:
-    server = body.get("server") if isinstance(body, dict) else None
-    if not isinstance(server, dict):
-        return "Invalid input for field/attribute server."
-    name = server.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255:
-        return "Invalid input for field/attribute name."
-    if server.get("imageRef") != cloud.image_id:
-        return f"Can not find requested image {server.get('imageRef')}"
-    if server.get("flavorRef") not in FLAVORS:
-        return f"Flavor {server.get('flavorRef')} could not be found."
-    networks = server.get("networks")
-    if networks not in ("auto", "none") and not (
-        isinstance(networks, list) and all(n.get("uuid") == cloud.network_id for n in networks)
-    ):
-        return "Invalid input for field/attribute networks."
-    data = server.get("user_data", "")
-    try:
-        if len(base64.b64decode(data, validate=True)) > 65535:
-            return "User data too large."
-    except ValueError:
-        return "User data needs to be valid base 64."
-    meta = server.get("metadata") or {}
-    if not all(isinstance(v, str) and len(v) <= 255 for v in meta.values()):
-        return "Invalid input for field/attribute metadata."
-    return None
+from tests.fakes import serve_in_thread
+from tests.fakes.compute_cloud import (
+    FLAVORS,
+    IMAGE_NAME,
+    NETWORK_NAME,
+    PASSWORD,
+    PROJECT,
+    USER,
+    FakeCloud,
+    FakeServer,
+    bad_request,
+    nova_error,
+    validate,
+)
 
 
 def create_app(cloud: FakeCloud) -> FastAPI:
@@ -209,7 +56,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
         path = request.url.path
         guarded = not path.startswith("/identity") and path.count("/") > 2
         if guarded and request.headers.get("x-auth-token") not in cloud.tokens:
-            return _error(401, "unauthorized", "The request you have made requires auth.")
+            return nova_error(401, "unauthorized", "The request you have made requires auth.")
         return await call_next(request)
 
     # ---- keystone ------------------------------------------------------------------------
@@ -230,7 +77,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
         body = await request.json()
         user = body["auth"]["identity"]["password"]["user"]
         if user.get("name") != USER or user.get("password") != PASSWORD:
-            return _error(401, "error", "The request you have made requires authentication.")
+            return nova_error(401, "error", "The request you have made requires authentication.")
         token = uuid.uuid4().hex
         cloud.tokens.add(token)
 
@@ -282,7 +129,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
     def get_network(net_id: str) -> dict[str, Any] | JSONResponse:
         if net_id == cloud.network_id:
             return {"network": network()}
-        return _error(404, "NeutronError", f"Network {net_id} could not be found.")
+        return nova_error(404, "NeutronError", f"Network {net_id} could not be found.")
 
     @app.get("/network/v2.0/networks")
     def list_networks(name: str | None = None) -> dict[str, Any]:
@@ -311,7 +158,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
             return {"flavors": [flavor(n) for n in FLAVORS]}
         if flavor_id in FLAVORS:
             return {"flavor": flavor(flavor_id)}
-        return _error(404, "itemNotFound", f"Flavor {flavor_id} could not be found.")
+        return nova_error(404, "itemNotFound", f"Flavor {flavor_id} could not be found.")
 
     @app.get("/compute/v2.1/flavors")
     def list_flavors() -> dict[str, Any]:
@@ -320,7 +167,8 @@ def create_app(cloud: FakeCloud) -> FastAPI:
     @app.get("/compute/v2.1/os-hypervisors/detail", response_model=None)
     def hypervisors() -> dict[str, Any] | JSONResponse:
         if not cloud.admin:
-            return _error(403, "forbidden", "Policy doesn't allow os_compute_api:os-hypervisors")
+            denied = "Policy doesn't allow os_compute_api:os-hypervisors"
+            return nova_error(403, "forbidden", denied)
         return {
             "hypervisors": [
                 {"id": i, "hypervisor_hostname": h, "vcpus": c, "memory_mb": r,
@@ -340,15 +188,15 @@ def create_app(cloud: FakeCloud) -> FastAPI:
     async def create_server(request: Request) -> JSONResponse:
         body = await request.json()
         if problem := validate(cloud, body):
-            return _bad(problem)
+            return bad_request(problem)
         req = body["server"]
         _zone, _, host = (req.get("availability_zone") or "").partition(":")
         if host and not cloud.admin:
-            return _error(
+            return nova_error(
                 403, "forbidden", "Policy doesn't allow os_compute_api:servers:create:forced_host"
             )
         if host and host not in cloud.hosts:
-            return _bad(f"Compute host {host} could not be found.")
+            return bad_request(f"Compute host {host} could not be found.")
         with cloud.lock:
             cores = FLAVORS[req["flavorRef"]][0]
             used = cloud.used()[0]
@@ -358,7 +206,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
                     f"of {cloud.quota_cores} cores"
                 )
                 cloud.refused.append(message)
-                return _error(403, "forbidden", message)
+                return nova_error(403, "forbidden", message)
             server = FakeServer(
                 id=str(uuid.uuid4()),
                 name=req["name"],
@@ -397,7 +245,7 @@ def create_app(cloud: FakeCloud) -> FastAPI:
         return list_servers(request)
 
     def missing(server_id: str) -> JSONResponse:
-        return _error(404, "itemNotFound", f"Instance {server_id} could not be found.")
+        return nova_error(404, "itemNotFound", f"Instance {server_id} could not be found.")
 
     @app.get("/compute/v2.1/servers/{server_id}", response_model=None)
     def get_server(server_id: str) -> dict[str, Any] | JSONResponse:

@@ -9,8 +9,10 @@ command on this machine); they register over HTTP with the stand-in below, which
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,8 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 
 from dacirco.api.thread_server import free_port, serve_in_thread  # noqa: F401
-from dacirco.runtimes.base import Runtime
+from dacirco.domain import FLAVORS
+from dacirco.runtimes.base import Runtime, WorkerSpec
 from dacirco.runtimes.local import LocalRuntime
 
 
@@ -67,6 +70,21 @@ def sink_server() -> Any:
     with serve_in_thread(app) as url:
         sink.url = url
         yield sink
+
+
+def worker_spec(
+    url: str, flavor: str = "tiny", node: str | None = None, prefix: str = "w"
+) -> WorkerSpec:
+    """A worker of ``flavor`` calling ``url`` back, with a fresh id and token of its own."""
+    wid = str(uuid.uuid4())
+    return WorkerSpec(wid, f"{prefix}-{wid[:8]}", FLAVORS[flavor], url, f"tok-{uuid.uuid4()}", node)
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.1)
 
 
 # name -> factory(tmp_path) -> async context manager yielding a Runtime, closed by the test.

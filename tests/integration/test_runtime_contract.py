@@ -19,7 +19,7 @@ import pytest
 
 from dacirco.domain import FLAVORS
 from dacirco.runtimes.base import WorkerSpec
-from tests.integration.runtime_contract import FACTORIES, Sink, sink_server
+from tests.integration.runtime_contract import FACTORIES, Sink
 
 pytestmark = pytest.mark.slow
 
@@ -30,12 +30,6 @@ REGISTERS_WITHIN = 60.0
 @pytest.fixture(params=sorted(FACTORIES))
 def runtime_name(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture
-def sink():  # type: ignore[no-untyped-def]
-    with sink_server() as s:
-        yield s
 
 
 def spec(sink: Sink, flavor: str = "tiny", node: str | None = None) -> WorkerSpec:

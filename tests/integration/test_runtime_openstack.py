@@ -7,39 +7,24 @@ import asyncio
 import base64
 import logging
 import time
-import uuid
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 
 from dacirco.domain import FLAVORS, Codec, JobState, Speed, WorkerState
-from dacirco.runtimes.base import RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import RuntimeError_
 from dacirco.runtimes.factory import RuntimeOptions, RuntimeUnavailable, make_runtime
 from dacirco.runtimes.openstack import user_data
 from tests.fakes import Clock, free_port, make_controller
 from tests.fakes.compute_api import PASSWORD, fake_runtime, write_clouds_yaml
-from tests.integration.runtime_contract import Sink, sink_server
+from tests.integration.runtime_contract import Sink, wait_for, worker_spec
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def sink():  # type: ignore[no-untyped-def]
-    with sink_server() as s:
-        yield s
-
-
-def spec(url: str, flavor: str = "tiny", node: str | None = None) -> WorkerSpec:
-    wid = str(uuid.uuid4())
-    return WorkerSpec(wid, f"vm-{wid[:8]}", FLAVORS[flavor], url, f"tok-{uuid.uuid4()}", node)
-
-
-async def wait_for(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
+spec = partial(worker_spec, prefix="vm")
 
 
 def test_the_user_data_carries_the_controller_url_and_its_token_only() -> None:

@@ -16,7 +16,7 @@ import pytest
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.runtimes.base import RuntimeError_, WorkerSpec
 from dacirco.runtimes.factory import RuntimeOptions, RuntimeUnavailable, make_runtime
-from tests.integration.runtime_contract import Sink, free_port, sink_server
+from tests.integration.runtime_contract import Sink, free_port
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'dacirco[ray]'")
@@ -25,12 +25,6 @@ from dacirco.runtimes.ray import RayRuntime, dacirco_actors  # noqa: E402
 from dacirco.runtimes.ray_cluster import shared_cluster  # noqa: E402
 
 REGISTERS_WITHIN = 60.0
-
-
-@pytest.fixture
-def sink():  # type: ignore[no-untyped-def]
-    with sink_server() as s:
-        yield s
 
 
 @pytest.fixture

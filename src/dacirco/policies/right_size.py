@@ -56,7 +56,6 @@ from dacirco.policies.work import work_units
 # at "fast" is 334 and bbb_7 at "fast" 221 (13 % of the classic requests); the others are
 # below 110, and every "ultrafast" job below 50.
 TIERS: tuple[tuple[float, str], ...] = ((200.0, "medium"), (0.0, "tiny"))
-ORDERS = ("longest", "fifo")
 
 
 def work(job: JobView) -> float:

@@ -7,8 +7,10 @@ names the extra to install, before anything starts.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from dacirco.runtimes.base import Runtime
 from dacirco.runtimes.local import LocalRuntime
@@ -45,33 +47,25 @@ def make_runtime(options: RuntimeOptions) -> Runtime:
             work_root=options.work_root,
         )
     if options.kind == "pod":
-        try:
-            from dacirco.runtimes.kubernetes import KubernetesOptions, KubernetesRuntime
-        except ImportError as exc:
-            raise RuntimeUnavailable(
-                f"--runtime pod needs the kubernetes client ({exc.name} is missing): "
-                "pip install 'dacirco[kubernetes]'"
-            ) from None
-        return KubernetesRuntime(
-            KubernetesOptions(options.k8s_namespace, options.k8s_image, options.kubeconfig)
+        k8s = _optional("pod", "kubernetes", "the kubernetes client", "kubernetes")
+        return k8s.KubernetesRuntime(
+            k8s.KubernetesOptions(options.k8s_namespace, options.k8s_image, options.kubeconfig)
         )
     if options.kind == "vm":
-        try:
-            from dacirco.runtimes.openstack import OpenStackOptions, OpenStackRuntime
-        except ImportError as exc:
-            raise RuntimeUnavailable(
-                f"--runtime vm needs openstacksdk ({exc.name} is missing): "
-                "pip install 'dacirco[openstack]'"
-            ) from None
-        return OpenStackRuntime(
-            OpenStackOptions(options.os_cloud, options.os_image, options.os_network)
+        openstack = _optional("vm", "openstack", "openstacksdk", "openstack")
+        return openstack.OpenStackRuntime(
+            openstack.OpenStackOptions(options.os_cloud, options.os_image, options.os_network)
         )
     if options.kind == "ray":
-        try:
-            from dacirco.runtimes.ray import RayRuntime
-        except ImportError as exc:
-            raise RuntimeUnavailable(
-                f"--runtime ray needs Ray ({exc.name} is missing): pip install 'dacirco[ray]'"
-            ) from None
-        return RayRuntime(options.ray_address)
+        return _optional("ray", "ray", "Ray", "ray").RayRuntime(options.ray_address)
     raise RuntimeUnavailable(f"--runtime {options.kind!r}: choose one of {', '.join(RUNTIMES)}")
+
+
+def _optional(kind: str, module: str, what: str, extra: str) -> ModuleType:
+    """``dacirco.runtimes.<module>``, imported only when chosen: its packages are an extra."""
+    try:
+        return importlib.import_module(f"dacirco.runtimes.{module}")
+    except ImportError as exc:
+        raise RuntimeUnavailable(
+            f"--runtime {kind} needs {what} ({exc.name} is missing): pip install 'dacirco[{extra}]'"
+        ) from None
