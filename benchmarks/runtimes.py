@@ -28,7 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dacirco.api.thread_server import serve_in_thread
+from dacirco.core.placement import place
 from dacirco.domain import FLAVORS
+from dacirco.policies.base import NodeView
 from dacirco.runtimes.base import Runtime, WorkerSpec
 from dacirco.runtimes.local import LocalRuntime
 
@@ -73,7 +75,9 @@ def sink_server() -> Iterator[Sink]:
 
 async def one_start(runtime: Runtime, sink: Sink, flavor: str) -> float:
     wid = str(uuid.uuid4())
-    node = runtime.place(FLAVORS[flavor])
+    # Each worker is stopped before the next starts: every node is free.
+    views = [NodeView(n.name, n.cpus, n.memory_gb, n.cpus, n.memory_gb) for n in runtime.nodes()]
+    node = place(views, FLAVORS[flavor])
     spec = WorkerSpec(wid, f"bench-{wid[:8]}", FLAVORS[flavor], sink.url, f"t-{wid}", node)
     t0 = time.monotonic()
     await runtime.start(spec)

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dacirco.domain import FLAVORS
-from dacirco.runtimes.base import WorkerSpec
+from dacirco.domain import FLAVORS, ExitCause
+from dacirco.runtimes.base import WorkerExit, WorkerSpec, worker_command
 from dacirco.runtimes.local import LocalRuntime, log_tail
 from tests.conftest import free_port
 
@@ -21,15 +21,15 @@ pytestmark = pytest.mark.slow
 
 
 class Exits:
-    """The runtime's exit handler: records (worker id, reason)."""
+    """The runtime's exit handler: records each ``WorkerExit``."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.queue: asyncio.Queue[WorkerExit] = asyncio.Queue()
 
-    async def __call__(self, worker_id: str, reason: str) -> None:
-        await self.queue.put((worker_id, reason))
+    async def __call__(self, exit: WorkerExit) -> None:
+        await self.queue.put(exit)
 
-    async def next(self, timeout: float = 20.0) -> tuple[str, str]:
+    async def next(self, timeout: float = 20.0) -> WorkerExit:
         return await asyncio.wait_for(self.queue.get(), timeout)
 
 
@@ -59,12 +59,13 @@ async def _until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-u
 
 
 async def _started_with_task_files(runtime: LocalRuntime, worker_id: str, tmp: Path) -> Path:
-    await runtime.start(_spec(worker_id))
+    spec = _spec(worker_id)
+    await runtime.start(spec)
     work = tmp / "work" / f"worker-{worker_id}"
     pid = runtime.pid(worker_id)
     assert pid is not None
     cmdline = psutil.Process(pid).cmdline()
-    assert cmdline[cmdline.index("--work-dir") + 1] == str(work)
+    assert cmdline[1:] == ["-m", "dacirco.worker", *worker_command(spec), "--work-dir", str(work)]
     await _until(work.is_dir)  # the worker makes it at start
     task = work / "dacirco-t1-abcd"  # what a task in progress leaves there
     task.mkdir()
@@ -75,9 +76,9 @@ async def _started_with_task_files(runtime: LocalRuntime, worker_id: str, tmp: P
 async def test_the_work_dir_goes_when_a_worker_is_killed_9(runtime, tmp_path):
     work = await _started_with_task_files(runtime, "w1", tmp_path)
     os.kill(runtime.pid("w1"), signal.SIGKILL)
-    worker_id, reason = await runtime.exits.next()
-    assert worker_id == "w1"
-    assert reason.startswith("worker process killed by signal 9")
+    exit = await runtime.exits.next()
+    assert exit.worker_id == "w1" and exit.cause is ExitCause.CRASHED
+    assert exit.reason.startswith("worker process killed by signal 9")
     assert not work.exists()
     assert (tmp_path / "work").is_dir()  # only that worker's folder goes
 
@@ -98,9 +99,9 @@ async def test_an_unasked_exit_says_why_with_the_last_lines_of_the_log(runtime, 
     log.parent.mkdir(parents=True)
     log.write_text("a line written by an earlier process of that name\n")
     await runtime.start(_spec("w4", token=" "))  # no token: the worker refuses to start
-    worker_id, reason = await runtime.exits.next()
-    assert worker_id == "w4"
-    assert reason == (
+    exit = await runtime.exits.next()
+    assert exit.worker_id == "w4" and exit.cause is ExitCause.CRASHED
+    assert exit.reason == (
         "worker process exited with code 2: "
         "error: the worker token is missing: set DACIRCO_WORKER_TOKEN"
     )

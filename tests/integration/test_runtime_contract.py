@@ -4,8 +4,10 @@
   its flavor;
 - ``stop`` frees it (its process or actor is gone; stopping again is a no-op);
 - ``close`` leaves nothing running;
-- ``nodes`` reports capacity, ``place`` a node of it;
-- a worker that dies on its own is reported to the exit handler (an event, not a hang).
+- ``nodes`` reports capacity, and a worker goes to the node its spec names (the controller's
+  choice, ``core.placement.place``);
+- a worker that dies on its own is reported to the exit handler as data (a ``WorkerExit``
+  with ``ExitCause.CRASHED`` and a reason: an event, not a hang).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from dacirco.domain import FLAVORS
-from dacirco.runtimes.base import WorkerSpec
+from dacirco.core.placement import place
+from dacirco.domain import FLAVORS, ExitCause
+from dacirco.policies.base import NodeView
+from dacirco.runtimes.base import WorkerExit, WorkerSpec
 from tests.integration.runtime_contract import FACTORIES, Sink
 
 pytestmark = pytest.mark.slow
@@ -54,7 +58,8 @@ async def test_start_returns_at_once_and_the_worker_registers(
     async with FACTORIES[runtime_name](tmp_path) as runtime:
         nodes = runtime.nodes()
         assert nodes and all(n.cpus >= 1 and n.memory_gb > 0 for n in nodes)
-        node = runtime.place(FLAVORS["tiny"])
+        views = [NodeView(n.name, n.cpus, n.memory_gb, n.cpus, n.memory_gb) for n in nodes]
+        node = place(views, FLAVORS["tiny"])
         assert node in {n.name for n in nodes}
         s = spec(sink, "tiny", node)
         t0 = time.monotonic()
@@ -71,10 +76,10 @@ async def test_start_returns_at_once_and_the_worker_registers(
 
 
 async def test_close_stops_every_worker(runtime_name: str, sink: Sink, tmp_path: Path) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     async with FACTORIES[runtime_name](tmp_path) as runtime:
         runtime.set_exit_handler(on_exit)
@@ -93,10 +98,10 @@ async def test_close_stops_every_worker(runtime_name: str, sink: Sink, tmp_path:
 async def test_a_worker_that_dies_is_reported_not_waited_for(
     runtime_name: str, sink: Sink, tmp_path: Path
 ) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     async with FACTORIES[runtime_name](tmp_path) as runtime:
         runtime.set_exit_handler(on_exit)
@@ -107,5 +112,6 @@ async def test_a_worker_that_dies_is_reported_not_waited_for(
         deadline = time.monotonic() + 60
         while not exits and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert exits and exits[0][0] == dead.worker_id
-        assert exits[0][1]  # with its reason
+        assert exits and exits[0].worker_id == dead.worker_id
+        assert exits[0].cause is ExitCause.CRASHED
+        assert exits[0].reason  # with its reason

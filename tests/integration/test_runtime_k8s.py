@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dacirco.domain import FLAVORS, Codec, JobState, Speed, WorkerState
-from dacirco.runtimes.base import RuntimeError_
+from dacirco.domain import Codec, ExitCause, JobState, Speed, WorkerState
+from dacirco.runtimes.base import CapacityRefused, RuntimeError_, WorkerExit, worker_command
 from dacirco.runtimes.factory import RuntimeOptions, RuntimeUnavailable, make_runtime
 from dacirco.runtimes.kubernetes import KubernetesOptions, pod_manifest
 from tests.fakes import Clock, free_port, make_controller
@@ -34,6 +34,7 @@ def test_the_pod_carries_the_controller_url_and_its_token_only() -> None:
     (container,) = pod["spec"]["containers"]
     assert container["env"] == [{"name": "DACIRCO_WORKER_TOKEN", "value": s.token}]
     assert container["args"][:2] == ["--controller", "http://10.0.0.5:8000"]
+    assert container["args"] == worker_command(s)  # the image's entrypoint is dacirco worker
     for secret in ("pass4minio", "minio", TOKEN, "password", "kubeconfig"):
         assert secret not in text
     assert pod["spec"]["automountServiceAccountToken"] is False  # no cluster credential either
@@ -61,16 +62,15 @@ async def test_pods_go_to_the_chosen_nodes_and_none_is_left(
             "compute3",
             "compute2",
         ]
-        assert runtime.place(FLAVORS["medium"]) == "compute1"  # the node with most room
         await runtime.close()
         assert cluster.pods == {} and cluster.running() == []
     assert all(s.token not in caplog.text for s in specs)
 
 
-async def test_a_quota_refusal_is_a_runtime_error(sink: Sink, tmp_path: Path) -> None:
+async def test_a_quota_refusal_is_capacity_refused(sink: Sink, tmp_path: Path) -> None:
     async with fake_runtime(tmp_path, quota_cpu=1) as (runtime, cluster):
         s = spec(sink.url, "small")
-        with pytest.raises(RuntimeError_, match="quota exceeded") as info:
+        with pytest.raises(CapacityRefused, match="quota exceeded") as info:
             await runtime.start(s)
         assert s.token not in str(info.value)
         assert cluster.pods == {}
@@ -83,10 +83,10 @@ async def test_an_unknown_namespace_is_a_runtime_error(sink: Sink, tmp_path: Pat
 
 
 async def test_an_unschedulable_pod_is_reported_and_deleted(sink: Sink, tmp_path: Path) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     nodes = [FakeNode("small1", cpus=2, memory_gb=4)]
     async with fake_runtime(tmp_path, nodes=nodes) as (runtime, cluster):
@@ -94,21 +94,22 @@ async def test_an_unschedulable_pod_is_reported_and_deleted(sink: Sink, tmp_path
         s = spec(sink.url, "medium", "small1")
         await runtime.start(s)
         await wait_for(lambda: exits)
-        assert exits[0][0] == s.worker_id and "no capacity" in exits[0][1]
+        assert exits[0].worker_id == s.worker_id
+        assert exits[0].cause is ExitCause.NO_CAPACITY and "unschedulable" in exits[0].reason
         await wait_for(lambda: not cluster.pods)
 
 
 async def test_an_unknown_image_is_reported(sink: Sink, tmp_path: Path) -> None:
-    exits: list[str] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append(reason)
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     async with fake_runtime(tmp_path, images={}) as (runtime, _):
         runtime.set_exit_handler(on_exit)
         await runtime.start(spec(sink.url))
         await wait_for(lambda: exits)
-        assert "ErrImagePull" in exits[0]
+        assert exits[0].cause is ExitCause.CRASHED and "ErrImagePull" in exits[0].reason
 
 
 def test_an_unreachable_cluster_is_one_line_at_start(tmp_path: Path) -> None:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dacirco.domain import FLAVORS, Codec, JobState, Speed, WorkerState
-from dacirco.runtimes.base import RuntimeError_
+from dacirco.domain import Codec, ExitCause, JobState, Speed, WorkerState
+from dacirco.runtimes.base import CapacityRefused, WorkerExit, worker_command
 from dacirco.runtimes.factory import RuntimeOptions, RuntimeUnavailable, make_runtime
 from dacirco.runtimes.openstack import user_data
 from tests.fakes import Clock, free_port, make_controller
@@ -39,6 +39,7 @@ def test_the_user_data_carries_the_controller_url_and_its_token_only() -> None:
     assert command[0] == "systemd-run" and s.token not in " ".join(command)  # not in argv
     i = command.index("dacirco")
     assert command[i : i + 4] == ["dacirco", "worker", "--controller", "http://10.0.0.5:8000"]
+    assert command[i + 2 :] == worker_command(s)
     for secret in ("pass4minio", "minio", PASSWORD, "clouds.yaml", "OS_"):
         assert secret not in text
 
@@ -61,7 +62,6 @@ async def test_servers_go_to_the_chosen_hosts_and_none_is_left(
         assert req["networks"] == [{"uuid": cloud.network_id}]
         decoded = base64.b64decode(req["user_data"]).decode()
         assert PASSWORD not in decoded and "pass4minio" not in decoded
-        assert runtime.place(FLAVORS["medium"]) == "compute2"
         await runtime.close()
         assert cloud.servers == {} and cloud.running() == []
     assert all(s.token not in caplog.text for s in specs)
@@ -72,25 +72,25 @@ async def test_without_admin_rights_one_node_the_quota(sink: Sink, tmp_path: Pat
     async with fake_runtime(tmp_path, admin=False, quota_cores=8) as (runtime, cloud):
         (node,) = runtime.nodes()
         assert node.cpus == 8 and node.memory_gb == 50.0
-        s = spec(sink.url, "tiny", runtime.place(FLAVORS["tiny"]))
+        s = spec(sink.url, "tiny", node.name)
         await runtime.start(s)
         await asyncio.to_thread(sink.wait_registered, s.worker_id, 60)
         assert "availability_zone" not in cloud.requests[0]["server"]
 
 
-async def test_a_quota_refusal_is_a_runtime_error(sink: Sink, tmp_path: Path) -> None:
+async def test_a_quota_refusal_is_capacity_refused(sink: Sink, tmp_path: Path) -> None:
     async with fake_runtime(tmp_path, quota_cores=1) as (runtime, cloud):
         s = spec(sink.url, "small")
-        with pytest.raises(RuntimeError_, match="quota exceeded") as info:
+        with pytest.raises(CapacityRefused, match="quota exceeded") as info:
             await runtime.start(s)
         assert s.token not in str(info.value) and cloud.servers == {}
 
 
 async def test_no_valid_host_is_reported_and_deleted(sink: Sink, tmp_path: Path) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     hosts = {"compute1": (2, 4096)}
     async with fake_runtime(tmp_path, hosts=hosts) as (runtime, cloud):
@@ -98,7 +98,8 @@ async def test_no_valid_host_is_reported_and_deleted(sink: Sink, tmp_path: Path)
         s = spec(sink.url, "medium", "compute1")
         await runtime.start(s)
         await wait_for(lambda: exits)
-        assert exits[0][0] == s.worker_id and "no capacity" in exits[0][1]
+        assert exits[0].worker_id == s.worker_id
+        assert exits[0].cause is ExitCause.NO_CAPACITY and "No valid host" in exits[0].reason
         await wait_for(lambda: not cloud.servers)
 
 

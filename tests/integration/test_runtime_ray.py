@@ -1,6 +1,7 @@
 """The Ray runtime on a real local multi-node Ray cluster (``ray_cluster.shared_cluster``: a
 head with no CPU and three raylets ``compute1..3``, 6 CPU and 16 GB each), beyond the runtime
-contract: nodes and capacity from the cluster, placement honoured, the flavor's resources
+contract: nodes and capacity from the cluster, placement honoured (and, for a spec naming no
+node, the placement rule over the room its own actors leave), the flavor's resources
 reserved and freed, bad conditions (unreachable cluster, a flavor that can never fit, a node
 full for now, an actor killed from outside), and no DaCirco actor left behind.
 """
@@ -13,8 +14,10 @@ import uuid
 
 import pytest
 
-from dacirco.domain import FLAVORS, Flavor
-from dacirco.runtimes.base import RuntimeError_, WorkerSpec
+from dacirco.core.placement import place
+from dacirco.domain import FLAVORS, ExitCause, Flavor
+from dacirco.policies.base import NodeView
+from dacirco.runtimes.base import RuntimeError_, WorkerExit, WorkerSpec
 from dacirco.runtimes.factory import RuntimeOptions, RuntimeUnavailable, make_runtime
 from tests.integration.runtime_contract import Sink, free_port
 
@@ -63,8 +66,9 @@ async def test_nodes_and_capacity_come_from_the_cluster(runtime: RayRuntime) -> 
     nodes = {n.name: (n.cpus, n.memory_gb) for n in runtime.nodes()}
     # The head (no CPU: the controller's node) holds no worker and is not offered.
     assert nodes == {"compute1": (6, 16.0), "compute2": (6, 16.0), "compute3": (6, 16.0)}
-    assert runtime.place(FLAVORS["medium"]) in nodes
-    assert runtime.place(Flavor("huge", 8, 4.0)) is None  # no node has 8 CPUs
+    views = [NodeView(n.name, n.cpus, n.memory_gb, n.cpus, n.memory_gb) for n in runtime.nodes()]
+    assert place(views, FLAVORS["medium"]) in nodes
+    assert place(views, Flavor("huge", 8, 4.0)) is None  # no node has 8 CPUs
 
 
 async def test_workers_run_where_placed_with_the_flavor_reserved(
@@ -81,9 +85,11 @@ async def test_workers_run_where_placed_with_the_flavor_reserved(
         assert (body["cpus"], body["memory_gb"]) == (s.flavor.cpus, s.flavor.memory_gb)
     assert before - free_cpus() == 4 + 2  # num_cpus reserved for as long as they live
     assert sorted(dacirco_actors()) == sorted(f"dacirco-{s.worker_id}" for s in specs)
-    # place() spreads over the nodes this runtime's own workers left freest.
-    assert runtime.place(FLAVORS["small"]) == "compute2"
-    for s in specs:
+    # A spec naming no node goes to the node its own actors left freest.
+    unplaced = spec(sink, None, FLAVORS["small"])
+    await runtime.start(unplaced)
+    assert (await registered(sink, unplaced.worker_id))["node"] == "compute2"
+    for s in [*specs, unplaced]:
         await runtime.stop(s.worker_id)
     assert dacirco_actors() == []
     assert await settle(lambda: free_cpus() == before)
@@ -106,10 +112,10 @@ async def test_a_flavor_that_can_never_fit_is_refused_at_once(
 async def test_a_node_full_for_now_leaves_the_worker_waiting_not_lost(
     runtime: RayRuntime, sink: Sink
 ) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     runtime.set_exit_handler(on_exit)
 
@@ -141,10 +147,10 @@ async def test_a_node_full_for_now_leaves_the_worker_waiting_not_lost(
 
 
 async def test_an_actor_killed_from_outside_is_reported(runtime: RayRuntime, sink: Sink) -> None:
-    exits: list[tuple[str, str]] = []
+    exits: list[WorkerExit] = []
 
-    async def on_exit(worker_id: str, reason: str) -> None:
-        exits.append((worker_id, reason))
+    async def on_exit(exit: WorkerExit) -> None:
+        exits.append(exit)
 
     runtime.set_exit_handler(on_exit)
     s = spec(sink, "compute1")
@@ -154,8 +160,9 @@ async def test_an_actor_killed_from_outside_is_reported(runtime: RayRuntime, sin
     deadline = time.monotonic() + 30
     while not exits and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    assert exits and exits[0][0] == s.worker_id
-    assert "Ray actor on compute1 ended" in exits[0][1]
+    assert exits and exits[0].worker_id == s.worker_id
+    assert exits[0].cause is ExitCause.CRASHED
+    assert "Ray actor on compute1 ended" in exits[0].reason
     # Its worker process went with the actor (parent-death signal): it polls no more.
     await asyncio.sleep(1.5)
     polled = sink.polls.get(s.worker_id, 0.0)

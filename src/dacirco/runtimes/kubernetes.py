@@ -4,15 +4,17 @@ A pod per worker, named ``dacirco-<worker id>``: the image's entrypoint is ``dac
 the pod's args give the controller URL, the worker's id, name and flavor; its only secret is
 the worker's own token (env ``DACIRCO_WORKER_TOKEN``). No service-account token is mounted:
 the cluster credentials stay with the controller. Requests and limits are the flavor's cores
-and memory; the node the policy chose is a required node affinity on ``metadata.name``.
+and memory; the node the controller chose (``WorkerSpec.node``) is a required node affinity
+on ``metadata.name`` (no node named: the cluster's scheduler places the pod).
 Labels (``app.kubernetes.io/managed-by=dacirco``, ``dacirco.io/run``, ``dacirco.io/worker-id``)
 find every pod of this run for cleanup.
 
 The official ``kubernetes`` client is synchronous: every call runs in a thread
 (``asyncio.to_thread``). One watcher lists this run's pods every ``poll_interval`` seconds and
-reports to the exit handler a pod that ended, vanished, cannot be scheduled or whose image
-cannot be pulled (the controller then counts the worker lost; its job waits for another).
-A quota refusal (403) or any refused creation is a ``RuntimeError_`` from ``start``.
+reports to the exit handler a pod that ended, vanished or whose image cannot be pulled
+(``ExitCause.CRASHED``: the controller counts the worker lost) or that cannot be scheduled
+(``ExitCause.NO_CAPACITY``: no room, the job waits for another worker). A quota refusal (403)
+is a ``CapacityRefused`` and any other refused creation a ``RuntimeError_`` from ``start``.
 """
 
 from __future__ import annotations
@@ -35,9 +37,16 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.utils import parse_quantity
 
-from dacirco.domain import Flavor, Node
+from dacirco.domain import ExitCause, Node
 from dacirco.protocol import TOKEN_ENV
-from dacirco.runtimes.base import CapacityRefused, ExitHandler, RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import (
+    CapacityRefused,
+    ExitHandler,
+    RuntimeError_,
+    WorkerExit,
+    WorkerSpec,
+    worker_command,
+)
 from dacirco.runtimes.factory import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
@@ -91,18 +100,7 @@ def pod_manifest(spec: WorkerSpec, options: KubernetesOptions, run: str) -> dict
                 "name": CONTAINER,
                 "image": options.image,
                 "imagePullPolicy": "IfNotPresent",
-                "args": [
-                    "--controller",
-                    spec.controller_url,
-                    "--worker-id",
-                    spec.worker_id,
-                    "--name",
-                    spec.name,
-                    "--cpus",
-                    str(flavor.cpus),
-                    "--memory-gb",
-                    f"{flavor.memory_gb:g}",
-                ],
+                "args": worker_command(spec),
                 "env": [{"name": TOKEN_ENV, "value": spec.token}],
                 "resources": {"requests": dict(amount), "limits": dict(amount)},
             }
@@ -158,8 +156,9 @@ def _api_message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-def ended(pod: dict[str, Any]) -> str | None:
-    """Why this pod will never (or no longer) run a worker; None while it may still."""
+def ended(pod: dict[str, Any]) -> tuple[ExitCause, str] | None:
+    """Why this pod will never (or no longer) run a worker (the cause and the reason in
+    words); None while it may still."""
     status = pod.get("status") or {}
     phase = status.get("phase")
     containers = status.get("containerStatuses") or []
@@ -169,21 +168,21 @@ def ended(pod: dict[str, Any]) -> str | None:
         code = term.get("exitCode")
         text = f"pod {phase.lower()}" + (f": worker exited with code {code}" if code else "")
         detail = term.get("message") or term.get("reason") or status.get("reason")
-        return f"{text} ({detail})" if detail else text
+        return ExitCause.CRASHED, f"{text} ({detail})" if detail else text
     waiting = state.get("waiting") or {}
     if waiting.get("reason") in _STUCK:
-        return f"pod cannot start: {waiting['reason']}: {waiting.get('message', '')}".strip()
+        why = f"pod cannot start: {waiting['reason']}: {waiting.get('message', '')}"
+        return ExitCause.CRASHED, why.strip()
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
-            return f"no capacity: pod unschedulable: {cond.get('message', '')}".strip()
+            why = f"no capacity: pod unschedulable: {cond.get('message', '')}"
+            return ExitCause.NO_CAPACITY, why.strip()
     return None
 
 
 @dataclass
 class _Pod:
     name: str
-    node: str | None
-    flavor: Flavor
 
 
 class KubernetesRuntime:
@@ -217,20 +216,6 @@ class KubernetesRuntime:
     def nodes(self) -> list[Node]:
         return list(self._nodes)
 
-    def place(self, flavor: Flavor) -> str | None:
-        """The node with most free cores (by this runtime's own pods) that fits ``flavor``."""
-        used: dict[str, tuple[int, float]] = {}
-        for pod in self._pods.values():
-            if pod.node:
-                c, m = used.get(pod.node, (0, 0.0))
-                used[pod.node] = (c + pod.flavor.cpus, m + pod.flavor.memory_gb)
-        free = [
-            (n.cpus - used.get(n.name, (0, 0.0))[0], n.memory_gb - used.get(n.name, (0, 0.0))[1], n)
-            for n in self._nodes
-        ]
-        fits = [f for f in free if f[0] >= flavor.cpus and f[1] >= flavor.memory_gb] or free
-        return max(fits, key=lambda f: (f[0], f[1]))[2].name if fits else None
-
     def set_exit_handler(self, handler: ExitHandler) -> None:
         self._on_exit = handler
 
@@ -260,7 +245,7 @@ class KubernetesRuntime:
             raise RuntimeError_(f"kubernetes pod refused ({exc.status}): {message}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise RuntimeError_(f"kubernetes unreachable: {type(exc).__name__}") from None
-        self._pods[spec.worker_id] = _Pod(body["metadata"]["name"], spec.node, spec.flavor)
+        self._pods[spec.worker_id] = _Pod(body["metadata"]["name"])
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch())
 
@@ -289,14 +274,17 @@ class KubernetesRuntime:
             failing = False
             for worker_id, pod in list(self._pods.items()):
                 seen = pods.get(pod.name)
-                reason = ended(seen) if seen is not None else f"pod {pod.name} disappeared"
-                if reason is None or self._pods.get(worker_id) is not pod:
+                if seen is None:
+                    why = ExitCause.CRASHED, f"pod {pod.name} disappeared"
+                else:
+                    why = ended(seen)
+                if why is None or self._pods.get(worker_id) is not pod:
                     continue
                 del self._pods[worker_id]  # ours no more: the stop below is not an exit
                 asyncio.create_task(self._delete(pod.name))  # noqa: RUF006
                 if self._on_exit is not None:
                     try:
-                        await self._on_exit(worker_id, reason)
+                        await self._on_exit(WorkerExit(worker_id, *why))
                     except Exception:
                         log.exception("exit handler failed for worker %s", worker_id)
 

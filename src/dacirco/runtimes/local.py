@@ -16,9 +16,15 @@ from pathlib import Path
 
 import psutil
 
-from dacirco.domain import Flavor, Node
+from dacirco.domain import ExitCause, Node
 from dacirco.protocol import TOKEN_ENV
-from dacirco.runtimes.base import ExitHandler, RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import (
+    ExitHandler,
+    RuntimeError_,
+    WorkerExit,
+    WorkerSpec,
+    worker_command,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +117,6 @@ class LocalRuntime:
     def nodes(self) -> list[Node]:
         return [self._node]
 
-    def place(self, flavor: Flavor) -> str | None:
-        return self._node.name
-
     def set_exit_handler(self, handler: ExitHandler) -> None:
         self._on_exit = handler
 
@@ -124,14 +127,7 @@ class LocalRuntime:
     async def start(self, spec: WorkerSpec) -> None:
         if spec.worker_id in self._procs:
             return
-        cmd = [
-            self._python, "-m", "dacirco.worker",
-            "--controller", spec.controller_url,
-            "--worker-id", spec.worker_id,
-            "--name", spec.name,
-            "--cpus", str(spec.flavor.cpus),
-            "--memory-gb", f"{spec.flavor.memory_gb:g}",
-        ]  # fmt: skip
+        cmd = [self._python, "-m", "dacirco.worker", *worker_command(spec)]
         work_dir = None
         if self._work_root is not None:
             work_dir = self._work_root / _folder_name(spec.name, spec.worker_id)
@@ -181,7 +177,7 @@ class LocalRuntime:
                 if tail:
                     reason = f"{reason}: {tail}"
             try:
-                await self._on_exit(worker_id, reason)
+                await self._on_exit(WorkerExit(worker_id, ExitCause.CRASHED, reason))
             except Exception:
                 log.exception("exit handler failed for worker %s", worker_id)
 

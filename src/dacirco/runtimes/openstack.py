@@ -7,12 +7,13 @@ the worker ends: the user data holds the controller URL and that token, never a 
 credential (only the controller holds those, in ``clouds.yaml``).
 
 Nodes are the hypervisors when the account may list them (an admin), a server then going to
-the chosen one through ``availability_zone=<zone>:<host>``; otherwise one node with the
-project's quota as capacity, the cloud's scheduler placing servers. openstacksdk is
-synchronous: every call runs in a thread. A watcher reads each server every
-``poll_interval``; a server in ERROR (e.g. "No valid host was found": no capacity), SHUTOFF
-(its worker ended) or gone is reported to the exit handler and deleted. A quota refusal (403)
-or any refused creation is a ``RuntimeError_`` from ``start``. ``close`` deletes every server.
+the one the controller chose (``WorkerSpec.node``) through ``availability_zone=<zone>:<host>``;
+otherwise one node with the project's quota as capacity, the cloud's scheduler placing
+servers. openstacksdk is synchronous: every call runs in a thread. A watcher reads each server
+every ``poll_interval``; a server in ERROR, SHUTOFF (its worker ended) or gone is reported to
+the exit handler and deleted: "No valid host was found" as ``ExitCause.NO_CAPACITY``, the rest
+as ``ExitCause.CRASHED``. A quota refusal (403) is a ``CapacityRefused`` and any other refused
+creation a ``RuntimeError_`` from ``start``. ``close`` deletes every server.
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ import openstack
 from keystoneauth1 import exceptions as ks_exc
 from openstack import exceptions as os_exc
 
-from dacirco.domain import FLAVORS, Flavor, Node
+from dacirco.domain import FLAVORS, ExitCause, Node
 from dacirco.protocol import TOKEN_ENV
-from dacirco.runtimes.base import CapacityRefused, ExitHandler, RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import (
+    CapacityRefused,
+    ExitHandler,
+    RuntimeError_,
+    WorkerExit,
+    WorkerSpec,
+    worker_command,
+)
 from dacirco.runtimes.factory import RuntimeUnavailable
 
 log = logging.getLogger(__name__)
@@ -62,17 +70,11 @@ def server_name(worker_id: str) -> str:
 
 def user_data(spec: WorkerSpec) -> str:
     """The cloud-init user data of a worker's server (JSON is YAML: a valid cloud-config)."""
-    flavor = spec.flavor
     command = [
         "systemd-run", "--unit=dacirco-worker", "--property=Restart=no",
         f"--property=EnvironmentFile={ENV_FILE}",
         "--property=ExecStopPost=/bin/systemctl poweroff",
-        "dacirco", "worker",
-        "--controller", spec.controller_url,
-        "--worker-id", spec.worker_id,
-        "--name", spec.name,
-        "--cpus", str(flavor.cpus),
-        "--memory-gb", f"{flavor.memory_gb:g}",
+        "dacirco", "worker", *worker_command(spec),
     ]  # fmt: skip
     config = {
         "write_files": [
@@ -92,8 +94,6 @@ def _message(exc: BaseException) -> str:
 class _Server:
     id: str
     name: str
-    node: str | None
-    flavor: Flavor
 
 
 class OpenStackRuntime:
@@ -153,16 +153,6 @@ class OpenStackRuntime:
     def nodes(self) -> list[Node]:
         return list(self._nodes)
 
-    def place(self, flavor: Flavor) -> str | None:
-        """The node with most free cores (by this runtime's own servers) that fits ``flavor``."""
-        free = {n.name: [n.cpus, n.memory_gb] for n in self._nodes}
-        for s in self._servers.values():
-            if s.node in free:
-                free[s.node][0] -= s.flavor.cpus
-                free[s.node][1] -= s.flavor.memory_gb
-        fits = [n for n, (c, m) in free.items() if c >= flavor.cpus and m >= flavor.memory_gb]
-        return max(fits or free, key=lambda n: tuple(free[n]), default=None)
-
     def set_exit_handler(self, handler: ExitHandler) -> None:
         self._on_exit = handler
 
@@ -191,9 +181,7 @@ class OpenStackRuntime:
             if "quota" in message.lower():
                 raise CapacityRefused(f"openstack quota exceeded: {message}") from None
             raise RuntimeError_(f"openstack server refused: {message}") from None
-        self._servers[spec.worker_id] = _Server(
-            server_id, server_name(spec.worker_id), spec.node, spec.flavor
-        )
+        self._servers[spec.worker_id] = _Server(server_id, server_name(spec.worker_id))
         if self._watcher is None or self._watcher.done():
             self._watcher = asyncio.create_task(self._watch())
 
@@ -219,12 +207,16 @@ class OpenStackRuntime:
                     failing = True
                     continue
                 failing = False
+                cause = ExitCause.CRASHED
                 if state is None:
                     reason = f"server {server.name} disappeared"
                 elif state[0] == "ERROR":
-                    cause = state[1] or "no fault given"
-                    no_host = "no valid host" in cause.lower()
-                    reason = f"{'no capacity: ' if no_host else ''}server in ERROR: {cause}"
+                    fault = state[1] or "no fault given"
+                    if "no valid host" in fault.lower():
+                        cause = ExitCause.NO_CAPACITY
+                        reason = f"no capacity: server in ERROR: {fault}"
+                    else:
+                        reason = f"server in ERROR: {fault}"
                 elif state[0] in ("SHUTOFF", "DELETED", "SOFT_DELETED"):
                     reason = f"server {state[0].lower()}: the worker ended"
                 else:
@@ -235,7 +227,7 @@ class OpenStackRuntime:
                 asyncio.create_task(self._delete(server.id))  # noqa: RUF006
                 if self._on_exit is not None:
                     try:
-                        await self._on_exit(worker_id, reason)
+                        await self._on_exit(WorkerExit(worker_id, cause, reason))
                     except Exception:
                         log.exception("exit handler failed for worker %s", worker_id)
 

@@ -2,8 +2,9 @@
 that runs ``python -m dacirco.worker`` on the node Ray placed it on.
 
 - The actor reserves the flavor's ``num_cpus`` and ``memory``, and is pinned to the node the
-  policy chose (a hard ``NodeAffinitySchedulingStrategy``): placement decisions are honoured
-  or the worker does not start.
+  controller chose (``WorkerSpec.node``, a hard ``NodeAffinitySchedulingStrategy``): placement
+  decisions are honoured or the worker does not start. A spec with no node goes where
+  ``core.placement.place`` puts it among the room this runtime's own actors leave.
 - Nodes and their capacity come from the cluster (``ray.nodes()``, refreshed in a thread every
   few seconds); nodes with no CPU (a head node started with ``--num-cpus 0``) hold no worker.
   A node's name is the custom resource only it has (``ray start --resources '{"compute1": 1}'``),
@@ -15,7 +16,8 @@ that runs ``python -m dacirco.worker`` on the node Ray placed it on.
   once (``RuntimeError_`` naming the missing resource); a node that is only full for now
   leaves the actor pending: the controller's ``boot_timeout`` stops it if it never registers.
 - A worker that ends unasked (its process exits, its actor or node dies) goes to the exit
-  handler with the reason, and its actor is killed so that its resources are freed.
+  handler (``ExitCause.CRASHED``, with the reason), and its actor is killed so that its
+  resources are freed.
 
 Every blocking Ray call runs in a thread, never on the event loop.
 """
@@ -39,9 +41,17 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from dacirco.domain import Flavor, Node
+from dacirco.core.placement import place
+from dacirco.domain import ExitCause, Flavor, Node
+from dacirco.policies.base import NodeView
 from dacirco.protocol import NODE_ENV, TOKEN_ENV
-from dacirco.runtimes.base import ExitHandler, RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import (
+    ExitHandler,
+    RuntimeError_,
+    WorkerExit,
+    WorkerSpec,
+    worker_command,
+)
 from dacirco.runtimes.factory import RuntimeUnavailable
 from dacirco.runtimes.local import log_tail
 
@@ -225,20 +235,16 @@ class RayRuntime:
     def nodes(self) -> list[Node]:
         return list(self._nodes)
 
-    def place(self, flavor: Flavor) -> str | None:
-        """The node with most free cores (by this runtime's own actors) that fits ``flavor``."""
-        best: tuple[float, str] | None = None
+    def _fallback_node(self, flavor: Flavor) -> str | None:
+        """Where a spec naming no node goes: the placement rule over the room this runtime's
+        own actors leave on each node."""
+        views = []
         for n in self._nodes:
             mine = [w.flavor for w in self._workers.values() if w.node == n.name]
-            cpus = n.cpus - sum(f.cpus for f in mine)
-            memory = n.memory_gb - sum(f.memory_gb for f in mine)
-            if (
-                cpus >= flavor.cpus
-                and memory >= flavor.memory_gb
-                and (best is None or cpus > best[0])
-            ):
-                best = (cpus, n.name)
-        return best[1] if best else None
+            free_cpus = n.cpus - sum(f.cpus for f in mine)
+            free_memory = n.memory_gb - sum(f.memory_gb for f in mine)
+            views.append(NodeView(n.name, n.cpus, n.memory_gb, free_cpus, free_memory))
+        return place(views, flavor)
 
     def set_exit_handler(self, handler: ExitHandler) -> None:
         self._on_exit = handler
@@ -248,7 +254,7 @@ class RayRuntime:
         if spec.worker_id in self._workers:
             return
         flavor = spec.flavor
-        name = spec.node or self.place(flavor)
+        name = spec.node or self._fallback_node(flavor)
         if name is None:
             raise RuntimeError_(
                 f"no Ray node has {flavor.cpus} CPU and {flavor.memory_gb:g} GB free"
@@ -270,16 +276,9 @@ class RayRuntime:
                 f"Ray node {name} has {node.memory_gb:g} GB of memory in all; flavor "
                 f"{flavor.name} needs {flavor.memory_gb:g} GB: it can never start there"
             )
-        args = [
-            "--controller", spec.controller_url,
-            "--worker-id", spec.worker_id,
-            "--name", spec.name,
-            "--cpus", str(flavor.cpus),
-            "--memory-gb", f"{flavor.memory_gb:g}",
-        ]  # fmt: skip
         try:
             handle, launched, done = await asyncio.to_thread(
-                self._create, spec, node_id, args, dict(self._names)
+                self._create, spec, node_id, worker_command(spec), dict(self._names)
             )
         except Exception as exc:  # refused by Ray (a name taken, the GCS away…)
             raise RuntimeError_(f"Ray refused the actor: {_one_line(exc)}") from exc
@@ -317,7 +316,7 @@ class RayRuntime:
         self._stopping.discard(worker_id)
         if not expected and self._on_exit is not None:
             try:
-                await self._on_exit(worker_id, reason)
+                await self._on_exit(WorkerExit(worker_id, ExitCause.CRASHED, reason))
             except Exception:
                 log.exception("exit handler failed for worker %s", worker_id)
 
