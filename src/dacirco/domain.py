@@ -33,6 +33,14 @@ class TaskState(StrEnum):
     LOST = "Lost"
 
 
+class ExitCause(StrEnum):
+    """Why a worker ended without being asked to, as a runtime reports it."""
+
+    CRASHED = "crashed"  # its process, pod or server ended: the worker is lost
+    NO_CAPACITY = "no capacity"  # the cloud found no room for it: not the job's fault
+    STOPPED = "stopped"  # it ended as asked (or while the service shuts down)
+
+
 class Speed(StrEnum):
     """x264/x265 presets a client may ask for."""
 
@@ -186,10 +194,13 @@ class Task:
     error: str | None = None
     part: str | None = None  # None: the whole job; "chunk" or "merge" of a split job
     index: int = 0  # a chunk's index, 1..chunks
+    ended_at: float | None = None  # when it was done, failed or lost
 
     def transition(self, new: TaskState, at: float, detail: str = "") -> None:
         _check(TASK_TRANSITIONS, "task", self.id, self.state, new)
         self.state = new
+        if new in (TaskState.DONE, TaskState.FAILED, TaskState.LOST):
+            self.ended_at = at
 
 
 def output_name(job: Job) -> str:

@@ -17,10 +17,10 @@ import pytest
 from dacirco.controller.core import Controller, ControllerConfig
 from dacirco.controller.events import EventLog, next_free_path
 from dacirco.controller.store import Store
-from dacirco.domain import Codec, Flavor, Job, Node, Speed, Worker
+from dacirco.domain import Codec, ExitCause, Job, Node, Speed, Worker
 from dacirco.policies.base import PolicyParams, make_policy
 from dacirco.protocol import RegisterRequest, TaskReport, TaskSpec
-from dacirco.runtimes.base import ExitHandler, RuntimeError_, WorkerSpec
+from dacirco.runtimes.base import ExitHandler, RuntimeError_, WorkerExit, WorkerSpec
 from dacirco.storage.local import LocalStorage
 from dacirco.storage.signing import UrlSigner
 
@@ -77,9 +77,6 @@ class FakeRuntime:
     def nodes(self) -> list[Node]:
         return [Node(NODE, 8, 32.0)]
 
-    def place(self, flavor: Flavor) -> str | None:
-        return NODE
-
     def set_exit_handler(self, handler: ExitHandler) -> None:
         self.on_exit = handler
 
@@ -96,7 +93,7 @@ class FakeRuntime:
 
     async def crash(self, worker_id: str) -> None:
         assert self.on_exit is not None
-        await self.on_exit(worker_id, "exited with code 137")
+        await self.on_exit(WorkerExit(worker_id, ExitCause.CRASHED, "exited with code 137"))
 
 
 @dataclass

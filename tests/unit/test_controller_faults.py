@@ -50,7 +50,7 @@ async def test_a_registration_resets_the_boot_failure_count(make: Make) -> None:
     h.clock.advance(1)
     await h.controller.reconcile()
     await h.register(h.runtime.specs[-1])
-    assert h.controller._boot_failures == 0
+    assert h.controller.boot_failures == 0
     job2 = await h.submit()
     await h.controller.reconcile()
     assert job2.state == JobState.WAITING or job2.state == JobState.STARTED

@@ -3,9 +3,10 @@ jobs, a chunk retried alone, the merge queued after the last chunk, a restart mi
 
 from __future__ import annotations
 
-from dacirco.domain import Codec, JobState, Speed, TaskState, WorkerState
+from dacirco.domain import Codec, ExitCause, JobState, Speed, TaskState, WorkerState
 from dacirco.policies.right_size import RightSize
 from dacirco.protocol import TaskReport
+from dacirco.runtimes.base import WorkerExit
 from tests.unit.conftest import STEPS, Harness, Make
 
 META = {"duration": "10", "fps": "25", "frames": "250", "width": "640", "height": "360"}
@@ -114,6 +115,8 @@ async def test_no_room_found_after_the_start_makes_jobs_wait_not_fail(make: Make
     for _ in range(4):  # far more than max_boot_failures
         await c.reconcile()
         spec = h.runtime.specs[-1]
-        await c.on_worker_exit(spec.worker_id, "no capacity: pod unschedulable: 0/3 nodes")
+        await c.on_worker_exit(
+            WorkerExit(spec.worker_id, ExitCause.NO_CAPACITY, "pod unschedulable: 0/3 nodes")
+        )
         h.clock.advance(c.config.capacity_backoff + 1)
     assert job.state == JobState.WAITING and len(h.runtime.specs) == 4

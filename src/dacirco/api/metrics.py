@@ -41,9 +41,7 @@ class ControllerCollector(Collector):
         for state in JobState:
             jobs.add_metric([state.value], by_state[state])
         yield jobs
-        yield GaugeMetricFamily(
-            "dacirco_queue_length", "Jobs waiting for a worker", value=len(c._waiting)
-        )
+        yield GaugeMetricFamily("dacirco_queue_length", "Jobs waiting for a worker", value=c.queued)
         workers = GaugeMetricFamily(
             "dacirco_workers", "Workers by state and flavor", labels=["state", "flavor"]
         )

@@ -22,7 +22,7 @@ def check_queue(c: Controller) -> None:
     limit = c.config.max_queue
     if limit <= 0:
         return
-    queued = len(c._waiting) + c._admitting
+    queued = c.queued + c._admitting
     if queued >= limit:
         seconds = retry_after(c)
         raise QueueFull(

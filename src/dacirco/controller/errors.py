@@ -1,49 +1,28 @@
-"""Named errors of the controller; the API maps each to one HTTP status."""
+"""Named errors of the controller (defined with the core that raises most of them); the API
+maps each to one HTTP status."""
 
-from __future__ import annotations
+from dacirco.core.errors import (
+    ControllerError,
+    InvalidRequest,
+    NotFound,
+    NotReady,
+    NotStored,
+    QueueFull,
+    StorageUnavailable,
+    TaskNotYours,
+    WorkerAuthError,
+    WorkerGone,
+)
 
-
-class ControllerError(Exception):
-    status = 400
-
-
-class NotFound(ControllerError):
-    status = 404
-
-
-class InvalidRequest(ControllerError):
-    """The request names something that is not acceptable (an unknown movie, ...)."""
-
-    status = 422
-
-
-class StorageUnavailable(ControllerError):
-    status = 503
-
-
-class NotReady(ControllerError):
-    """The output of a job that is not completed."""
-
-    status = 409
-
-
-class WorkerAuthError(ControllerError):
-    status = 401
-
-
-class TaskNotYours(ControllerError):
-    status = 409
-
-
-class WorkerGone(ControllerError):
-    status = 410
-
-
-class QueueFull(ControllerError):
-    """Too many jobs already wait: come back in ``retry_after`` seconds."""
-
-    status = 429
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+__all__ = [
+    "ControllerError",
+    "InvalidRequest",
+    "NotFound",
+    "NotReady",
+    "NotStored",
+    "QueueFull",
+    "StorageUnavailable",
+    "TaskNotYours",
+    "WorkerAuthError",
+    "WorkerGone",
+]

@@ -5,12 +5,14 @@ Every line has ``time`` (ISO 8601, UTC), ``code``, ``description`` and the code'
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 # code -> (description, required fields). EV1..EV11 keep the classic meaning.
 EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -29,11 +31,20 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "EV12": ("Runner lost", ("name", "worker_id", "reason")),
     "EV13": ("Request failed", ("request_id", "error_message")),
     "EV14": ("Request requeued", ("request_id", "reason")),
-    # Split jobs (written by the simulator for now): EV15 when a request is split in chunks;
-    # each chunk's task has EV3-EV6 then EV16; the merge's task EV3-EV7 (EV7: the request's).
+    # Split jobs: EV15 when a request is split in chunks; each chunk's task has EV3-EV6 then
+    # EV16; the merge's task EV3-EV7 (EV7: the request's).
     "EV15": ("Request split", ("request_id", "chunks")),
     "EV16": ("Chunk done", ("request_id", "worker_id", "task_id")),
 }
+
+
+def event_record(code: str, at: float, fields: dict[str, Any]) -> dict[str, Any]:
+    """One line of the log as a dict; a code without its required fields is a bug."""
+    description, required = EVENTS[code]
+    missing = [f for f in required if f not in fields]
+    if missing:
+        raise ValueError(f"{code} needs {', '.join(missing)}")
+    return {"time": iso(at), "code": code, "description": description, **fields}
 
 
 def iso(t: float) -> str:
@@ -54,7 +65,8 @@ def config_path(log_path: Path) -> Path:
 
 
 class EventLog:
-    """Append-only; each line is flushed at once so a crash loses nothing already logged.
+    """Append-only, written straight to the file (no buffer): a crash loses nothing already
+    logged, and a write that fails (a full disk) leaves no partial line behind.
 
     A line is a few hundred bytes written to the page cache: cheap enough for the event loop.
     """
@@ -63,7 +75,7 @@ class EventLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._file: TextIO | None = self.path.open("a", encoding="utf-8")
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
 
     def write_config(self, params: dict[str, Any]) -> Path:
@@ -72,20 +84,42 @@ class EventLog:
         return path
 
     def emit(self, code: str, **fields: Any) -> dict[str, Any]:
-        description, required = EVENTS[code]
-        missing = [f for f in required if f not in fields]
-        if missing:
-            raise ValueError(f"{code} needs {', '.join(missing)}")
-        record = {"time": iso(self._clock()), "code": code, "description": description, **fields}
-        line = json.dumps(record, default=str)
-        with self._lock:
-            if self._file is not None:
-                self._file.write(line + "\n")
-                self._file.flush()
+        record = event_record(code, self._clock(), fields)
+        self.write_lines([json.dumps(record, default=str)])
         return record
+
+    def write_lines(self, lines: list[str]) -> int:
+        """Append whole lines; returns the file's size before them. On a failure none of
+        them stays (the file is cut back) and the error goes to the caller."""
+        with self._lock:
+            fd = self._fd
+            if fd is None:
+                raise ValueError(f"the event log {self.path} is closed")
+            start = os.fstat(fd).st_size
+            data = "".join(line + "\n" for line in lines).encode()
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            except BaseException:
+                self._cut_back(fd, start)
+                raise
+            return start
+
+    def cut_back(self, size: int) -> None:
+        """Drop what was written past ``size`` (a step whose SQLite commit then failed)."""
+        with self._lock:
+            if self._fd is not None:
+                self._cut_back(self._fd, size)
+
+    @staticmethod
+    def _cut_back(fd: int, size: int) -> None:
+        with contextlib.suppress(OSError):  # not a regular file (/dev/full): nothing was kept
+            if os.fstat(fd).st_size > size:
+                os.ftruncate(fd, size)
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -7,13 +7,16 @@ controller's event loop never waits on the disk; callers ``await`` the write bef
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dacirco.controller.events import EventLog
 from dacirco.domain import (
     Codec,
     Flavor,
@@ -64,6 +67,25 @@ def task_from(data: dict[str, Any]) -> Task:
     return Task(**data)
 
 
+@dataclass(frozen=True)
+class Rows:
+    """Entities serialised for one transaction."""
+
+    jobs: list[tuple[str, str, str]]
+    workers: list[tuple[str, str, str]]
+    tasks: list[tuple[str, str, str, str]]
+
+    @classmethod
+    def of(
+        cls, jobs: Iterable[Job] = (), workers: Iterable[Worker] = (), tasks: Iterable[Task] = ()
+    ) -> Rows:
+        return cls(
+            [(j.id, j.state.value, _dump(j)) for j in jobs],
+            [(w.id, w.state.value, _dump(w)) for w in workers],
+            [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks],
+        )
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -90,29 +112,38 @@ class Store:
 
     # Writes: rows are serialised in the caller (a consistent copy), written on the thread.
     def _write(
-        self,
-        jobs: list[tuple[str, str, str]],
-        workers: list[tuple[str, str, str]],
-        tasks: list[tuple[str, str, str, str]],
+        self, rows: Rows, lines: list[str] | None = None, log: EventLog | None = None
     ) -> None:
+        """One transaction; the event log's lines are written before its COMMIT and cut
+        back if the COMMIT fails, so that both hold the step or neither does."""
         db = self._db()
         db.execute("BEGIN")
+        logged: int | None = None
         try:
-            for table, rows in (("jobs", jobs), ("workers", workers)):
+            for table, table_rows in (("jobs", rows.jobs), ("workers", rows.workers)):
                 db.executemany(
                     f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "
                     "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                    rows,
+                    table_rows,
                 )
             db.executemany(
                 "INSERT INTO tasks (id, job_id, state, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                tasks,
+                rows.tasks,
             )
+            if log is not None and lines:
+                logged = log.write_lines(lines)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            if log is not None and logged is not None:
+                log.cut_back(logged)
             raise
+
+    async def write(self, rows: Rows, lines: list[str], log: EventLog) -> None:
+        """A step: its rows and its event lines, all of them or none."""
+        await self._run(self._write, rows, lines, log)
 
     async def save(
         self,
@@ -124,12 +155,7 @@ class Store:
         """Write these entities in one transaction: all of them or none."""
         if not (jobs or workers or tasks):
             return
-        await self._run(
-            self._write,
-            [(j.id, j.state.value, _dump(j)) for j in jobs],
-            [(w.id, w.state.value, _dump(w)) for w in workers],
-            [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks],
-        )
+        await self._run(self._write, Rows.of(jobs, workers, tasks))
 
     def _load(self, table: str) -> list[dict[str, Any]]:
         cur = self._db().execute(f"SELECT data FROM {table} ORDER BY seq")

@@ -1,7 +1,9 @@
 """The controller's side of the worker protocol: register, long-poll for a task, step reports.
 
-A mixin of the Controller. Reports are idempotent: a step already recorded is acknowledged
-and ignored, so a worker may safely retry a report whose answer it did not get.
+Each call becomes a step of the core (``Registered``, ``Reported``, ``Failed``); what needs
+I/O first (signed URLs, a look at the catalog after a storage failure) is done here, before
+the step. Reports are idempotent: a step already recorded is acknowledged and ignored, so a
+worker may safely retry a report whose answer it did not get (or that could not be stored).
 """
 
 from __future__ import annotations
@@ -10,38 +12,16 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from dacirco.controller.errors import TaskNotYours, WorkerAuthError, WorkerGone
-from dacirco.domain import (
-    JobState,
-    Task,
-    TaskState,
-    Worker,
-    WorkerState,
-    chunk_name,
-    output_name,
-)
-from dacirco.policies.work import work_units
-from dacirco.protocol import (
-    RegisterReply,
-    RegisterRequest,
-    SamplesReport,
-    TaskReport,
-    TaskSpec,
-)
+from dacirco.core.errors import TaskNotYours, WorkerAuthError, WorkerGone
+from dacirco.core.stimuli import Failed, Registered, Reported
+from dacirco.domain import Task, TaskState, Worker, WorkerState, chunk_name, output_name
+from dacirco.protocol import RegisterReply, RegisterRequest, SamplesReport, TaskReport, TaskSpec
 from dacirco.storage.base import StorageError, input_key, output_key
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
 
 log = logging.getLogger(__name__)
-
-# step -> (event code, key in the job's timings)
-STEP_EVENTS = {
-    "started": ("EV4", "started"),
-    "downloaded": ("EV5", "downloaded"),
-    "transcoded": ("EV6", "transcoded"),
-    "uploaded": ("EV7", "uploaded"),
-}
 
 
 class WorkerLink:
@@ -50,7 +30,7 @@ class WorkerLink:
         if worker_id is None:
             raise WorkerAuthError("unknown or revoked worker token")
         worker = self.workers[worker_id]
-        worker.last_seen = self.clock()
+        worker.last_seen = self.clock()  # the heartbeat: memory only
         return worker
 
     async def register(self: Controller, worker: Worker, req: RegisterRequest) -> RegisterReply:
@@ -59,24 +39,7 @@ class WorkerLink:
         if worker.state == WorkerState.STOPPED:
             raise WorkerGone("this worker was stopped")
         if worker.state == WorkerState.BOOTING:
-            now = self.clock()
-            worker.transition(WorkerState.IDLE, now, "registered")
-            worker.registered_at = worker.idle_since = now
-            # The runtime's placement stays the node of record: capacity is counted on it.
-            worker.node = worker.node or req.node
-            worker.cpus, worker.memory_gb = req.cpus, req.memory_gb
-            self.stats.booted(now - worker.created_at)
-            self._boot_failures, self._start_blocked_until = 0, 0.0
-            self.events.emit(
-                "EV11",
-                name=worker.name,
-                worker_id=worker.id,
-                node=req.node,
-                cpus=str(req.cpus),
-                memory=f"{req.memory_gb:g}",
-            )
-            await self.store.save(workers=(worker,))
-            self.kick()
+            await self.step(Registered(worker.id, req.node, req.cpus, req.memory_gb))
         return RegisterReply(
             worker_id=worker.id,
             poll_wait=self.config.poll_wait,
@@ -158,90 +121,27 @@ class WorkerLink:
         task = self.tasks.get(task_id)
         if task is None or task.worker_id != worker.id:
             raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
-        if task.state in (TaskState.DONE, TaskState.FAILED, TaskState.LOST):
-            if rep.step in task.timings or (rep.step == "failed" and task.error):
-                return  # a retried report: already recorded
-            raise TaskNotYours(f"task {task_id!r} is {task.state.value.lower()}")
-        job = self.jobs[task.job_id]
-        now = self.clock()
         if rep.step == "progress":
-            if rep.progress is not None:
-                job.progress = rep.progress
+            job = self.jobs[task.job_id]
+            open_task = task.state in (TaskState.ASSIGNED, TaskState.RUNNING)
+            if rep.progress is not None and open_task and task.part is None:
+                job.progress = rep.progress  # memory only: not worth a write
             return
         if rep.step == "failed":
-            await self._task_failed(worker, task, rep)
-            return
-        if rep.step in task.timings:
-            return
-        if task.state == TaskState.ASSIGNED:
-            task.transition(TaskState.RUNNING, now)
-        code, key = STEP_EVENTS[rep.step]
-        task.timings[rep.step] = now
-        if rep.seconds is not None:
-            task.worker_seconds[rep.step] = rep.seconds
-        if task.part != "chunk" or rep.step != "uploaded":  # a chunk's upload is not the output
-            job.timings[key] = now
-        if task.part == "chunk" and rep.step == "uploaded":
-            code = "EV16"
-        self.events.emit(code, request_id=job.id, worker_id=worker.id, task_id=task.id)
-        if rep.step == "uploaded":
-            if task.part == "chunk":
-                await self._chunk_done(worker, task)
-            else:
-                await self._task_done(worker, task)
-                if task.part == "merge":
-                    self._clean_chunks(job)
-            self.kick()
-            return
-        await self.store.save(jobs=(job,), tasks=(task,))
-
-    async def _task_done(self: Controller, worker: Worker, task: Task) -> None:
-        job = self.jobs[task.job_id]
-        now = self.clock()
-        task.transition(TaskState.DONE, now)
-        job.transition(JobState.COMPLETED, now, f"done by {worker.id}")
-        job.output, job.progress = output_name(job), 1.0
-        worker.transition(WorkerState.IDLE, now, f"job {job.id} done")
-        worker.job_id = worker.task_id = None
-        worker.idle_since = now
-        worker.jobs_done += 1
-        work = work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
-        self.stats.task_done(worker.flavor.name, work, now - task.assigned_at)
-        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
-
-    async def _task_failed(self: Controller, worker: Worker, task: Task, rep: TaskReport) -> None:
-        job = self.jobs[task.job_id]
-        now = self.clock()
-        message = (rep.message or "no reason given").strip()
-        kind = rep.error_kind or "internal"
-        if kind == "storage":
-            # The input may have left the catalog since the job was accepted: no retry helps.
-            try:
-                gone = await asyncio.to_thread(self.storage.stat, input_key(job.id_video)) is None
-            except StorageError:
-                gone = False
-            if gone:
-                message = f"movie {job.id_video!r} is no longer in the catalog ({message})"
-                kind = "transcoding"
-        if worker.state == WorkerState.STOPPED or task.state not in (
-            TaskState.ASSIGNED,
-            TaskState.RUNNING,
-        ):
-            return  # stopped or lost meanwhile: that path already requeued the job
-        task.transition(TaskState.FAILED, now, message)
-        task.error = message
-        worker.transition(WorkerState.IDLE, now, f"job {job.id} failed")
-        worker.job_id = worker.task_id = None
-        worker.idle_since = now
-        code = "EV10" if rep.error_kind == "storage" else "EV9"
-        self.events.emit(code, worker_id=worker.id, task_id=task.id, error_message=message)
-        if kind == "transcoding":
-            # ffmpeg refused this input or these parameters: another attempt would fail alike.
-            job.errors.append(message)
-            self._fail(job, f"transcoding failed: {message}")
-        elif task.part is not None:
-            self._requeue_part(job, task, f"{kind} error: {message}", charge=True)
+            gone = False
+            if rep.error_kind == "storage" and task.state in (
+                TaskState.ASSIGNED,
+                TaskState.RUNNING,
+            ):
+                # The input may have left the catalog since the job was accepted: no retry helps.
+                job = self.jobs[task.job_id]
+                try:
+                    info = await asyncio.to_thread(self.storage.stat, input_key(job.id_video))
+                    gone = info is None
+                except StorageError:
+                    gone = False
+            message = rep.message or ""
+            await self.step(Failed(worker.id, task_id, rep.error_kind or "internal", message, gone))
         else:
-            self._requeue_or_fail(job, f"{kind} error: {message}")
-        await self.store.save(jobs=(job,), workers=(worker,), tasks=(task,))
+            await self.step(Reported(worker.id, task_id, rep.step, rep.seconds))
         self.kick()

@@ -3,7 +3,9 @@
 Every call is idempotent and returns quickly: ``start`` launches and returns at once (the
 worker registers itself over HTTP when booted); ``stop`` of an unknown or already stopped
 worker is a no-op. A worker that exits on its own is reported through the exit handler, as
-data, never as an exception in the caller.
+data (``WorkerExit``: which worker, the cause, the reason in words), never as an exception
+in the caller. Where a worker goes is the controller's choice (``core.placement``), named in
+``WorkerSpec.node``; the command line a worker runs is built once, by ``worker_command``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from dacirco.domain import Flavor, Node
+from dacirco.domain import ExitCause, Flavor, Node
 
-ExitHandler = Callable[[str, str], Awaitable[None]]  # (worker_id, reason)
+
+@dataclass(frozen=True)
+class WorkerExit:
+    """A worker that ended without being asked to."""
+
+    worker_id: str
+    cause: ExitCause
+    reason: str
+
+
+ExitHandler = Callable[[WorkerExit], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -27,11 +39,19 @@ class WorkerSpec:
     node: str | None = None
 
 
+def worker_command(spec: WorkerSpec) -> list[str]:
+    """The arguments of ``dacirco worker`` for this worker (its token goes by environment)."""
+    return [
+        "--controller", spec.controller_url,
+        "--worker-id", spec.worker_id,
+        "--name", spec.name,
+        "--cpus", str(spec.flavor.cpus),
+        "--memory-gb", f"{spec.flavor.memory_gb:g}",
+    ]  # fmt: skip
+
+
 class RuntimeError_(Exception):
     """A runtime could not start a worker (reported as data by the controller)."""
-
-
-NO_CAPACITY = "no capacity:"  # how a runtime's exit reason says the cloud had no room
 
 
 class CapacityRefused(RuntimeError_):
@@ -43,7 +63,6 @@ class Runtime(Protocol):
     name: str
 
     def nodes(self) -> list[Node]: ...
-    def place(self, flavor: Flavor) -> str | None: ...
     def set_exit_handler(self, handler: ExitHandler) -> None: ...
     async def start(self, spec: WorkerSpec) -> None: ...
     async def stop(self, worker_id: str) -> None: ...

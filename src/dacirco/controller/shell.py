@@ -1,0 +1,181 @@
+"""The controller's shell around the core: each step is computed, stored, then made real.
+
+``step(stimulus)``, one at a time (a lock):
+
+1. the core handles the stimulus on a ``Txn`` (nothing is written yet);
+2. the transaction is sealed: memory is put back as before the step, its rows serialised;
+3. SQLite and the event log get the step in one transaction (``Store.write``);
+4. only then does the step take effect in memory, and its actions run: launch and stop
+   workers (runtime), answer long-polls, delete objects (storage, in a thread).
+
+A step that cannot be written leaves memory exactly as it was and raises ``NotStored``
+(the API answers 503 with ``Retry-After``; a worker retries its report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from dacirco.controller.events import EventLog, event_record
+from dacirco.controller.store import Rows, Store
+from dacirco.controller.usage import Usage
+from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
+from dacirco.core.errors import NotStored
+from dacirco.core.machine import Core
+from dacirco.core.stimuli import Exited, Stimulus
+from dacirco.core.txn import Txn
+from dacirco.domain import ExitCause
+from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
+from dacirco.storage.base import Storage, StorageError, output_key
+
+log = logging.getLogger(__name__)
+
+
+class Shell:
+    def __init__(
+        self,
+        core: Core,
+        runtime: Runtime,
+        storage: Storage,
+        store: Store,
+        events: EventLog,
+        clock: Callable[[], float],
+        controller_url: str,
+    ) -> None:
+        self.core = core
+        self.runtime = runtime
+        self.storage = storage
+        self.store = store
+        self.events = events
+        self.clock = clock
+        self.controller_url = controller_url
+        self.usage: Usage | None = None  # resource samples; set by the service
+        self._lock = asyncio.Lock()
+        self._tokens: dict[str, str] = {}  # token -> worker id
+        self._wake: dict[str, asyncio.Event] = {}  # per worker: a task is there for you
+        self._background: set[asyncio.Task[Any]] = set()
+        self._kick = asyncio.Event()
+        self.closed = False
+
+    def kick(self) -> None:
+        """Something happened: run the policy now rather than at the next tick."""
+        self._kick.set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ---- one step ----------------------------------------------------------------------
+    async def step(self, stimulus: Stimulus) -> Step:
+        async with self._lock:
+            out = await self._commit(stimulus)
+        await self._act(out.actions)
+        return out
+
+    async def _commit(self, stimulus: Stimulus) -> Step:
+        state = self.core.state
+        state.set_nodes(tuple(self.runtime.nodes()))
+        txn = Txn()
+        try:
+            out = self.core.handle(stimulus, self.clock(), txn)
+            if txn.empty and not out.emits:
+                txn.commit()
+                return out
+            lines = [
+                json.dumps(event_record(e.code, e.at, e.fields), default=str) for e in out.emits
+            ]
+            rows = Rows.of(txn.jobs.values(), txn.workers.values(), txn.tasks.values())
+        except BaseException:
+            txn.rollback()
+            state.invalidate()
+            raise
+        txn.seal()  # until it is stored, nobody sees the step
+        state.invalidate()
+        try:
+            await self.store.write(rows, lines, self.events)
+        except Exception as exc:
+            log.error("a step could not be stored, nothing of it took effect: %s", exc)
+            raise NotStored(f"the service could not store this change: {exc}") from exc
+        txn.commit()
+        state.invalidate()
+        for why in out.refused:
+            log.warning("refused %s", why)
+        return out
+
+    # ---- its actions -------------------------------------------------------------------
+    async def _act(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Wake):
+                event = self._wake.get(action.worker_id)
+                if event is not None:
+                    event.set()
+            elif isinstance(action, Halt):
+                self._forget(action.worker_id)
+                self.spawn(self.runtime.stop(action.worker_id))
+            elif isinstance(action, Launch):
+                await self._launch(action)
+            elif isinstance(action, Delete):
+                self.spawn(self._delete(action.names))
+        if actions:
+            self.kick()
+
+    def _forget(self, worker_id: str) -> None:
+        for token, wid in list(self._tokens.items()):
+            if wid == worker_id:
+                del self._tokens[token]
+        self._wake.pop(worker_id, None)
+        if self.usage is not None:
+            self.usage.forget(worker_id)
+
+    async def _launch(self, launch: Launch) -> None:
+        token = secrets.token_urlsafe(32)
+        self._tokens[token] = launch.worker_id
+        self._wake[launch.worker_id] = asyncio.Event()
+        spec = WorkerSpec(
+            worker_id=launch.worker_id,
+            name=launch.name,
+            flavor=launch.flavor,
+            controller_url=self.controller_url,
+            token=token,
+            node=launch.node,
+        )
+        try:
+            await self.runtime.start(spec)
+        except CapacityRefused as exc:
+            # No room now: try again later; the jobs wait, no boot failure is counted.
+            log.warning("no room for %s: %s", launch.name, exc)
+            await self._exited(launch.worker_id, ExitCause.NO_CAPACITY, f"no room: {exc}")
+        except Exception as exc:
+            log.error("runtime could not start %s: %s", launch.name, exc)
+            why = f"runtime could not start it: {exc}"
+            await self._exited(launch.worker_id, ExitCause.CRASHED, why)
+
+    async def _exited(self, worker_id: str, cause: ExitCause, reason: str) -> None:
+        """Record an exit; one that cannot be stored now is tried again in the background
+        until it is (a lost worker must never keep its job)."""
+        try:
+            await self.step(Exited(worker_id, cause, reason))
+        except NotStored:
+            self.spawn(self._exited_later(Exited(worker_id, cause, reason)))
+
+    async def _exited_later(self, exited: Exited) -> None:
+        delay = 0.5
+        while not self.closed:
+            await asyncio.sleep(delay)
+            delay = min(10.0, delay * 2)
+            with contextlib.suppress(NotStored):
+                await self.step(exited)
+                return
+
+    async def _delete(self, names: tuple[str, ...]) -> None:
+        """Objects no longer needed go, best effort, off the event loop."""
+        for name in names:
+            with contextlib.suppress(StorageError, OSError):
+                await asyncio.to_thread(self.storage.delete, output_key(name))

@@ -1,0 +1,167 @@
+"""Stopping and losing workers, requeueing and failing jobs: the paths where a job could be
+lost, in one place. Functions of the state, the step's outcome and the time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dacirco.domain import (
+    Job,
+    JobState,
+    Task,
+    TaskState,
+    Worker,
+    WorkerState,
+    chunk_name,
+)
+
+from .effects import Delete, Emit, Halt, Step, Wake
+from .state import PartRef, State, part_id
+
+OPEN_TASK = (TaskState.ASSIGNED, TaskState.RUNNING)
+
+
+def emit(out: Step, code: str, at: float, **fields: Any) -> None:
+    if out.log:
+        out.emits.append(Emit(code, at, fields))
+
+
+def stop_worker(
+    st: State,
+    out: Step,
+    worker: Worker,
+    reason: str,
+    now: float,
+    *,
+    lost: bool = False,
+    charge: bool = True,
+) -> None:
+    """The worker is stopped (EV8, or EV12 + EV8 when lost); the runtime will stop it.
+
+    Its job, if any, waits again (or fails past its attempts); a part of a split job waits
+    alone. ``charge`` False: not the job's fault (shutdown, restart, no room), the attempt is
+    not counted. A worker lost before it registered backs further starts off.
+    """
+    if worker.state is WorkerState.STOPPED:
+        return
+    was_booting = worker.state is WorkerState.BOOTING
+    job_id, task_id = worker.job_id, worker.task_id
+    st.worker(worker)
+    worker.transition(WorkerState.STOPPED, now, reason)
+    worker.stopped_at, worker.stop_reason = now, reason
+    worker.job_id = worker.task_id = None
+    worker.idle_since = None
+    st.stopped(worker)
+    if lost:
+        emit(out, "EV12", now, name=worker.name, worker_id=worker.id, reason=reason)
+    emit(out, "EV8", now, name=worker.name, worker_id=worker.id)
+    task = st.tasks.get(task_id) if task_id else None
+    if task is not None and task.state in OPEN_TASK:
+        st.task(task)
+        task.transition(TaskState.LOST, now, reason)
+        task.error = reason
+    job = st.jobs.get(job_id) if job_id else None
+    if job is not None and job.state is JobState.STARTED:
+        why = f"worker {worker.name}: {reason}"
+        if task is not None and task.part is not None:
+            requeue_part(st, out, job, task, why, now, charge=charge)
+        else:
+            requeue_or_fail(st, out, job, why, now, charge=charge)
+    if lost and charge and was_booting:
+        boot_failed(st, out, reason, now)
+    out.actions.append(Wake(worker.id))  # a pending long-poll answers "gone"
+    out.actions.append(Halt(worker.id))
+
+
+def boot_failed(st: State, out: Step, reason: str, now: float) -> None:
+    """A worker died before registering: back off further starts; after several in a row,
+    fail the waiting jobs rather than restart workers forever."""
+    counters = st.count()
+    counters.boot_failures += 1
+    delay = min(st.config.boot_backoff_max, 2.0 ** (counters.boot_failures - 1))
+    counters.start_blocked_until = now + delay
+    if counters.boot_failures < st.config.max_boot_failures:
+        return
+    message = f"no worker could start ({counters.boot_failures} tries in a row); last: {reason}"
+    for key, ref in list(st.waiting.items()):
+        if ref is None:
+            fail(st, out, st.jobs[key], message, now)
+
+
+def requeue_or_fail(
+    st: State, out: Step, job: Job, reason: str, now: float, *, charge: bool = True
+) -> None:
+    st.job(job)
+    job.worker_id = job.task_id = None
+    if not charge:
+        job.attempts = max(0, job.attempts - 1)
+    else:
+        job.errors.append(reason)
+    if job.attempts >= job.max_attempts:
+        fail(st, out, job, f"gave up after {job.attempts} attempts: " + "; ".join(job.errors), now)
+        return
+    job.transition(JobState.WAITING, now, reason)
+    job.progress = 0.0
+    st.enqueue(job.id)
+    emit(out, "EV14", now, request_id=job.id, reason=reason)
+
+
+def fail(st: State, out: Step, job: Job, message: str, now: float) -> None:
+    """The job ends in Error; its waiting parts go, and the chunks it had uploaded."""
+    st.job(job)
+    job.transition(JobState.ERROR, now, message)
+    job.error = message
+    job.worker_id = job.task_id = None
+    job.timings["failed"] = now
+    st.dequeue(job.id)
+    drop_parts(st, job)
+    emit(out, "EV13", now, request_id=job.id, error_message=message)
+    if job.chunks_done:
+        out.actions.append(Delete(tuple(chunk_name(job, i) for i in sorted(job.chunks_done))))
+
+
+def drop_parts(st: State, job: Job) -> None:
+    if not job.chunks:
+        return
+    for i in range(job.chunks + 1):
+        st.dequeue(part_id(job.id, "merge" if i == 0 else "chunk", i))
+
+
+def part_attempts(st: State, task: Task) -> int:
+    return sum(
+        1
+        for t in st.tasks.values()
+        if t.job_id == task.job_id and t.part == task.part and t.index == task.index
+    )
+
+
+def requeue_part(
+    st: State, out: Step, job: Job, task: Task, reason: str, now: float, *, charge: bool
+) -> None:
+    """The part waits again alone; the job fails once that part used its attempts."""
+    attempts = part_attempts(st, task) - (0 if charge else 1)
+    what = f"chunk {task.index}" if task.part == "chunk" else "merge"
+    st.job(job)
+    job.errors.append(f"{what}: {reason}")
+    if charge and attempts >= job.max_attempts:
+        message = f"{what} gave up after {attempts} attempts: " + "; ".join(job.errors)
+        fail(st, out, job, message, now)
+        return
+    kind = task.part or "chunk"
+    st.enqueue(part_id(job.id, kind, task.index), PartRef(job.id, kind, task.index))
+    emit(out, "EV14", now, request_id=job.id, reason=f"{what}: {reason}")
+
+
+def check_liveness(st: State, out: Step, now: float) -> None:
+    """A worker that never registers, or falls silent, is lost; its job waits again."""
+    config = st.config
+    for wid in list(st.alive):
+        worker = st.workers[wid]
+        if worker.state is WorkerState.BOOTING:
+            if now - worker.created_at > config.boot_timeout:
+                why = f"did not register within {config.boot_timeout:g} s"
+                stop_worker(st, out, worker, why, now, lost=True)
+        else:
+            seen = worker.last_seen or worker.registered_at or worker.created_at
+            if now - seen > config.heartbeat_timeout:
+                stop_worker(st, out, worker, f"silent for {now - seen:.0f} s", now, lost=True)

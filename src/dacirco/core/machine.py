@@ -1,0 +1,310 @@
+"""``Core.handle(stimulus, now, txn) -> Step``: the one lifecycle of jobs, workers, tasks and
+parts, shared by the controller and the simulator.
+
+Each stimulus is checked against the state (a report from a stopped worker, for a task that
+is not its own, ... raises the named error and changes nothing), applied, and answered with
+the effects to run. ``Tick`` and ``Decide`` ask the policy: it sees ``state.view(now)`` and
+its decisions are checked and applied (``decide.py``); after a split or a stop it is asked
+again at once (while jobs wait, or always when ``exact``), as the simulator always did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from dacirco.domain import ExitCause, JobState, TaskState, WorkerState, output_name
+from dacirco.policies.base import Policy
+
+from . import decide
+from .effects import Step
+from .errors import TaskNotYours, WorkerAuthError, WorkerGone
+from .lifecycle import (
+    OPEN_TASK,
+    check_liveness,
+    emit,
+    fail,
+    requeue_or_fail,
+    requeue_part,
+    stop_worker,
+)
+from .parts import chunk_done, merged, restore_parts
+from .state import CoreConfig, State, job_work, task_work
+from .stimuli import (
+    Decide,
+    Exited,
+    Failed,
+    Recover,
+    Registered,
+    Reported,
+    Shutdown,
+    Stimulus,
+    Submitted,
+    Tick,
+)
+from .txn import Direct
+
+MAX_RECALLS = 100
+# step -> event code (a chunk's upload is EV16: it is not the job's output)
+STEP_EVENTS = {"started": "EV4", "downloaded": "EV5", "transcoded": "EV6", "uploaded": "EV7"}
+
+
+def counting_ids() -> Callable[[str], str]:
+    """Ids ``w000001``, ``t000001`` ... in creation order: deterministic (the simulator)."""
+    seq: dict[str, int] = {}
+
+    def new_id(kind: str) -> str:
+        seq[kind] = seq.get(kind, 0) + 1
+        return f"{kind[0]}{seq[kind]:06d}"
+
+    return new_id
+
+
+class Core:
+    def __init__(
+        self,
+        config: CoreConfig,
+        policy: Policy,
+        *,
+        new_id: Callable[[str], str] | None = None,
+        log: bool = True,
+        exact: bool = True,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.state = State(config)
+        self.new_id = new_id or counting_ids()
+        self.log = log  # False: no event lines are made (a simulation without a log)
+        self.exact = exact  # False: no new call after a stop when no job waits
+        self.policy_calls = 0
+
+    def handle(self, stimulus: Stimulus, now: float, txn: Direct | None = None) -> Step:
+        st = self.state
+        st.tx = txn if txn is not None else Direct()
+        out = Step(log=self.log)
+        try:
+            self._dispatch(stimulus, now, out)
+        finally:
+            st.tx = Direct()
+        return out
+
+    def _dispatch(self, s: Stimulus, now: float, out: Step) -> None:
+        if isinstance(s, Reported):
+            self._reported(s, now, out)
+        elif isinstance(s, Decide):
+            self._decide(now, out)
+        elif isinstance(s, Submitted):
+            self._submitted(s, now, out)
+        elif isinstance(s, Registered):
+            self._registered(s, now, out)
+        elif isinstance(s, Tick):
+            check_liveness(self.state, out, now)
+            if s.decide:
+                self._decide(now, out)
+        elif isinstance(s, Failed):
+            self._failed(s, now, out)
+        elif isinstance(s, Exited):
+            self._exited(s, now, out)
+        elif isinstance(s, Recover):
+            self._recover(s, now, out)
+        elif isinstance(s, Shutdown):
+            for wid in list(self.state.alive):
+                w = self.state.workers[wid]
+                stop_worker(self.state, out, w, s.reason, now, charge=False)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"unknown stimulus {s!r}")
+
+    # ---- the policy --------------------------------------------------------------------
+    def _decide(self, now: float, out: Step) -> None:
+        st = self.state
+        for _ in range(MAX_RECALLS):
+            decisions = self.policy.decide(st.view(now))
+            self.policy_calls += 1
+            out.decisions = decisions
+            again = decide.apply(st, out, decisions, now, self.new_id, self.policy.name)
+            if not again or (not self.exact and not st.waiting):
+                return
+
+    # ---- jobs --------------------------------------------------------------------------
+    def _submitted(self, s: Submitted, now: float, out: Step) -> None:
+        st, job = self.state, s.job
+        st.add_job(job)
+        st.enqueue(job.id)
+        duration, work = job.input_duration, job_work(job)
+        st.tx.later(lambda: st.stats.arrival(job.received_at, duration, work))
+        emit(
+            out,
+            "EV1",
+            now,
+            request_id=job.id,
+            input_video=job.id_video,
+            bitrate=job.bitrate,
+            speed=job.speed.value,
+        )
+
+    # ---- workers -----------------------------------------------------------------------
+    def _registered(self, s: Registered, now: float, out: Step) -> None:
+        st = self.state
+        worker = st.workers.get(s.worker_id)
+        if worker is None:
+            raise WorkerAuthError(f"unknown worker {s.worker_id!r}")
+        if worker.state is WorkerState.STOPPED:
+            raise WorkerGone("this worker was stopped")
+        if worker.state is not WorkerState.BOOTING:
+            return  # registered already: a retried registration
+        st.worker(worker)
+        worker.transition(WorkerState.IDLE, now, "registered")
+        worker.registered_at = worker.idle_since = now
+        if worker.node is None:  # the runtime's placement stays the node of record
+            worker.node = s.node
+            st.reserve(s.node, worker, +1)
+        worker.cpus, worker.memory_gb = s.cpus, s.memory_gb
+        boot = now - worker.created_at
+        st.tx.later(lambda: st.stats.booted(boot))
+        counters = st.count()
+        counters.boot_failures, counters.start_blocked_until = 0, 0.0
+        emit(
+            out,
+            "EV11",
+            now,
+            name=worker.name,
+            worker_id=worker.id,
+            node=s.node,
+            cpus=str(s.cpus),
+            memory=f"{s.memory_gb:g}",
+        )
+
+    def _exited(self, s: Exited, now: float, out: Step) -> None:
+        st = self.state
+        worker = st.workers.get(s.worker_id)
+        if worker is None or worker.state is WorkerState.STOPPED:
+            return
+        if s.cause is ExitCause.STOPPED:
+            stop_worker(st, out, worker, s.reason, now, charge=False)
+        elif s.cause is ExitCause.NO_CAPACITY:
+            # No room in the cloud: wait, as after a refusal; the jobs wait, they do not fail.
+            st.count().start_blocked_until = now + st.config.capacity_backoff
+            stop_worker(st, out, worker, s.reason, now, lost=True, charge=False)
+        else:
+            stop_worker(st, out, worker, s.reason, now, lost=True)
+
+    # ---- tasks -------------------------------------------------------------------------
+    def _open_task(self, worker_id: str, task_id: str, step: str):  # type: ignore[no-untyped-def]
+        """The task a report is about, or None for a retried report of a closed task."""
+        st = self.state
+        worker = st.workers.get(worker_id)
+        if worker is None:
+            raise WorkerAuthError(f"unknown worker {worker_id!r}")
+        if worker.state is WorkerState.STOPPED:
+            raise WorkerGone("this worker was stopped")
+        task = st.tasks.get(task_id)
+        if task is None or task.worker_id != worker_id:
+            raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
+        if task.state not in OPEN_TASK:
+            if step in task.timings or (step == "failed" and task.error):
+                return None  # a retried report: already recorded
+            raise TaskNotYours(f"task {task_id!r} is {task.state.value.lower()}")
+        return worker, task
+
+    def _reported(self, s: Reported, now: float, out: Step) -> None:
+        if s.step not in STEP_EVENTS:
+            raise ValueError(f"unknown step {s.step!r}")
+        found = self._open_task(s.worker_id, s.task_id, s.step)
+        if found is None or s.step in found[1].timings:
+            return
+        worker, task = found
+        st = self.state
+        job = st.job(st.jobs[task.job_id])
+        st.task(task)
+        if task.state is TaskState.ASSIGNED:
+            task.transition(TaskState.RUNNING, now)
+        task.timings[s.step] = now
+        if s.seconds is not None:
+            task.worker_seconds[s.step] = s.seconds
+        chunk_upload = task.part == "chunk" and s.step == "uploaded"
+        if not chunk_upload and job.state is JobState.STARTED:
+            job.timings[s.step] = now
+        code = "EV16" if chunk_upload else STEP_EVENTS[s.step]
+        emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
+        if s.step != "uploaded":
+            return
+        task.transition(TaskState.DONE, now)
+        work, seconds, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
+        st.tx.later(lambda: st.stats.task_done(flavor, work, seconds))
+        if task.part == "chunk":
+            chunk_done(st, job, task)
+            self._idle(worker, f"chunk {task.index} of job {job.id} done", now)
+            return
+        if job.state is JobState.STARTED:
+            job.transition(JobState.COMPLETED, now, f"done by {worker.id}")
+            job.output, job.progress = output_name(job), 1.0
+            if task.part == "merge":
+                merged(out, job)
+        worker = self._idle(worker, f"job {job.id} done", now)
+        worker.jobs_done += 1
+
+    def _idle(self, worker, what: str, now: float):  # type: ignore[no-untyped-def]
+        worker = self.state.worker(worker)
+        worker.transition(WorkerState.IDLE, now, what)
+        worker.job_id = worker.task_id = None
+        worker.idle_since = now
+        return worker
+
+    def _failed(self, s: Failed, now: float, out: Step) -> None:
+        found = self._open_task(s.worker_id, s.task_id, "failed")
+        if found is None:
+            return
+        worker, task = found
+        st = self.state
+        job = st.jobs[task.job_id]
+        message = s.message.strip() or "no reason given"
+        kind = s.kind
+        if s.input_gone:
+            message = f"movie {job.id_video!r} is no longer in the catalog ({message})"
+            kind = "transcoding"
+        st.task(task)
+        task.transition(TaskState.FAILED, now, message)
+        task.error = message
+        self._idle(worker, f"job {job.id} failed", now)
+        code = "EV10" if s.kind == "storage" else "EV9"
+        emit(out, code, now, worker_id=worker.id, task_id=task.id, error_message=message)
+        if job.state is not JobState.STARTED:
+            return
+        if kind == "transcoding":
+            # ffmpeg refused this input or these parameters: another attempt would fail alike.
+            st.job(job).errors.append(message)
+            fail(st, out, job, f"transcoding failed: {message}", now)
+        elif task.part is not None:
+            requeue_part(st, out, job, task, f"{kind} error: {message}", now, charge=True)
+        else:
+            requeue_or_fail(st, out, job, f"{kind} error: {message}", now)
+
+    # ---- a restart ---------------------------------------------------------------------
+    def _recover(self, s: Recover, now: float, out: Step) -> None:
+        st = self.state
+        for job in s.jobs:
+            st.tx.put(st.jobs, job.id, job)
+            if job.state is JobState.WAITING:
+                st.enqueue(job.id)
+        for worker in s.workers:
+            st.tx.put(st.workers, worker.id, worker)
+            if worker.state is not WorkerState.STOPPED:
+                st.tx.put(st.alive, worker.id, None)
+                st.reserve(worker.node, worker, +1)
+        for task in s.tasks:
+            st.tx.put(st.tasks, task.id, task)
+        st.count().workers = len(s.workers)
+        # Workers of a previous run cannot be reached (their tokens died with it): stopped,
+        # and their jobs wait again without losing an attempt.
+        for worker in s.workers:
+            stop_worker(st, out, worker, "controller restarted", now, lost=True, charge=False)
+        # A task still open whose worker was already stopped (a crash between two writes).
+        for task in s.tasks:
+            if task.state in OPEN_TASK:
+                st.task(task).transition(TaskState.LOST, now, "controller restarted")
+        # No worker is alive now: a job still Started waits again (a split one: its parts).
+        for job in s.jobs:
+            if job.state is JobState.STARTED and job.chunks:
+                restore_parts(st, job)
+            elif job.state is JobState.STARTED:
+                why = "controller restarted during the job"
+                requeue_or_fail(st, out, job, why, now, charge=False)

@@ -1,0 +1,262 @@
+"""What the core owns: jobs, workers, tasks, the waiting queue, the parts of split jobs, node
+capacity and a few counters; and the policy's view of it, rebuilt only for what changed.
+
+Every change goes through the step's transaction (``self.tx``: ``Txn`` in the controller,
+``Direct`` in the simulator) so that it is persisted and can be undone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import NamedTuple
+
+from dacirco.domain import (
+    DEFAULT_FLAVOR,
+    Job,
+    JobState,
+    Node,
+    Task,
+    Worker,
+    WorkerState,
+)
+from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
+from dacirco.policies.stats import StatsTracker
+from dacirco.policies.work import work_units
+
+from .txn import Direct
+
+_RECEIVED = attrgetter("received_at")
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """The limits and timeouts of the lifecycle (the controller's and the simulator's)."""
+
+    max_workers: int = 2
+    flavor: str = DEFAULT_FLAVOR
+    can_split: bool = True  # policies may split jobs in chunks (Limits.can_split)
+    boot_timeout: float = 120.0  # seconds a new worker has to register
+    heartbeat_timeout: float = 90.0  # seconds a worker may stay silent
+    max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
+    boot_backoff_max: float = 60.0
+    capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
+
+
+@dataclass
+class Counters:
+    workers: int = 0  # workers started so far (their names: dacirco-worker-NNN)
+    boot_failures: int = 0  # workers lost before registering, in a row
+    start_blocked_until: float = 0.0  # no start before (boot or capacity backoff)
+
+
+class PartRef(NamedTuple):
+    """A waiting part of a split job: a chunk (index 1..chunks) or its merge (index 0)."""
+
+    job_id: str
+    kind: str
+    index: int
+
+
+def part_id(job_id: str, kind: str, index: int) -> str:
+    return f"{job_id}#merge" if kind == "merge" else f"{job_id}#{index}"
+
+
+def job_work(job: Job) -> float:
+    return work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
+
+
+def task_work(job: Job, task: Task) -> float:
+    """The encoding work of one task: a chunk's share of its job's, none for a merge."""
+    if task.part == "merge":
+        return 0.0
+    work = job_work(job)
+    return work / job.chunks if task.part == "chunk" and job.chunks else work
+
+
+class State:
+    def __init__(self, config: CoreConfig, nodes: tuple[Node, ...] = ()) -> None:
+        self.config = config
+        self.limits = Limits(config.max_workers, config.flavor, config.can_split)
+        self.jobs: dict[str, Job] = {}
+        self.workers: dict[str, Worker] = {}
+        self.tasks: dict[str, Task] = {}
+        # Waiting whole jobs (value None) and parts of split jobs (their PartRef), by id.
+        self.waiting: dict[str, PartRef | None] = {}
+        self.alive: dict[str, None] = {}  # workers not stopped
+        self.used: dict[str, tuple[float, float]] = {}  # node -> cores, GB reserved
+        self.counters = Counters()
+        self.stats = StatsTracker()
+        self.tx: Direct = Direct()
+        self.nodes: tuple[Node, ...] = nodes
+        self.refused: dict[str, int] = {}
+        self.invalidate()
+
+    # ---- changes, through the transaction ----------------------------------------------
+    def add_job(self, job: Job) -> None:
+        self.tx.put(self.jobs, job.id, job)
+        self.tx.job(job)
+
+    def add_worker(self, worker: Worker) -> None:
+        self.tx.put(self.workers, worker.id, worker)
+        self.tx.put(self.alive, worker.id, None)
+        self.tx.worker(worker)
+        self._dirty_workers[worker.id] = None
+
+    def add_task(self, task: Task) -> None:
+        self.tx.put(self.tasks, task.id, task)
+        self.tx.task(task)
+
+    def job(self, job: Job) -> Job:
+        """About to change ``job``."""
+        return self.tx.job(job)
+
+    def worker(self, worker: Worker) -> Worker:
+        """About to change ``worker``."""
+        self._dirty_workers[worker.id] = None
+        return self.tx.worker(worker)
+
+    def task(self, task: Task) -> Task:
+        return self.tx.task(task)
+
+    def count(self) -> Counters:
+        return self.tx.record(self.counters)
+
+    def enqueue(self, key: str, ref: PartRef | None = None) -> None:
+        """A whole job (``ref`` None) or a part waits for a worker."""
+        self.tx.put(self.waiting, key, ref)
+        self._job_views.pop(key, None)
+        self._waiting_view = None
+        received = self.jobs[ref.job_id if ref else key].received_at
+        if received < self._last_received:
+            self._in_order = False
+        self._last_received = max(self._last_received, received)
+
+    def dequeue(self, key: str) -> None:
+        if key in self.waiting:
+            self.tx.pop(self.waiting, key)
+            self._waiting_view = None
+
+    def reserve(self, node: str | None, worker: Worker, sign: int) -> None:
+        if node is None:
+            return
+        cpus, mem = self.used.get(node, (0.0, 0.0))
+        flavor = worker.flavor
+        self.tx.put(self.used, node, (cpus + sign * flavor.cpus, mem + sign * flavor.memory_gb))
+        self._node_view = None
+
+    def stopped(self, worker: Worker) -> None:
+        self.tx.pop(self.alive, worker.id)
+        self.reserve(worker.node, worker, -1)
+
+    def set_nodes(self, nodes: tuple[Node, ...]) -> None:
+        """What the runtime offers now (an observation, not a step)."""
+        if nodes != self.nodes:
+            self.nodes = nodes
+            self._node_view = None
+
+    def refuse(self, why: str) -> None:
+        self.refused[why] = self.refused.get(why, 0) + 1
+
+    # ---- the view ----------------------------------------------------------------------
+    def invalidate(self) -> None:
+        """Forget every cached view (after a step was undone, sealed or committed)."""
+        self._job_views: dict[str, JobView] = {}
+        self._worker_views: dict[str, WorkerView] = {}
+        self._dirty_workers: dict[str, None] = dict.fromkeys(
+            w for w in self.workers if w in self.alive
+        )
+        self._waiting_view: tuple[JobView, ...] | None = None
+        self._workers_view: tuple[WorkerView, ...] | None = None
+        self._node_view: tuple[NodeView, ...] | None = None
+        self._in_order, self._last_received = False, float("-inf")
+
+    def view(self, now: float) -> ClusterView:
+        if self._waiting_view is None:
+            views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
+            if not self._in_order:
+                views.sort(key=_RECEIVED)
+                self._in_order = True
+                self._last_received = views[-1].received_at if views else float("-inf")
+            self._waiting_view = tuple(views)
+        if self._dirty_workers:
+            self._refresh_workers()
+        if self._workers_view is None:
+            self._workers_view = tuple(self._worker_views.values())
+        return ClusterView(
+            now,
+            self._waiting_view,
+            self._workers_view,
+            self.node_views(),
+            self.limits,
+            self.stats.snapshot(now),
+        )
+
+    def node_views(self) -> tuple[NodeView, ...]:
+        if self._node_view is None:
+            self._node_view = tuple(self._node(n) for n in self.nodes)
+        return self._node_view
+
+    def _job_view(self, key: str, ref: PartRef | None) -> JobView:
+        view = self._job_views.get(key)
+        if view is not None:
+            return view
+        job = self.jobs[ref.job_id if ref else key]
+        duration = job.input_duration
+        if ref is not None and ref.kind == "chunk" and duration:
+            duration = duration / max(1, job.chunks)
+        elif ref is not None:
+            duration = None if ref.kind == "merge" else duration
+        view = JobView(
+            id=key,
+            id_video=job.id_video,
+            bitrate=job.bitrate,
+            speed=job.speed.value,
+            received_at=job.received_at,
+            attempts=job.attempts,
+            input_duration=duration,
+            input_size=job.input_size if ref is None else None,
+            input_pixel_rate=job.input_pixel_rate,
+            part=ref.kind if ref else None,
+            parent_id=ref.job_id if ref else None,
+        )
+        self._job_views[key] = view
+        return view
+
+    def _refresh_workers(self) -> None:
+        # Workers are marked in creation order (a new one after every other), and a view
+        # updated in place keeps its place: the views stay in creation order.
+        views = self._worker_views
+        for wid in self._dirty_workers:
+            w = self.workers.get(wid)
+            if w is None or w.state is WorkerState.STOPPED:
+                views.pop(wid, None)
+            else:
+                views[wid] = self._worker_view(w)
+        self._dirty_workers.clear()
+        self._workers_view = None
+
+    def _worker_view(self, w: Worker) -> WorkerView:
+        task = self.tasks.get(w.task_id) if w.task_id else None
+        if task is None:
+            return WorkerView(w.id, w.flavor, w.state, w.created_at, w.node, w.idle_since)
+        job = self.jobs[task.job_id]
+        return WorkerView(
+            w.id,
+            w.flavor,
+            w.state,
+            w.created_at,
+            w.node,
+            w.idle_since,
+            job.id,
+            task.assigned_at,
+            task_work(job, task),
+        )
+
+    def _node(self, n: Node) -> NodeView:
+        cpus, mem = self.used.get(n.name, (0.0, 0.0))
+        return NodeView(n.name, n.cpus, n.memory_gb, n.cpus - cpus, n.memory_gb - mem)
+
+    # ---- reads -------------------------------------------------------------------------
+    def open_jobs(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.state in (JobState.WAITING, JobState.STARTED)]

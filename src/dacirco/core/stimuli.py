@@ -1,0 +1,87 @@
+"""What happens to the core: each stimulus is one step of ``Core.handle``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dacirco.domain import ExitCause, Job, Task, Worker
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A client's job, already validated and probed by the shell."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    worker_id: str
+    node: str
+    cpus: int
+    memory_gb: float
+
+
+@dataclass(frozen=True, slots=True)
+class Reported:
+    """A worker's step: started, downloaded, transcoded or uploaded (progress is no step)."""
+
+    worker_id: str
+    task_id: str
+    step: str
+    seconds: float | None = None  # the worker's own timing of the step
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A worker's task failed: ``kind`` transcoding (no retry helps), storage or internal.
+    ``input_gone``: the shell found the movie gone from the catalog (no retry helps either)."""
+
+    worker_id: str
+    task_id: str
+    kind: str
+    message: str
+    input_gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Exited:
+    """A worker ended without the core asking (as the runtime reports it), or was found
+    dead by the shell (``CRASHED`` with the reason)."""
+
+    worker_id: str
+    cause: ExitCause
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed: workers that never registered, or fell silent (``Worker.last_seen``,
+    the shell's heartbeats), are lost; then the policy decides (unless ``decide`` is off)."""
+
+    decide: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Decide:
+    """Ask the policy, check and apply its decisions."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recover:
+    """What a previous run left in the store: loaded, then made consistent (its workers are
+    gone, their jobs and open parts wait again)."""
+
+    jobs: tuple[Job, ...]
+    workers: tuple[Worker, ...]
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Every worker stops; their jobs wait again without losing an attempt."""
+
+    reason: str
+
+
+Stimulus = Submitted | Registered | Reported | Failed | Exited | Tick | Decide | Recover | Shutdown
