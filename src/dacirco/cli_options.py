@@ -1,17 +1,35 @@
-"""The options of `dacirco serve` and `dacirco controller`, as Typer annotations."""
+"""Options written once and shared by several commands, as Typer annotations; and
+``shared_options``, which gives a command a list of options as one object (in the manner of
+rq's ``shared_options`` + config object).
 
+An option's default is not written here: it is the default of the field it fills
+(``option_for``), so that the config dataclass is the one place that holds it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from copy import copy
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar, get_args
 
 import typer
 
-from dacirco.config import default_data_dir
-
 Host = Annotated[str, typer.Option(help="address to listen on")]
+Port = Annotated[
+    int,
+    typer.Option(
+        "--port", "-p", show_default=False, help="port to listen on (env PORT; default 8000)"
+    ),
+]
 DataDir = Annotated[
     Path,
     typer.Option(
-        default_factory=default_data_dir,
         show_default=False,
         help="catalog, outputs, state and logs (env DACIRCO_DATA_DIR; default ./data)",
     ),
@@ -81,3 +99,69 @@ SampleInterval = Annotated[
         "(tc-events-NN.samples.jsonl); 0 turns sampling off"
     ),
 ]
+
+
+def configure_logging(level: str) -> None:
+    """What ``--log-level`` sets: the root logger, on stderr."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# ---- sharing options between commands --------------------------------------------------------
+Parameter = inspect.Parameter
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def option(name: str, annotated: Any, default: Any = Parameter.empty, **changes: Any) -> Parameter:
+    """The command parameter ``name``, an option of type ``annotated`` (``Annotated[T,
+    typer.Option(...)]``) defaulting to ``default``; ``changes`` set attributes of that
+    ``typer.Option`` for this use only (``default_factory``, ``help``, ``rich_help_panel``)."""
+    if changes:
+        kind, info = get_args(annotated)
+        info = copy(info)
+        for key, value in changes.items():
+            setattr(info, key, value)
+        annotated = Annotated[kind, info]
+    return Parameter(name, Parameter.KEYWORD_ONLY, default=default, annotation=annotated)
+
+
+def option_for(
+    config: type, field: str, annotated: Any, name: str | None = None, **changes: Any
+) -> Parameter:
+    """The option ``annotated`` that fills ``field`` of the dataclass ``config``, with that
+    field's default (its ``default_factory`` runs when the command runs)."""
+    spec = next(f for f in dataclasses.fields(config) if f.name == field)
+    if spec.default_factory is not dataclasses.MISSING:
+        changes.setdefault("default_factory", spec.default_factory)
+        return option(name or field, annotated, **changes)
+    return option(name or field, annotated, spec.default, **changes)
+
+
+def shared_options(
+    params: Sequence[Parameter], build: Callable[..., Any], into: str
+) -> Callable[[Command], Command]:
+    """Give a command the options ``params`` as one argument: the command declares a parameter
+    ``into``; its command line shows ``params`` in its place, and it is called with
+    ``into=build(**their values)``."""
+    names = [p.name for p in params]
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        own: list[Parameter] = []
+        for p in signature.parameters.values():
+            own.extend(params if p.name == into else [p.replace(kind=Parameter.KEYWORD_ONLY)])
+        if into not in signature.parameters or len({p.name for p in own}) < len(own):
+            raise TypeError(f"{command.__name__}: no parameter {into!r}, or a name taken twice")
+
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> Any:
+            shared = {name: values.pop(name) for name in names}
+            return command(**values, **{into: build(**shared)})
+
+        wrapper.__signature__ = signature.replace(parameters=own)  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

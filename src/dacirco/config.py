@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dacirco.storage.s3 import S3Config
+    from dacirco.storage.options import S3Config
 
 DATA_DIR_ENV = "DACIRCO_DATA_DIR"
 PORT_ENV = "PORT"
@@ -45,7 +45,8 @@ def open_storage(
     """The storage ``kind`` names (``local`` or ``s3``); an S3 one is checked (reached with
     its credentials, bucket created if missing): a ``StorageError`` in one line otherwise."""
     if kind == "s3":
-        from dacirco.storage.s3 import S3Config, S3Storage
+        from dacirco.storage.options import S3Config
+        from dacirco.storage.s3 import S3Storage
 
         storage = S3Storage(s3 or S3Config())
         storage.check()

@@ -19,7 +19,8 @@ import pytest
 
 from dacirco.api.thread_server import free_port, serve_in_thread
 from dacirco.policies.right_size import RightSize
-from dacirco.service import ServeOptions, build
+from dacirco.service import build
+from dacirco.service_config import ServiceConfig
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,7 @@ def service(catalog: Path, tmp: Path, policy: RightSize) -> Iterator[tuple[httpx
     shutil.copytree(catalog, data)
     port = free_port()
     log = tmp / "tc-events-01.txt"
-    options = ServeOptions(
+    options = ServiceConfig.of(
         port=port, data_dir=data, event_log_file=log, max_workers=4, local_cpus=4,
         call_interval=0.2, algorithm="right-size", sample_interval=0,
     )  # fmt: skip

@@ -17,7 +17,8 @@ from dacirco.auth_options import TokenError, service_tokens
 from dacirco.cli import app as cli_app
 from dacirco.controller.backpressure import retry_after
 from dacirco.controller.errors import QueueFull
-from dacirco.service import ConfigError, ServeOptions, build, validate
+from dacirco.service import ConfigError, build, validate
+from dacirco.service_config import ServiceConfig
 from tests.unit.api_stub import CONTROLLER_URL, StubController, client, controller_app
 from tests.unit.conftest import Make
 
@@ -165,14 +166,14 @@ async def test_concurrent_submissions_never_pass_the_limit(make: Make):
     accepted = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, QueueFull)]
     assert len(accepted) == 3 and len(refused) == 17
-    assert len(h.controller._waiting) == 3 and h.controller._admitting == 0
+    assert h.controller.queued == 3 and h.controller._admitting == 0
 
 
 async def test_no_limit_with_zero(make: Make):
     h = make(max_queue=0)
     for _ in range(30):
         await h.submit()
-    assert len(h.controller._waiting) == 30
+    assert h.controller.queued == 30
 
 
 async def test_retry_after_follows_the_recent_job_durations(make: Make):
@@ -223,12 +224,12 @@ def test_loopback_addresses(host, local):
 
 def test_listening_beyond_the_machine_without_a_token_is_refused():
     with pytest.raises(ConfigError, match="give an API token"):
-        validate(ServeOptions(host="0.0.0.0"))
-    validate(ServeOptions(host="0.0.0.0", api_tokens=("t",)))
-    validate(ServeOptions(host="0.0.0.0", insecure_no_auth=True))
+        validate(ServiceConfig.of(host="0.0.0.0"))
+    validate(ServiceConfig.of(host="0.0.0.0", api_tokens=("t",)))
+    validate(ServiceConfig.of(host="0.0.0.0", insecure_no_auth=True))
     with pytest.raises(ConfigError, match="--max-queue must not be negative"):
-        validate(ServeOptions(max_queue=-1))
-    assert TOKEN not in repr(ServeOptions(api_tokens=(TOKEN,)))
+        validate(ServiceConfig.of(max_queue=-1))
+    assert TOKEN not in repr(ServiceConfig.of(api_tokens=(TOKEN,)))
 
 
 @pytest.mark.parametrize(
@@ -272,7 +273,7 @@ def test_tokens_from_options_environment_and_file(tmp_path, monkeypatch):
 
 def test_no_token_in_the_event_log_config(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    options = ServeOptions(
+    options = ServiceConfig.of(
         data_dir=tmp_path / "data",
         event_log_file=tmp_path / "tc-events-01.txt",
         api_tokens=(TOKEN, OTHER),

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from dacirco.cli import (
-    app,
-    controller,
-    monitor_command,
-    process_logs_command,
-    rest_api,
-    scenario_command,
-    wait_scenario_command,
-)
-from dacirco.worker.cli import worker
+from dacirco.cli import COMMANDS, app, command
 
 runner = CliRunner()
 
@@ -44,21 +38,34 @@ def test_every_command_has_help(args, words):
     assert words in result.output
 
 
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_command_loads(name):
+    result = runner.invoke(app, [name, "--help"], prog_name="dacirco")
+    assert result.exit_code == 0, result.output
+    assert f"Usage: dacirco {name}" in " ".join(result.output.split())
+
+
+def test_a_command_imports_only_what_it_uses():
+    code = (
+        "import sys\n"
+        "from dacirco.cli import app\n"
+        "sys.argv = ['dacirco', 'simulate', '--help']\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('fastapi', 'uvicorn', 'httpx', 'matplotlib', 'minio', 'av', 'psutil',\n"
+        "         'dacirco.controller.core', 'dacirco.service', 'dacirco.runtimes.factory')\n"
+        "print(*sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.splitlines()[-1] == ""
+
+
 @pytest.mark.parametrize(
-    "command",
-    [
-        controller,
-        rest_api,
-        worker,
-        monitor_command,
-        scenario_command,
-        wait_scenario_command,
-        process_logs_command,
-    ],
+    "name",
+    ["controller", "rest-api", "worker", "monitor", "scenario", "wait-scenario", "process-logs"],
 )
-def test_classic_aliases_are_single_commands(command):
+def test_classic_aliases_are_single_commands(name):
     single = typer.Typer()
-    single.command()(command)
+    single.command()(command(name))
     result = runner.invoke(single, ["--help"], prog_name="alias")
     assert result.exit_code == 0 and "Usage: alias [OPTIONS]" in result.output
 

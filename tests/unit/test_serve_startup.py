@@ -10,8 +10,9 @@ import socket
 import pytest
 from typer.testing import CliRunner
 
-from dacirco.cli import app, listen
+from dacirco.cli import app
 from dacirco.service import DataDirInUse, lock_data_dir
+from dacirco.service_cli import listen
 from tests.conftest import free_port
 
 runner = CliRunner()

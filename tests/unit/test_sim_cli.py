@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import typer
 from typer.testing import CliRunner
 
 from dacirco.analytics.run import from_log
 from dacirco.cli import app
+from dacirco.sim import cli as sim_cli
+from dacirco.sim.options import SimOptions
+from dacirco.sim.run import SimConfig
 
 runner = CliRunner()
 
@@ -42,3 +46,26 @@ def test_bad_options_are_refused_in_one_line():
         == 2
     )
     assert runner.invoke(app, ["simulate", "--param", "rate"]).exit_code == 2
+
+
+def test_simulate_and_compare_take_the_same_options_as_one_object(monkeypatch):
+    seen: list[SimOptions] = []
+
+    def setup(options: SimOptions) -> None:
+        seen.append(options)
+        raise typer.Exit(0)
+
+    monkeypatch.setattr(sim_cli, "_setup", setup)
+    shared = ["-n", "7", "--nodes", "2", "--cores", "4", "--param", "rate=2", "--no-split",
+              "--runtime", "pod", "--max-idle-time", "5", "--catalog", "short"]  # fmt: skip
+    for args in (["simulate"], ["compare"], ["simulate", *shared], ["compare", *shared]):
+        assert runner.invoke(app, args).exit_code == 0
+    given = SimOptions(jobs=7, nodes=2, cores=4, params={"rate": 2.0}, split=False,
+                       runtime="pod", max_idle_time=5.0, catalog="short")  # fmt: skip
+    assert seen == [SimOptions(), SimOptions(), given, given]
+
+
+def test_the_options_defaults_are_the_simulators():
+    setup = SimOptions().setup()
+    assert setup.config == SimConfig()
+    assert setup.datacenter.cpus == 18 and setup.jobs == 500 and setup.params == {}

@@ -26,16 +26,8 @@ from dacirco.catalog.service import seed as seed_movies
 from dacirco.config import default_data_dir, open_storage
 from dacirco.ffmpeg_bin import FfmpegNotFound
 from dacirco.storage.base import Storage, StorageError
-from dacirco.storage.cli import (
-    MinioAccessKey,
-    MinioPort,
-    MinioSecretKey,
-    MinioServer,
-    S3Secure,
-    StorageKind,
-    describe,
-    s3_config,
-)
+from dacirco.storage.cli import describe, storage_options
+from dacirco.storage.options import StorageOptions
 
 catalog_app = typer.Typer(
     help="Generate, add and list the movies of the catalog.",
@@ -53,19 +45,10 @@ DataDir = Annotated[
 ]
 
 
-def _open(
-    kind: str,
-    data_dir: Path,
-    server: str | None,
-    port: int | None,
-    access_key: str,
-    secret_key: str,
-    secure: bool,
-) -> tuple[Storage, str]:
+def _open(storage: StorageOptions, data_dir: Path) -> tuple[Storage, str]:
     """The storage the options name and where it is (for messages); fails in one line."""
-    s3 = s3_config(server, port, access_key, secret_key, secure)
     try:
-        return open_storage(kind, data_dir, s3), describe(kind, data_dir, s3)
+        return open_storage(storage.kind, data_dir, storage.s3), describe(storage, data_dir)
     except (StorageError, ValueError, OSError) as exc:
         _fail(str(exc))
 
@@ -115,8 +98,10 @@ def _describe(info: MovieInfo) -> str:
 
 
 @catalog_app.command()
+@storage_options
 def seed(
     data_dir: DataDir,
+    storage: StorageOptions,
     duration_scale: Annotated[
         float, typer.Option(min=0.001, help="multiply every duration (1 s at least)")
     ] = 1.0,
@@ -133,17 +118,9 @@ def seed(
             help="leave movies already in the catalog as they are, or regenerate them all",
         ),
     ] = False,
-    storage: StorageKind = "local",
-    minio_server: MinioServer = None,
-    minio_port: MinioPort = None,
-    minio_access_key: MinioAccessKey = "minio",
-    minio_secret_key: MinioSecretKey = "pass4minio",
-    s3_secure: S3Secure = False,
 ) -> None:
     """Generate the synthetic movies bbb_0.mp4 … (H.264 + AAC) into the catalog."""
-    store, where = _open(
-        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
-    )
+    store, where = _open(storage, data_dir)
     columns = (
         TextColumn("{task.description:<12}"),
         BarColumn(),
@@ -169,25 +146,19 @@ def seed(
 
 
 @catalog_app.command("add")
+@storage_options
 def add(
     files: Annotated[
         list[Path], typer.Argument(metavar="FILE", help="movie files to copy into the catalog")
     ],
     data_dir: DataDir,
+    storage: StorageOptions,
     name: Annotated[
         str | None, typer.Option(help="name in the catalog (one file only; default: the file name)")
     ] = None,
-    storage: StorageKind = "local",
-    minio_server: MinioServer = None,
-    minio_port: MinioPort = None,
-    minio_access_key: MinioAccessKey = "minio",
-    minio_secret_key: MinioSecretKey = "pass4minio",
-    s3_secure: S3Secure = False,
 ) -> None:
     """Add movie files to the catalog (each one is probed first: non-videos are refused)."""
-    store, _ = _open(
-        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
-    )
+    store, _ = _open(storage, data_dir)
     try:
         infos = add_movies(store, files, name=name)
     except (NotAVideo, StorageError, OSError, ValueError) as exc:
@@ -197,19 +168,13 @@ def add(
 
 
 @catalog_app.command("list")
+@storage_options
 def list_(
     data_dir: DataDir,
-    storage: StorageKind = "local",
-    minio_server: MinioServer = None,
-    minio_port: MinioPort = None,
-    minio_access_key: MinioAccessKey = "minio",
-    minio_secret_key: MinioSecretKey = "pass4minio",
-    s3_secure: S3Secure = False,
+    storage: StorageOptions,
 ) -> None:
     """Show the movies of the catalog."""
-    store, where = _open(
-        storage, data_dir, minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure
-    )
+    store, where = _open(storage, data_dir)
     try:
         movies = list_movies(store)
     except (StorageError, OSError) as exc:

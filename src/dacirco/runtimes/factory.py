@@ -24,27 +24,31 @@ class RuntimeUnavailable(ValueError):
 
 @dataclass(frozen=True)
 class RuntimeOptions:
+    """The runtime section of a service's options (``--runtime`` and what each kind needs)."""
+
     kind: str = "local"
-    log_dir: Path | None = None  # local: the workers' log files
-    work_root: Path | None = None  # local: the workers' task folders
-    local_cpus: int | None = None
-    local_memory_gb: float | None = None
+    local_cpus: int | None = None  # local: cores workers may reserve (None: all)
+    local_memory_gb: float | None = None  # local: GB workers may reserve (None: all)
+    ray_address: str | None = None  # ray: auto (this machine's cluster, RAY_ADDRESS), host:port
     k8s_namespace: str = "default"  # pod: where the worker pods go
     k8s_image: str = "dacirco-worker:latest"  # pod: the worker image (Dockerfile)
     kubeconfig: Path | None = None  # pod: None = in-cluster, else ~/.kube/config
     os_cloud: str | None = None  # vm: the clouds.yaml entry (None: env OS_CLOUD)
     os_image: str = "dacirco-worker"  # vm: the worker image (name or id)
     os_network: str | None = None  # vm: the network of the servers (name or id)
-    ray_address: str | None = None  # ray: auto (this machine's cluster, RAY_ADDRESS), host:port
 
 
-def make_runtime(options: RuntimeOptions) -> Runtime:
+def make_runtime(
+    options: RuntimeOptions, log_dir: Path | None = None, work_root: Path | None = None
+) -> Runtime:
+    """The runtime ``options`` name; ``log_dir`` and ``work_root``: where local workers write
+    their logs and keep their task folders (the service puts them in its data dir)."""
     if options.kind == "local":
         return LocalRuntime(
             cpus=options.local_cpus,
             memory_gb=options.local_memory_gb,
-            log_dir=options.log_dir,
-            work_root=options.work_root,
+            log_dir=log_dir,
+            work_root=work_root,
         )
     if options.kind == "pod":
         k8s = _optional("pod", "kubernetes", "the kubernetes client", "kubernetes")

@@ -88,6 +88,7 @@ def lower_bound(
         nan = float("nan")
         return Bound(len(jobs), nan, nan, nan, nan, 0.0, tuple(f.name for f in flavors))
     ready, works = [], []
+    cpus = datacenter.cpus  # a sum over the nodes: once, not once per job
     for job in jobs:
         times = [(f.cpus, service_s(job, models, f.cpus)) for f in flavors]
         ready.append(min(p for _, p in times))
@@ -95,8 +96,8 @@ def lower_bound(
         if split:
             encode = min(f.cpus * transcode_s(job, models, f.cpus) for f in flavors)
             moves = job.dispatch_s + job.download_s + job.upload_s
-            ready[-1] = min(ready[-1], moves + encode / datacenter.cpus)
-    srpt = srpt_flows([j.arrival for j in jobs], works, float(datacenter.cpus))
+            ready[-1] = min(ready[-1], moves + encode / cpus)
+    srpt = srpt_flows([j.arrival for j in jobs], works, float(cpus))
     mean_ready = sum(ready) / len(ready)
     mean_srpt = sum(srpt) / len(srpt)
     return Bound(

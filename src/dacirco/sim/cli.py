@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -14,20 +13,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dacirco.analytics.figures import figures
-from dacirco.domain import FLAVORS
+from dacirco.cli_options import option, option_for, shared_options
 from dacirco.policies.base import available
 from dacirco.sim.bound import lower_bound
-from dacirco.sim.calibrate import Calibration
-from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup, compare, csv_rows, rows
-from dacirco.sim.models import Models, check_runtime
-from dacirco.sim.pareto import pareto_plot
-from dacirco.sim.run import SimConfig
-from dacirco.sim.workload import CatalogShape
+from dacirco.sim.options import SimOptions
 
 # A comparison table is wide: do not squeeze it to 80 columns when piped to a file.
 console = Console(width=None if sys.stdout.isatty() else 180)
@@ -81,57 +74,44 @@ def _params(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _setup(
-    nodes: int | None,
-    cores: int,
-    memory: float,
-    flavor: str,
-    max_workers: int | None,
-    max_idle_time: float,
-    call_interval: float,
-    runtime: str,
-    calibration: Path | None,
-    jobs: int,
-    load: float | None,
-    param: list[str] | None,
-    duration_scale: float,
-    max_height: int | None,
-    exact: bool,
-    catalog: str = "default",
-    split: bool = True,
-) -> Setup:
+# The options simulate and compare share: each fills the field of SimOptions of its name and
+# defaults to that field's default; --param (KEY=NUMBER, repeatable) fills ``params``.
+SIM_OPTIONS = {
+    "jobs": Jobs,
+    "load": Load,
+    "nodes": Nodes,
+    "cores": Cores,
+    "memory": Memory,
+    "flavor": Flavor,
+    "max_workers": MaxWorkers,
+    "max_idle_time": MaxIdle,
+    "call_interval": CallInterval,
+    "runtime": RuntimeOpt,
+    "calibration": CalibrationOpt,
+    "duration_scale": DurationScale,
+    "max_height": MaxHeight,
+    "catalog": CatalogOpt,
+    "exact": Exact,
+    "split": SplitOpt,
+}
+
+
+def _sim_options(param: list[str] | None, **values: object) -> SimOptions:
+    return SimOptions(params=_params(param), **values)  # type: ignore[arg-type]
+
+
+_PARAMETERS = [option_for(SimOptions, name, annotated) for name, annotated in SIM_OPTIONS.items()]
+_PARAMETERS.insert(2, option("param", Param, None))  # after --load
+# A command that declares ``options: SimOptions`` gets all of them, as one SimOptions.
+sim_options = shared_options(_PARAMETERS, _sim_options, "options")
+
+
+def _setup(options: SimOptions) -> Setup:
     try:
-        check_runtime(runtime)
-        if flavor not in FLAVORS:
-            raise ValueError(f"unknown flavor {flavor!r}; one of {', '.join(FLAVORS)}")
-        dc = DataCenter.reference() if nodes is None else DataCenter.uniform(nodes, cores, memory)
-        if dc.holds(FLAVORS[flavor]) < 1:
-            raise ValueError(f"no node can hold a {flavor} worker")
-        cal = Calibration.load(calibration) if calibration is not None else None
-        if call_interval <= 0:
-            raise ValueError("call_interval must be > 0")
-        shape = CatalogShape.named(catalog, duration_scale, max_height)
+        return options.setup()
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    config = SimConfig(
-        flavor=flavor,
-        max_workers=max_workers,
-        max_idle_time=max_idle_time,
-        call_interval=call_interval,
-        runtime=runtime,
-        exact=exact,
-        split=split,
-    )
-    return Setup(
-        datacenter=dc,
-        config=config,
-        models=Models.build(runtime, cal),
-        jobs=jobs,
-        catalog=shape,
-        load=load,
-        params=_params(param),
-    )
 
 
 def _check_policies(names: list[str]) -> None:
@@ -144,6 +124,7 @@ def _check_policies(names: list[str]) -> None:
         raise typer.Exit(2)
 
 
+@sim_options
 def simulate(
     policy: Annotated[
         str, typer.Option("--policy", "--algorithm", help="policy name")
@@ -152,48 +133,14 @@ def simulate(
         str, typer.Option(help="classic, poisson, bursty, diurnal or a scenario file")
     ] = "classic",
     seed: Annotated[int, typer.Option(help="random seed (workload and draws)")] = 1,
-    jobs: Jobs = 500,
-    load: Load = None,
-    param: Param = None,
-    nodes: Nodes = None,
-    cores: Cores = 6,
-    memory: Memory = 16.0,
-    flavor: Flavor = "small",
-    max_workers: MaxWorkers = None,
-    max_idle_time: MaxIdle = 60.0,
-    call_interval: CallInterval = 1.0,
-    runtime: RuntimeOpt = "vm",
-    calibration: CalibrationOpt = None,
-    duration_scale: DurationScale = 1.0,
-    max_height: MaxHeight = None,
-    catalog: CatalogOpt = "default",
-    exact: Exact = False,
-    split: SplitOpt = True,
+    options: SimOptions = SimOptions(),
     event_log: Annotated[
         Path | None, typer.Option(help="write the run's event log here (and its .config.txt)")
     ] = None,
 ) -> None:
     """Simulate one policy on one workload, on the reference data center by default."""
     _check_policies([policy])
-    setup = _setup(
-        nodes,
-        cores,
-        memory,
-        flavor,
-        max_workers,
-        max_idle_time,
-        call_interval,
-        runtime,
-        calibration,
-        jobs,
-        load,
-        param,
-        duration_scale,
-        max_height,
-        exact,
-        catalog,
-        split,
-    )
+    setup = _setup(options)
     try:
         sim_jobs, rho = setup.workload(workload, seed)
     except (ValueError, OSError) as exc:
@@ -203,7 +150,7 @@ def simulate(
         "workload": workload,
         "jobs": len(sim_jobs),
         "rho": rho,
-        "calibration": str(calibration) if calibration else None,
+        "calibration": str(options.calibration) if options.calibration else None,
         "workload_params": setup.params,
     }
     t0 = time.perf_counter()
@@ -258,6 +205,7 @@ def simulate(
         console.print(f"event log: {path}")
 
 
+@sim_options
 def compare_command(
     policies: Annotated[
         str, typer.Option(help="comma-separated policy names")
@@ -272,23 +220,7 @@ def compare_command(
     seeds: Annotated[
         int, typer.Option(min=1, help="seeds per cell (1..N, the same for every policy)")
     ] = 5,
-    jobs: Jobs = 500,
-    load: Load = None,
-    param: Param = None,
-    nodes: Nodes = None,
-    cores: Cores = 6,
-    memory: Memory = 16.0,
-    flavor: Flavor = "small",
-    max_workers: MaxWorkers = None,
-    max_idle_time: MaxIdle = 60.0,
-    call_interval: CallInterval = 1.0,
-    runtime: RuntimeOpt = "vm",
-    calibration: CalibrationOpt = None,
-    duration_scale: DurationScale = 1.0,
-    max_height: MaxHeight = None,
-    catalog: CatalogOpt = "default",
-    exact: Exact = False,
-    split: SplitOpt = True,
+    options: SimOptions = SimOptions(),
     plot: Annotated[Path, typer.Option(help="the Pareto plot (PNG)")] = Path("sim-pareto.png"),
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="every run's figures, one per line")
@@ -299,25 +231,13 @@ def compare_command(
     names = [p.strip() for p in policies.split(",") if p.strip()]
     kinds = [w.strip() for w in workloads.split(",") if w.strip()]
     _check_policies(names)
-    setup = _setup(
-        nodes,
-        cores,
-        memory,
-        flavor,
-        max_workers,
-        max_idle_time,
-        call_interval,
-        runtime,
-        calibration,
-        jobs,
-        load,
-        param,
-        duration_scale,
-        max_height,
-        exact,
-        catalog,
-        split,
-    )
+    setup = _setup(options)
+    import csv
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dacirco.sim.pareto import pareto_plot
+
     seed_list = list(range(1, seeds + 1))
     total = len(names) * len(kinds) * len(seed_list)
     columns = (
@@ -342,8 +262,8 @@ def compare_command(
     table_rows = rows(result)
     dc = setup.datacenter
     title = (
-        f"{len(dc.nodes)} nodes x {dc.nodes[0].cpus} cores, {flavor} workers,"
-        f" {setup.config.runtime} boots, {jobs} jobs x {seeds} seeds (mean ± sd)"
+        f"{len(dc.nodes)} nodes x {dc.nodes[0].cpus} cores, {options.flavor} workers,"
+        f" {setup.config.runtime} boots, {options.jobs} jobs x {seeds} seeds (mean ± sd)"
     )
     table = Table(title=title)
     for i, name in enumerate(table_rows[0]):

@@ -1,5 +1,6 @@
-"""Storage options shared by ``serve``, ``controller`` and ``catalog``, and ``dacirco storage
-serve`` (a local S3 server)."""
+"""The storage options, written once and shared by ``serve``, ``controller`` and the
+``catalog`` commands (``storage_options``); and ``dacirco storage serve`` (a local S3 server).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from typing import Annotated
 
 import typer
 
+from dacirco.cli_options import Parameter, option, option_for, shared_options
 from dacirco.config import default_data_dir
 from dacirco.storage.base import BUCKET
-from dacirco.storage.s3 import ACCESS_KEY_ENV, SECRET_KEY_ENV, SECURE_ENV, S3Config, env_endpoint
-from dacirco.storage.seaweed import (
-    DEFAULT_ACCESS_KEY,
-    DEFAULT_S3_PORT,
-    DEFAULT_SECRET_KEY,
-    SeaweedError,
-    SeaweedServer,
+from dacirco.storage.options import (
+    ACCESS_KEY_ENV,
+    SECRET_KEY_ENV,
+    SECURE_ENV,
+    S3Config,
+    StorageOptions,
+    env_endpoint,
 )
 
 StorageKind = Annotated[
@@ -47,11 +49,24 @@ S3Secure = Annotated[
 ]
 
 
+def storage_parameters(**changes: object) -> list[Parameter]:
+    """The storage options, with the defaults of ``StorageOptions`` and ``S3Config``; the
+    server and port default to ``DACIRCO_S3_ENDPOINT``, else S3Config's (``s3_config``)."""
+    return [
+        option_for(StorageOptions, "kind", StorageKind, name="storage", **changes),
+        option("minio_server", MinioServer, None, **changes),
+        option("minio_port", MinioPort, None, **changes),
+        option_for(S3Config, "access_key", MinioAccessKey, name="minio_access_key", **changes),
+        option_for(S3Config, "secret_key", MinioSecretKey, name="minio_secret_key", **changes),
+        option_for(S3Config, "secure", S3Secure, name="s3_secure", **changes),
+    ]
+
+
 def s3_config(
     server: str | None, port: int | None, access_key: str, secret_key: str, secure: bool
 ) -> S3Config:
     """The options, completed from ``DACIRCO_S3_ENDPOINT``, then the classic defaults."""
-    env_host, env_port = env_endpoint() or ("127.0.0.1", DEFAULT_S3_PORT)
+    env_host, env_port = env_endpoint() or (S3Config.host, S3Config.port)
     return S3Config(
         host=server or env_host,
         port=port or env_port,
@@ -61,9 +76,26 @@ def s3_config(
     )
 
 
-def describe(kind: str, data_dir: Path, s3: S3Config) -> str:
+def storage_from(
+    storage: str,
+    minio_server: str | None,
+    minio_port: int | None,
+    minio_access_key: str,
+    minio_secret_key: str,
+    s3_secure: bool,
+) -> StorageOptions:
+    """The storage section from the values of ``storage_parameters``."""
+    s3 = s3_config(minio_server, minio_port, minio_access_key, minio_secret_key, s3_secure)
+    return StorageOptions(kind=storage, s3=s3)
+
+
+# A command that declares ``storage: StorageOptions`` gets the storage options.
+storage_options = shared_options(storage_parameters(), storage_from, into="storage")
+
+
+def describe(storage: StorageOptions, data_dir: Path) -> str:
     """Where the catalog is, for messages: the data dir or the bucket and its server."""
-    return f"s3://{BUCKET} on {s3.endpoint}" if kind == "s3" else str(data_dir)
+    return f"s3://{BUCKET} on {storage.s3.endpoint}" if storage.kind == "s3" else str(data_dir)
 
 
 storage_app = typer.Typer(
@@ -81,13 +113,15 @@ def serve(
             help="S3 data goes to <data dir>/s3 (env DACIRCO_DATA_DIR; default ./data)",
         ),
     ],
-    port: Annotated[int, typer.Option("--port", "-p", help="S3 port")] = DEFAULT_S3_PORT,
-    access_key: Annotated[str, typer.Option(help="the access key to accept")] = DEFAULT_ACCESS_KEY,
+    port: Annotated[int, typer.Option("--port", "-p", help="S3 port")] = S3Config.port,
+    access_key: Annotated[str, typer.Option(help="the access key to accept")] = S3Config.access_key,
     secret_key: Annotated[
         str, typer.Option(help="its secret key", show_default=False)
-    ] = DEFAULT_SECRET_KEY,
+    ] = S3Config.secret_key,
 ) -> None:
     """Run a SeaweedFS S3 server on 127.0.0.1 with one identity, until Ctrl-C."""
+    from dacirco.storage.seaweed import SeaweedError, SeaweedServer
+
     server = SeaweedServer(
         Path(data_dir), s3_port=port, access_key=access_key, secret_key=secret_key
     )

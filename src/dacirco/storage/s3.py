@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from dacirco.storage.base import BUCKET, ObjectInfo, StorageError, check_key
+from dacirco.storage.options import S3Config
 
 META_PREFIX = "x-amz-meta-"
 REGION = "us-east-1"  # presigning needs one; set, it costs no request
@@ -30,38 +30,6 @@ MAX_URL_TTL = 7 * 24 * 3600  # S3's limit for a presigned URL
 
 # urllib3 logs each retry of ours; the StorageError that follows says it once.
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
-
-ENDPOINT_ENV = "DACIRCO_S3_ENDPOINT"
-ACCESS_KEY_ENV = "DACIRCO_S3_ACCESS_KEY"
-SECRET_KEY_ENV = "DACIRCO_S3_SECRET_KEY"
-SECURE_ENV = "DACIRCO_S3_SECURE"
-
-
-@dataclass(frozen=True)
-class S3Config:
-    """Where the S3 server is and who we are to it."""
-
-    host: str = "127.0.0.1"
-    port: int = 9000
-    access_key: str = "minio"
-    secret_key: str = "pass4minio"
-    secure: bool = False
-
-    @property
-    def endpoint(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-
-def env_endpoint() -> tuple[str, int] | None:
-    """``DACIRCO_S3_ENDPOINT`` (``host:port``) split, or None if unset."""
-    value = os.environ.get(ENDPOINT_ENV, "").strip()
-    if not value:
-        return None
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        return (value, 9000)
-    return (host.strip("[]"), int(port))
 
 
 def _http_client(secure: bool) -> urllib3.PoolManager:

@@ -22,9 +22,12 @@ from pathlib import Path
 
 import httpx
 
-DEFAULT_S3_PORT = 9000
-DEFAULT_ACCESS_KEY = "minio"
-DEFAULT_SECRET_KEY = "pass4minio"
+from dacirco.storage.options import S3Config
+
+# The classic identity and port, as a service's S3 options default to them.
+DEFAULT_S3_PORT = S3Config.port
+DEFAULT_ACCESS_KEY = S3Config.access_key
+DEFAULT_SECRET_KEY = S3Config.secret_key
 HOST = "127.0.0.1"
 
 
