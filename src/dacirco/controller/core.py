@@ -75,8 +75,10 @@ class Controller(WorkerLink, Shell):
         store: Store,
         events: EventLog,
         clock: Callable[[], float] = time.time,
+        new_id: Callable[[str], str] | None = None,
     ) -> None:
-        core = Core(config.core(), policy, new_id=lambda kind: str(uuid.uuid4()))
+        """``new_id(kind)`` names new jobs, workers and tasks (default: random UUIDs)."""
+        core = Core(config.core(), policy, new_id=new_id or (lambda kind: str(uuid.uuid4())))
         super().__init__(core, runtime, storage, store, events, clock, config.controller_url)
         self.config = config
         self.draining = False
@@ -227,7 +229,7 @@ class Controller(WorkerLink, Shell):
         width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
         frames = _positive(meta.get("frames"))
         job = Job(
-            id=str(uuid.uuid4()),
+            id=self.core.new_id("job"),
             id_video=id_video,
             bitrate=bitrate,
             speed=speed,

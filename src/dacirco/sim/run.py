@@ -1,20 +1,24 @@
-"""One simulated run: jobs arrive, the policy decides, workers boot, transcode and stop.
+"""One simulated run: the controller's own core (``dacirco.core``) on simulated time.
 
-The loop is the real controller's (``controller/core.py``): the policy is called once for
-every set of simultaneous events (job arrived, worker registered, task done) and again at
-once after it stopped a worker (``stop_worker`` kicks the loop), and, when nothing happens,
-every ``call_interval`` after the last call. A task's steps (dispatch, download, transcode,
-upload) follow from the models when it is assigned; its end is the one event that matters.
+This module is the simulator's shell around the core, as ``controller/shell.py`` is the real
+one: it feeds the core the same stimuli and carries out its effects in simulated time.
+
+- A job arrives: ``Submitted``. ``Launch``: the worker registers (``Registered``) after a
+  boot drawn from the boot model. ``Wake`` of a worker with a task: its steps (dispatch,
+  download, transcode, upload) follow from the models; at the upload the core gets the
+  worker's four reports (``Reported``, each at its own time: the intermediate ones change
+  nothing a policy sees, so they are fed together). ``Halt``: the worker's pending events
+  are dropped.
+- The policy is asked (``Decide``) once for every set of simultaneous events, and, when
+  nothing happens, every ``call_interval`` after the last event, as the controller's loop.
 
 Two shortcuts (off with ``exact=True``) keep long runs fast; they assume the policy is quiet
-when nothing calls for it, which the unit tests check on both naive policies:
+when nothing calls for it, which the unit tests check on the policies:
 
-- once a call returned no decision, ticks are skipped until an idle worker reaches
-  ``max_idle_time`` (the tick run is the first on the same grid, ``last event + k x
-  call_interval``, at or after that expiry, so the grace period keeps its one-``call_interval``
-  grain), or until the next event: a policy's decisions are assumed to change with time only
-  through idle workers growing old;
-- the call after a stop is skipped when no job waits.
+- once a call returned no decision and said when time alone would change its mind
+  (``Decisions.wake_at``), the ticks before that are skipped (the tick run is the first on
+  the same grid, ``last event + k x call_interval``, at or after it);
+- after a stop or a split the policy is asked again at once only while jobs wait.
 
 The run ends when every job is done and every worker stopped; or ``linger`` seconds after the
 last job was done (the remaining workers are stopped, as the real controller does on exit);
@@ -30,18 +34,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dacirco.analytics.run import JobSpan, NodeCapacity, RunData, WorkerSpan
-from dacirco.domain import FLAVORS
-from dacirco.policies.base import Decisions, Limits, Policy, PolicyParams, make_policy
-from dacirco.sim.cluster import (
-    BOOTING,
-    BUSY,
-    IDLE,
-    STOPPED,
-    ClusterState,
-    DataCenter,
-    JobState,
-    SimWorker,
-)
+from dacirco.core.effects import Halt, Launch, Step, Wake
+from dacirco.core.machine import Core
+from dacirco.core.state import CoreConfig
+from dacirco.core.stimuli import Decide, Registered, Reported, Shutdown, Stimulus, Submitted
+from dacirco.domain import FLAVORS, Codec, Job, JobState, Speed, TaskState, WorkerState
+from dacirco.policies.base import Decisions, Policy, PolicyParams, make_policy
+from dacirco.sim.cluster import DataCenter
 from dacirco.sim.engine import Engine
 from dacirco.sim.eventlog import SimEventLog
 from dacirco.sim.models import Models
@@ -50,7 +49,7 @@ from dacirco.sim.workload import SimJob
 
 BOOTED, DONE = 1, 2
 INF = math.inf
-MAX_RECALLS = 100
+STEPS = ("started", "downloaded", "transcoded", "uploaded")
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,24 @@ class SimResult:
     log: SimEventLog | None
 
 
+def core_job(job: SimJob) -> Job:
+    """A simulated request as the controller would have stored it."""
+    m = job.movie
+    return Job(
+        id=job.id,
+        id_video=m.name,
+        bitrate=job.bitrate,
+        speed=Speed(job.speed),
+        received_at=job.arrival,
+        codec=Codec(job.codec),
+        input_size=m.size_bytes,
+        input_duration=m.duration,
+        input_pixel_rate=m.pixel_rate,
+        input_fps=m.fps,
+        input_frames=max(1, round(m.duration * m.fps)),
+    )
+
+
 class Simulation:
     def __init__(
         self,
@@ -102,11 +119,19 @@ class Simulation:
             max_workers = datacenter.holds(min(FLAVORS.values(), key=lambda f: f.cpus))
         self.config, self.models, self.jobs = config, models, list(jobs)
         self.datacenter = datacenter
-        self.policy = policy or make_policy(
+        policy = policy or make_policy(
             config.algorithm, PolicyParams(max_idle_time=config.max_idle_time, flavor=flavor.name)
         )
-        limits = Limits(max_workers, flavor.name, can_split=config.split)
-        self.state = ClusterState(datacenter, limits)
+        core_config = CoreConfig(
+            max_workers=max_workers,
+            flavor=flavor.name,
+            can_split=config.split,
+            boot_timeout=INF,  # simulated workers never fall silent
+            heartbeat_timeout=INF,
+        )
+        self.core = Core(core_config, policy, log=log, exact=config.exact)
+        self.core.state.set_nodes(datacenter.nodes)
+        self.state = self.core.state
         self.engine = Engine()
         self.rng = random.Random(f"dacirco-sim-boots-{seed}")
         self.log = SimEventLog() if log else None
@@ -119,17 +144,18 @@ class Simulation:
             "nodes": [asdict(n) for n in datacenter.nodes],
             **(meta or {}),
         }
+        self._by_id = {j.id: j for j in self.jobs}
+        self._placed_on: set[str] = set()  # nodes that got a worker already
+        self._pending: dict[str, tuple[str, tuple[float, ...]]] = {}  # worker -> its task
         self._anchor, self._k, self.next_tick = 0.0, 0, INF
         self._done = 0
         self._progress_at = 0.0
-        self._tasks = 0
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> SimResult:
         engine, jobs, state = self.engine, self.jobs, self.state
         n, i = len(jobs), 0
-        first = jobs[0].arrival if jobs else 0.0
-        engine.now = first
+        engine.now = jobs[0].arrival if jobs else 0.0
         linger, stall = self.config.linger, self.config.stall
         while True:
             t_heap = engine.peek_time()
@@ -147,7 +173,8 @@ class Simulation:
             engine.now = t
             happened = False
             while i < n and jobs[i].arrival == t:
-                self._arrive(jobs[i], t)
+                self.feed(Submitted(core_job(jobs[i])), t)
+                self._progress_at = t
                 i += 1
                 happened = True
                 if progress is not None and i % 1000 == 0:
@@ -162,41 +189,15 @@ class Simulation:
             elif t == self.next_tick:
                 self.stats.ticks += 1
             else:
-                continue  # a boot event for a worker already stopped
-            self._reconcile(t)
+                continue  # an event of a worker already stopped
+            step = self.feed(Decide(), t)
+            self._schedule_tick(step.decisions or Decisions())
             if self._done == n and not state.alive and i == n:
                 break
+        self.stats.policy_calls = self.core.policy_calls
         if progress is not None:
             progress(n)
         return SimResult(self._run_data(), self.stats, self.log)
-
-    def _reconcile(self, now: float) -> None:
-        state, policy, exact = self.state, self.policy, self.config.exact
-        for _ in range(MAX_RECALLS):
-            decisions = policy.decide(state.view(now))
-            self.stats.policy_calls += 1
-            stopped = False  # or split: either makes the policy worth asking again at once
-            for split in decisions.split:
-                js = state.check_split(split)
-                if js is not None:
-                    self._split(js, split.chunks, now)
-                    stopped = True
-            for stop in decisions.stop:
-                w = state.check_stop(stop)
-                if w is not None:
-                    self._stop(w, now)
-                    stopped = True
-            for assign in decisions.assign:
-                pair = state.check_assign(assign)
-                if pair is not None:
-                    self._assign(pair[0], pair[1], now)
-            for start in decisions.start:
-                placed = state.check_start(start)
-                if placed is not None:
-                    self._start(placed[0], placed[1], now)
-            if not stopped or (not exact and not state.waiting):
-                break
-        self._schedule_tick(decisions)
 
     def _schedule_tick(self, decisions: Decisions) -> None:
         """The next tick: ``last event + k x call_interval``, as the controller's loop. Unless
@@ -211,183 +212,122 @@ class Simulation:
             k = max(k, math.ceil((wake - a) / ci))
         self._k, self.next_tick = k, a + k * ci
 
-    # ---- events ----------------------------------------------------------------------------
-    def _arrive(self, job: SimJob, now: float) -> None:
-        js = JobState(job)
-        self.state.add_waiting(js)
-        self.state.stats.arrival(now, job.movie.duration, js.work)
-        self._progress_at = now
-        if self.log is not None:
-            self.log.emit(
-                now,
-                "EV1",
-                request_id=job.id,
-                input_video=job.movie.name,
-                bitrate=job.bitrate,
-                speed=job.speed,
-            )
+    # ---- the core's effects ----------------------------------------------------------------
+    def feed(self, stimulus: Stimulus, now: float) -> Step:
+        """One step of the core at ``now``, its effects carried out in simulated time."""
+        step = self.core.handle(stimulus, now)
+        self._apply(step, now)
+        return step
 
-    def _booted(self, w: SimWorker, now: float) -> bool:
-        if w.state is not BOOTING:
+    def _apply(self, step: Step, now: float) -> None:
+        if self.log is not None:
+            for e in step.emits:
+                self.log.emit(e.at, e.code, **e.fields)
+        for action in step.actions:
+            if isinstance(action, Wake):
+                self._dispatch(action.worker_id, now)
+            elif isinstance(action, Launch):
+                first = action.node not in self._placed_on
+                self._placed_on.add(action.node)
+                boot = self.models.boot.sample(self.rng, first)
+                self.engine.at(now + boot, BOOTED, action.worker_id)
+            elif isinstance(action, Halt):
+                self._pending.pop(action.worker_id, None)
+
+    def _dispatch(self, worker_id: str, now: float) -> None:
+        """A worker got its task: its steps' times, from the models."""
+        worker = self.state.workers[worker_id]
+        task = self.state.tasks.get(worker.task_id) if worker.task_id else None
+        if task is None or task.state is not TaskState.ASSIGNED:
+            return
+        job = self.state.jobs[task.job_id]
+        sim = self._by_id[job.id]
+        if task.part == "chunk":
+            sim = chunk_job(sim, task.index, job.chunks, self.models)
+        elif task.part == "merge":
+            sim = merge_job(sim, job.chunks, self.models, now)
+        started = now + sim.dispatch_s
+        downloaded = started + sim.download_s
+        transcoded = downloaded + work_seconds(sim, task.part, self.models, worker.flavor.cpus)
+        uploaded = transcoded + sim.upload_s
+        self._pending[worker_id] = (task.id, (started, downloaded, transcoded, uploaded))
+        self.engine.at(uploaded, DONE, worker_id)
+        self._progress_at = now
+
+    def _booted(self, worker_id: str, now: float) -> bool:
+        w = self.state.workers[worker_id]
+        if w.state is not WorkerState.BOOTING:
             return False
-        w.registered = now
-        self.state.stats.booted(now - w.created)
-        self.state.set_worker(w, IDLE, now)
-        if self.log is not None:
-            f = w.flavor
-            self.log.emit(
-                now,
-                "EV11",
-                name=w.name,
-                worker_id=w.id,
-                node=self.datacenter.nodes[w.node].name,
-                cpus=str(f.cpus),
-                memory=f"{f.memory_gb:g}",
-            )
+        f = w.flavor
+        self.feed(Registered(w.id, w.node or "", f.cpus, f.memory_gb), now)
         return True
 
-    def _task_done(self, w: SimWorker, now: float) -> bool:
-        js = w.job
-        assert js is not None and js.assigned is not None
-        js.state = "Completed"
-        w.busy.append((js.assigned, now))
-        if js.part != "merge":
-            self.state.stats.task_done(w.flavor.name, js.work, now - js.assigned)
-        w.job = None
-        self.state.set_worker(w, IDLE, now)
+    def _task_done(self, worker_id: str, now: float) -> bool:
+        pending = self._pending.pop(worker_id, None)
+        if pending is None:
+            return False
+        self._report(worker_id, pending, now)
         self._progress_at = now
-        if self.log is not None:
-            self._log_steps(js, now)
-        parent = js.parent
-        if parent is None:
-            self._done += 1
-        elif js.part == "chunk":
-            parent.left -= 1
-            if parent.left == 0:
-                merge = merge_job(parent.job, parent.left_of, self.models, now)
-                self.state.add_waiting(JobState(merge, "merge", parent))
-        else:  # the merge: the split job is done
-            parent.state, parent.steps, parent.worker = "Completed", js.steps, w
+        task = self.state.tasks[pending[0]]
+        job = self.state.jobs[task.job_id]
+        if task.part != "chunk" and job.state is JobState.COMPLETED:
             self._done += 1
         return True
 
-    def _split(self, js: JobState, chunks: int, now: float) -> None:
-        js.state, js.left, js.left_of = "Split", chunks, chunks
-        for i in range(1, chunks + 1):
-            part = chunk_job(js.job, i, chunks, self.models)
-            self.state.add_waiting(JobState(part, "chunk", js))
-        if self.log is not None:
-            self.log.emit(now, "EV15", request_id=js.job.id, chunks=chunks)
-
-    # ---- decisions, once checked -----------------------------------------------------------
-    def _stop(self, w: SimWorker, now: float, reason: str | None = None) -> None:
-        self.state.stop_worker(w, now)
-        if self.log is not None:
-            if reason is not None:
-                self.log.emit(now, "EV12", name=w.name, worker_id=w.id, reason=reason)
-            self.log.emit(now, "EV8", name=w.name, worker_id=w.id)
-
-    def _assign(self, js: JobState, w: SimWorker, now: float) -> None:
-        job = js.job
-        self._tasks += 1
-        js.state, js.assigned, js.worker = "Started", now, w
-        js.task_id = f"t{self._tasks:06d}"
-        started = now + job.dispatch_s
-        downloaded = started + job.download_s
-        transcoded = downloaded + work_seconds(job, js.part, self.models, w.flavor.cpus)
-        uploaded = transcoded + job.upload_s
-        if js.parent is not None and js.parent.assigned is None:
-            js.parent.assigned = now  # a split job starts with its first part
-        js.steps = (started, downloaded, transcoded, uploaded)
-        w.job = js
-        self.state.set_worker(w, BUSY, None)
-        self.engine.at(uploaded, DONE, w)
-        self._progress_at = now
-        if self.log is not None:
-            rid = js.parent.job.id if js.parent is not None else job.id
-            self.log.emit(now, "EV3", request_id=rid, worker_id=w.id, task_id=js.task_id)
-
-    def _start(self, flavor, node: int, now: float) -> None:  # type: ignore[no-untyped-def]
-        state = self.state
-        first = node not in state.placed_on
-        state.placed_on.add(node)
-        w = state.new_worker(flavor, node, now)
-        w.boot_s = self.models.boot.sample(self.rng, first)
-        self.engine.at(now + w.boot_s, BOOTED, w)
-        if self.log is not None:
-            self.log.emit(
-                now,
-                "EV2",
-                name=w.name,
-                worker_id=w.id,
-                flavor=flavor.name,
-                node=state.nodes[node].name,
-            )
-
-    def _log_steps(self, js: JobState, until: float) -> None:
-        assert self.log is not None and js.steps is not None and js.worker is not None
-        rid = js.parent.job.id if js.parent is not None else js.job.id
-        ids = {"request_id": rid, "worker_id": js.worker.id, "task_id": js.task_id}
-        last = "EV16" if js.part == "chunk" else "EV7"  # a chunk's upload is not the output
-        for code, t in zip(("EV4", "EV5", "EV6", last), js.steps, strict=True):
-            if t <= until:
-                self.log.emit(t, code, **ids)
+    def _report(self, worker_id: str, pending: tuple[str, tuple[float, ...]], until: float) -> None:
+        """The worker's reports of the steps done by ``until``, each at its own time."""
+        task_id, times = pending
+        for step, at in zip(STEPS, times, strict=True):
+            if at <= until:
+                self.feed(Reported(worker_id, task_id, step), at)
 
     def _cut(self, now: float, why: str) -> None:
-        """End of the simulation: stop every worker (a busy one's job goes back to waiting)."""
+        """End of the simulation: stop every worker (a busy one's job waits again)."""
         self.stats.cut = why
         self.engine.now = now
-        for w in list(self.state.workers.values()):
-            if w.state is BUSY and w.job is not None:
-                js = w.job
-                assert js.assigned is not None
-                w.busy.append((js.assigned, now))
-                js.state = "Waiting"
-                if self.log is not None:
-                    self._log_steps(js, now)
-                    rid = js.parent.job.id if js.parent is not None else js.job.id
-                    self.log.emit(now, "EV14", request_id=rid, reason="simulation ended")
-                w.job = None
-            if w.state is not STOPPED:
-                self._stop(w, now)
+        for worker_id, pending in list(self._pending.items()):
+            self._report(worker_id, pending, now)
+        self._pending.clear()
+        self.feed(Shutdown("simulation ended"), now)
 
     # ---- the result ------------------------------------------------------------------------
     def _run_data(self) -> RunData:
-        state = self.state
+        state, end_now = self.state, self.engine.now
+        busy: dict[str, list[tuple[float, float]]] = {}
+        for task in state.tasks.values():
+            end = task.ended_at if task.ended_at is not None else end_now
+            busy.setdefault(task.worker_id, []).append((task.assigned_at, end))
         workers = [
             WorkerSpan(
                 worker_id=w.id,
                 name=w.name,
                 cpus=w.flavor.cpus,
                 memory_gb=w.flavor.memory_gb,
-                created=w.created,
-                registered=w.registered,
-                destroyed=w.destroyed,
-                node=state.nodes[w.node].name,
+                created=w.created_at,
+                registered=w.registered_at,
+                destroyed=w.stopped_at,
+                node=w.node,
                 flavor=w.flavor.name,
-                busy=w.busy,
+                busy=busy.get(w.id, []),
             )
             for w in state.workers.values()
         ]
         jobs = []
-        for job in self.jobs:
-            js = state.jobs.get(job.id)
-            span = JobSpan(job.id, job.arrival, job.movie.name, job.bitrate, job.speed)
-            if js is not None and js.state == "Split":  # cut short while its parts ran
-                span.state, span.assigned = "Started", js.assigned
-            elif js is not None and js.steps is not None:
-                end = js.steps[3] if js.state == "Completed" else self.engine.now
-                started, downloaded, transcoded, uploaded = (
-                    s if s <= end else None for s in js.steps
-                )
-                span.state, span.assigned, span.attempts = js.state, js.assigned, 1
-                span.started, span.downloaded, span.transcoded = started, downloaded, transcoded
-                span.uploaded = uploaded if js.state == "Completed" else None
-                span.worker_id = js.worker.id if js.worker is not None else None
+        for sim in self.jobs:
+            job = state.jobs.get(sim.id)
+            span = JobSpan(sim.id, sim.arrival, sim.movie.name, sim.bitrate, sim.speed)
+            if job is not None and job.timings:
+                t = job.timings
+                done = job.state is JobState.COMPLETED
+                span.state = job.state.value
+                span.assigned, span.attempts = t.get("assigned"), max(1, job.attempts)
+                span.started, span.downloaded = t.get("started"), t.get("downloaded")
+                span.transcoded = t.get("transcoded")
+                span.uploaded = t.get("uploaded") if done else None
+                span.worker_id = job.worker_id
             jobs.append(span)
-        times = [j.arrival for j in self.jobs[:1]]
-        start = times[0] if times else 0.0
-        end = max([self.engine.now, start] + [w.destroyed or 0.0 for w in state.workers.values()])
-        nodes = [NodeCapacity(n.name, n.cpus, n.memory_gb) for n in state.nodes]
+        start = self.jobs[0].arrival if self.jobs else 0.0
+        end = max([end_now, start] + [w.stopped_at or 0.0 for w in state.workers.values()])
+        nodes = [NodeCapacity(n.name, n.cpus, n.memory_gb) for n in self.datacenter.nodes]
         label = f"sim-{self.config.algorithm}"
         return RunData(label, start, end, nodes, workers, jobs, None, self.meta)
