@@ -179,6 +179,7 @@ async def make(fast_tmp: Path) -> AsyncIterator[Make]:
         algorithm: str = "grace-period",
         db: Path | None = None,
         clock: FakeClock | None = None,
+        new_id: Callable[[str], str] | None = None,
         **config: object,
     ) -> Harness:
         clock = clock or FakeClock()
@@ -195,6 +196,7 @@ async def make(fast_tmp: Path) -> AsyncIterator[Make]:
             Store(db),
             EventLog(log_path, clock),
             clock=clock,
+            new_id=new_id,
         )
         runtime.set_exit_handler(controller.on_worker_exit)  # as Controller.start() does
         made.append(Harness(controller, runtime, clock, signer, db, log_path))

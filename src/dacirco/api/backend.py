@@ -15,7 +15,6 @@ from dacirco.controller.errors import (
     ControllerError,
     NotFound,
     NotReady,
-    QueueFull,
     StorageUnavailable,
 )
 from dacirco.controller.events import iso
@@ -49,9 +48,11 @@ class ApiError(Exception):
 
 
 def error_headers(exc: ControllerError) -> dict[str, str] | None:
-    """The headers a controller error's answer carries: ``Retry-After`` when the queue is full."""
-    if isinstance(exc, QueueFull):
-        return {"Retry-After": str(exc.retry_after)}
+    """The headers a controller error's answer carries: ``Retry-After`` when the queue is full
+    (429) or a change could not be stored (503)."""
+    retry = getattr(exc, "retry_after", None)
+    if isinstance(retry, int):
+        return {"Retry-After": str(retry)}
     return None
 
 
@@ -251,7 +252,7 @@ class RemoteBackend:
                     f"({resp.status_code}: {message or detail}); check --controller-token"
                 )
             retry = resp.headers.get("retry-after")
-            headers = {"Retry-After": retry} if resp.status_code == 429 and retry else None
+            headers = {"Retry-After": retry} if resp.status_code in (429, 503) and retry else None
             raise ApiError(resp.status_code, detail, message, headers)
         if (300 <= resp.status_code < 400) != redirect:
             where = resp.headers.get("location")
