@@ -110,7 +110,10 @@ class Simulation:
         policy: Policy | None = None,
         log: bool = False,
         meta: dict[str, Any] | None = None,
+        core_config: CoreConfig | None = None,
     ) -> None:
+        """``core_config``: the core's limits and timeouts, when not those the simulator
+        derives from ``config`` (a controller's, to replay one of its traces)."""
         flavor = FLAVORS[config.flavor]
         max_workers = config.max_workers
         if max_workers is None:
@@ -122,7 +125,7 @@ class Simulation:
         policy = policy or make_policy(
             config.algorithm, PolicyParams(max_idle_time=config.max_idle_time, flavor=flavor.name)
         )
-        core_config = CoreConfig(
+        core_config = core_config or CoreConfig(
             max_workers=max_workers,
             flavor=flavor.name,
             can_split=config.split,
@@ -241,7 +244,9 @@ class Simulation:
         if task is None or task.state is not TaskState.ASSIGNED:
             return
         job = self.state.jobs[task.job_id]
-        sim = self._by_id[job.id]
+        sim = self._by_id.get(job.id)
+        if sim is None:
+            return  # a job fed from outside (Simulation.feed): its steps come from the caller
         if task.part == "chunk":
             sim = chunk_job(sim, task.index, job.chunks, self.models)
         elif task.part == "merge":

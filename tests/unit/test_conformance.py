@@ -1,0 +1,242 @@
+"""The controller and the simulator are one lifecycle: a scripted trace fed to both.
+
+The controller (real SQLite, the real event log, a fake clock, a stand-in runtime) is driven
+through the calls its API and runtime make (submit, register, report, a runtime's exit
+report, reconcile, a restart from its database); the simulator's shell gets the same
+stimuli at the same times (``Simulation.feed``). The trace: two jobs (one split in chunks by
+right-size), registrations, reports, a chunk whose upload fails (retried alone), a worker
+lost in the middle of a task, a restart mid-way (the controller reloads SQLite; the
+simulator recovers from the entities it holds), then everything to completion.
+
+Compared: every view handed to the policy, every decision, and every line of the event log
+(code and fields, in order).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+from dacirco.core.machine import counting_ids
+from dacirco.core.stimuli import (
+    Decide,
+    Exited,
+    Failed,
+    Recover,
+    Registered,
+    Reported,
+    Submitted,
+)
+from dacirco.domain import Codec, ExitCause, JobState, Speed, TaskState, WorkerState
+from dacirco.policies.base import ClusterView, Decisions, Policy
+from dacirco.policies.right_size import RightSize
+from dacirco.protocol import TaskReport
+from dacirco.sim.cluster import DataCenter
+from dacirco.sim.models import Models
+from dacirco.sim.run import SimConfig, Simulation
+from tests.unit.conftest import NODE, Make
+
+META = {"duration": "40", "fps": "25", "frames": "1000"}  # 1080p30-sized work: split first
+STEPS = ("started", "downloaded", "transcoded", "uploaded")
+
+
+@dataclass
+class Recorder:
+    """The policy as the mechanism sees it: every view in, every decision out."""
+
+    inner: Policy
+    calls: list[tuple[ClusterView, Decisions]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def decide(self, view: ClusterView) -> Decisions:
+        decisions = self.inner.decide(view)
+        self.calls.append((view, decisions))
+        return decisions
+
+
+def policy() -> RightSize:
+    return RightSize(split_work=0.1, max_chunks=2)
+
+
+class Twin:
+    """One trace, two shells."""
+
+    def __init__(self, make: Make) -> None:
+        self.make = make
+        self.ids = counting_ids()
+        self.h = make(new_id=self.ids, max_workers=3)
+        self.h.controller.storage.put_file(
+            "input-videos/bbb_2.mp4", self.h.db.parent / "movie.bin", metadata=META
+        )
+        self.real = Recorder(policy())
+        self.h.controller.policy = self.real
+        self.logs = [self.h.log_path]
+        self.simulated = Recorder(policy())
+        self.sim_ids = counting_ids()  # the same names on both sides
+        self.sim = self._simulation()
+        self.sim_events: list[tuple[str, dict]] = []
+
+    def _simulation(self) -> Simulation:
+        config = self.h.controller.config
+        dc = DataCenter(tuple(self.h.runtime.nodes()))
+        sim = Simulation(
+            # exact: no shortcut (test_sim_run checks that the shortcuts change nothing)
+            SimConfig(max_workers=config.max_workers, flavor=config.flavor, exact=True),
+            dc,
+            Models.build("vm"),
+            [],
+            policy=self.simulated,  # type: ignore[arg-type]
+            log=True,
+            core_config=config.core(),
+        )
+        sim.core.new_id = self.sim_ids
+        return sim
+
+    @property
+    def now(self) -> float:
+        return self.h.clock.now
+
+    def feed(self, stimulus: object) -> None:
+        step = self.sim.feed(stimulus, self.now)  # type: ignore[arg-type]
+        self.sim_events += [(e.code, e.fields) for e in step.emits]
+
+    def task_of(self, worker_id: str) -> str:
+        task_id = self.h.controller.workers[worker_id].task_id
+        assert task_id is not None
+        assert self.sim.state.workers[worker_id].task_id == task_id
+        return task_id
+
+    # ---- the stimuli, to both --------------------------------------------------------
+    async def submit(self, movie: str) -> str:
+        job = await self.h.controller.submit(movie, 1000, Speed.FAST, Codec.H264)
+        self.feed(Submitted(copy.deepcopy(job)))
+        return job.id
+
+    async def decide(self) -> None:
+        await self.h.controller.reconcile()
+        self.feed(Decide())
+
+    async def register_booting(self) -> list[str]:
+        booting = [
+            w.id for w in self.h.controller.workers.values() if w.state == WorkerState.BOOTING
+        ]
+        for wid in booting:
+            spec = next(s for s in self.h.runtime.specs if s.worker_id == wid)
+            await self.h.register(spec)
+            self.feed(Registered(wid, NODE, 2, 4.0))
+        return booting
+
+    async def report(self, worker_id: str, step: str) -> None:
+        task_id = self.task_of(worker_id)
+        await self.h.controller.report(self.h.auth(worker_id), task_id, TaskReport(step=step))
+        self.feed(Reported(worker_id, task_id, step))
+
+    async def fail(self, worker_id: str, message: str) -> None:
+        task_id = self.task_of(worker_id)
+        rep = TaskReport(step="failed", error_kind="storage", message=message)
+        await self.h.controller.report(self.h.auth(worker_id), task_id, rep)
+        self.feed(Failed(worker_id, task_id, "storage", message))
+
+    async def crash(self, worker_id: str) -> None:
+        await self.h.runtime.crash(worker_id)
+        self.feed(Exited(worker_id, ExitCause.CRASHED, "exited with code 137"))
+
+    async def restart(self) -> None:
+        """The controller dies and starts again on its database; the simulator recovers
+        from what its core holds."""
+        old = self.h
+        old.crash()
+        self.h = self.make(db=old.db, clock=old.clock, new_id=self.ids, max_workers=3)
+        self.h.controller.storage.put_file(
+            "input-videos/bbb_2.mp4", self.h.db.parent / "movie.bin", metadata=META
+        )
+        self.h.runtime.specs = old.runtime.specs
+        self.h.controller.policy = self.real
+        self.logs.append(self.h.log_path)
+        await self.h.controller.recover()
+        st = self.sim.state
+        saved = copy.deepcopy(
+            (tuple(st.jobs.values()), tuple(st.workers.values()), tuple(st.tasks.values()))
+        )
+        self.sim = self._simulation()
+        self.feed(Recover(*saved))
+
+    async def busy_to_the_end(self) -> None:
+        for wid in [w.id for w in self.h.controller.workers.values() if w.task_id]:
+            for step in STEPS:
+                self.h.clock.advance(1)
+                await self.report(wid, step)
+
+    # ---- what is compared ------------------------------------------------------------
+    def real_events(self) -> list[tuple[str, dict]]:
+        out = []
+        for path in self.logs:
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                code = record.pop("code")
+                del record["time"], record["description"]
+                out.append((code, record))
+        return out
+
+
+async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) -> None:
+    t = Twin(make)
+    a = await t.submit("bbb_2.mp4")  # splittable: frame rate and count known
+    b = await t.submit("bbb_1.mp4")
+    await t.decide()
+    t.h.clock.advance(15)
+    assert len(await t.register_booting()) >= 2
+    await t.decide()
+    busy = [w for w in t.h.controller.workers.values() if w.task_id]
+    assert len(busy) >= 2
+    chunk_workers = [w.id for w in busy if t.h.controller.tasks[w.task_id or ""].part == "chunk"]
+    assert chunk_workers, "right-size splits the long job"
+    # A chunk's upload fails: that chunk alone waits again.
+    t.h.clock.advance(2)
+    await t.report(chunk_workers[0], "started")
+    await t.fail(chunk_workers[0], "upload refused")
+    await t.decide()
+    # A worker is lost in the middle of its task.
+    t.h.clock.advance(3)
+    lost = next(w.id for w in t.h.controller.workers.values() if w.task_id)
+    await t.report(lost, "started")
+    await t.crash(lost)
+    await t.decide()
+    t.h.clock.advance(10)
+    await t.register_booting()
+    await t.decide()
+    # The controller restarts mid-way.
+    t.h.clock.advance(5)
+    await t.restart()
+    for _ in range(12):  # to the end
+        await t.decide()
+        t.h.clock.advance(15)
+        await t.register_booting()
+        await t.decide()
+        await t.busy_to_the_end()
+        t.h.clock.advance(5)
+        if all(j.state == JobState.COMPLETED for j in t.h.controller.jobs.values()):
+            break
+    await t.decide()
+
+    # Both ran the whole trace to the same end...
+    for jobs in (t.h.controller.jobs, t.sim.state.jobs):
+        assert {k: j.state for k, j in jobs.items()} == {
+            a: JobState.COMPLETED,
+            b: JobState.COMPLETED,
+        }
+    lost_task = [x for x in t.sim.state.tasks.values() if x.state == TaskState.LOST]
+    assert lost_task, "the lost worker's task is in the trace"
+    # ... saw the same views, decided the same, and logged the same story.
+    assert len(t.real.calls) == len(t.simulated.calls) > 10
+    for i, (real, simulated) in enumerate(zip(t.real.calls, t.simulated.calls, strict=True)):
+        assert real == simulated, f"policy call {i}"
+    real_events, sim_events = t.real_events(), t.sim_events
+    assert [c for c, _ in real_events] == [c for c, _ in sim_events]
+    assert real_events == sim_events
+    codes = {c for c, _ in real_events}
+    assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7"} <= codes
