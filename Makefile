@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
+.PHONY: run test test-fast lint bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The fast loop: the unit tests (no processes, no ffmpeg), well under a minute.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q tests/unit -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
