@@ -20,16 +20,19 @@ class GracePeriod:
         assign, unserved, still_idle = match_fifo(view)
         # One pass over the idle workers (the simulator calls this on every event).
         now, grace = view.now, self.max_idle_time
-        since = [(now if w.idle_since is None else w.idle_since, w) for w in still_idle]
-        stop = tuple(
-            StopWorker(w.id, f"idle for {grace:g} s") for t, w in since if now - t >= grace
-        )
-        kept = [t for t, _ in since if now - t < grace]
+        stop = []
+        oldest_kept = math.inf  # when the longest idle of the kept workers became idle
+        for w in still_idle:
+            t = now if w.idle_since is None else w.idle_since
+            if now - t >= grace:
+                stop.append(StopWorker(w.id, f"idle for {grace:g} s"))
+            elif t < oldest_kept:
+                oldest_kept = t
         return Decisions(
             start=starts_for(view, len(unserved), self.flavor),
-            stop=stop,
+            stop=tuple(stop),
             assign=assign,
-            wake_at=min(kept) + grace if kept else math.inf,
+            wake_at=oldest_kept + grace,
         )
 
 
