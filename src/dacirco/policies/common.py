@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 
+from dacirco.core.placement import how_many
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
 
@@ -29,10 +30,7 @@ def fits(view: ClusterView, flavor: Flavor) -> int:
     """How many more workers of ``flavor`` the nodes can hold (unbounded when no node is known)."""
     if not view.nodes:
         return view.room
-    return sum(
-        max(0, int(min(node.free_cpus // flavor.cpus, node.free_memory_gb // flavor.memory_gb)))
-        for node in view.nodes
-    )
+    return sum(how_many(node, flavor) for node in view.nodes)
 
 
 def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[StartWorker, ...]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from dacirco.core.placement import MAX_CHUNKS
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.policies.base import (
     Assign,
@@ -127,7 +128,7 @@ class RightSize:
             if job.part is not None:
                 free -= 1  # a part waiting already: its worker comes first
             elif work(job) >= self.split_work and min(free, self.max_chunks) >= 2:
-                k = min(free, self.max_chunks)
+                k = min(free, self.max_chunks, MAX_CHUNKS)
                 out.append(Split(job.id, k))
                 free -= k
         return tuple(out)
