@@ -52,7 +52,7 @@ class Emit:
 Action = Launch | Halt | Wake | Delete
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One step's outcome: its log lines, its actions, the policy's last decisions."""
 

@@ -43,6 +43,8 @@ from .stimuli import (
 )
 from .txn import Direct
 
+DIRECT = Direct()  # no journal: stateless, shared
+
 MAX_RECALLS = 100
 # step -> event code (a chunk's upload is EV16: it is not the job's output)
 STEP_EVENTS = {"started": "EV4", "downloaded": "EV5", "transcoded": "EV6", "uploaded": "EV7"}
@@ -79,12 +81,12 @@ class Core:
 
     def handle(self, stimulus: Stimulus, now: float, txn: Direct | None = None) -> Step:
         st = self.state
-        st.tx = txn if txn is not None else Direct()
+        st.tx = txn if txn is not None else DIRECT
         out = Step(log=self.log)
         try:
             self._dispatch(stimulus, now, out)
         finally:
-            st.tx = Direct()
+            st.tx = DIRECT
         return out
 
     def _dispatch(self, s: Stimulus, now: float, out: Step) -> None:

@@ -87,7 +87,7 @@ class State:
         self.used: dict[str, tuple[float, float]] = {}  # node -> cores, GB reserved
         self.counters = Counters()
         self.stats = StatsTracker()
-        self.tx: Direct = Direct()
+        self.tx: Direct = Direct()  # the step's transaction, set by Core.handle
         self.nodes: tuple[Node, ...] = nodes
         self.refused: dict[str, int] = {}
         self.invalidate()

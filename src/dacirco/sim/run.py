@@ -27,6 +27,7 @@ or after ``stall`` seconds without any job progressing.
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -156,6 +157,18 @@ class Simulation:
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self, progress: Callable[[int], None] | None = None) -> SimResult:
+        # A run makes a few objects per job and keeps them all (its result): the cyclic
+        # collector would scan that growing heap again and again for garbage it does not
+        # hold (no step makes a reference cycle); it runs again once the run is over.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _run(self, progress: Callable[[int], None] | None) -> SimResult:
         engine, jobs, state = self.engine, self.jobs, self.state
         n, i = len(jobs), 0
         engine.now = jobs[0].arrival if jobs else 0.0
