@@ -1,13 +1,20 @@
 """``dacirco calibrate``: measure this machine for the simulator (``--runtime local``).
 
 - Transcodes: the worker's own ffmpeg command (``worker.ffmpeg.build_command``, with
-  ``-threads`` = the flavor's cores) on movies of the catalog, for each codec, preset and
-  thread count asked, ``repeats`` times each; the best-of-repeats seconds of each movie are
-  fitted to ``overhead + s_per_mpx x duration x pixel rate`` (``sim.calibrate.fit_line``), and
-  the spread of the repeats gives the simulator's noise.
+  ``-threads`` = the flavor's cores and the movie's audio codec, so that AAC is copied as a
+  worker copies it) on movies of the catalog, for each codec, preset and thread count asked,
+  ``repeats`` times each; the best-of-repeats seconds of each movie are fitted to
+  ``overhead + s_per_mpx x duration x pixel rate`` (``sim.calibrate.fit_line``), and the
+  spread of the repeats gives the simulator's noise.
 - The local boot: the wall time of starting a worker's interpreter and importing its code
   (``python -c 'import dacirco.worker.cli, dacirco.worker.agent'``), the median of
   ``repeats``; the registration itself (one HTTP call on loopback) is a few milliseconds more.
+- Every measure is taken twice over: wall seconds, and CPU seconds (user + system of the
+  process, from ``wait4``). The wall lines and boot are what the simulator reads by default;
+  the CPU ones (``transcode_cpu``, ``boot_cpu_s``, fitted the same way on the mean of the
+  repeats) move much less when other work loads the machine (within about 10 % where wall
+  seconds grew 1.5 to 3 times), and ``Calibration.at_speed`` turns them into wall times for
+  the load of another moment.
 
 This lives outside ``dacirco.sim``: the simulator imports no mechanism (no subprocess, no
 ffmpeg); it only reads the JSON file written here (format: ``dacirco.sim.calibrate``).
@@ -15,6 +22,7 @@ ffmpeg); it only reads the JSON file written here (format: ``dacirco.sim.calibra
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import statistics
@@ -23,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +40,7 @@ import typer
 
 from dacirco.catalog.probe import MovieInfo, probe
 from dacirco.config import default_data_dir, storage_root
-from dacirco.sim.calibrate import Calibration, coefficient_of_variation, fit_line, key
+from dacirco.sim.calibrate import Calibration, fit_samples
 from dacirco.storage.base import INPUT_PREFIX
 from dacirco.worker.ffmpeg import build_command
 
@@ -39,16 +48,39 @@ DEFAULT_OUT = Path("data/calibration.json")
 BOOT_IMPORTS = "import dacirco.worker.cli, dacirco.worker.agent"
 
 
+@dataclass(frozen=True)
+class Timing:
+    wall: float  # seconds from start to exit
+    cpu: float  # user + system seconds of the process (and of the children it waited for)
+
+
+def run_timed(cmd: Sequence[str]) -> Timing:
+    """Run ``cmd`` to its end; its wall and CPU seconds. Raises ``CalledProcessError`` (with
+    its stderr) when it fails."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise subprocess.CalledProcessError(proc.returncode, list(cmd), stderr=err.read())
+    return Timing(wall, usage.ru_utime + usage.ru_stime)
+
+
 def time_command(cmd: Sequence[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, capture_output=True)
-    return time.perf_counter() - t0
+    return run_timed(cmd).wall
+
+
+def measure_boot_timing(repeats: int = 3) -> Timing:
+    """Median wall and median CPU seconds of a worker's interpreter start and imports."""
+    runs = [run_timed([sys.executable, "-c", BOOT_IMPORTS]) for _ in range(repeats)]
+    return Timing(statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs))
 
 
 def measure_boot(repeats: int = 3) -> float:
-    return statistics.median(
-        time_command([sys.executable, "-c", BOOT_IMPORTS]) for _ in range(repeats)
-    )
+    return measure_boot_timing(repeats).wall
 
 
 def measure(
@@ -66,13 +98,11 @@ def measure(
         machine=f"{socket.gethostname()} ({platform.processor() or platform.machine()})"
     )
     cal.measured_at = datetime.now(UTC).isoformat(timespec="seconds")
-    groups: list[list[float]] = []
     with tempfile.TemporaryDirectory(prefix="dacirco-calibrate-") as tmp:
         out = Path(tmp) / "out.mp4"
         for codec in codecs:
             for preset in presets:
                 for n in threads:
-                    points = []
                     for path, info in movies:
                         cmd = build_command(
                             path,
@@ -81,11 +111,11 @@ def measure(
                             speed=preset,
                             codec=codec,
                             threads=n,
+                            audio_codec=info.audio_codec,  # copied, as the worker does
                         )
-                        runs = [time_command(cmd) for _ in range(repeats)]
-                        groups.append(runs)
-                        work = info.duration * info.width * info.height * info.fps / 1e6
-                        points.append((work, min(runs)))
+                        timings = [run_timed(cmd) for _ in range(repeats)]
+                        runs = [t.wall for t in timings]
+                        cpu = [t.cpu for t in timings]
                         cal.samples.append(
                             {
                                 "movie": info.name,
@@ -97,16 +127,20 @@ def measure(
                                 "height": info.height,
                                 "fps": info.fps,
                                 "seconds": runs,
+                                "cpu_seconds": cpu,
                             }
                         )
                         if on_step is not None:
-                            on_step(f"{codec} {preset} -threads {n} {info.name}: {min(runs):.2f} s")
-                    cal.transcode[key(codec, preset, n)] = fit_line(points)
-    cal.noise_cv = round(coefficient_of_variation(groups), 4)
+                            on_step(
+                                f"{codec} {preset} -threads {n} {info.name}: {min(runs):.2f} s"
+                                f" (CPU {statistics.fmean(cpu):.2f} s)"
+                            )
+    cal.transcode, cal.transcode_cpu, cal.noise_cv = fit_samples(cal.samples)
     if boot_repeats > 0:
-        cal.boot_s = measure_boot(boot_repeats)
+        boot = measure_boot_timing(boot_repeats)
+        cal.boot_s, cal.boot_cpu_s = boot.wall, boot.cpu
         if on_step is not None:
-            on_step(f"local worker boot: {cal.boot_s:.2f} s")
+            on_step(f"local worker boot: {cal.boot_s:.2f} s (CPU {cal.boot_cpu_s:.2f} s)")
     return cal
 
 
@@ -174,7 +208,11 @@ def calibrate(
     )
     path = cal.save(out)
     for k, line in sorted(cal.transcode.items()):
-        typer.echo(f"{k}: {line.overhead_s:.3f} s + {line.s_per_mpx * 1000:.3f} ms per s·Mpx/s")
+        text = f"{k}: {line.overhead_s:.3f} s + {line.s_per_mpx * 1000:.3f} ms per s·Mpx/s"
+        cpu = cal.transcode_cpu.get(k)
+        if cpu is not None:
+            text += f" (CPU {cpu.overhead_s:.3f} s + {cpu.s_per_mpx * 1000:.3f} ms)"
+        typer.echo(text)
     typer.echo(
         f"noise (cv of repeats): {cal.noise_cv:.3f}; boot {cal.boot_s:.2f} s; written to {path}"
     )

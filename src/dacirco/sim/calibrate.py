@@ -8,8 +8,16 @@ arithmetic, both pure:
   movie are ``overhead_s + s_per_mpx * duration * pixel_rate / 1e6`` (``pixel_rate`` = width x
   height x fps): a straight line fitted by least squares on the clips measured;
 - ``boot_s``: a local worker's boot (process start, imports, registration);
+- ``transcode_cpu`` and ``boot_cpu_s``: the same measures in CPU seconds (user + system of
+  the process) instead of wall seconds. Wall time depends on what else the machine runs at
+  that moment; CPU time hardly does (the work is the same, only its wait for a core grows).
+  ``at_speed`` turns them back into wall times for a given ratio of wall to CPU seconds,
+  e.g. the one measured during a real run;
 - ``noise_cv``: the spread of repeated measures (coefficient of variation), the simulator's
   per-job transcode noise;
+- ``samples``: the raw measures (each movie's wall and CPU seconds), from which ``fit_samples``
+  gives the lines and the noise, and ``combine`` pools several measurings of one machine
+  (e.g. one before and one after a real run, so that they bracket its moment);
 - ``transfer_mb_s``, ``transfer_latency_s``: what a signed download or upload costs locally.
 """
 
@@ -17,8 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +54,8 @@ class Calibration:
     boot_s: float | None = None
     transcode: dict[str, Line] = field(default_factory=dict)
     noise_cv: float = 0.05
+    transcode_cpu: dict[str, Line] = field(default_factory=dict)
+    boot_cpu_s: float | None = None
     transfer_mb_s: float | None = None
     transfer_latency_s: float | None = None
     dispatch_s: float | None = None
@@ -57,10 +68,30 @@ class Calibration:
         prefix = f"{codec}/{preset}/"
         return sorted(int(k[len(prefix) :]) for k in self.transcode if k.startswith(prefix))
 
+    def at_speed(self, wall_per_cpu: float, boot_wall_per_cpu: float | None = None) -> Calibration:
+        """This calibration with wall times made of its CPU times: transcode lines scaled by
+        ``wall_per_cpu``, the wall seconds a CPU second of ffmpeg takes on the machine to
+        simulate (a little under 1 on an idle machine, as ffmpeg reads and muxes beside the
+        encoding thread; more when other work shares the cores), and the boot by
+        ``boot_wall_per_cpu`` (default: the same). Keys or a boot without a CPU measure keep
+        their wall figures."""
+        boot_ratio = wall_per_cpu if boot_wall_per_cpu is None else boot_wall_per_cpu
+        if wall_per_cpu <= 0 or boot_ratio <= 0:
+            raise ValueError(
+                f"wall seconds per CPU second must be > 0: {wall_per_cpu}, {boot_ratio}"
+            )
+        lines = {
+            k: Line(v.overhead_s * wall_per_cpu, v.s_per_mpx * wall_per_cpu)
+            for k, v in self.transcode_cpu.items()
+        }
+        boot = self.boot_s if self.boot_cpu_s is None else self.boot_cpu_s * boot_ratio
+        return replace(self, transcode={**self.transcode, **lines}, boot_s=boot)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["format"] = FORMAT
         data["transcode"] = {k: asdict(v) for k, v in self.transcode.items()}
+        data["transcode_cpu"] = {k: asdict(v) for k, v in self.transcode_cpu.items()}
         return data
 
     def save(self, path: Path) -> Path:
@@ -73,17 +104,20 @@ class Calibration:
     def from_json(cls, data: dict[str, Any]) -> Calibration:
         if data.get("format") != FORMAT:
             raise ValueError(f"calibration format {data.get('format')!r}, expected {FORMAT}")
-        lines = {
-            k: Line(float(v["overhead_s"]), float(v["s_per_mpx"]))
-            for k, v in data.get("transcode", {}).items()
-        }
-        opt = {
-            n: data.get(n) for n in ("boot_s", "transfer_mb_s", "transfer_latency_s", "dispatch_s")
-        }
+
+        def lines(name: str) -> dict[str, Line]:
+            return {
+                k: Line(float(v["overhead_s"]), float(v["s_per_mpx"]))
+                for k, v in data.get(name, {}).items()
+            }
+
+        optional = ("boot_s", "boot_cpu_s", "transfer_mb_s", "transfer_latency_s", "dispatch_s")
+        opt = {n: data.get(n) for n in optional}
         return cls(
             machine=str(data.get("machine", "")),
             measured_at=str(data.get("measured_at", "")),
-            transcode=lines,
+            transcode=lines("transcode"),
+            transcode_cpu=lines("transcode_cpu"),
             noise_cv=float(data.get("noise_cv", 0.05)),
             samples=list(data.get("samples", [])),
             **{n: None if v is None else float(v) for n, v in opt.items()},
@@ -126,3 +160,58 @@ def coefficient_of_variation(groups: Sequence[Sequence[float]]) -> float:
             if mean > 0:
                 cvs.append(math.sqrt(var) / mean)
     return sum(cvs) / len(cvs) if cvs else 0.0
+
+
+def fit_samples(
+    samples: Sequence[dict[str, Any]],
+) -> tuple[dict[str, Line], dict[str, Line], float]:
+    """Wall lines, CPU lines and noise from raw measures: each movie's runs (for one codec,
+    preset and thread count) pooled; a wall line through the best run of each movie (the
+    machine's other load only adds), a CPU line through the mean of each movie's CPU seconds;
+    the noise, the spread of each movie's wall runs."""
+    pooled: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for s in samples:
+        k = (str(s["codec"]), str(s["preset"]), int(s["threads"]), str(s["movie"]))
+        into = pooled.setdefault(k, {**s, "seconds": [], "cpu_seconds": []})
+        into["seconds"] += [float(v) for v in s.get("seconds", [])]
+        into["cpu_seconds"] += [float(v) for v in s.get("cpu_seconds", [])]
+    points: dict[str, list[tuple[float, float]]] = {}
+    cpu_points: dict[str, list[tuple[float, float]]] = {}
+    for (codec, preset, threads, _), s in pooled.items():
+        work = float(s["duration"]) * float(s["width"]) * float(s["height"]) * float(s["fps"])
+        work /= 1e6
+        k = key(codec, preset, threads)
+        if s["seconds"]:
+            points.setdefault(k, []).append((work, min(s["seconds"])))
+        if s["cpu_seconds"]:
+            cpu_points.setdefault(k, []).append((work, statistics.fmean(s["cpu_seconds"])))
+    noise = coefficient_of_variation([s["seconds"] for s in pooled.values()])
+    return (
+        {k: fit_line(v) for k, v in points.items()},
+        {k: fit_line(v) for k, v in cpu_points.items()},
+        round(noise, 4),
+    )
+
+
+def combine(parts: Sequence[Calibration]) -> Calibration:
+    """Several measurings of one machine as one: their samples pooled and fitted again
+    (``fit_samples``), their boots averaged; the rest from the first."""
+    if not parts:
+        raise ValueError("no calibration to combine")
+    samples = [s for p in parts for s in p.samples]
+    wall, cpu, noise = fit_samples(samples)
+
+    def mean(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.fmean(known) if known else None
+
+    return replace(
+        parts[0],
+        measured_at=" / ".join(p.measured_at for p in parts if p.measured_at),
+        transcode=wall or dict(parts[0].transcode),
+        transcode_cpu=cpu or dict(parts[0].transcode_cpu),
+        noise_cv=noise,
+        boot_s=mean([p.boot_s for p in parts]),
+        boot_cpu_s=mean([p.boot_cpu_s for p in parts]),
+        samples=samples,
+    )
