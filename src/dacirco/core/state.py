@@ -7,6 +7,7 @@ Every change goes through the step's transaction (``self.tx``: ``Txn`` in the co
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import NamedTuple
@@ -27,6 +28,7 @@ from dacirco.policies.work import work_units
 from .txn import Direct
 
 _RECEIVED = attrgetter("received_at")
+_ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,13 @@ class State:
         """Forget every cached view (after a step was undone, sealed or committed)."""
         self._job_views: dict[str, JobView] = {}
         self._worker_views: dict[str, WorkerView] = {}
+        # Per state, the views in creation order and their creation ranks (for bisect), so
+        # that a view's idle, booting and busy workers need no pass over all of them.
+        self._ranks: dict[str, int] = {w: i for i, w in enumerate(self.workers)}
+        self._in_state: dict[WorkerState, tuple[list[int], list[WorkerView]]] = {
+            s: ([], []) for s in _ALIVE
+        }
+        self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
         self._dirty_workers: dict[str, None] = dict.fromkeys(
             w for w in self.workers if w in self.alive
         )
@@ -183,7 +192,7 @@ class State:
             self._refresh_workers()
         if self._workers_view is None:
             self._workers_view = tuple(self._worker_views.values())
-        return ClusterView(
+        view = ClusterView(
             now,
             self._waiting_view,
             self._workers_view,
@@ -191,6 +200,12 @@ class State:
             self.limits,
             self.stats.snapshot(now),
         )
+        tuples = self._state_tuples
+        for state in _ALIVE:
+            if state not in tuples:
+                tuples[state] = tuple(self._in_state[state][1])
+        view.__dict__["_by_state"] = dict(tuples)  # ClusterView.in_state's cache, filled
+        return view
 
     def node_views(self) -> tuple[NodeView, ...]:
         if self._node_view is None:
@@ -229,12 +244,36 @@ class State:
         views = self._worker_views
         for wid in self._dirty_workers:
             w = self.workers.get(wid)
+            old = views.get(wid)
+            if old is not None:
+                self._leave(old)
             if w is None or w.state is WorkerState.STOPPED:
                 views.pop(wid, None)
             else:
-                views[wid] = self._worker_view(w)
+                view = views[wid] = self._worker_view(w)
+                self._enter(view)
         self._dirty_workers.clear()
         self._workers_view = None
+
+    def _rank(self, wid: str) -> int:
+        rank = self._ranks.get(wid)
+        if rank is None:
+            rank = self._ranks[wid] = len(self._ranks)
+        return rank
+
+    def _enter(self, view: WorkerView) -> None:
+        ranks, views = self._in_state[view.state]
+        rank = self._rank(view.id)
+        i = bisect_left(ranks, rank)
+        ranks.insert(i, rank)
+        views.insert(i, view)
+        self._state_tuples.pop(view.state, None)
+
+    def _leave(self, view: WorkerView) -> None:
+        ranks, views = self._in_state[view.state]
+        i = bisect_left(ranks, self._rank(view.id))
+        del ranks[i], views[i]
+        self._state_tuples.pop(view.state, None)
 
     def _worker_view(self, w: Worker) -> WorkerView:
         task = self.tasks.get(w.task_id) if w.task_id else None
