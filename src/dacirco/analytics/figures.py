@@ -18,6 +18,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 
 from dacirco.analytics.run import RunData, WorkerSpan
 from dacirco.analytics.samples import Series
@@ -62,39 +63,66 @@ def step_function(
     """The sum of ``value`` over the intervals ``[t0, t1)`` that cover each instant."""
     changes: dict[float, float] = defaultdict(float)
     for t0, t1, value in intervals:
-        t0, t1 = max(t0, start), min(t1, end)
+        if start > t0:
+            t0 = start
+        if end < t1:
+            t1 = end
         if t1 > t0:
             changes[t0] += value
             changes[t1] -= value
-    times, values, level = [start], [0.0], 0.0
-    for t in sorted(changes):
-        level += changes[t]
-        if t == times[-1]:
-            values[-1] = level
-        else:
-            times.append(t)
-            values.append(level)
-    return Step(tuple(times), tuple(values))
+    return _from_changes(changes, sorted(changes), start)
+
+
+def _step_pair(
+    intervals: Iterable[tuple[float, float, float, float]], start: float, end: float
+) -> tuple[Step, Step]:
+    """:func:`step_function` of the first and of the second values of the same intervals."""
+    first: dict[float, float] = defaultdict(float)
+    second: dict[float, float] = defaultdict(float)
+    for t0, t1, a, b in intervals:
+        if start > t0:
+            t0 = start
+        if end < t1:
+            t1 = end
+        if t1 > t0:
+            first[t0] += a
+            first[t1] -= a
+            second[t0] += b
+            second[t1] -= b
+    keys = sorted(first)
+    return _from_changes(first, keys, start), _from_changes(second, keys, start)
+
+
+def _from_changes(changes: dict[float, float], keys: list[float], start: float) -> Step:
+    levels = list(accumulate([changes[t] for t in keys], initial=0.0))
+    if keys and keys[0] == start:
+        return Step((start, *keys[1:]), tuple(levels[1:]))
+    return Step((start, *keys), tuple(levels))
 
 
 def weighted(step: Step, end: float, scale: float = 1.0) -> Stats:
     """Time-weighted average, p95 and max of ``step / scale`` up to ``end``."""
     if scale <= 0 or not step.times or end <= step.times[0]:
         return Stats()
-    spans = []
-    for i, (t, v) in enumerate(zip(step.times, step.values, strict=True)):
-        t1 = step.times[i + 1] if i + 1 < len(step.times) else end
-        if t1 > t:
-            spans.append((v / scale, t1 - t))
-    total = sum(d for _, d in spans)
-    avg = sum(v * d for v, d in spans) / total
+    times = step.times
+    spans = [
+        (v / scale, t1 - t)
+        for t, t1, v in zip(times, (*times[1:], end), step.values, strict=True)
+        if t1 > t
+    ]
+    total = sum([d for _, d in spans])
+    avg = sum([v * d for v, d in spans]) / total
+    by_value: dict[float, list[float]] = defaultdict(list)
+    for v, d in spans:
+        by_value[v].append(d)
+    threshold = 0.95 * total
     acc, p95 = 0.0, spans[-1][0]
-    for v, d in sorted(spans):
-        acc += d
-        if acc >= 0.95 * total:
+    for v in sorted(by_value):
+        acc = list(accumulate(sorted(by_value[v]), initial=acc))[-1]
+        if acc >= threshold:
             p95 = v
             break
-    return Stats(len(spans), avg, p95, max(v for v, _ in spans))
+    return Stats(len(spans), avg, p95, max(by_value))
 
 
 def life(w: WorkerSpan, run: RunData) -> tuple[float, float]:
@@ -198,8 +226,16 @@ def figures(run: RunData) -> Figures:
     done = [j for j in run.jobs if j.state == "Completed" and j.uploaded is not None]
     reserved = sum(w.cpus * (life(w, run)[1] - w.created) for w in run.workers)
     busy = sum(w.cpus * busy_seconds(w, run) for w in run.workers)
-    used_c, source = used_cores(run)
-    used_m, _ = used_memory(run)
+    samples = run.samples
+    if (samples is None or not samples.worker_cpu_cores) and (
+        samples is None or not samples.worker_rss_gb
+    ):
+        busy_pair = ((t0, t1, w.cpus, w.memory_gb) for w in run.workers for t0, t1 in w.busy)
+        used_c, used_m = _step_pair(busy_pair, run.start, run.end)
+        source = "busy workers"
+    else:
+        used_c, source = used_cores(run)
+        used_m, _ = used_memory(run)
     node_util = None
     if run.samples is not None and run.samples.node_cpu_percent:
         merged = _summed(run.samples.node_cpu_percent, run)

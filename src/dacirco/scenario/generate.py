@@ -28,13 +28,21 @@ import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice, pairwise
+from itertools import accumulate, islice, pairwise
 
 from dacirco.domain import MAX_BITRATE_KBPS, MIN_BITRATE_KBPS
 from dacirco.scenario.model import SPEEDS, Request
 
 CLASSIC_MOVIES: tuple[str, ...] = tuple(f"bbb_{i}.mp4" for i in range(10))
 CLASSIC_WEIGHTS: tuple[float, ...] = tuple((i + 1) / 55 for i in range(10))
+
+
+def _weights_for(movies: Sequence[str], weights: Sequence[float] | None) -> Sequence[float] | None:
+    if weights is None and tuple(movies) == CLASSIC_MOVIES:
+        weights = CLASSIC_WEIGHTS
+    if weights is not None and len(weights) != len(movies):
+        raise ValueError(f"{len(movies)} movies but {len(weights)} weights")
+    return weights
 
 
 def draw_request(
@@ -47,10 +55,7 @@ def draw_request(
 
     ``weights`` default to the classic popularity for the classic catalog, else uniform.
     """
-    if weights is None and tuple(movies) == CLASSIC_MOVIES:
-        weights = CLASSIC_WEIGHTS
-    if weights is not None and len(weights) != len(movies):
-        raise ValueError(f"{len(movies)} movies but {len(weights)} weights")
+    weights = _weights_for(movies, weights)
     movie = rng.choices(movies, weights=weights)[0]
     bitrate = rng.randint(MIN_BITRATE_KBPS, MAX_BITRATE_KBPS)
     speed = rng.choice(SPEEDS)
@@ -67,9 +72,20 @@ def _from_gaps(
     """``n`` requests, the first with delay 0, the others after successive ``gaps``."""
     if n < 0:
         raise ValueError("n must be >= 0")
+    if n == 0:
+        return []
+    weights = _weights_for(movies, weights)
+    cum = None if weights is None else list(accumulate(weights))
+    choices, randint, choice = rng.choices, rng.randint, rng.choice
+    lo, hi = MIN_BITRATE_KBPS, MAX_BITRATE_KBPS
     requests = []
+    append = requests.append
     for i in range(n):
-        requests.append(draw_request(rng, 0.0 if i == 0 else next(gaps), movies, weights))
+        delay = 0.0 if i == 0 else next(gaps)
+        movie = choices(movies, cum_weights=cum)[0]
+        bitrate = randint(lo, hi)
+        speed = choice(SPEEDS)
+        append(Request(delay=round(delay, 3), movie=movie, bitrate=bitrate, speed=speed))
     return requests
 
 

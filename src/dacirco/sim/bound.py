@@ -24,6 +24,7 @@ upload, with the job's own noise draw: exactly what the simulator would charge).
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from dacirco.analytics.figures import percentile
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
-from dacirco.sim.workload import SimJob, service_s, transcode_s
+from dacirco.sim.workload import SimJob
 
 
 @dataclass(frozen=True)
@@ -89,14 +90,32 @@ def lower_bound(
         return Bound(len(jobs), nan, nan, nan, nan, 0.0, tuple(f.name for f in flavors))
     ready, works = [], []
     cpus = datacenter.cpus  # a sum over the nodes: once, not once per job
+    cores = [f.cpus for f in flavors]
+    transcode = models.transcode.seconds
+    bases: dict[tuple[int, str, str], list[tuple[int, float]]] = {}
     for job in jobs:
-        times = [(f.cpus, service_s(job, models, f.cpus)) for f in flavors]
-        ready.append(min(p for _, p in times))
-        works.append(min(c * p for c, p in times))
+        key = (id(job.movie), job.codec, job.speed)
+        per_flavor = bases.get(key)
+        if per_flavor is None:
+            per_flavor = bases[key] = [
+                (c, transcode(job.movie, job.codec, job.speed, c)) for c in cores
+            ]
+        noise, up = job.noise, job.upload_s
+        head = job.dispatch_s + job.download_s
+        best = work = encode = math.inf
+        for c, base in per_flavor:
+            alone = base * noise
+            p = head + alone + up
+            if p < best:
+                best = p
+            if c * p < work:
+                work = c * p
+            if c * alone < encode:
+                encode = c * alone
         if split:
-            encode = min(f.cpus * transcode_s(job, models, f.cpus) for f in flavors)
-            moves = job.dispatch_s + job.download_s + job.upload_s
-            ready[-1] = min(ready[-1], moves + encode / cpus)
+            best = min(best, head + up + encode / cpus)
+        ready.append(best)
+        works.append(work)
     srpt = srpt_flows([j.arrival for j in jobs], works, float(cpus))
     mean_ready = sum(ready) / len(ready)
     mean_srpt = sum(srpt) / len(srpt)

@@ -20,9 +20,7 @@ from dacirco.sim.run import SimConfig, SimResult, Simulation
 from dacirco.sim.workload import (
     CatalogShape,
     SimJob,
-    at_load,
-    make_jobs,
-    offered_load,
+    jobs_at_load,
     requests_for,
 )
 
@@ -60,11 +58,15 @@ class Setup:
         name, load = parse_workload(workload)
         load = self.load if load is None else load
         requests = requests_for(name, self.jobs, seed, **self.params)
-        jobs = make_jobs(requests, self.models, seed, self.catalog)
-        rho = offered_load(jobs, self.models, self.config.flavor, self.datacenter.cpus)
-        if load is not None and rho > 0 and math.isfinite(rho):
-            jobs, rho = at_load(jobs, rho, load), load
-        return jobs, rho
+        return jobs_at_load(
+            requests,
+            self.models,
+            seed,
+            self.catalog,
+            self.config.flavor,
+            self.datacenter.cpus,
+            load,
+        )
 
     def run(
         self,

@@ -8,6 +8,7 @@ its transfer times here, once, so that every policy and the lower bound see the 
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -94,30 +95,128 @@ def make_jobs(
     codec: str = "h264",
 ) -> list[SimJob]:
     """Jobs at the requests' absolute times (the first at 0), with their own draws."""
-    catalog = catalog or CatalogShape()
-    rng = random.Random(f"dacirco-sim-jobs-{seed}")
-    movies: dict[str, Movie] = {}
-    transfer = models.transfer
-    jobs, t = [], 0.0
-    for i, r in enumerate(requests):
-        t += r.delay
-        movie = movies.get(r.movie) or movies.setdefault(r.movie, catalog.movie(r.movie))
-        out = TransferModel.output_bytes(movie.duration, r.bitrate)
-        jobs.append(
+    return _Draws(requests, models, seed, catalog, codec).jobs()
+
+
+class _Draws:
+    """The requests' absolute times and per-job draws, before they become :class:`SimJob`."""
+
+    def __init__(
+        self,
+        requests: Sequence[Request],
+        models: Models,
+        seed: int,
+        catalog: CatalogShape | None,
+        codec: str,
+    ) -> None:
+        catalog = catalog or CatalogShape()
+        rng = random.Random(f"dacirco-sim-jobs-{seed}")
+        noise = models.noise
+        transfer = models.transfer
+        seconds = transfer.seconds
+        output_bytes = TransferModel.output_bytes
+        known: dict[str, tuple[Movie, float]] = {}
+        arrivals, movies, noises, downloads, uploads = [], [], [], [], []
+        t = 0.0
+        for r in requests:
+            t += r.delay
+            entry = known.get(r.movie)
+            if entry is None:
+                movie = catalog.movie(r.movie)
+                entry = known[r.movie] = (movie, seconds(movie.size_bytes))
+            movie, download = entry
+            arrivals.append(t)
+            movies.append(movie)
+            noises.append(noise(rng))
+            downloads.append(download)
+            uploads.append(seconds(output_bytes(movie.duration, r.bitrate)))
+        self.requests = requests
+        self.models = models
+        self.codec = codec
+        self.arrivals = arrivals
+        self.movies = movies
+        self.noises = noises
+        self.downloads = downloads
+        self.uploads = uploads
+
+    def offered_load(self, flavor: str, capacity: float) -> float:
+        """:func:`offered_load` of these jobs."""
+        arrivals = self.arrivals
+        n = len(arrivals)
+        if n < 2 or capacity <= 0:
+            return 0.0
+        span = arrivals[-1] - arrivals[0]
+        if span <= 0:
+            return float("inf")
+        cores = FLAVORS[flavor].cpus
+        transcode = self.models.transcode.seconds
+        dispatch = self.models.transfer.dispatch_s
+        codec = self.codec
+        cache: dict[tuple[str, str], float] = {}
+        works = []
+        for r, movie, noise, download, upload in zip(
+            self.requests, self.movies, self.noises, self.downloads, self.uploads, strict=True
+        ):
+            key = (movie.name, r.speed)
+            base = cache.get(key)
+            if base is None:
+                base = cache[key] = transcode(movie, codec, r.speed, cores)
+            works.append(cores * (dispatch + download + base * noise + upload))
+        work = sum(works) / n
+        rate = (n - 1) / span
+        return rate * work / capacity
+
+    def jobs(self, factor: float | None = None) -> list[SimJob]:
+        """The jobs, their arrival times multiplied by ``factor`` if given."""
+        arrivals = self.arrivals
+        if factor is not None:
+            arrivals = [a * factor for a in arrivals]
+        codec = self.codec
+        dispatch = self.models.transfer.dispatch_s
+        return [
             SimJob(
-                id=f"r{i + 1:06d}",
-                arrival=t,
-                movie=movie,
-                bitrate=r.bitrate,
-                speed=r.speed,
-                codec=codec,
-                noise=models.noise(rng),
-                dispatch_s=transfer.dispatch_s,
-                download_s=transfer.seconds(movie.size_bytes),
-                upload_s=transfer.seconds(out),
+                f"r{i:06d}",
+                arrival,
+                movie,
+                r.bitrate,
+                r.speed,
+                codec,
+                noise,
+                dispatch,
+                download,
+                upload,
             )
-        )
-    return jobs
+            for i, r, arrival, movie, noise, download, upload in zip(
+                range(1, len(arrivals) + 1),
+                self.requests,
+                arrivals,
+                self.movies,
+                self.noises,
+                self.downloads,
+                self.uploads,
+                strict=True,
+            )
+        ]
+
+
+def jobs_at_load(
+    requests: Sequence[Request],
+    models: Models,
+    seed: int,
+    catalog: CatalogShape | None,
+    flavor: str,
+    capacity: float,
+    load: float | None,
+) -> tuple[list[SimJob], float]:
+    """:func:`make_jobs`, their :func:`offered_load` rho, and, with ``load``, the same jobs
+    :func:`at_load` ``load`` (when rho is finite and > 0): the jobs and their offered load."""
+    draws = _Draws(requests, models, seed, catalog, "h264")
+    rho = draws.offered_load(flavor, capacity)
+    if load is not None and rho > 0 and math.isfinite(rho):
+        if load <= 0:
+            raise ValueError("loads must be > 0")
+        return draws.jobs(rho / load), load
+    return draws.jobs(), rho
 
 
 def transcode_s(job: SimJob, models: Models, cores: int) -> float:
