@@ -6,7 +6,7 @@ report, reconcile, a restart from its database); the simulator's shell gets the 
 stimuli at the same times (``Simulation.feed``). The trace: two jobs (one split in chunks by
 right-size), registrations, reports, a chunk whose upload fails (retried alone), a worker
 lost in the middle of a task, a restart mid-way (the controller reloads SQLite; the
-simulator recovers from the entities it holds), then everything to completion.
+simulator recovers from the entities it holds), everything to completion, then shutdown.
 
 Compared: every view handed to the policy, every decision, and every line of the event log
 (code and fields, in order).
@@ -26,6 +26,7 @@ from dacirco.core.stimuli import (
     Recover,
     Registered,
     Reported,
+    Shutdown,
     Submitted,
 )
 from dacirco.domain import Codec, ExitCause, JobState, Speed, TaskState, WorkerState
@@ -165,6 +166,11 @@ class Twin:
         self.sim = self._simulation()
         self.feed(Recover(*saved))
 
+    async def shutdown(self) -> None:
+        """The controller stops (its idle workers with it); so does the simulated one."""
+        await self.h.controller.close()
+        self.feed(Shutdown("controller shutting down"))
+
     async def busy_to_the_end(self) -> None:
         for wid in [w.id for w in self.h.controller.workers.values() if w.task_id]:
             for step in STEPS:
@@ -222,6 +228,7 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
         if all(j.state == JobState.COMPLETED for j in t.h.controller.jobs.values()):
             break
     await t.decide()
+    await t.shutdown()
 
     # Both ran the whole trace to the same end...
     for jobs in (t.h.controller.jobs, t.sim.state.jobs):

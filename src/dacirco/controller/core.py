@@ -24,7 +24,7 @@ from dacirco.core.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Decide, Recover, Shutdown, Submitted, Tick
-from dacirco.domain import Codec, ExitCause, Job, Speed, Worker, valid_movie_name
+from dacirco.domain import Codec, ExitCause, Job, Speed, Task, Worker, valid_movie_name
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -103,7 +103,7 @@ class Controller(WorkerLink, Shell):
         return self.core.state.workers
 
     @property
-    def tasks(self):  # type: ignore[no-untyped-def]
+    def tasks(self) -> dict[str, Task]:
         return self.core.state.tasks
 
     @property
@@ -248,7 +248,6 @@ class Controller(WorkerLink, Shell):
             await self.step(Submitted(job))  # stored before the client hears "201"
         finally:
             self._admitting -= 1
-        self.kick()
         return self.jobs[job.id]
 
 

@@ -28,7 +28,7 @@ from dacirco.controller.usage import Usage
 from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
 from dacirco.core.errors import NotStored
 from dacirco.core.machine import Core
-from dacirco.core.stimuli import Exited, Stimulus
+from dacirco.core.stimuli import Decide, Exited, Stimulus, Tick
 from dacirco.core.txn import Txn
 from dacirco.domain import ExitCause
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
@@ -75,11 +75,13 @@ class Shell:
     # ---- one step ----------------------------------------------------------------------
     async def step(self, stimulus: Stimulus) -> Step:
         async with self._lock:
-            out = await self._commit(stimulus)
+            out, changed = await self._commit(stimulus)
         await self._act(out.actions)
+        if changed and not isinstance(stimulus, Decide | Tick):
+            self.kick()  # something happened outside the loop: ask the policy now
         return out
 
-    async def _commit(self, stimulus: Stimulus) -> Step:
+    async def _commit(self, stimulus: Stimulus) -> tuple[Step, bool]:
         state = self.core.state
         state.set_nodes(tuple(self.runtime.nodes()))
         txn = Txn()
@@ -87,7 +89,7 @@ class Shell:
             out = self.core.handle(stimulus, self.clock(), txn)
             if txn.empty and not out.emits:
                 txn.commit()
-                return out
+                return out, False
             lines = [
                 json.dumps(event_record(e.code, e.at, e.fields), default=str) for e in out.emits
             ]
@@ -107,7 +109,7 @@ class Shell:
         state.invalidate()
         for why in out.refused:
             log.warning("refused %s", why)
-        return out
+        return out, True
 
     # ---- its actions -------------------------------------------------------------------
     async def _act(self, actions: list[Action]) -> None:
@@ -123,8 +125,6 @@ class Shell:
                 await self._launch(action)
             elif isinstance(action, Delete):
                 self.spawn(self._delete(action.names))
-        if actions:
-            self.kick()
 
     def _forget(self, worker_id: str) -> None:
         for token, wid in list(self._tokens.items()):

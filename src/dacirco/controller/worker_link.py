@@ -144,4 +144,3 @@ class WorkerLink:
             await self.step(Failed(worker.id, task_id, rep.error_kind or "internal", message, gone))
         else:
             await self.step(Reported(worker.id, task_id, rep.step, rep.seconds))
-        self.kick()

@@ -139,6 +139,5 @@ def apply_start(
         node=node,
     )
     st.add_worker(worker)
-    st.reserve(node, worker, +1)
     emit(out, "EV2", now, name=worker.name, worker_id=worker.id, flavor=flavor.name, node=node)
     out.actions.append(Launch(worker.id, worker.name, flavor, node))

@@ -284,16 +284,13 @@ class Core:
     def _recover(self, s: Recover, now: float, out: Step) -> None:
         st = self.state
         for job in s.jobs:
-            st.tx.put(st.jobs, job.id, job)
+            st.add_job(job, stored=True)
             if job.state is JobState.WAITING:
                 st.enqueue(job.id)
         for worker in s.workers:
-            st.tx.put(st.workers, worker.id, worker)
-            if worker.state is not WorkerState.STOPPED:
-                st.tx.put(st.alive, worker.id, None)
-                st.reserve(worker.node, worker, +1)
+            st.add_worker(worker, stored=True)
         for task in s.tasks:
-            st.tx.put(st.tasks, task.id, task)
+            st.add_task(task, stored=True)
         st.count().workers = len(s.workers)
         # Workers of a previous run cannot be reached (their tokens died with it): stopped,
         # and their jobs wait again without losing an attempt.

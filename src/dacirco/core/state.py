@@ -15,7 +15,6 @@ from typing import NamedTuple
 from dacirco.domain import (
     DEFAULT_FLAVOR,
     Job,
-    JobState,
     Node,
     Task,
     Worker,
@@ -95,19 +94,26 @@ class State:
         self.invalidate()
 
     # ---- changes, through the transaction ----------------------------------------------
-    def add_job(self, job: Job) -> None:
+    # ``stored``: loaded as the store holds it, so nothing of it needs writing again.
+    def add_job(self, job: Job, stored: bool = False) -> None:
         self.tx.put(self.jobs, job.id, job)
-        self.tx.job(job)
+        if not stored:
+            self.tx.job(job)
 
-    def add_worker(self, worker: Worker) -> None:
+    def add_worker(self, worker: Worker, stored: bool = False) -> None:
+        """A new worker (or one loaded from the store); a live one reserves its node."""
         self.tx.put(self.workers, worker.id, worker)
-        self.tx.put(self.alive, worker.id, None)
-        self.tx.worker(worker)
+        if worker.state is not WorkerState.STOPPED:
+            self.tx.put(self.alive, worker.id, None)
+            self.reserve(worker.node, worker, +1)
+        if not stored:
+            self.tx.worker(worker)
         self._dirty_workers[worker.id] = None
 
-    def add_task(self, task: Task) -> None:
+    def add_task(self, task: Task, stored: bool = False) -> None:
         self.tx.put(self.tasks, task.id, task)
-        self.tx.task(task)
+        if not stored:
+            self.tx.task(task)
 
     def job(self, job: Job) -> Job:
         """About to change ``job``."""
@@ -295,7 +301,3 @@ class State:
     def _node(self, n: Node) -> NodeView:
         cpus, mem = self.used.get(n.name, (0.0, 0.0))
         return NodeView(n.name, n.cpus, n.memory_gb, n.cpus - cpus, n.memory_gb - mem)
-
-    # ---- reads -------------------------------------------------------------------------
-    def open_jobs(self) -> list[Job]:
-        return [j for j in self.jobs.values() if j.state in (JobState.WAITING, JobState.STARTED)]
