@@ -47,6 +47,22 @@ def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data_dir
 
 
+@pytest.fixture(scope="session")
+def long_catalog(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Path:
+    """The test catalog and ``long.mp4`` (60 s, 360p): a job that runs long enough to be
+    interrupted (canceled, killed) while ffmpeg works."""
+    from dacirco.catalog.generate import generate_movie, movie_spec
+    from dacirco.catalog.service import add
+    from dacirco.config import open_local_storage
+
+    data_dir = tmp_path_factory.mktemp("long-catalog") / "data"
+    shutil.copytree(catalog_dir, data_dir)
+    movie = data_dir.parent / "long.mp4"
+    generate_movie(movie_spec(9, max_height=360), movie)
+    add(open_local_storage(data_dir), [movie], name="long.mp4")
+    return data_dir
+
+
 @dataclass
 class Service:
     """A real `dacirco serve` process and what it wrote."""

@@ -16,6 +16,10 @@ class JobState(StrEnum):
     STARTED = "Started"
     COMPLETED = "Completed"
     ERROR = "Error"
+    CANCELED = "Canceled"
+
+
+FINAL_JOB_STATES = frozenset({JobState.COMPLETED, JobState.ERROR, JobState.CANCELED})
 
 
 class WorkerState(StrEnum):
@@ -31,6 +35,7 @@ class TaskState(StrEnum):
     DONE = "Done"
     FAILED = "Failed"
     LOST = "Lost"
+    CANCELED = "Canceled"  # its job was canceled: the worker drops it and says so
 
 
 class ExitCause(StrEnum):
@@ -55,6 +60,7 @@ class Codec(StrEnum):
     HEVC = "hevc"
 
 
+MIN_PRIORITY, MAX_PRIORITY = -50, 50
 MIN_BITRATE_KBPS = 500
 MAX_BITRATE_KBPS = 8000
 
@@ -87,10 +93,13 @@ class IllegalTransition(ValueError):
 
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     # Started -> Waiting is a requeue after a lost worker or a retryable failure.
-    JobState.WAITING: frozenset({JobState.STARTED, JobState.ERROR}),
-    JobState.STARTED: frozenset({JobState.WAITING, JobState.COMPLETED, JobState.ERROR}),
+    JobState.WAITING: frozenset({JobState.STARTED, JobState.ERROR, JobState.CANCELED}),
+    JobState.STARTED: frozenset(
+        {JobState.WAITING, JobState.COMPLETED, JobState.ERROR, JobState.CANCELED}
+    ),
     JobState.COMPLETED: frozenset(),
     JobState.ERROR: frozenset(),
+    JobState.CANCELED: frozenset(),
 }
 
 WORKER_TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
@@ -101,11 +110,16 @@ WORKER_TRANSITIONS: dict[WorkerState, frozenset[WorkerState]] = {
 }
 
 TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
-    TaskState.ASSIGNED: frozenset({TaskState.RUNNING, TaskState.FAILED, TaskState.LOST}),
-    TaskState.RUNNING: frozenset({TaskState.DONE, TaskState.FAILED, TaskState.LOST}),
+    TaskState.ASSIGNED: frozenset(
+        {TaskState.RUNNING, TaskState.FAILED, TaskState.LOST, TaskState.CANCELED}
+    ),
+    TaskState.RUNNING: frozenset(
+        {TaskState.DONE, TaskState.FAILED, TaskState.LOST, TaskState.CANCELED}
+    ),
     TaskState.DONE: frozenset(),
     TaskState.FAILED: frozenset(),
     TaskState.LOST: frozenset(),
+    TaskState.CANCELED: frozenset(),
 }
 
 
@@ -129,6 +143,8 @@ class Job:
     speed: Speed
     received_at: float
     codec: Codec = Codec.H264
+    priority: int = 0  # MIN_PRIORITY..MAX_PRIORITY: higher is served first (with aging)
+    callback_url: str | None = None  # where this job's changes are posted (webhooks)
     state: JobState = JobState.WAITING
     attempts: int = 0
     max_attempts: int = 3
@@ -199,7 +215,7 @@ class Task:
     def transition(self, new: TaskState, at: float, detail: str = "") -> None:
         _check(TASK_TRANSITIONS, "task", self.id, self.state, new)
         self.state = new
-        if new in (TaskState.DONE, TaskState.FAILED, TaskState.LOST):
+        if new in (TaskState.DONE, TaskState.FAILED, TaskState.LOST, TaskState.CANCELED):
             self.ended_at = at
 
 

@@ -8,6 +8,9 @@ HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes
   ``S`` seconds (poll again), 410 when the controller wants the worker to exit.
 - ``POST /worker/tasks/{task_id}/report`` (TaskReport): a step of the task. 200 ``{"ok": true}``;
   409 when the task is no longer this worker's (drop it and poll again).
+- ``GET /worker/tasks/{task_id}/watch?wait=S``: long-poll while working; answers the task's
+  state (a JSON string) at once when it is ``Canceled`` (its job was canceled: stop, drop
+  it, poll for the next task), else after ``S`` seconds (watch again).
 - ``POST /worker/samples`` (SamplesReport): resource samples (node, own process tree), sent
   every few seconds; 200 ``{"ok": true}``.
 

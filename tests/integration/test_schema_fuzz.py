@@ -55,17 +55,15 @@ def fuzzed(catalog_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 # Answers a schema-valid request may get besides 2xx: the schema cannot say which movies the
 # catalog holds (422 "not in the catalog"), which ids exist (404), or when the queue is full.
-# And a bitrate sent as 1000.0 is an integer for JSON Schema but refused (strict, on purpose:
-# no "7000" strings, no floats).
+# And a bitrate or a priority sent as 1000.0 is an integer for JSON Schema but refused (strict,
+# on purpose: no "7000" strings, no floats).
 def accepted_or_explained(case, response) -> None:  # type: ignore[no-untyped-def]
     if response.status_code < 400 or response.status_code in (401, 403, 404, 409, 429):
         return
     message = response.json().get("message", "")
     body = case.body if isinstance(case.body, dict) else {}
-    if (
-        isinstance(body.get("bitrate"), float)
-        and message == "bitrate: Input should be a valid integer"
-    ):
+    floats = [f for f in ("bitrate", "priority") if isinstance(body.get(f), float)]
+    if floats and message == "; ".join(f"{f}: Input should be a valid integer" for f in floats):
         return
     assert response.status_code == 422 and "is not in the catalog" in message, (
         f"schema-valid {case.method} {case.formatted_path} got {response.status_code}: "

@@ -41,10 +41,14 @@ class StubController:
         except KeyError:
             raise NotFound(f"worker {worker_id!r} not found") from None
 
-    async def submit(self, id_video: str, bitrate: int, speed: Speed, codec: Codec) -> Job:
+    async def submit(
+        self, id_video: str, bitrate: int, speed: Speed, codec: Codec, *, priority: int = 0
+    ) -> Job:
         if not id_video.startswith("bbb_"):
             raise InvalidRequest(f"movie {id_video!r} is not in the catalog")
-        job = Job(f"j{len(self.jobs):05d}", id_video, bitrate, speed, T0, codec=codec)
+        job = Job(
+            f"j{len(self.jobs):05d}", id_video, bitrate, speed, T0, codec=codec, priority=priority
+        )
         self.jobs[job.id] = job
         return job
 

@@ -17,6 +17,7 @@ import pytest
 from dacirco.controller.core import Controller, ControllerConfig
 from dacirco.controller.events import EventLog, next_free_path
 from dacirco.controller.store import Store
+from dacirco.core.machine import Core
 from dacirco.domain import Codec, ExitCause, Job, Node, Speed, Worker
 from dacirco.policies.base import PolicyParams, make_policy
 from dacirco.protocol import RegisterRequest, TaskReport, TaskSpec
@@ -206,3 +207,14 @@ async def make(fast_tmp: Path) -> AsyncIterator[Make]:
     for h in made:
         if not h.crashed:
             await h.controller.close()
+
+
+@pytest.fixture
+def cores() -> Iterator[list[Core]]:
+    """Cores made by a test (``new_core``); their invariants are checked after it."""
+    from tests.unit.test_core import check_invariants
+
+    made: list[Core] = []
+    yield made
+    for core in made:
+        check_invariants(core)

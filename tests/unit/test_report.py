@@ -79,7 +79,7 @@ def test_report_writes_valid_pngs_and_a_self_contained_page(tmp_path: Path) -> N
     assert not re.search(r"(src|href)=\"(http|/|\./)", page)  # no external asset
     rows = dict(result.rows)
     assert rows["delay avg / p95 / max (s)"] == ["8.00 / 8.90 / 9.00"]
-    assert rows["completed / failed / unfinished"] == ["2 / 0 / 0"]
+    assert rows["completed / failed / canceled / unfinished"] == ["2 / 0 / 0 / 0"]
     assert rows["reserved core-seconds"] == ["40.0"]  # 2 cores * 20 s
     assert rows["used CPU and RAM from"] == ["busy workers"]
     assert "<td>8.00 / 8.90 / 9.00</td>" in page
@@ -133,7 +133,7 @@ def test_a_truncated_log_still_reports_its_unfinished_jobs(tmp_path: Path) -> No
     log.write_text("\n".join(cut) + '\n{"time": "2024-05-01T12:0')
     result = runner.invoke(app, [str(log), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert "1 / 0 / 1" in result.output
+    assert "1 / 0 / 0 / 1" in result.output
     assert "cut short" in result.output and "unfinished" in result.output
 
 

@@ -220,6 +220,7 @@ class Figures:
     ram_util: Stats  # used memory / capacity
     used_source: str  # "samples" or "busy workers"
     node_cpu_util: Stats | None  # the machines' own CPU %, from node samples (real runs)
+    canceled: int = 0  # by their clients: counted apart, like failed ones
 
 
 def figures(run: RunData) -> Figures:
@@ -245,6 +246,7 @@ def figures(run: RunData) -> Figures:
         jobs=len(run.jobs),
         completed=len(done),
         failed=sum(1 for j in run.jobs if j.state == "Error"),
+        canceled=sum(1 for j in run.jobs if j.state == "Canceled"),
         unfinished=sum(1 for j in run.jobs if j.state in ("Waiting", "Started")),
         delay=stats(j.delay for j in done),
         queueing=stats(None if j.assigned is None else j.assigned - j.received for j in done),

@@ -23,6 +23,7 @@ STEPS: tuple[str, ...] = tuple(STEP_CODES.values())
 WORKER_CODES = frozenset({"EV2", "EV8", "EV11", "EV12"})
 
 WAITING, STARTED, COMPLETED, ERROR = "Waiting", "Started", "Completed", "Error"
+CANCELED = "Canceled"
 
 
 class NotAnEventLog(ValueError):
@@ -227,7 +228,7 @@ def _on_request_event(
     if event.get("request_id") is None:
         return
     r = _request(requests, str(event["request_id"]))
-    final = r.state in (COMPLETED, ERROR)
+    final = r.state in (COMPLETED, ERROR, CANCELED)
     if code == "EV1":
         if r.time_received is None:
             r.time_received = time
@@ -242,13 +243,15 @@ def _on_request_event(
         chunk = r.attempt(str(event.get("task_id")))
         if chunk is not None and chunk.ended is None:
             chunk.ended = time
-    elif code in ("EV13", "EV14"):
+    elif code in ("EV13", "EV14", "EV17"):
         for attempt in r.attempts:
             if not attempt.completed and attempt.ended is None:
                 attempt.ended = time
         if code == "EV13":
             r.state = ERROR
             r.error_message = event.get("error_message")
+        elif code == "EV17":
+            r.state = CANCELED
         elif not final:
             r.state = WAITING
     elif code in STEP_CODES:

@@ -48,7 +48,10 @@ def _pair(s: Stats, fmt: Callable[[float], str]) -> str:
 
 ROWS: list[tuple[str, Callable[[Figures], str]]] = [
     ("jobs", lambda f: str(f.jobs)),
-    ("completed / failed / unfinished", lambda f: f"{f.completed} / {f.failed} / {f.unfinished}"),
+    (
+        "completed / failed / canceled / unfinished",
+        lambda f: f"{f.completed} / {f.failed} / {f.canceled} / {f.unfinished}",
+    ),
     ("delay avg / p95 / max (s)", lambda f: f"{_pair(f.delay, _num)} / {_num(f.delay.max)}"),
     ("queueing avg / p95 (s)", lambda f: _pair(f.queueing, _num)),
     ("workers", lambda f: str(f.workers)),

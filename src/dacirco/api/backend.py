@@ -63,6 +63,7 @@ class Backend(Protocol):
     async def workers(self, limit: int | None, after: str | None) -> Page: ...
     async def worker(self, worker_id: str) -> WorkerPublic: ...
     async def output_url(self, job_id: str) -> str: ...
+    async def cancel(self, job_id: str) -> JobPublic: ...
 
 
 def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Page:
@@ -114,6 +115,7 @@ def job_public(job: Job) -> JobPublic:
         speed=job.speed.value,
         codec=job.codec.value,
         state=job.state.value,
+        priority=job.priority,
         attempts=job.attempts,
         worker_id=job.worker_id,
         progress=round(job.progress, 4),
@@ -131,6 +133,7 @@ def job_public(job: Job) -> JobPublic:
             transcoded=_t(t.get("transcoded")),
             uploaded=_t(t.get("uploaded")),
             failed=_t(t.get("failed")),
+            canceled=_t(t.get("canceled")),
         ),
     )
 
@@ -161,7 +164,9 @@ class LocalBackend:
 
     async def submit(self, body: JobCreate) -> str:
         try:
-            job = await self.c.submit(body.id_video, body.bitrate, body.speed, body.codec)
+            job = await self.c.submit(
+                body.id_video, body.bitrate, body.speed, body.codec, priority=body.priority
+            )
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
         return job.id
@@ -174,6 +179,12 @@ class LocalBackend:
             return job_public(self.c.job(job_id))
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
+
+    async def cancel(self, job_id: str) -> JobPublic:
+        try:
+            return job_public(await self.c.cancel(job_id))
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
 
     async def workers(self, limit: int | None, after: str | None) -> Page:
         return page(list(self.c.workers), limit, after, "worker")
@@ -188,7 +199,8 @@ class LocalBackend:
         try:
             job = self.c.job(job_id)
             if job.state != JobState.COMPLETED or job.output is None:
-                raise NotReady(f"job {job_id!r} is {job.state.value}: no output yet")
+                what = "no output yet" if job.state.value in ("Waiting", "Started") else "no output"
+                raise NotReady(f"job {job_id!r} is {job.state.value}: {what}")
             try:
                 return await asyncio.to_thread(
                     self.c.storage.get_url, output_key(job.output), 3600.0
@@ -272,7 +284,10 @@ class RemoteBackend:
             raise _invalid(f"{resp.request.method} {resp.request.url.path}: {errors}") from exc
 
     async def submit(self, body: JobCreate) -> str:
-        resp = await self._call("POST", "/jobs", json=body.model_dump(mode="json"))
+        # Fields left at their defaults are not sent: a classic controller keeps working.
+        data = body.model_dump(mode="json", exclude_defaults=True)
+        data.update(body.model_dump(mode="json", include={"id_video", "bitrate", "speed"}))
+        resp = await self._call("POST", "/jobs", json=data)
         try:
             job_id = resp.json()
         except ValueError:
@@ -287,6 +302,9 @@ class RemoteBackend:
 
     async def job(self, job_id: str) -> JobPublic:
         return self._model(await self._call("GET", f"/jobs/{_segment(job_id)}"), JobPublic)
+
+    async def cancel(self, job_id: str) -> JobPublic:
+        return self._model(await self._call("DELETE", f"/jobs/{_segment(job_id)}"), JobPublic)
 
     async def workers(self, limit: int | None, after: str | None) -> Page:
         resp = await self._call("GET", "/workers", params=_page_params(limit, after))

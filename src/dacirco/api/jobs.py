@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
 from dacirco.api.deps import BackendDep
-from dacirco.api.responses import NOT_READY, QUEUE_FULL
+from dacirco.api.responses import CANNOT_CANCEL, NOT_READY, QUEUE_FULL
 from dacirco.api.schemas import JobCreate, JobPublic, Page
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -45,9 +45,23 @@ async def read_job(job_id: str, backend: BackendDep) -> JobPublic:
     return await backend.job(job_id)
 
 
-@router.get("/{job_id}/state", response_model=str, summary="Waiting, Started, Completed or Error")
+@router.get(
+    "/{job_id}/state",
+    response_model=str,
+    summary="Waiting, Started, Completed, Error or Canceled",
+)
 async def read_job_state(job_id: str, backend: BackendDep) -> str:
     return (await backend.job(job_id)).state
+
+
+@router.delete(
+    "/{job_id}",
+    response_model=JobPublic,
+    summary="Cancel a job: Waiting or Started, it ends Canceled; its worker goes back to the pool",
+    responses={409: CANNOT_CANCEL},
+)
+async def cancel_job(job_id: str, backend: BackendDep) -> JobPublic:
+    return await backend.cancel(job_id)
 
 
 @router.get(

@@ -40,3 +40,4 @@ QUEUE_FULL = error(
     },
 )
 NOT_READY = error("the job has no output (yet): it is not Completed")
+CANNOT_CANCEL = error("the job is Completed or in Error: there is nothing to cancel")

@@ -6,7 +6,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dacirco.domain import MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, Codec, Speed, valid_movie_name
+from dacirco.domain import (
+    MAX_BITRATE_KBPS,
+    MAX_PRIORITY,
+    MIN_BITRATE_KBPS,
+    MIN_PRIORITY,
+    Codec,
+    Speed,
+    valid_movie_name,
+)
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
 MOVIE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
@@ -41,6 +49,15 @@ class JobCreate(BaseModel):
     ]
     speed: Annotated[Speed, Field(description="x264/x265 preset: ultrafast or fast")]
     codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
+    priority: Annotated[
+        int,
+        Field(
+            ge=MIN_PRIORITY,
+            le=MAX_PRIORITY,
+            strict=True,
+            description=f"{MIN_PRIORITY}..{MAX_PRIORITY}, higher is served first (with aging)",
+        ),
+    ] = 0
 
     @field_validator("id_video")
     @classmethod
@@ -58,6 +75,7 @@ class Timings(BaseModel):
     transcoded: str | None = None
     uploaded: str | None = None
     failed: str | None = None
+    canceled: str | None = None
 
 
 class JobPublic(BaseModel):
@@ -67,6 +85,7 @@ class JobPublic(BaseModel):
     speed: str
     codec: str
     state: str
+    priority: int = 0
     attempts: int
     worker_id: str | None = None
     progress: float = 0.0

@@ -33,6 +33,20 @@ async def next_task(
     return spec if spec is not None else Response(status_code=204)
 
 
+@router.get(
+    "/tasks/{task_id}/watch",
+    response_model=str,
+    summary="The task's state once it is canceled, or after `wait` seconds",
+)
+async def watch(
+    task_id: str,
+    worker: WorkerDep,
+    c: ControllerDep,
+    wait: Annotated[float, Query(ge=0, le=60)] = 20.0,
+) -> str:
+    return await c.watch_task(worker, task_id, wait)
+
+
 @router.post("/tasks/{task_id}/report")
 async def report(task_id: str, body: TaskReport, worker: WorkerDep, c: ControllerDep) -> dict:
     await c.report(worker, task_id, body)

@@ -23,8 +23,18 @@ from dacirco.controller.worker_link import WorkerLink
 from dacirco.core.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
-from dacirco.core.stimuli import Decide, Recover, Shutdown, Submitted, Tick
-from dacirco.domain import Codec, ExitCause, Job, Speed, Task, Worker, valid_movie_name
+from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Submitted, Tick
+from dacirco.domain import (
+    MAX_PRIORITY,
+    MIN_PRIORITY,
+    Codec,
+    ExitCause,
+    Job,
+    Speed,
+    Task,
+    Worker,
+    valid_movie_name,
+)
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -51,6 +61,7 @@ class ControllerConfig:
     can_split: bool = True  # policies may split jobs in chunks (Limits.can_split)
     max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
     sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
+    priority_aging: float = 60.0  # seconds of waiting worth one priority level
 
     def core(self) -> CoreConfig:
         return CoreConfig(
@@ -62,6 +73,7 @@ class ControllerConfig:
             max_boot_failures=self.max_boot_failures,
             boot_backoff_max=self.boot_backoff_max,
             capacity_backoff=self.capacity_backoff,
+            priority_aging=self.priority_aging,
         )
 
 
@@ -215,9 +227,20 @@ class Controller(WorkerLink, Shell):
         await self._exited(worker.id, cause, reason)
 
     # ---- jobs from clients --------------------------------------------------------------
-    async def submit(self, id_video: str, bitrate: int, speed: Speed, codec: Codec) -> Job:
+    async def submit(
+        self,
+        id_video: str,
+        bitrate: int,
+        speed: Speed,
+        codec: Codec,
+        *,
+        priority: int = 0,
+        callback_url: str | None = None,
+    ) -> Job:
         if not valid_movie_name(id_video):
             raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
+        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+            raise InvalidRequest(f"priority: {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
@@ -234,6 +257,8 @@ class Controller(WorkerLink, Shell):
             bitrate=bitrate,
             speed=speed,
             codec=codec,
+            priority=priority,
+            callback_url=callback_url,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,
@@ -249,6 +274,11 @@ class Controller(WorkerLink, Shell):
         finally:
             self._admitting -= 1
         return self.jobs[job.id]
+
+    async def cancel(self, job_id: str, reason: str = "canceled by the client") -> Job:
+        """Cancel a job (stored before the answer); canceling it again answers the same."""
+        await self.step(Cancel(job_id, reason))
+        return self.job(job_id)
 
 
 def _positive(value: str | None) -> float | None:

@@ -35,6 +35,8 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # EV16; the merge's task EV3-EV7 (EV7: the request's).
     "EV15": ("Request split", ("request_id", "chunks")),
     "EV16": ("Chunk done", ("request_id", "worker_id", "task_id")),
+    # A client canceled the request (DELETE /jobs/{id}): it is final.
+    "EV17": ("Request canceled", ("request_id", "reason")),
 }
 
 

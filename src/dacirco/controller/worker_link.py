@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from dacirco.core.errors import TaskNotYours, WorkerAuthError, WorkerGone
-from dacirco.core.stimuli import Failed, Registered, Reported
+from dacirco.core.stimuli import Failed, Registered, Released, Reported
 from dacirco.domain import Task, TaskState, Worker, WorkerState, chunk_name, output_name
 from dacirco.protocol import RegisterReply, RegisterRequest, SamplesReport, TaskReport, TaskSpec
 from dacirco.storage.base import StorageError, input_key, output_key
@@ -67,6 +67,10 @@ class WorkerLink:
             # never loses the task.
             if task is not None and task.state == TaskState.ASSIGNED:
                 return await self._task_spec(worker, task)
+            if task is not None and task.state == TaskState.CANCELED:
+                # Asking for more: it has dropped its canceled task.
+                await self.step(Released(worker.id, task.id))
+                continue
             event = self._wake.get(worker.id)
             remaining = deadline - loop.time()
             if event is None or remaining <= 0:
@@ -76,6 +80,29 @@ class WorkerLink:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 return None
+            finally:
+                worker.last_seen = self.clock()
+
+    async def watch_task(self: Controller, worker: Worker, task_id: str, wait: float) -> str:
+        """The task's state as soon as it is canceled, or after ``wait`` seconds: a worker
+        watches its task while it works, to drop it at once when its job is canceled."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, min(wait, 60.0))
+        while True:
+            if worker.state == WorkerState.STOPPED:
+                raise WorkerGone("this worker was stopped")
+            task = self.tasks.get(task_id)
+            if task is None or task.worker_id != worker.id:
+                raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
+            event = self._wake.get(worker.id)
+            remaining = deadline - loop.time()
+            if task.state == TaskState.CANCELED or event is None or remaining <= 0 or self.draining:
+                return task.state.value
+            event.clear()
+            try:
+                await asyncio.wait_for(event.wait(), remaining)
+            except TimeoutError:
+                return task.state.value
             finally:
                 worker.last_seen = self.clock()
 

@@ -27,6 +27,12 @@ class NotReady(ControllerError):
     status = 409
 
 
+class Conflict(ControllerError):
+    """The job's state does not allow it (canceling a completed job, ...)."""
+
+    status = 409
+
+
 class WorkerAuthError(ControllerError):
     status = 401
 

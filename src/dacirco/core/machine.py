@@ -12,15 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dacirco.domain import ExitCause, JobState, TaskState, WorkerState, output_name
+from dacirco.domain import (
+    ExitCause,
+    JobState,
+    TaskState,
+    WorkerState,
+    chunk_name,
+    output_name,
+)
 from dacirco.policies.base import Policy
 
 from . import decide
-from .effects import Step
-from .errors import TaskNotYours, WorkerAuthError, WorkerGone
+from .effects import Delete, Step, Wake
+from .errors import Conflict, NotFound, TaskNotYours, WorkerAuthError, WorkerGone
 from .lifecycle import (
     OPEN_TASK,
     check_liveness,
+    drop_parts,
     emit,
     fail,
     requeue_or_fail,
@@ -30,11 +38,13 @@ from .lifecycle import (
 from .parts import chunk_done, merged, restore_parts
 from .state import CoreConfig, State, job_work, task_work
 from .stimuli import (
+    Cancel,
     Decide,
     Exited,
     Failed,
     Recover,
     Registered,
+    Released,
     Reported,
     Shutdown,
     Stimulus,
@@ -106,6 +116,10 @@ class Core:
             self._failed(s, now, out)
         elif isinstance(s, Exited):
             self._exited(s, now, out)
+        elif isinstance(s, Cancel):
+            self._cancel(s, now, out)
+        elif isinstance(s, Released):
+            self._released(s, now, out)
         elif isinstance(s, Recover):
             self._recover(s, now, out)
         elif isinstance(s, Shutdown):
@@ -142,6 +156,56 @@ class Core:
             bitrate=job.bitrate,
             speed=job.speed.value,
         )
+
+    def _cancel(self, s: Cancel, now: float, out: Step) -> None:
+        """The job ends Canceled. Its waiting parts leave the queue; a worker that had not
+        started its task is idle at once, one under way is told (``Wake``: its watch answers)
+        and stays busy until it has dropped the task (``Released``); what it had uploaded goes."""
+        st = self.state
+        job = st.jobs.get(s.job_id)
+        if job is None:
+            raise NotFound(f"job {s.job_id!r} not found")
+        if job.state is JobState.CANCELED:
+            return  # canceled already: the same answer
+        if job.state is JobState.COMPLETED:
+            raise Conflict(f"job {job.id!r} is Completed: its output is ready, nothing to cancel")
+        if job.state is JobState.ERROR:
+            raise Conflict(f"job {job.id!r} is in Error already: nothing to cancel")
+        st.job(job)
+        job.transition(JobState.CANCELED, now, s.reason)
+        job.timings["canceled"] = now
+        job.worker_id = job.task_id = None
+        st.dequeue(job.id)
+        drop_parts(st, job)
+        for wid in list(st.alive):
+            worker = st.workers[wid]
+            task = st.tasks.get(worker.task_id) if worker.task_id else None
+            if task is None or task.job_id != job.id or task.state not in OPEN_TASK:
+                continue
+            st.task(task).transition(TaskState.CANCELED, now, s.reason)
+            if "started" not in task.timings:
+                self._idle(worker, f"job {job.id} canceled before its task started", now)
+            out.actions.append(Wake(worker.id))
+        emit(out, "EV17", now, request_id=job.id, reason=s.reason)
+        names = [chunk_name(job, i) for i in sorted(job.chunks_done)]
+        if job.timings.get("started") is not None or job.chunks:
+            names.append(output_name(job))  # an upload may have begun
+        if names:
+            out.actions.append(Delete(tuple(names)))
+
+    def _released(self, s: Released, now: float, out: Step) -> None:
+        st = self.state
+        worker = st.workers.get(s.worker_id)
+        if worker is None or worker.state is not WorkerState.BUSY or worker.task_id != s.task_id:
+            return  # released already
+        task = st.tasks.get(s.task_id)
+        if task is None or task.state is not TaskState.CANCELED:
+            return
+        self._idle(worker, f"task {task.id} dropped (job {task.job_id} canceled)", now)
+        job = st.jobs[task.job_id]
+        # Its upload may have ended between the cancel and the drop.
+        name = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
+        out.actions.append(Delete((name,)))
 
     # ---- workers -----------------------------------------------------------------------
     def _registered(self, s: Registered, now: float, out: Step) -> None:

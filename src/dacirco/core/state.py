@@ -26,7 +26,7 @@ from dacirco.policies.work import work_units
 
 from .txn import Direct
 
-_RECEIVED = attrgetter("received_at")
+_RANK = attrgetter("ranked_at")
 _ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
 
 
@@ -42,6 +42,7 @@ class CoreConfig:
     max_boot_failures: int = 5  # in a row, before the waiting jobs are failed
     boot_backoff_max: float = 60.0
     capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
+    priority_aging: float = 60.0  # seconds of waiting worth one priority level
 
 
 @dataclass
@@ -135,10 +136,14 @@ class State:
         self.tx.put(self.waiting, key, ref)
         self._job_views.pop(key, None)
         self._waiting_view = None
-        received = self.jobs[ref.job_id if ref else key].received_at
-        if received < self._last_received:
+        rank = self.rank(self.jobs[ref.job_id if ref else key])
+        if rank < self._last_rank:
             self._in_order = False
-        self._last_received = max(self._last_received, received)
+        self._last_rank = max(self._last_rank, rank)
+
+    def rank(self, job: Job) -> float:
+        """Where the job stands in the queue: its arrival, earlier by its priority's worth."""
+        return job.received_at - job.priority * self.config.priority_aging
 
     def dequeue(self, key: str) -> None:
         if key in self.waiting:
@@ -184,15 +189,15 @@ class State:
         self._waiting_view: tuple[JobView, ...] | None = None
         self._workers_view: tuple[WorkerView, ...] | None = None
         self._node_view: tuple[NodeView, ...] | None = None
-        self._in_order, self._last_received = False, float("-inf")
+        self._in_order, self._last_rank = False, float("-inf")
 
     def view(self, now: float) -> ClusterView:
         if self._waiting_view is None:
             views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
             if not self._in_order:
-                views.sort(key=_RECEIVED)
+                views.sort(key=_RANK)
                 self._in_order = True
-                self._last_received = views[-1].received_at if views else float("-inf")
+                self._last_rank = views[-1].ranked_at if views else float("-inf")
             self._waiting_view = tuple(views)
         if self._dirty_workers:
             self._refresh_workers()
@@ -240,6 +245,8 @@ class State:
             input_pixel_rate=job.input_pixel_rate,
             part=ref.kind if ref else None,
             parent_id=ref.job_id if ref else None,
+            priority=job.priority,
+            rank=self.rank(job) if job.priority else None,
         )
         self._job_views[key] = view
         return view

@@ -55,6 +55,22 @@ class Exited:
 
 
 @dataclass(frozen=True, slots=True)
+class Cancel:
+    """A client cancels a job: it ends at once; its workers are told to drop their tasks."""
+
+    job_id: str
+    reason: str = "canceled by the client"
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A worker dropped the task of a canceled job (it asks for the next one): idle again."""
+
+    worker_id: str
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed: workers that never registered, or fell silent (``Worker.last_seen``,
     the shell's heartbeats), are lost; then the policy decides (unless ``decide`` is off)."""
@@ -84,4 +100,16 @@ class Shutdown:
     reason: str
 
 
-Stimulus = Submitted | Registered | Reported | Failed | Exited | Tick | Decide | Recover | Shutdown
+Stimulus = (
+    Submitted
+    | Registered
+    | Reported
+    | Failed
+    | Exited
+    | Cancel
+    | Released
+    | Tick
+    | Decide
+    | Recover
+    | Shutdown
+)

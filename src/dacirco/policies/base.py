@@ -28,6 +28,14 @@ class JobView:
     input_pixel_rate: float | None = None  # width x height x fps
     part: str | None = None  # None: a whole job; "chunk" or "merge": a part of a split job
     parent_id: str | None = None  # the split job a part belongs to
+    priority: int = 0  # -50..50, higher first
+    # The arrival time its priority stands for: received_at - priority x the core's aging
+    # (None: received_at). The queue's order; a policy's own order ages jobs from it.
+    rank: float | None = None
+
+    @property
+    def ranked_at(self) -> float:
+        return self.received_at if self.rank is None else self.rank
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,8 @@ class Limits:
 class ClusterView:
     """An immutable snapshot of the cluster at time ``now``.
 
-    ``waiting`` is in arrival order (FIFO). ``workers`` holds every worker that is not stopped.
+    ``waiting`` is in queue order: arrival order (FIFO) within one priority, a higher priority
+    first unless aged (``JobView.ranked_at``). ``workers`` holds every worker that is not stopped.
     ``stats``: what was observed lately (arrival rates, boot and task times).
     """
 

@@ -104,7 +104,7 @@ class RightSize:
         if self.order == "fifo":
             return view.waiting
         now, aging = view.now, self.aging
-        return tuple(sorted(view.waiting, key=lambda j: -(work(j) + aging * (now - j.received_at))))
+        return tuple(sorted(view.waiting, key=lambda j: -(work(j) + aging * (now - j.ranked_at))))
 
     def least_cpus(self, view: ClusterView, job: JobView, flavor: str) -> int:
         """The fewest cores the job accepts now: its flavor's while one can be started;

@@ -246,9 +246,19 @@ class Agent:
         safe_id = re.sub(r"[^A-Za-z0-9_-]", "_", spec.task_id)[:40]
         work: Path | None = None
         keepalive = asyncio.create_task(channel.keepalive())
+        canceled = asyncio.Event()
+        watch: asyncio.Task[None] | None = None
         try:
             work = Path(tempfile.mkdtemp(prefix=f"dacirco-{safe_id}-", dir=self.config.work_dir))
-            await self._execute(spec, channel, work)
+            execute = asyncio.create_task(self._execute(spec, channel, work))
+            watch = asyncio.create_task(self._watch(spec.task_id, execute, canceled))
+            try:
+                await execute
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not canceled.is_set() or (current is not None and current.cancelling()):
+                    raise
+                log.info("task %s: its job was canceled; stopped and dropped", spec.task_id)
         except TaskGone:
             log.info("task %s is no longer this worker's: dropped", spec.task_id)
         except TranscodeError as exc:
@@ -271,11 +281,44 @@ class Agent:
             log.exception("task %s: unexpected error", spec.task_id)
             await channel.fail("internal", f"{type(exc).__name__}: {exc}")
         finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keepalive
+            for helper in (keepalive, watch):
+                if helper is not None:
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
+
+    async def _watch(
+        self, task_id: str, execute: asyncio.Task[None], canceled: asyncio.Event
+    ) -> None:
+        """Watch the task while it runs: when its job is canceled, stop it at once (ffmpeg is
+        killed and reaped, transfers dropped) and go back to the pool."""
+        wait = self._poll_wait
+        while not execute.done():
+            asked = time.monotonic()
+            try:
+                resp = await self._call(
+                    "GET",
+                    f"/worker/tasks/{task_id}/watch",
+                    params={"wait": wait},
+                    timeout=wait + 10,
+                    retry=False,
+                )
+            except MustExit:
+                return  # the task's own calls will meet it too
+            except Exception as exc:
+                log.debug("watch of task %s: %s", task_id, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if resp.status_code in (404, 405):
+                return  # a controller without the route: the task's reports will tell
+            if resp.status_code == 200 and resp.json() == "Canceled":
+                canceled.set()
+                execute.cancel()
+                return
+            if resp.status_code != 200 or time.monotonic() - asked < 0.5:
+                await asyncio.sleep(1.0)  # refused, or answered early: never a busy loop
 
     async def _execute(self, spec: TaskSpec, channel: TaskChannel, work: Path) -> None:
         what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"
