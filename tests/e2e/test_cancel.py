@@ -27,9 +27,7 @@ def ffmpegs(svc) -> list[psutil.Process]:  # type: ignore[no-untyped-def]
     return found
 
 
-def test_a_running_job_is_canceled_its_ffmpeg_stopped_and_its_worker_reused(
-    long_catalog, tmp_path
-):
+def test_a_running_job_is_canceled_its_ffmpeg_stopped_and_its_worker_reused(long_catalog, tmp_path):
     svc = start_service(long_catalog, tmp_path, "--max-idle-time", "120")
     try:
         job_id = svc.submit(**LONG)
@@ -46,6 +44,9 @@ def test_a_running_job_is_canceled_its_ffmpeg_stopped_and_its_worker_reused(
         body = resp.json()
         assert (body["id"], body["state"]) == (job_id, "Canceled")
         assert body["timings"]["canceled"] is not None
+        (attempt,) = body["figures"]["attempts"]
+        assert (attempt["state"], attempt["reason"]) == ("Canceled", "canceled by the client")
+        assert attempt["worker_id"] == worker_id and attempt["core_seconds"] > 0
 
         ffmpeg.wait(timeout=30)  # killed, not left to finish
         svc.wait_for(

@@ -45,6 +45,10 @@ def test_classic_request_is_really_transcoded(service_factory, tmp_path, storage
     job = svc.client.get(f"/jobs/{job_id}").json()
     assert {"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"}.items() <= job.items()
     assert job["output"] and job["delay"] > 0 and job["error"] is None
+    figures = job["figures"]
+    assert figures["transcode"] > 0 and figures["queue"] >= figures["boot"] > 0
+    assert figures["flavor"] == "small" and figures["core_seconds"] > 0
+    assert [a["state"] for a in figures["attempts"]] == ["Done"]
 
     out = download_output(svc, job_id, tmp_path / "out.mp4")
     codec, duration, bitrate = probe(out)

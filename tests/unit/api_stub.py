@@ -35,6 +35,12 @@ class StubController:
         except KeyError:
             raise NotFound(f"job {job_id!r} not found") from None
 
+    def clock(self) -> float:
+        return T0
+
+    def tasks_of(self, job_id: str) -> list:
+        return []
+
     def worker(self, worker_id: str) -> Worker:
         try:
             return self.workers[worker_id]

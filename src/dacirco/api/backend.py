@@ -9,6 +9,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from dacirco.api.job_figures import JobFigures, job_figures
 from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import (
@@ -103,7 +104,7 @@ def _t(value: float | None) -> str | None:
     return iso(value) if value is not None else None
 
 
-def job_public(job: Job) -> JobPublic:
+def job_public(job: Job, figures: JobFigures | None = None) -> JobPublic:
     t = job.timings
     delay = None
     if job.state == JobState.COMPLETED and "uploaded" in t:
@@ -135,6 +136,7 @@ def job_public(job: Job) -> JobPublic:
             failed=_t(t.get("failed")),
             canceled=_t(t.get("canceled")),
         ),
+        figures=figures,
     )
 
 
@@ -176,15 +178,18 @@ class LocalBackend:
 
     async def job(self, job_id: str) -> JobPublic:
         try:
-            return job_public(self.c.job(job_id))
+            job = self.c.job(job_id)
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
+        tasks = self.c.tasks_of(job_id)
+        return job_public(job, job_figures(job, tasks, self.c.workers, self.c.clock()))
 
     async def cancel(self, job_id: str) -> JobPublic:
         try:
-            return job_public(await self.c.cancel(job_id))
+            await self.c.cancel(job_id)
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
+        return await self.job(job_id)
 
     async def workers(self, limit: int | None, after: str | None) -> Page:
         return page(list(self.c.workers), limit, after, "worker")

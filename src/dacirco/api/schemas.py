@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dacirco.api.job_figures import JobFigures
 from dacirco.domain import (
     MAX_BITRATE_KBPS,
     MAX_PRIORITY,
@@ -96,6 +97,9 @@ class JobPublic(BaseModel):
     input_duration: float | None = None
     delay: float | None = Field(None, description="seconds from request to uploaded output")
     timings: Timings = Field(default_factory=Timings)
+    figures: JobFigures | None = Field(
+        None, description="where its time went, what it reserved, each attempt (docs/api.md)"
+    )
 
 
 class WorkerPublic(BaseModel):

@@ -133,6 +133,11 @@ class Controller(WorkerLink, Shell):
         except KeyError:
             raise NotFound(f"job {job_id!r} not found") from None
 
+    def tasks_of(self, job_id: str) -> list[Task]:
+        """A job's tasks (attempts, parts), in order."""
+        st = self.core.state
+        return [st.tasks[t] for t in st.job_tasks.get(job_id, ())]
+
     def worker(self, worker_id: str) -> Worker:
         try:
             return self.workers[worker_id]

@@ -128,11 +128,8 @@ def drop_parts(st: State, job: Job) -> None:
 
 
 def part_attempts(st: State, task: Task) -> int:
-    return sum(
-        1
-        for t in st.tasks.values()
-        if t.job_id == task.job_id and t.part == task.part and t.index == task.index
-    )
+    tasks = (st.tasks[t] for t in st.job_tasks.get(task.job_id, ()))
+    return sum(1 for t in tasks if t.part == task.part and t.index == task.index)
 
 
 def requeue_part(

@@ -183,6 +183,7 @@ class Core:
             if task is None or task.job_id != job.id or task.state not in OPEN_TASK:
                 continue
             st.task(task).transition(TaskState.CANCELED, now, s.reason)
+            task.error = s.reason
             if "started" not in task.timings:
                 self._idle(worker, f"job {job.id} canceled before its task started", now)
             out.actions.append(Wake(worker.id))

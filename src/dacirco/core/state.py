@@ -83,6 +83,7 @@ class State:
         self.jobs: dict[str, Job] = {}
         self.workers: dict[str, Worker] = {}
         self.tasks: dict[str, Task] = {}
+        self.job_tasks: dict[str, tuple[str, ...]] = {}  # job id -> its tasks, in order
         # Waiting whole jobs (value None) and parts of split jobs (their PartRef), by id.
         self.waiting: dict[str, PartRef | None] = {}
         self.alive: dict[str, None] = {}  # workers not stopped
@@ -113,6 +114,7 @@ class State:
 
     def add_task(self, task: Task, stored: bool = False) -> None:
         self.tx.put(self.tasks, task.id, task)
+        self.tx.put(self.job_tasks, task.job_id, (*self.job_tasks.get(task.job_id, ()), task.id))
         if not stored:
             self.tx.task(task)
 
