@@ -34,6 +34,7 @@ COMMANDS = {
     "monitor": "dacirco.monitor:monitor",
     "catalog": "dacirco.catalog.cli:catalog_app",
     "storage": "dacirco.storage.cli:storage_app",
+    "jobs": "dacirco.client.cli:jobs_app",
 }
 
 

@@ -298,9 +298,10 @@ def test_clients_send_the_token_and_the_monitor_says_what_a_401_means(monkeypatc
     from dacirco.monitor import describe_error
     from dacirco.scenario.player import _client as player_client
 
-    assert player_client("http://x", None, TOKEN).headers["authorization"] == f"Bearer {TOKEN}"
-    assert "authorization" not in player_client("http://x", None, None).headers
-    assert monitor_client("http://x", TOKEN).headers["authorization"] == f"Bearer {TOKEN}"
+    sent = player_client("http://x", None, TOKEN).http.headers
+    assert sent["authorization"] == f"Bearer {TOKEN}"
+    assert "authorization" not in player_client("http://x", None, None).http.headers
+    assert monitor_client("http://x", TOKEN).http.headers["authorization"] == f"Bearer {TOKEN}"
     request = httpx.Request("GET", "http://x/jobs")
     for status, words in ((401, "needs an API token (--api-token"), (403, "token was refused")):
         response = httpx.Response(status, request=request)

@@ -1,4 +1,5 @@
-"""The monitor's data gathering against a stubbed REST API (httpx.MockTransport)."""
+"""The monitor's data gathering against a stubbed REST API (httpx.MockTransport under the
+client)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from dacirco.client import ApiError, AsyncClient
 from dacirco.monitor import describe_error
 from dacirco.monitor.snapshot import SnapshotFetcher
 
@@ -19,8 +21,8 @@ class FakeApi:
         self.jobs = {
             f"job-{i:04d}": {
                 "id": f"job-{i:04d}", "id_video": "bbb_0.mp4", "bitrate": 1000,
-                "speed": "fast", "state": "Completed" if i % 2 else "Waiting",
-                "worker_id": "w-1",
+                "speed": "fast", "codec": "h264", "attempts": 1,
+                "state": "Completed" if i % 2 else "Waiting", "worker_id": "w-1",
                 "timings": {"received": "2024-05-01T11:00:00+00:00",
                             "uploaded": f"2024-05-01T11:{i % 60:02d}:00+00:00"},
             }
@@ -29,8 +31,11 @@ class FakeApi:
         self.workers = {
             "w-1": {"id": "w-1", "name": "dacirco-worker-001", "state": "Idle",
                     "registered_at": "2024-05-01T10:00:00+00:00", "cpus": "1", "memory": "2",
-                    "node": "local"},
-            "w-0": {"id": "w-0", "name": "dacirco-worker-000", "state": "Stopped"},
+                    "node": "local", "flavor": "tiny",
+                    "created_at": "2024-05-01T09:59:00+00:00"},
+            "w-0": {"id": "w-0", "name": "dacirco-worker-000", "state": "Stopped",
+                    "cpus": "1", "memory": "2", "node": "local", "flavor": "tiny",
+                    "created_at": "2024-05-01T09:00:00+00:00"},
         }  # fmt: skip
         self.hits: Counter[str] = Counter()
         self.active = 0
@@ -64,7 +69,7 @@ class FakeApi:
 async def test_counts_every_job_shows_the_newest_and_caches_finished_ones() -> None:
     api = FakeApi(100)
     fetcher = SnapshotFetcher("http://x", limit=5, concurrency=4)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="http://x") as c:
+    async with AsyncClient("http://x", transport=httpx.MockTransport(api)) as c:
         snap = await fetcher.fetch(c)
         assert snap.total_jobs == 100
         assert snap.job_counts == {"Waiting": 50, "Started": 0, "Completed": 50, "Error": 0}
@@ -86,14 +91,17 @@ async def test_vanished_items_are_skipped_and_errors_raised() -> None:
     api = FakeApi(3)
     api.jobs["gone"] = {}
     fetcher = SnapshotFetcher("http://x", limit=30)
-    async with httpx.AsyncClient(transport=httpx.MockTransport(api), base_url="http://x") as c:
+    async with AsyncClient("http://x", transport=httpx.MockTransport(api)) as c:
         snap = await fetcher.fetch(c)
     assert snap.total_jobs == 3 and "gone" not in {j.id for j in snap.jobs}
 
     def broken(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(500, json={"detail": "boom"})
+        return httpx.Response(500, json={"detail": "boom", "message": "boom"})
 
-    async with httpx.AsyncClient(transport=httpx.MockTransport(broken), base_url="http://x") as c:
-        with pytest.raises(httpx.HTTPStatusError) as info:
+    async with AsyncClient("http://x", transport=httpx.MockTransport(broken)) as c:
+        with pytest.raises(ApiError) as info:
             await fetcher.fetch(c)
-    assert describe_error(info.value) in {"HTTP 500 from /jobs", "HTTP 500 from /workers"}
+    assert describe_error(info.value) in {
+        "HTTP 500 from /jobs: boom",
+        "HTTP 500 from /workers: boom",
+    }

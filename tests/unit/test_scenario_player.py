@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from dacirco.api.thread_server import serve_in_thread
+from dacirco.client import AsyncClient
 from dacirco.scenario.model import Request
 from dacirco.scenario.player import (
     ServerUnreachable,
@@ -63,11 +64,12 @@ class FakeApi:
             else "Started"
         )
         delay = 2.0 + int(job_id.split("-")[1]) if state == "Completed" else None
-        return httpx.Response(200, json={**self.jobs[job_id], "state": state, "delay": delay})
+        body = {**self.jobs[job_id], "id": job_id, "codec": "h264", "attempts": 1}
+        return httpx.Response(200, json={**body, "state": state, "delay": delay})
 
 
-def client(api: FakeApi) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=URL, transport=httpx.MockTransport(api))
+def client(api: FakeApi) -> AsyncClient:
+    return AsyncClient(URL, transport=httpx.MockTransport(api))
 
 
 async def test_sends_without_waiting_for_answers_on_absolute_times():

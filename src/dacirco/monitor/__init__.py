@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
-from dacirco.auth_options import ClientToken, bearer
+from dacirco.auth_options import ClientToken
+from dacirco.client import ApiError, AsyncClient, Unauthorized, Unreachable
 from dacirco.monitor.render import render, render_unreachable
 from dacirco.monitor.snapshot import DEFAULT_CONCURRENCY, Snapshot, SnapshotFetcher
 
@@ -37,16 +38,24 @@ def base_url(target: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def describe_error(exc: httpx.HTTPError) -> str:
+def _status_line(status: int, path: str | None) -> str:
+    hint = ""
+    if status == 401:
+        hint = ": this service needs an API token (--api-token or DACIRCO_API_TOKEN)"
+    elif status == 403:
+        hint = ": the API token was refused"
+    return f"HTTP {status} from {path or '?'}{hint}"
+
+
+def describe_error(exc: ApiError | httpx.HTTPError | ValueError) -> str:
     """A one-line reason for a failed read."""
+    if isinstance(exc, Unreachable):
+        return exc.reason
+    if isinstance(exc, ApiError):
+        line = _status_line(exc.status, exc.path)
+        return line if isinstance(exc, Unauthorized) else f"{line}: {exc.message}"
     if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
-        hint = ""
-        if status == 401:
-            hint = ": this service needs an API token (--api-token or DACIRCO_API_TOKEN)"
-        elif status == 403:
-            hint = ": the API token was refused"
-        return f"HTTP {status} from {exc.request.url.path}{hint}"
+        return _status_line(exc.response.status_code, exc.request.url.path)
     reason = str(exc).strip() or type(exc).__name__
     return " ".join(reason.split())
 
@@ -57,11 +66,9 @@ def _console() -> Console:
     return console if console.is_terminal else Console(highlight=False, width=PLAIN_WIDTH)
 
 
-def _client(url: str, token: str | None = None) -> httpx.AsyncClient:
+def _client(url: str, token: str | None = None) -> AsyncClient:
     limits = httpx.Limits(max_connections=DEFAULT_CONCURRENCY, max_keepalive_connections=10)
-    return httpx.AsyncClient(
-        base_url=url, timeout=REQUEST_TIMEOUT, limits=limits, headers=bearer(token)
-    )
+    return AsyncClient(url, token, timeout=REQUEST_TIMEOUT, limits=limits)
 
 
 async def snapshot_once(url: str, limit: int, token: str | None = None) -> Snapshot:
@@ -81,8 +88,8 @@ async def run_live(
             while True:
                 try:
                     view = render(await fetcher.fetch(client))
-                except (httpx.HTTPError, ValueError) as exc:
-                    reason = describe_error(exc) if isinstance(exc, httpx.HTTPError) else str(exc)
+                except (ApiError, ValueError) as exc:
+                    reason = describe_error(exc)
                     view = render_unreachable(url, reason, interval, datetime.now(UTC))
                 live.update(view, refresh=True)
                 await asyncio.sleep(interval)
@@ -101,8 +108,8 @@ def monitor(
     if once:
         try:
             snapshot = asyncio.run(snapshot_once(url, limit, api_token))
-        except (httpx.HTTPError, ValueError) as exc:
-            reason = describe_error(exc) if isinstance(exc, httpx.HTTPError) else str(exc)
+        except (ApiError, ValueError) as exc:
+            reason = describe_error(exc)
             Console(stderr=True, highlight=False).print(
                 f"error: cannot reach {url}: {reason}", markup=False, soft_wrap=True
             )

@@ -18,6 +18,7 @@ STATE_STYLES = {
     "Started": "cyan",
     "Completed": "green",
     "Error": "bold red",
+    "Canceled": "dim red",
     "Booting": "yellow",
     "Idle": "blue",
     "Busy": "magenta",

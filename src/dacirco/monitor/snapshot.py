@@ -2,24 +2,27 @@
 
 Every job's state is needed for the counts by state, and the public API has no bulk
 endpoint, so each job is read with ``GET /jobs/{id}`` (its details carry the state).
-Completed and failed jobs never change again: their details are kept between refreshes, so
-after the first pass only the jobs still waiting or running are read again. Stopped workers
-are kept the same way. Requests run concurrently, at most ``concurrency`` at a time.
+Completed, failed and canceled jobs never change again: their details are kept between
+refreshes, so after the first pass only the jobs still waiting or running are read again.
+Stopped workers are kept the same way. Requests run concurrently, at most ``concurrency`` at a
+time, through :class:`dacirco.client.AsyncClient`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import httpx
+from pydantic import BaseModel
+
+from dacirco.client import FINAL_STATES, AsyncClient, NotFound
 
 JOB_STATES = ("Waiting", "Started", "Completed", "Error")
 WORKER_STATES = ("Booting", "Idle", "Busy", "Stopped")
-FINAL_JOB_STATES = frozenset({"Completed", "Error"})
+FINAL_JOB_STATES = FINAL_STATES
 DEFAULT_CONCURRENCY = 20
 
 T = TypeVar("T")
@@ -84,8 +87,13 @@ def parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def job_row(data: dict[str, Any]) -> JobRow:
-    """A ``JobPublic`` body as a row."""
+def _plain(data: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return data.model_dump() if isinstance(data, BaseModel) else data
+
+
+def job_row(data: BaseModel | dict[str, Any]) -> JobRow:
+    """A ``JobPublic`` (or its body) as a row."""
+    data = _plain(data)
     timings = data.get("timings") or {}
     ends = [
         t for t in (parse_time(timings.get("uploaded")), parse_time(timings.get("failed"))) if t
@@ -150,16 +158,19 @@ class SnapshotFetcher:
         self._final_jobs: dict[str, JobRow] = {}
         self._stopped_workers: dict[str, dict[str, Any]] = {}
 
-    async def fetch(self, client: httpx.AsyncClient) -> Snapshot:
-        """One snapshot; raises ``httpx.HTTPError`` when the service cannot be read."""
+    async def fetch(self, client: AsyncClient) -> Snapshot:
+        """One snapshot; raises ``dacirco.client.ApiError`` (``Unreachable`` included) when
+        the service cannot be read."""
         sem = asyncio.Semaphore(self.concurrency)
-        worker_ids, job_ids = await asyncio.gather(_ids(client, "/workers"), _ids(client, "/jobs"))
+        worker_ids, job_ids = await asyncio.gather(
+            _ids(client.iter_workers()), _ids(client.iter_jobs())
+        )
 
         async def job(job_id: str) -> JobRow | None:
             cached = self._final_jobs.get(job_id)
             if cached is not None:
                 return cached
-            data = await _get(client, sem, f"/jobs/{job_id}")
+            data = await _get(sem, client.job(job_id))
             if data is None:
                 return None
             row = job_row(data)
@@ -171,7 +182,7 @@ class SnapshotFetcher:
             cached = self._stopped_workers.get(worker_id)
             if cached is not None:
                 return cached
-            data = await _get(client, sem, f"/workers/{worker_id}")
+            data = await _get(sem, client.worker(worker_id))
             if data is not None and data.get("state") == "Stopped":
                 self._stopped_workers[worker_id] = data
             return data
@@ -196,27 +207,17 @@ async def _all(fn: Callable[[str], Awaitable[T]], ids: list[str]) -> list[T]:
     return list(await asyncio.gather(*(fn(i) for i in ids)))
 
 
-async def _ids(client: httpx.AsyncClient, path: str) -> list[str]:
-    """Every id of a listing, following pages when the service splits it."""
-    ids: list[str] = []
-    params: dict[str, str] = {}
-    while True:
-        resp = await client.get(path, params=params)
-        resp.raise_for_status()
-        page = resp.json()
-        ids.extend(page.get("items", []))
-        if not page.get("has_more") or not page.get("items"):
-            return ids
-        params = {"after": ids[-1]}
+async def _ids(listing: AsyncIterator[str]) -> list[str]:
+    """Every id of a listing (the client follows the pages when the service splits it)."""
+    return [item async for item in listing]
 
 
 async def _get(
-    client: httpx.AsyncClient, sem: asyncio.Semaphore, path: str
+    sem: asyncio.Semaphore, read: Coroutine[Any, Any, BaseModel]
 ) -> dict[str, Any] | None:
-    """A JSON body, or None when the item vanished between the listing and the read."""
-    async with sem:
-        resp = await client.get(path)
-    if resp.status_code == 404:
+    """A body, or None when the item vanished between the listing and the read."""
+    try:
+        async with sem:
+            return (await read).model_dump()
+    except NotFound:
         return None
-    resp.raise_for_status()
-    return resp.json()

@@ -13,18 +13,19 @@ A 4xx answer (unknown movie, bad bitrate) is counted as rejected and the play go
 connection error after the first request is counted as a failed send.
 
 With ``wait=True``, once everything is sent, every accepted job is polled (``GET /jobs/{id}``
-every ``poll_interval`` s) until ``Completed`` or ``Error``, or until ``timeout`` s have
-passed; the report then holds the final states and the job delays (the job's ``delay``:
+every ``poll_interval`` s) until ``Completed``, ``Error`` or ``Canceled``, or until ``timeout``
+s have passed; the report then holds the final states and the job delays (the job's ``delay``:
 request to uploaded output).
 
 :func:`play_one_by_one` sends one request, waits for its job to finish, then sends the next,
 as the classic ``dacirco_wait_scenario`` did: the scenario's delays are **ignored**.
+
+Every call goes through :class:`dacirco.client.AsyncClient`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -32,10 +33,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from dacirco.auth_options import bearer
+from dacirco.client import FINAL_STATES, ApiError, AsyncClient, Unreachable
 from dacirco.scenario.model import Request
 
-FINAL_STATES = ("Completed", "Error")
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)``; phase is ``send``, ``wait`` or ``job``."""
 
@@ -117,63 +117,39 @@ class PlayReport:
         return dict(Counter(reason for _, reason in self.rejected))
 
 
-def body(request: Request) -> dict[str, object]:
-    return {"id_video": request.movie, "bitrate": request.bitrate, "speed": request.speed}
-
-
-def _reason(resp: httpx.Response) -> str:
-    """The server's one-line reason: its ``message``, else ``detail``, else the raw text."""
+async def _send(client: AsyncClient, record: Sent, *, first: bool) -> None:
+    request = record.request
     try:
-        data = resp.json()
-    except ValueError:
-        return resp.text.strip()[:500] or f"HTTP {resp.status_code}"
-    if isinstance(data, dict):
-        for key in ("message", "detail"):
-            value = data.get(key)
-            if isinstance(value, str) and value:
-                return value
-        if data.get("detail") is not None:
-            return json.dumps(data["detail"])[:500]
-    return json.dumps(data)[:500]
-
-
-async def _send(client: httpx.AsyncClient, record: Sent, *, first: bool) -> None:
-    try:
-        resp = await client.post("/jobs", json=body(record.request))
-    except httpx.TransportError as exc:
+        record.job_id = await client.submit(request.movie, request.bitrate, request.speed)
+    except Unreachable as exc:
         if first:
             raise ServerUnreachable(
-                f"cannot reach the job API at {client.base_url}: {exc or type(exc).__name__}"
+                f"cannot reach the job API at {client.base_url}: {exc.reason}"
             ) from exc
-        record.reason = f"send failed: {exc or type(exc).__name__}"
+        record.reason = f"send failed: {exc.reason}"
         return
-    record.status = resp.status_code
-    if resp.status_code == 201:
-        try:
-            record.job_id = str(resp.json())
-        except ValueError:
-            record.reason = f"201 without a job id: {resp.text[:200]}"
-    else:
-        record.reason = _reason(resp)
+    except ApiError as exc:
+        record.status = exc.status
+        record.reason = exc.message
         if record.status >= 500:
             record.reason = f"HTTP {record.status}: {record.reason}"
+        return
+    record.status = 201
 
 
-async def _poll(client: httpx.AsyncClient, record: Sent) -> None:
+async def _poll(client: AsyncClient, record: Sent) -> None:
+    assert record.job_id is not None
     try:
-        resp = await client.get(f"/jobs/{record.job_id}")
-        if resp.status_code != 200:
-            return
-        data = resp.json()
-    except (httpx.TransportError, ValueError):
+        job = await client.job(record.job_id)
+    except ApiError:
         return  # try again at the next poll
-    record.state = data.get("state", record.state)
-    if data.get("delay") is not None:
-        record.delay = float(data["delay"])
+    record.state = job.state
+    if job.delay is not None:
+        record.delay = float(job.delay)
 
 
 async def _wait_all(
-    client: httpx.AsyncClient,
+    client: AsyncClient,
     records: list[Sent],
     timeout: float,
     poll_interval: float,
@@ -199,13 +175,11 @@ async def _wait_all(
         await asyncio.sleep(min(poll_interval, max(0.0, deadline - loop.time())))
 
 
-def _client(
-    base_url: str, client: httpx.AsyncClient | None, token: str | None = None
-) -> httpx.AsyncClient:
+def _client(base_url: str, client: AsyncClient | None, token: str | None = None) -> AsyncClient:
     if client is not None:
         return client
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=50)
-    return httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits, headers=bearer(token))
+    return AsyncClient(base_url, token, timeout=30.0, limits=limits)
 
 
 async def play(
@@ -215,7 +189,7 @@ async def play(
     wait: bool = False,
     progress: Progress | None = None,
     time_scale: float = 1.0,
-    client: httpx.AsyncClient | None = None,
+    client: AsyncClient | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 0.5,
     token: str | None = None,
@@ -262,12 +236,12 @@ async def play_one_by_one(
     base_url: str,
     *,
     progress: Progress | None = None,
-    client: httpx.AsyncClient | None = None,
+    client: AsyncClient | None = None,
     timeout: float = 3600.0,
     poll_interval: float = 0.5,
     token: str | None = None,
 ) -> PlayReport:
-    """Send each request once the previous job is ``Completed`` or ``Error`` (or has not
+    """Send each request once the previous job is in a final state (or has not
     finished within ``timeout`` s); the scenario's delays are ignored."""
     http = _client(base_url, client, token)
     loop = asyncio.get_running_loop()

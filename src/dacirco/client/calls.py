@@ -1,0 +1,131 @@
+"""What the sync and the async client share: each route as a :class:`Call` (method, path,
+parameters, body) and the reading of its answer. No I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from dacirco.api.backend import _segment
+from dacirco.auth_options import bearer
+from dacirco.client.errors import invalid_answer, raise_for
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+FINAL_STATES = frozenset({"Completed", "Error", "Canceled"})
+JOB_STATES = ("Waiting", "Started", "Completed", "Error", "Canceled")
+DEFAULT_CODEC = "h264"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request of the API; ``redirect``: a 3xx answer is the expected one."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    redirect: bool = False
+
+    def send_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"params": self.params or None, "follow_redirects": False}
+        if self.json is not None:
+            args["json"] = self.json
+        return args
+
+
+def client_args(base_url: str, token: str | None, timeout: float) -> dict[str, Any]:
+    """What both clients give their httpx client."""
+    return {"base_url": base_url.rstrip("/"), "timeout": timeout, "headers": bearer(token)}
+
+
+def job_path(job_id: str) -> str:
+    return f"/jobs/{_segment(job_id)}"
+
+
+def worker_path(worker_id: str) -> str:
+    return f"/workers/{_segment(worker_id)}"
+
+
+def submit_call(
+    id_video: str,
+    bitrate: int,
+    speed: str,
+    codec: str = DEFAULT_CODEC,
+    priority: int | None = None,
+    callback_url: str | None = None,
+    reuse: bool | None = None,
+) -> Call:
+    """``POST /jobs``; the fields a classic server does not know go only when given."""
+    body: dict[str, Any] = {"id_video": id_video, "bitrate": bitrate, "speed": speed}
+    if codec != DEFAULT_CODEC:
+        body["codec"] = codec
+    if priority is not None:
+        body["priority"] = priority
+    if callback_url is not None:
+        body["callback_url"] = callback_url
+    if reuse is not None:
+        body["reuse"] = reuse
+    return Call("POST", "/jobs", json=body)
+
+
+def page_call(kind: str, limit: int | None, after: str | None) -> Call:
+    params: dict[str, Any] = {}
+    if limit is not None:
+        params["limit"] = limit
+    if after:
+        params["after"] = after
+    return Call("GET", f"/{kind}", params=params)
+
+
+def checked(resp: httpx.Response, call: Call) -> httpx.Response:
+    """The answer, or its error raised typed; a redirect only where one is expected."""
+    raise_for(resp)
+    if resp.is_redirect != call.redirect:
+        raise invalid_answer(resp, f"status {resp.status_code}")
+    return resp
+
+
+def model(resp: httpx.Response, kind: type[M]) -> M:
+    try:
+        return kind.model_validate_json(resp.content)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
+        )
+        raise invalid_answer(resp, errors) from exc
+
+
+def text(resp: httpx.Response, what: str) -> str:
+    """A JSON string answer (a job id, a state)."""
+    try:
+        value = resp.json()
+    except ValueError:
+        value = None
+    if not isinstance(value, str) or not value:
+        raise invalid_answer(resp, f"{resp.text[:100]!r} is not {what}")
+    return value
+
+
+def location(resp: httpx.Response) -> str:
+    """Where a redirect points, made absolute against the request's URL."""
+    where = resp.headers.get("location")
+    if not where:
+        raise invalid_answer(resp, "a redirect without Location")
+    return str(resp.request.url.join(where))
+
+
+def download_target(path: str | Path, url: str) -> Path:
+    """The file to write: ``path``, or the output's own name inside ``path`` if it is a
+    folder."""
+    target = Path(path)
+    if target.is_dir():
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or "output.mp4"
+        target = target / Path(name).name
+    return target
