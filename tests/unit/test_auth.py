@@ -294,6 +294,7 @@ def test_no_token_in_the_event_log_config(tmp_path, monkeypatch):
 
 
 def test_clients_send_the_token_and_the_monitor_says_what_a_401_means(monkeypatch):
+    from dacirco.client import Unauthorized
     from dacirco.monitor import _client as monitor_client
     from dacirco.monitor import describe_error
     from dacirco.scenario.player import _client as player_client
@@ -307,6 +308,9 @@ def test_clients_send_the_token_and_the_monitor_says_what_a_401_means(monkeypatc
         response = httpx.Response(status, request=request)
         exc = httpx.HTTPStatusError("refused", request=request, response=response)
         assert words in describe_error(exc)
+        refused = Unauthorized(status, "Not authenticated", path="/jobs")
+        assert describe_error(refused).startswith(f"HTTP {status} from /jobs: ")
+        assert words in describe_error(refused)
 
 
 async def test_metrics_need_the_client_token_when_tokens_are_on(make: Make):

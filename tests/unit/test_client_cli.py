@@ -43,3 +43,14 @@ def test_an_unreachable_service_is_said_in_one_line_and_exits_1(name, monkeypatc
         line for line in result.stderr.splitlines() if line.startswith(f"error: cannot reach {url}")
     ]
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.output
+
+
+def test_a_refused_token_says_which_option_sends_one():
+    from dacirco.client import Unauthorized
+    from dacirco.client.render import error_json, error_text
+
+    assert error_text(Unauthorized(401, "Not authenticated")) == (
+        "Not authenticated (the service needs an API token: --api-token or DACIRCO_API_TOKEN)"
+    )
+    assert "refused the API token" in error_text(Unauthorized(403, "bad token"))
+    assert error_json(Unauthorized(403, "bad token")).startswith('{"status":403,')

@@ -161,7 +161,7 @@ class AsyncClient:
         return (await self._send(Call("GET", "/metrics"))).text
 
     async def health(self) -> bool:
-        return (await self._send(Call("GET", "/health"))).json().get("status") == "ok"
+        return calls.healthy(await self._send(Call("GET", "/health")))
 
     async def events(
         self, job: str | None = None, after: int | None = None, *, reconnect: bool = True

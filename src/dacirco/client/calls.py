@@ -113,6 +113,14 @@ def text(resp: httpx.Response, what: str) -> str:
     return value
 
 
+def healthy(resp: httpx.Response) -> bool:
+    """Whether a ``/health`` answer says ok."""
+    try:
+        return resp.json() == {"status": "ok"}
+    except ValueError:
+        return False
+
+
 def location(resp: httpx.Response) -> str:
     """Where a redirect points, made absolute against the request's URL."""
     where = resp.headers.get("location")

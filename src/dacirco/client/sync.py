@@ -172,7 +172,7 @@ class Client:
 
     def health(self) -> bool:
         """Whether ``GET /health`` answers ok."""
-        return self._send(Call("GET", "/health")).json().get("status") == "ok"
+        return calls.healthy(self._send(Call("GET", "/health")))
 
     def events(
         self, job: str | None = None, after: int | None = None, *, reconnect: bool = True
