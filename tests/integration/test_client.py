@@ -20,6 +20,7 @@ from dacirco.client import (
     Conflict,
     Invalid,
     NotFound,
+    Unauthorized,
     Unreachable,
 )
 from dacirco.client.cli import jobs_app
@@ -186,6 +187,25 @@ def test_the_command_on_an_unreachable_service_exits_1():
     assert "Traceback" not in result.output
     usage = jobs("submit", "bbb_0.mp4", "--url", url)  # no --bitrate
     assert usage.exit_code == 2 and "--bitrate" in usage.output
+
+
+def test_a_service_with_tokens_wants_one(service_factory):
+    secured = service_factory("--api-token", "s3cret-token")
+    with Client(secured.url) as anonymous, pytest.raises(Unauthorized) as missing:
+        anonymous.jobs()
+    with Client(secured.url, token="wrong") as wrong, pytest.raises(Unauthorized) as refused:
+        wrong.jobs()
+    assert (missing.value.status, refused.value.status) == (401, 403)
+    with Client(secured.url, token="s3cret-token") as api:
+        assert api.jobs().items == []
+
+    result = jobs("list", "--ids", url=secured.url)
+    assert result.exit_code == 2
+    assert "needs an API token: --api-token or DACIRCO_API_TOKEN" in result.stderr
+    result = runner.invoke(
+        jobs_app, ["list", "--ids", "--url", secured.url], env={"DACIRCO_API_TOKEN": "s3cret-token"}
+    )
+    assert result.exit_code == 0 and result.stdout == "", result.output
 
 
 def test_the_installed_command_runs_as_a_process(svc):
