@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dacirco import __version__
-from dacirco.api import files, jobs, metrics, worker_protocol, workers
+from dacirco.api import events, files, jobs, metrics, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, error_headers, one_line
 from dacirco.api.responses import AUTH, COMMON
@@ -132,6 +132,7 @@ def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
         auth = {"dependencies": [Depends(require_client)], "responses": COMMON | AUTH}
     app.include_router(jobs.router, **auth)
     app.include_router(workers.router, **auth)
+    app.include_router(events.router, **auth)
 
     @app.get("/health", tags=["service"], summary="Liveness probe")
     async def health() -> dict[str, str]:

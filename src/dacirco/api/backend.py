@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Protocol, TypeVar
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from dacirco.api.job_figures import JobFigures, job_figures
 from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
+from dacirco.controller.changes import sse
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import (
     ControllerError,
@@ -65,6 +67,7 @@ class Backend(Protocol):
     async def worker(self, worker_id: str) -> WorkerPublic: ...
     async def output_url(self, job_id: str) -> str: ...
     async def cancel(self, job_id: str) -> JobPublic: ...
+    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]: ...
 
 
 def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Page:
@@ -191,6 +194,17 @@ class LocalBackend:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
         return await self.job(job_id)
 
+    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]:
+        if job_id is not None:
+            await self.job(job_id)  # 404 before the stream starts
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield b": stream of job and worker changes\n\n"
+            async for item in self.c.changes(after, job_id):
+                yield b": keepalive\n\n" if item is None else sse(*item)
+
+        return stream()
+
     async def workers(self, limit: int | None, after: str | None) -> Page:
         return page(list(self.c.workers), limit, after, "worker")
 
@@ -310,6 +324,41 @@ class RemoteBackend:
 
     async def cancel(self, job_id: str) -> JobPublic:
         return self._model(await self._call("DELETE", f"/jobs/{_segment(job_id)}"), JobPublic)
+
+    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]:
+        """The controller's stream, passed through as it comes."""
+        params: dict[str, object] = {}
+        if job_id is not None:
+            params["job"] = job_id
+        if after is not None:
+            params["after"] = after
+        request = self.client.build_request(
+            "GET", "/events", params=params, timeout=httpx.Timeout(30.0, read=None)
+        )
+        try:
+            resp = await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise ApiError(503, f"controller unreachable at {self.client.base_url}: {exc}") from exc
+        if resp.status_code != 200:
+            await resp.aread()
+            await resp.aclose()
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
+            raise ApiError(resp.status_code if resp.status_code < 500 else 502, detail)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in resp.aiter_raw():
+                    yield chunk
+            except httpx.HTTPError:
+                return  # the controller went away: the client reconnects with Last-Event-ID
+            finally:
+                await resp.aclose()
+
+        return stream()
 
     async def workers(self, limit: int | None, after: str | None) -> Page:
         resp = await self._call("GET", "/workers", params=_page_params(limit, after))

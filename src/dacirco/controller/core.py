@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
@@ -159,6 +161,7 @@ class Controller(WorkerLink, Shell):
         self.kick()
 
     async def recover(self) -> None:
+        self.hub.last = await self.store.last_change()
         jobs, workers, tasks = await self.store.load()
         await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks)))
 
@@ -189,6 +192,7 @@ class Controller(WorkerLink, Shell):
     def drain(self) -> None:
         """Shutting down: answer every pending long-poll now, so the server need not wait."""
         self.draining = True
+        self.hub.close()
         for event in self._wake.values():
             event.set()
 
@@ -197,6 +201,7 @@ class Controller(WorkerLink, Shell):
         if self.closed:
             return
         self.closed = self.draining = True
+        self.hub.close()
         if self._loop_task is not None:
             # Let the loop finish the step it is in; cancel only if it does not end in time.
             self.kick()
@@ -279,6 +284,34 @@ class Controller(WorkerLink, Shell):
         finally:
             self._admitting -= 1
         return self.jobs[job.id]
+
+    async def changes(
+        self, after: int | None, job_id: str | None, keepalive: float = 15.0
+    ) -> AsyncIterator[tuple[int, str, dict[str, Any]] | None]:
+        """Changes after ``after`` (None: from now on), of job ``job_id`` only if given, as
+        (seq, kind, data), then live ones as they come; None every ``keepalive`` seconds of
+        silence. Ends when the controller shuts down."""
+        hub = self.hub
+        seq = hub.last if after is None else min(max(0, after), hub.last)
+        while True:
+            items = hub.since(seq)
+            if items is None:  # older than the ring: from the store
+                last = hub.last
+                rows = await self.store.changes_after(seq, job_id, 1000)
+                for row_seq, kind, data in rows:
+                    yield row_seq, kind, {"seq": row_seq, **json.loads(data)}
+                seq = rows[-1][0] if len(rows) == 1000 else max(last, rows[-1][0] if rows else 0)
+                continue
+            for item_seq, change in items:
+                if job_id is None or (change.kind == "job" and change.id == job_id):
+                    yield item_seq, change.kind, change.data(item_seq)
+                seq = item_seq
+            if hub.closed:
+                return
+            if not await hub.wait(seq, keepalive):
+                if hub.closed:
+                    return
+                yield None
 
     async def cancel(self, job_id: str, reason: str = "canceled by the client") -> Job:
         """Cancel a job (stored before the answer); canceling it again answers the same."""

@@ -22,13 +22,14 @@ import secrets
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from dacirco.controller.changes import Change, Hub, changes_of
 from dacirco.controller.events import EventLog, event_record
 from dacirco.controller.store import Rows, Store
 from dacirco.controller.usage import Usage
 from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
 from dacirco.core.errors import NotStored
 from dacirco.core.machine import Core
-from dacirco.core.stimuli import Decide, Exited, Stimulus, Tick
+from dacirco.core.stimuli import Decide, Exited, Recover, Stimulus, Tick
 from dacirco.core.txn import Txn
 from dacirco.domain import ExitCause
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
@@ -62,6 +63,8 @@ class Shell:
         self._background: set[asyncio.Task[Any]] = set()
         self._kick = asyncio.Event()
         self.closed = False
+        self.hub = Hub()  # the changes, for the event streams
+        self.webhook: str | None = None  # the service-wide webhook, if any
 
     def kick(self) -> None:
         """Something happened: run the policy now rather than at the next tick."""
@@ -85,8 +88,9 @@ class Shell:
         state = self.core.state
         state.set_nodes(tuple(self.runtime.nodes()))
         txn = Txn()
+        now = self.clock()
         try:
-            out = self.core.handle(stimulus, self.clock(), txn)
+            out = self.core.handle(stimulus, now, txn)
             if txn.empty and not out.emits:
                 txn.commit()
                 return out, False
@@ -94,6 +98,8 @@ class Shell:
                 json.dumps(event_record(e.code, e.at, e.fields), default=str) for e in out.emits
             ]
             rows = Rows.of(txn.jobs.values(), txn.workers.values(), txn.tasks.values())
+            loading = isinstance(stimulus, Recover)
+            changes = changes_of(txn, state, now, self.webhook, loading=loading)
         except BaseException:
             txn.rollback()
             state.invalidate()
@@ -101,15 +107,21 @@ class Shell:
         txn.seal()  # until it is stored, nobody sees the step
         state.invalidate()
         try:
-            await self.store.write(rows, lines, self.events)
+            seqs = await self.store.write(rows, lines, self.events, changes)
         except Exception as exc:
             log.error("a step could not be stored, nothing of it took effect: %s", exc)
             raise NotStored(f"the service could not store this change: {exc}") from exc
         txn.commit()
         state.invalidate()
+        if changes:
+            self._published(list(zip(seqs, changes, strict=True)))
         for why in out.refused:
             log.warning("refused %s", why)
         return out, True
+
+    def _published(self, items: list[tuple[int, Change]]) -> None:
+        """Stored changes reach the event streams (and, once wired, the webhooks)."""
+        self.hub.publish(items)
 
     # ---- its actions -------------------------------------------------------------------
     async def _act(self, actions: list[Action]) -> None:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dacirco.controller.changes import Change
 from dacirco.controller.events import EventLog
 from dacirco.domain import (
     Codec,
@@ -40,6 +41,10 @@ CREATE TABLE IF NOT EXISTS workers (
 CREATE TABLE IF NOT EXISTS tasks (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
     job_id TEXT NOT NULL, state TEXT NOT NULL, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
+    kind TEXT NOT NULL, entity TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_entity ON changes (entity, seq);
 """
 
 
@@ -112,14 +117,26 @@ class Store:
 
     # Writes: rows are serialised in the caller (a consistent copy), written on the thread.
     def _write(
-        self, rows: Rows, lines: list[str] | None = None, log: EventLog | None = None
-    ) -> None:
+        self,
+        rows: Rows,
+        lines: list[str] | None = None,
+        log: EventLog | None = None,
+        changes: list[Change] | None = None,
+    ) -> list[int]:
         """One transaction; the event log's lines are written before its COMMIT and cut
-        back if the COMMIT fails, so that both hold the step or neither does."""
+        back if the COMMIT fails, so that both hold the step or neither does. Returns the
+        seq of each change."""
         db = self._db()
         db.execute("BEGIN")
         logged: int | None = None
+        seqs: list[int] = []
         try:
+            for change in changes or ():
+                cur = db.execute(
+                    "INSERT INTO changes (at, kind, entity, data) VALUES (?, ?, ?, ?)",
+                    (change.at, change.kind, change.id, json.dumps(change.record, default=str)),
+                )
+                seqs.append(int(cur.lastrowid or 0))
             for table, table_rows in (("jobs", rows.jobs), ("workers", rows.workers)):
                 db.executemany(
                     f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "
@@ -140,10 +157,42 @@ class Store:
             if log is not None and logged is not None:
                 log.cut_back(logged)
             raise
+        return seqs
 
-    async def write(self, rows: Rows, lines: list[str], log: EventLog) -> None:
-        """A step: its rows and its event lines, all of them or none."""
-        await self._run(self._write, rows, lines, log)
+    async def write(
+        self,
+        rows: Rows,
+        lines: list[str],
+        log: EventLog,
+        changes: list[Change] | None = None,
+    ) -> list[int]:
+        """A step: its rows, its event lines and its changes, all of them or none; the
+        changes' seqs."""
+        return await self._run(self._write, rows, lines, log, changes)
+
+    def _changes_after(
+        self, after: int, entity: str | None, limit: int
+    ) -> list[tuple[int, str, str]]:
+        sql = "SELECT seq, kind, data FROM changes WHERE seq > ?"
+        args: list[Any] = [after]
+        if entity is not None:
+            sql += " AND entity = ? AND kind = 'job'"
+            args.append(entity)
+        cur = self._db().execute(f"{sql} ORDER BY seq LIMIT ?", (*args, limit))
+        return [(int(seq), kind, data) for seq, kind, data in cur.fetchall()]
+
+    async def changes_after(
+        self, after: int, entity: str | None = None, limit: int = 1000
+    ) -> list[tuple[int, str, str]]:
+        """Stored changes after ``after`` (of job ``entity`` only): (seq, kind, JSON data)."""
+        return await self._run(self._changes_after, after, entity, limit)
+
+    def _last_change(self) -> int:
+        row = self._db().execute("SELECT MAX(seq) FROM changes").fetchone()
+        return int(row[0] or 0)
+
+    async def last_change(self) -> int:
+        return await self._run(self._last_change)
 
     async def save(
         self,

@@ -115,6 +115,16 @@ class Txn(Direct):
     def later(self, fn: Callable[[], None]) -> None:
         self._later.append(fn)
 
+    def before(self, obj: object) -> dict[str, Any] | None:
+        """``obj`` as it was before the step (None: untouched)."""
+        entry = self._objects.get(id(obj))
+        return entry[1] if entry is not None else None
+
+    def added(self, d: dict[Any, Any], key: Any) -> bool:
+        """Whether the step put ``key`` in ``d`` where it was not."""
+        entry = self._keys.get((id(d), key))
+        return entry is not None and entry[2] is _MISSING
+
     @property
     def empty(self) -> bool:
         return not (self._objects or self._keys or self._later)
