@@ -256,7 +256,6 @@ def test_cancel_a_job_and_what_follows(api, svc):
     assert json.loads(result.stdout)["state"] == "Canceled"
 
 
-@pytest.mark.skip(reason="GET /events is not served yet (docs/api.md, 'The event stream')")
 @pytest.mark.timeout(180)
 def test_follow_a_job_through_the_event_stream_and_resume_it(api, svc):
     job_id = api.submit("bbb_0.mp4", 800, "ultrafast")
@@ -284,3 +283,29 @@ def test_follow_a_job_through_the_event_stream_and_resume_it(api, svc):
     result = jobs("events", "--after", "0", "--count", "2", url=svc.url)
     assert result.exit_code == 0, result.output
     assert len(result.stdout.splitlines()) == 2 and result.stdout.startswith("#")
+
+
+@pytest.mark.timeout(180)
+def test_the_stream_resumes_across_a_service_restart(catalog_dir, tmp_path):
+    from tests.conftest import start_service
+
+    port = free_port()
+    svc = start_service(catalog_dir, tmp_path, "--max-workers", "1", port=port)
+    try:
+        with Client(svc.url) as api:
+            before = api.submit("bbb_0.mp4", 800, "ultrafast")
+            stream = api.events(after=0)
+            seen = [next(stream)]
+            while not (seen[-1].id == before and seen[-1].final):
+                seen.append(next(stream))
+            svc.stop()
+            svc = start_service(catalog_dir, tmp_path, "--max-workers", "1", port=port)
+            after = api.submit("bbb_1.mp4", 800, "ultrafast")
+            while seen[-1].id != after:
+                seen.append(next(stream))  # the same stream: reconnected, resumed
+            stream.close()
+    finally:
+        svc.stop()
+    seqs = [e.seq for e in seen]
+    assert seqs == sorted(set(seqs)), seqs  # nothing twice, nothing out of order
+    assert seen[-1].state == "Waiting" and seen[-1].previous is None
