@@ -19,7 +19,7 @@ from dacirco.analytics.figures import figures
 from dacirco.cli_options import option, option_for, shared_options
 from dacirco.policies.base import available
 from dacirco.sim.bound import lower_bound
-from dacirco.sim.compare import Setup, compare, csv_rows, rows
+from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
 
 # A comparison table is wide: do not squeeze it to 80 columns when piped to a file.
@@ -60,6 +60,18 @@ SplitOpt = Annotated[
     ),
 ]
 
+PrioritiesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--priorities",
+        help="the requests' priorities, PRIORITY:SHARE,... (-50..50; e.g. 50:0.1,0:0.9: 10 %"
+        " at 50, 90 % at 0), drawn per request from the seed; default: every request at 0",
+    ),
+]
+PriorityAging = Annotated[
+    float, typer.Option(help="seconds of waiting worth one priority level (the core's aging)")
+]
+
 
 def _params(items: list[str] | None) -> dict[str, float]:
     out = {}
@@ -93,6 +105,8 @@ SIM_OPTIONS = {
     "catalog": CatalogOpt,
     "exact": Exact,
     "split": SplitOpt,
+    "priorities": PrioritiesOpt,
+    "priority_aging": PriorityAging,
 }
 
 
@@ -153,6 +167,8 @@ def simulate(
         "calibration": str(options.calibration) if options.calibration else None,
         "workload_params": setup.params,
     }
+    if options.priorities is not None:
+        meta["priorities"] = options.priorities
     t0 = time.perf_counter()
     result = setup.run(policy, sim_jobs, seed, log=event_log is not None, meta=meta)
     wall = time.perf_counter() - t0
@@ -192,6 +208,22 @@ def simulate(
     for line in lines:
         table.add_row(*line)
     console.print(table)
+    levels = by_priority(sim_jobs, result.run)
+    if len(levels) > 1:
+        by_level = Table(title=f"delay by priority (aging {setup.config.priority_aging:g} s)")
+        names = ("priority", "jobs", "completed", "delay avg / p95 / max (s)", "queueing avg (s)")
+        for name in names:
+            by_level.add_column(name, justify="right")
+        for level in levels:
+            d = level.delay
+            by_level.add_row(
+                str(level.priority),
+                str(level.jobs),
+                str(level.completed),
+                f"{d.avg:.1f} / {d.p95:.1f} / {d.max:.1f}",
+                f"{level.queueing.avg:.1f}",
+            )
+        console.print(by_level)
     stats = result.stats
     refused = ", ".join(f"{k}: {v}" for k, v in stats.refused.items()) or "none"
     console.print(

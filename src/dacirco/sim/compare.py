@@ -12,13 +12,15 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from dacirco.analytics.figures import Figures, figures
+from dacirco.analytics.figures import Figures, Stats, figures, stats
+from dacirco.analytics.run import JobSpan, RunData
 from dacirco.sim.bound import Bound, lower_bound
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
 from dacirco.sim.run import SimConfig, SimResult, Simulation
 from dacirco.sim.workload import (
     CatalogShape,
+    Priorities,
     SimJob,
     jobs_at_load,
     requests_for,
@@ -50,6 +52,7 @@ class Setup:
     catalog: CatalogShape = field(default_factory=CatalogShape)
     load: float | None = None  # stretch arrivals to this offered load
     params: dict[str, float] = field(default_factory=dict)  # the generator's parameters
+    priorities: Priorities = ()  # the jobs' mix of priorities; (): every job at 0
 
     def workload(self, workload: str, seed: int) -> tuple[list[SimJob], float]:
         """The jobs of ``workload`` for ``seed``, and their offered load rho.
@@ -66,6 +69,7 @@ class Setup:
             self.config.flavor,
             self.datacenter.cpus,
             load,
+            self.priorities,
         )
 
     def run(
@@ -80,6 +84,35 @@ class Setup:
         config = replace(self.config, algorithm=algorithm)
         sim = Simulation(config, self.datacenter, self.models, jobs, seed, log=log, meta=meta)
         return sim.run()
+
+
+@dataclass(frozen=True)
+class Level:
+    """The jobs of one priority in a run: how many, how many completed, their delay and their
+    queueing (of the completed ones)."""
+
+    priority: int
+    jobs: int
+    completed: int
+    delay: Stats
+    queueing: Stats
+
+
+def by_priority(jobs: Sequence[SimJob], run: RunData) -> list[Level]:
+    """The delay of ``run``'s completed jobs per priority of ``jobs`` (highest first). The
+    priorities are looked up by job id, so a run of the same jobs without priorities can be
+    broken down by the priorities they have in ``jobs``."""
+    priority = {j.id: j.priority for j in jobs}
+    groups: dict[int, list[JobSpan]] = {}
+    for span in run.jobs:
+        groups.setdefault(priority.get(span.job_id, 0), []).append(span)
+    levels = []
+    for level, group in sorted(groups.items(), reverse=True):
+        done = [s for s in group if s.state == "Completed" and s.uploaded is not None]
+        delay = stats(s.delay for s in done)
+        queueing = stats(None if s.assigned is None else s.assigned - s.received for s in done)
+        levels.append(Level(level, len(group), len(done), delay, queueing))
+    return levels
 
 
 @dataclass

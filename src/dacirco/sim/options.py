@@ -8,6 +8,7 @@ checks them and builds the ``Setup`` every run starts from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,7 +20,7 @@ from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
 from dacirco.sim.models import Models, check_runtime
 from dacirco.sim.run import SimConfig
-from dacirco.sim.workload import CatalogShape
+from dacirco.sim.workload import CatalogShape, parse_priorities
 
 
 def _defaults(config: type) -> dict[str, Any]:
@@ -29,7 +30,16 @@ def _defaults(config: type) -> dict[str, Any]:
 _SIM, _SETUP, _CATALOG = _defaults(SimConfig), _defaults(Setup), _defaults(CatalogShape)
 _NODE = DataCenter.reference().nodes[0]
 # The fields of SimConfig these options set (the policy is each run's own).
-KNOBS = ("flavor", "max_workers", "max_idle_time", "call_interval", "runtime", "exact", "split")
+KNOBS = (
+    "flavor",
+    "max_workers",
+    "max_idle_time",
+    "call_interval",
+    "runtime",
+    "exact",
+    "split",
+    "priority_aging",
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class SimOptions:
     catalog: str = "default"  # default, or short (clips as long as a VM boot)
     exact: bool = _SIM["exact"]  # the policy called on every tick
     split: bool = _SIM["split"]  # policies may split jobs in chunks
+    priorities: str | None = None  # the jobs' mix, PRIORITY:SHARE,... (None: every job at 0)
+    priority_aging: float = _SIM["priority_aging"]  # seconds of waiting worth one level
 
     def setup(self) -> Setup:
         """What every run of these options starts from; a ``ValueError`` naming what cannot
@@ -67,6 +79,9 @@ class SimOptions:
         calibration = Calibration.load(self.calibration) if self.calibration else None
         if self.call_interval <= 0:
             raise ValueError("call_interval must be > 0")
+        priorities = parse_priorities(self.priorities) if self.priorities is not None else ()
+        if not (self.priority_aging >= 0 and math.isfinite(self.priority_aging)):
+            raise ValueError(f"--priority-aging {self.priority_aging}: must be a number >= 0")
         return Setup(
             datacenter=datacenter,
             config=SimConfig(**{knob: getattr(self, knob) for knob in KNOBS}),
@@ -75,4 +90,5 @@ class SimOptions:
             catalog=CatalogShape.named(self.catalog, self.duration_scale, self.max_height),
             load=self.load,
             params=dict(self.params),
+            priorities=priorities,
         )

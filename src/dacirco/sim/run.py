@@ -63,6 +63,7 @@ class SimConfig:
     runtime: str = "vm"
     exact: bool = False
     split: bool = True  # policies may split jobs in chunks (Limits.can_split), as the controller
+    priority_aging: float = CoreConfig.priority_aging  # seconds of waiting worth one level
     linger: float = 3600.0
     stall: float = 86400.0
 
@@ -92,6 +93,7 @@ def core_job(job: SimJob) -> Job:
         speed=Speed(job.speed),
         received_at=job.arrival,
         codec=Codec(job.codec),
+        priority=job.priority,
         input_size=m.size_bytes,
         input_duration=m.duration,
         input_pixel_rate=m.pixel_rate,
@@ -132,6 +134,7 @@ class Simulation:
             can_split=config.split,
             boot_timeout=INF,  # simulated workers never fall silent
             heartbeat_timeout=INF,
+            priority_aging=config.priority_aging,
         )
         self.core = Core(core_config, policy, log=log, exact=config.exact)
         self.core.state.set_nodes(datacenter.nodes)

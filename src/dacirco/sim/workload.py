@@ -4,6 +4,10 @@ Movies are known without probing any file: ``bbb_<i>.mp4`` is ``catalog.generate
 (duration, size, frame rate and nominal bitrate, as ``dacirco catalog seed`` makes it, with
 its ``--duration-scale`` and ``--max-height``). Each job also gets its own noise factor and
 its transfer times here, once, so that every policy and the lower bound see the same jobs.
+
+Priorities (``--priorities 50:0.1,0:0.9``) are drawn per job from a generator of their own,
+seeded from the same seed: the jobs with and without them are the same jobs (arrivals, movies,
+noise), only their priorities differ; without them no draw is made.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ from pathlib import Path
 # A pure function of the movie's index; its module also runs ffmpeg, which the simulator never
 # calls (the import-linter contract ignores this one edge, see pyproject.toml).
 from dacirco.catalog.generate import AUDIO_KBPS, movie_spec
-from dacirco.domain import FLAVORS
+from dacirco.domain import FLAVORS, MAX_PRIORITY, MIN_PRIORITY
 from dacirco.scenario.generate import GENERATORS, generate
 from dacirco.scenario.model import Request, read_scenario
 from dacirco.sim.models import Models, Movie, TransferModel
 
 WORKLOADS = tuple(GENERATORS)
 _BBB = re.compile(r"^bbb_(\d+)\.mp4$")
+
+# A mix of priorities: (priority, share) pairs, the shares summing to 1; () for none.
+Priorities = tuple[tuple[int, float], ...]
 
 
 # The "short" catalog: clips of 5 to 15 s (bbb_0 5 s ... bbb_9 15 s), the same sizes and
@@ -74,6 +81,48 @@ class SimJob:
     dispatch_s: float
     download_s: float
     upload_s: float
+    priority: int = 0  # MIN_PRIORITY..MAX_PRIORITY, as the request's (higher is served first)
+
+
+def parse_priorities(spec: str) -> Priorities:
+    """``50:0.1,0:0.9`` (10 % of the requests at priority 50, 90 % at 0) as its pairs, the
+    shares normalised to sum to 1; a ``ValueError`` naming ``--priorities`` otherwise."""
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"--priorities {spec!r}: {why} (e.g. 50:0.1,0:0.9)")
+
+    pairs: dict[int, float] = {}
+    for item in spec.split(","):
+        level_s, sep, share_s = item.strip().partition(":")
+        if not sep:
+            raise bad(f"{item.strip()!r} is not PRIORITY:SHARE")
+        try:
+            level = int(level_s)
+        except ValueError:
+            raise bad(f"priority {level_s.strip()!r} is not an integer") from None
+        if not MIN_PRIORITY <= level <= MAX_PRIORITY:
+            raise bad(f"priority {level} is outside {MIN_PRIORITY}..{MAX_PRIORITY}")
+        try:
+            share = float(share_s)
+        except ValueError:
+            raise bad(f"share {share_s.strip()!r} is not a number") from None
+        if not (share > 0 and math.isfinite(share)):
+            raise bad(f"share {share_s.strip()!r} of priority {level} must be > 0")
+        if level in pairs:
+            raise bad(f"priority {level} is given twice")
+        pairs[level] = share
+    total = sum(pairs.values())
+    return tuple((level, share / total) for level, share in pairs.items())
+
+
+def draw_priorities(priorities: Priorities, n: int, seed: int) -> list[int]:
+    """``n`` priorities drawn from the mix ``priorities``, from their own generator of
+    ``seed`` (the other draws of the workload are the same with or without them)."""
+    if not priorities:
+        return [0] * n
+    levels = [level for level, _ in priorities]
+    rng = random.Random(f"dacirco-sim-priorities-{seed}")
+    return rng.choices(levels, weights=[share for _, share in priorities], k=n)
 
 
 def requests_for(workload: str, n: int, seed: int, **params: float) -> list[Request]:
@@ -93,9 +142,11 @@ def make_jobs(
     seed: int,
     catalog: CatalogShape | None = None,
     codec: str = "h264",
+    priorities: Priorities = (),
 ) -> list[SimJob]:
-    """Jobs at the requests' absolute times (the first at 0), with their own draws."""
-    return _Draws(requests, models, seed, catalog, codec).jobs()
+    """Jobs at the requests' absolute times (the first at 0), with their own draws (and
+    priorities drawn from the mix ``priorities``, if given)."""
+    return _Draws(requests, models, seed, catalog, codec, priorities).jobs()
 
 
 class _Draws:
@@ -108,6 +159,7 @@ class _Draws:
         seed: int,
         catalog: CatalogShape | None,
         codec: str,
+        priorities: Priorities = (),
     ) -> None:
         catalog = catalog or CatalogShape()
         rng = random.Random(f"dacirco-sim-jobs-{seed}")
@@ -138,6 +190,7 @@ class _Draws:
         self.noises = noises
         self.downloads = downloads
         self.uploads = uploads
+        self.priorities = draw_priorities(priorities, len(requests), seed)
 
     def offered_load(self, flavor: str, capacity: float) -> float:
         """:func:`offered_load` of these jobs."""
@@ -185,8 +238,9 @@ class _Draws:
                 dispatch,
                 download,
                 upload,
+                priority,
             )
-            for i, r, arrival, movie, noise, download, upload in zip(
+            for i, r, arrival, movie, noise, download, upload, priority in zip(
                 range(1, len(arrivals) + 1),
                 self.requests,
                 arrivals,
@@ -194,6 +248,7 @@ class _Draws:
                 self.noises,
                 self.downloads,
                 self.uploads,
+                self.priorities,
                 strict=True,
             )
         ]
@@ -207,10 +262,11 @@ def jobs_at_load(
     flavor: str,
     capacity: float,
     load: float | None,
+    priorities: Priorities = (),
 ) -> tuple[list[SimJob], float]:
     """:func:`make_jobs`, their :func:`offered_load` rho, and, with ``load``, the same jobs
     :func:`at_load` ``load`` (when rho is finite and > 0): the jobs and their offered load."""
-    draws = _Draws(requests, models, seed, catalog, "h264")
+    draws = _Draws(requests, models, seed, catalog, "h264", priorities)
     rho = draws.offered_load(flavor, capacity)
     if load is not None and rho > 0 and math.isfinite(rho):
         if load <= 0:
