@@ -9,7 +9,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from dacirco.runtimes.factory import RUNTIMES, RuntimeUnavailable, make_runtime
 from dacirco.service_config import ServiceConfig, controller_config
 from dacirco.storage.base import Storage, StorageError
 from dacirco.storage.local import LocalStorage
+from dacirco.webhooks import Deliverer, load_or_create_secret
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,8 @@ def recorded_options(config: ServiceConfig) -> dict[str, Any]:
     options = {k: str(v) if isinstance(v, Path) else v for k, v in config.flat().items()}
     s3 = options.pop("s3")
     options["api_tokens"] = f"{len(config.server.api_tokens)} redacted"
+    hooks = config.webhooks.model_dump(exclude={"secret"})
+    options |= {f"webhook_{k}" if k != "url" else "webhook": v for k, v in hooks.items()}
     return options | {
         "minio_server": s3.host,
         "minio_port": s3.port,
@@ -189,8 +192,20 @@ def _assemble(
             "nodes": [asdict(n) for n in runtime.nodes()],
         }
     )
-    controller = Controller(
-        controller_config(config.controller, url), policy, runtime, storage, store, events
+    hooks = config.webhooks
+    controller_cfg = replace(
+        controller_config(config.controller, url),
+        webhook_allow_private=hooks.allow_private,
+        webhook_progress_interval=hooks.progress_interval,
+    )
+    controller = Controller(controller_cfg, policy, runtime, storage, store, events)
+    controller.webhook = hooks.url
+    controller.deliverer = Deliverer(
+        database_path(data_dir),
+        load_or_create_secret(data_dir, hooks.secret),
+        give_up_after=hooks.give_up_after,
+        timeout=hooks.timeout,
+        allow_private=hooks.allow_private,
     )
     controller.usage = Usage(samples_path(log_path), config.controller.sample_interval)
     log.info("event log: %s", log_path)

@@ -60,6 +60,7 @@ from dacirco.cli_options import (
 from dacirco.config import DEFAULT_CONTROLLER_PORT
 from dacirco.service_config import FLAT_NAMES, SECTIONS, ServerOptions, ServiceConfig
 from dacirco.storage.cli import storage_from, storage_parameters
+from dacirco.webhook_cli import WEBHOOK_NAMES, webhook_from, webhook_parameters
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ def service_parameters() -> list[Parameter]:
         "Scheduling": _fields("controller", CONTROLLER_OPTIONS),
         "Workers": _fields("runtime", RUNTIME_OPTIONS),
         "Storage": storage_parameters(),
+        "Webhooks": webhook_parameters(),
     }
     return [
         option(p.name, p.annotation, p.default, rich_help_panel=panel)
@@ -148,7 +150,8 @@ def service_config(**values: Any) -> ServiceConfig:
     """The config from the values of ``service_parameters``."""
     server = server_options(**{name: values.pop(name) for name in SERVER_NAMES})
     storage = storage_from(**{name: values.pop(name) for name in STORAGE_NAMES})
-    return replace(ServiceConfig.of(**values), server=server, storage=storage)
+    webhooks = webhook_from(**{name: values.pop(name) for name in WEBHOOK_NAMES})
+    return replace(ServiceConfig.of(**values), server=server, storage=storage, webhooks=webhooks)
 
 
 def service_options(port_default: Callable[[], int] | None = None, port_help: str | None = None):

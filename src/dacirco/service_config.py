@@ -18,6 +18,7 @@ from dacirco.config import DEFAULT_HOST, default_data_dir, default_port
 from dacirco.controller.core import ControllerConfig
 from dacirco.runtimes.factory import RuntimeOptions
 from dacirco.storage.options import StorageOptions
+from dacirco.webhooks import WebhookOptions
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class ServiceConfig:
     controller: ControllerOptions = field(default_factory=ControllerOptions)
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     storage: StorageOptions = field(default_factory=StorageOptions)
+    # Not a section of flat names: its options are built from the pydantic model (webhook_cli).
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
 
     @classmethod
     def of(cls, **values: Any) -> ServiceConfig:

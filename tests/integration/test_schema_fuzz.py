@@ -56,12 +56,14 @@ def fuzzed(catalog_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 # Answers a schema-valid request may get besides 2xx: the schema cannot say which movies the
 # catalog holds (422 "not in the catalog"), which ids exist (404), or when the queue is full.
 # And a bitrate or a priority sent as 1000.0 is an integer for JSON Schema but refused (strict,
-# on purpose: no "7000" strings, no floats).
+# on purpose: no "7000" strings, no floats). A callback_url on a refused host is a 422 too.
 def accepted_or_explained(case, response) -> None:  # type: ignore[no-untyped-def]
     if response.status_code < 400 or response.status_code in (401, 403, 404, 409, 429):
         return
     message = response.json().get("message", "")
     body = case.body if isinstance(case.body, dict) else {}
+    if response.status_code == 422 and message.startswith("callback_url: webhook URL"):
+        return  # which hosts are refused (private networks, ...) is no schema's to say
     floats = [f for f in ("bitrate", "priority") if isinstance(body.get(f), float)]
     if floats and message == "; ".join(f"{f}: Input should be a valid integer" for f in floats):
         return
@@ -89,6 +91,8 @@ def fuzz(
         def run(case) -> None:  # type: ignore[no-untyped-def]
             nonlocal count
             count += 1
+            if operation.path == "/events":  # the stream's end, not its read timeout
+                case.query = {**(case.query or {}), "follow": "false"}
             try:
                 response = case.call_and_validate(base_url=svc.url, headers=headers, **call)
                 if mode == GenerationMode.POSITIVE and not credentialed:

@@ -48,7 +48,14 @@ class StubController:
             raise NotFound(f"worker {worker_id!r} not found") from None
 
     async def submit(
-        self, id_video: str, bitrate: int, speed: Speed, codec: Codec, *, priority: int = 0
+        self,
+        id_video: str,
+        bitrate: int,
+        speed: Speed,
+        codec: Codec,
+        *,
+        priority: int = 0,
+        callback_url: str | None = None,
     ) -> Job:
         if not id_video.startswith("bbb_"):
             raise InvalidRequest(f"movie {id_video!r} is not in the catalog")

@@ -4,6 +4,7 @@ each), replayed from the ring or the store, filtered by job, resumed after a res
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -86,3 +87,32 @@ async def test_a_refused_step_stores_and_publishes_no_change(make: Make) -> None
         await h.submit()
     assert h.controller.hub.last == before
     h.crashed = True
+
+
+async def test_a_callback_on_a_private_address_is_refused_a_public_one_stored_with_its_changes(
+    make: Make,
+) -> None:
+    import sqlite3
+
+    from dacirco.core.errors import InvalidRequest
+    from dacirco.domain import Codec, Speed
+
+    h = make()
+    c = h.controller
+    for url in ("http://10.1.2.3/hook", "http://[::1]:8080/", "ftp://example.com/x"):
+        with pytest.raises(InvalidRequest, match=r"^callback_url: "):
+            await c.submit("bbb_1.mp4", 1000, Speed.FAST, Codec.H264, callback_url=url)
+    assert not c.jobs  # nothing stored
+    c.webhook = "https://hooks.example.com/all"
+    job = await c.submit(
+        "bbb_1.mp4", 1000, Speed.FAST, Codec.H264, callback_url="https://example.com/hook"
+    )
+    await c.cancel(job.id)
+    with sqlite3.connect(h.db) as db:
+        rows = db.execute("SELECT event_id, url, body FROM webhook_deliveries").fetchall()
+    assert sorted((url, json.loads(body)["type"]) for _, url, body in rows) == [
+        ("https://example.com/hook", "job.canceled"),
+        ("https://example.com/hook", "job.waiting"),
+        ("https://hooks.example.com/all", "job.canceled"),
+        ("https://hooks.example.com/all", "job.waiting"),
+    ]

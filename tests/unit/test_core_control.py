@@ -208,3 +208,25 @@ def test_a_job_keeps_fifo_order_with_every_priority_zero(cores: list[Core]) -> N
         core.handle(Submitted(Job(f"j{n}", "bbb_1.mp4", 1000, Speed.FAST, float(n))), float(n))
     core.handle(Decide(), 10.0)
     assert [v.id for v in policy.seen[-1].waiting] == ["j1", "j2", "j3", "j4", "j5"]
+
+
+def test_a_requeued_job_keeps_its_place_in_every_later_view(cores: list[Core]) -> None:
+    """A job back in the queue (its worker lost) goes before the jobs that came after it, in
+    the view right after and in every one after that."""
+    from dacirco.core.stimuli import Exited
+    from dacirco.domain import ExitCause
+
+    policy = Scripted()
+    core = new_core(cores, policy)
+    core.handle(Submitted(job(1, 0.0)), 0.0)
+    policy.answers = [Decisions(start=(StartWorker("small"),))]
+    (launch,) = launched(core.handle(Decide(), 0.0))
+    core.handle(Registered(launch.worker_id, "n1", 2, 4.0), 1.0)
+    policy.answers = [Decisions(assign=(Assign("j1", launch.worker_id),))]
+    core.handle(Decide(), 1.0)
+    core.handle(Submitted(job(2, 2.0)), 2.0)
+    core.handle(Exited(launch.worker_id, ExitCause.CRASHED, "lost"), 3.0)  # j1 waits again
+    for n in (3, 4):
+        core.handle(Submitted(job(n, float(n))), float(n))
+        core.handle(Decide(), float(n))
+        assert [v.id for v in policy.seen[-1].waiting] == ["j1", "j2", "j3", "j4"][:n]

@@ -169,11 +169,6 @@ class Watching:
         return self.inner.decide(view)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/state.py: once sorted, the waiting view is rebuilt in arrival order "
-    "(State.view keeps _in_order True after sorting a view, though self.waiting is unsorted)",
-)
 def test_every_view_lists_the_waiting_jobs_in_rank_order():
     setup = SimOptions(jobs=300, split=False, priorities=MIX).setup()
     jobs = _workload_at(setup, 1)

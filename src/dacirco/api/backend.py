@@ -67,7 +67,9 @@ class Backend(Protocol):
     async def worker(self, worker_id: str) -> WorkerPublic: ...
     async def output_url(self, job_id: str) -> str: ...
     async def cancel(self, job_id: str) -> JobPublic: ...
-    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]: ...
+    async def events(
+        self, job_id: str | None, after: int | None, follow: bool = True
+    ) -> AsyncIterator[bytes]: ...
 
 
 def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Page:
@@ -120,6 +122,7 @@ def job_public(job: Job, figures: JobFigures | None = None) -> JobPublic:
         codec=job.codec.value,
         state=job.state.value,
         priority=job.priority,
+        callback_url=job.callback_url,
         attempts=job.attempts,
         worker_id=job.worker_id,
         progress=round(job.progress, 4),
@@ -170,7 +173,12 @@ class LocalBackend:
     async def submit(self, body: JobCreate) -> str:
         try:
             job = await self.c.submit(
-                body.id_video, body.bitrate, body.speed, body.codec, priority=body.priority
+                body.id_video,
+                body.bitrate,
+                body.speed,
+                body.codec,
+                priority=body.priority,
+                callback_url=body.callback_url,
             )
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
@@ -194,13 +202,15 @@ class LocalBackend:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
         return await self.job(job_id)
 
-    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]:
+    async def events(
+        self, job_id: str | None, after: int | None, follow: bool = True
+    ) -> AsyncIterator[bytes]:
         if job_id is not None:
             await self.job(job_id)  # 404 before the stream starts
 
         async def stream() -> AsyncIterator[bytes]:
             yield b": stream of job and worker changes\n\n"
-            async for item in self.c.changes(after, job_id):
+            async for item in self.c.changes(after, job_id, follow=follow):
                 yield b": keepalive\n\n" if item is None else sse(*item)
 
         return stream()
@@ -325,9 +335,11 @@ class RemoteBackend:
     async def cancel(self, job_id: str) -> JobPublic:
         return self._model(await self._call("DELETE", f"/jobs/{_segment(job_id)}"), JobPublic)
 
-    async def events(self, job_id: str | None, after: int | None) -> AsyncIterator[bytes]:
+    async def events(
+        self, job_id: str | None, after: int | None, follow: bool = True
+    ) -> AsyncIterator[bytes]:
         """The controller's stream, passed through as it comes."""
-        params: dict[str, object] = {}
+        params: dict[str, object] = {"follow": "true" if follow else "false"}
         if job_id is not None:
             params["job"] = job_id
         if after is not None:

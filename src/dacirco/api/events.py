@@ -7,24 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from dacirco.api.backend import ApiError
 from dacirco.api.deps import BackendDep
 
 router = APIRouter(tags=["events"])
 
+MAX_ID = 10**18 - 1  # event ids are SQLite row ids
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-
-
-def _event_id(value: str | None, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise ApiError(422, f"{name}: {value!r} is not an event id (an integer)") from None
-    if number < 0:
-        raise ApiError(422, f"{name}: {number} is not an event id (0 or more)")
-    return number
 
 
 @router.get(
@@ -37,12 +25,18 @@ async def events(
     backend: BackendDep,
     job: Annotated[str | None, Query(description="only this job's changes")] = None,
     after: Annotated[
-        str | None, Query(description="start after this event id (as Last-Event-ID)")
+        int | None,
+        Query(ge=0, le=MAX_ID, description="start after this event id (as Last-Event-ID)"),
     ] = None,
-    last_event_id: Annotated[str | None, Header(description="the last event received")] = None,
+    follow: Annotated[
+        bool, Query(description="false: the events there are now, then the stream ends")
+    ] = True,
+    # A header is a string or absent (never null): said so in the schema.
+    last_event_id: Annotated[  # type: ignore[assignment]
+        str,  # noqa: RUF013
+        Header(pattern=r"^[0-9]{1,18}$", description="the last event received (its id)"),
+    ] = None,
 ) -> StreamingResponse:
-    start = _event_id(last_event_id, "Last-Event-ID")
-    if start is None:
-        start = _event_id(after, "after")
-    stream = await backend.events(job, start)
+    start = int(last_event_id) if last_event_id is not None else after
+    stream = await backend.events(job, start, follow)
     return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -59,6 +59,15 @@ class JobCreate(BaseModel):
             description=f"{MIN_PRIORITY}..{MAX_PRIORITY}, higher is served first (with aging)",
         ),
     ] = 0
+    callback_url: Annotated[
+        str | None,
+        Field(
+            max_length=2048,
+            description="an http(s) URL that gets this job's changes as signed webhooks; "
+            "loopback, private and link-local addresses are refused",
+            json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+"},
+        ),
+    ] = None
 
     @field_validator("id_video")
     @classmethod
@@ -87,6 +96,7 @@ class JobPublic(BaseModel):
     codec: str
     state: str
     priority: int = 0
+    callback_url: str | None = None
     attempts: int
     worker_id: str | None = None
     progress: float = 0.0

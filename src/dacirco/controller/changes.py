@@ -29,6 +29,11 @@ class Change:
     def data(self, seq: int) -> dict[str, Any]:
         return {"seq": seq, **self.record}
 
+    def webhook(self, seq: int) -> dict[str, Any]:
+        """A webhook's body: the event, its id and its type (``job.completed`` ...)."""
+        state = str(self.record["state"]).lower()
+        return {"event_id": str(seq), "type": f"{self.kind}.{state}", **self.data(seq)}
+
 
 def job_record(job: Job) -> dict[str, Any]:
     return {

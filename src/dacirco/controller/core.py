@@ -40,6 +40,7 @@ from dacirco.domain import (
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
+from dacirco.webhooks import RefusedTarget, check_url
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class ControllerConfig:
     max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
     sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
     priority_aging: float = 60.0  # seconds of waiting worth one priority level
+    webhook_allow_private: bool = False  # callback URLs on loopback/private networks allowed
+    webhook_progress_interval: float = 10.0  # at most one progress webhook per job so often
 
     def core(self) -> CoreConfig:
         return CoreConfig(
@@ -157,6 +160,8 @@ class Controller(WorkerLink, Shell):
         self.runtime.set_exit_handler(self.on_worker_exit)
         if self.usage is not None:
             self.usage.start()
+        if self.deliverer is not None:
+            await self.deliverer.start()  # the webhooks a previous run left pending go too
         self._loop_task = asyncio.create_task(self._run(), name="dacirco-controller")
         self.kick()
 
@@ -218,6 +223,8 @@ class Controller(WorkerLink, Shell):
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.runtime.close()
+        if self.deliverer is not None:
+            await self.deliverer.close()  # what is not delivered stays stored, for the next run
         if self.usage is not None:
             self.usage.close()
         self.events.close()
@@ -251,6 +258,11 @@ class Controller(WorkerLink, Shell):
             raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
         if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise InvalidRequest(f"priority: {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
+        if callback_url is not None:
+            try:
+                callback_url = check_url(callback_url, self.config.webhook_allow_private)
+            except RefusedTarget as exc:
+                raise InvalidRequest(f"callback_url: {exc}") from None
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
@@ -286,11 +298,16 @@ class Controller(WorkerLink, Shell):
         return self.jobs[job.id]
 
     async def changes(
-        self, after: int | None, job_id: str | None, keepalive: float = 15.0
+        self,
+        after: int | None,
+        job_id: str | None,
+        keepalive: float = 15.0,
+        *,
+        follow: bool = True,
     ) -> AsyncIterator[tuple[int, str, dict[str, Any]] | None]:
         """Changes after ``after`` (None: from now on), of job ``job_id`` only if given, as
-        (seq, kind, data), then live ones as they come; None every ``keepalive`` seconds of
-        silence. Ends when the controller shuts down."""
+        (seq, kind, data), then (``follow``) live ones as they come; None every ``keepalive``
+        seconds of silence. Ends when the controller shuts down."""
         hub = self.hub
         seq = hub.last if after is None else min(max(0, after), hub.last)
         while True:
@@ -306,7 +323,7 @@ class Controller(WorkerLink, Shell):
                 if job_id is None or (change.kind == "job" and change.id == job_id):
                     yield item_seq, change.kind, change.data(item_seq)
                 seq = item_seq
-            if hub.closed:
+            if hub.closed or not follow:
                 return
             if not await hub.wait(seq, keepalive):
                 if hub.closed:

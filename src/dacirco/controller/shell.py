@@ -34,6 +34,7 @@ from dacirco.core.txn import Txn
 from dacirco.domain import ExitCause
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, output_key
+from dacirco.webhooks import Deliverer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ class Shell:
         self.closed = False
         self.hub = Hub()  # the changes, for the event streams
         self.webhook: str | None = None  # the service-wide webhook, if any
+        self.deliverer: Deliverer | None = None  # sends the stored webhooks (the service's)
+        self._progress_sent: dict[str, float] = {}  # job -> when its progress went out last
 
     def kick(self) -> None:
         """Something happened: run the policy now rather than at the next tick."""
@@ -120,8 +123,10 @@ class Shell:
         return out, True
 
     def _published(self, items: list[tuple[int, Change]]) -> None:
-        """Stored changes reach the event streams (and, once wired, the webhooks)."""
+        """Stored changes reach the event streams; their stored webhooks go out."""
         self.hub.publish(items)
+        if self.deliverer is not None and any(change.urls for _, change in items):
+            self.deliverer.notify()
 
     # ---- its actions -------------------------------------------------------------------
     async def _act(self, actions: list[Action]) -> None:

@@ -30,6 +30,7 @@ from dacirco.domain import (
     Worker,
     WorkerState,
 )
+from dacirco.webhooks import OUTBOX_SCHEMA, enqueue
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -105,6 +106,7 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(SCHEMA)
+        conn.executescript(OUTBOX_SCHEMA)
         self._conn = conn
 
     def _db(self) -> sqlite3.Connection:
@@ -136,7 +138,11 @@ class Store:
                     "INSERT INTO changes (at, kind, entity, data) VALUES (?, ?, ?, ?)",
                     (change.at, change.kind, change.id, json.dumps(change.record, default=str)),
                 )
-                seqs.append(int(cur.lastrowid or 0))
+                seq = int(cur.lastrowid or 0)
+                seqs.append(seq)
+                if change.urls:  # its webhooks, stored with it: delivered at least once
+                    body = json.dumps(change.webhook(seq), default=str)
+                    enqueue(db, ((str(seq), url, body, change.at) for url in change.urls))
             for table, table_rows in (("jobs", rows.jobs), ("workers", rows.workers)):
                 db.executemany(
                     f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "

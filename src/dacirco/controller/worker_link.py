@@ -9,12 +9,15 @@ worker may safely retry a report whose answer it did not get (or that could not 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import TYPE_CHECKING
 
+from dacirco.controller.changes import job_record
+from dacirco.controller.events import iso
 from dacirco.core.errors import TaskNotYours, WorkerAuthError, WorkerGone
 from dacirco.core.stimuli import Failed, Registered, Released, Reported
-from dacirco.domain import Task, TaskState, Worker, WorkerState, chunk_name, output_name
+from dacirco.domain import Job, Task, TaskState, Worker, WorkerState, chunk_name, output_name
 from dacirco.protocol import RegisterReply, RegisterRequest, SamplesReport, TaskReport, TaskSpec
 from dacirco.storage.base import StorageError, input_key, output_key
 
@@ -106,6 +109,25 @@ class WorkerLink:
             finally:
                 worker.last_seen = self.clock()
 
+    def _progress_webhook(self: Controller, job: Job) -> None:
+        """A job's progress to its webhooks, at most every ``webhook_progress_interval``
+        seconds: news, sent once, not stored."""
+        urls = tuple(dict.fromkeys(u for u in (job.callback_url, self.webhook) if u))
+        if self.deliverer is None or not urls:
+            return
+        now = self.clock()
+        if now - self._progress_sent.get(job.id, float("-inf")) < (
+            self.config.webhook_progress_interval
+        ):
+            return
+        self._progress_sent[job.id] = now
+        body = json.dumps(
+            {"event_id": f"{job.id}:progress:{now:.3f}", "type": "job.progress", "at": iso(now)}
+            | {"kind": "job", "id": job.id, "state": job.state.value, "job": job_record(job)}
+        )
+        for url in urls:
+            self.deliverer.progress(f"{job.id}:progress:{now:.3f}", url, body)
+
     async def _task_spec(self: Controller, worker: Worker, task: Task) -> TaskSpec:
         job = self.jobs[task.job_id]
         out = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
@@ -153,6 +175,7 @@ class WorkerLink:
             open_task = task.state in (TaskState.ASSIGNED, TaskState.RUNNING)
             if rep.progress is not None and open_task and task.part is None:
                 job.progress = rep.progress  # memory only: not worth a write
+                self._progress_webhook(job)
             return
         if rep.step == "failed":
             gone = False

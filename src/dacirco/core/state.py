@@ -135,12 +135,13 @@ class State:
 
     def enqueue(self, key: str, ref: PartRef | None = None) -> None:
         """A whole job (``ref`` None) or a part waits for a worker."""
+        present = key in self.waiting  # keeps its place in the dict, not its rank's
         self.tx.put(self.waiting, key, ref)
         self._job_views.pop(key, None)
         self._waiting_view = None
         rank = self.rank(self.jobs[ref.job_id if ref else key])
-        if rank < self._last_rank:
-            self._in_order = False
+        if self._disorder is not None and (present or rank < self._last_rank):
+            self._disorder[key] = None
         self._last_rank = max(self._last_rank, rank)
 
     def rank(self, job: Job) -> float:
@@ -151,6 +152,8 @@ class State:
         if key in self.waiting:
             self.tx.pop(self.waiting, key)
             self._waiting_view = None
+            if self._disorder:
+                self._disorder.pop(key, None)
 
     def reserve(self, node: str | None, worker: Worker, sign: int) -> None:
         if node is None:
@@ -191,15 +194,20 @@ class State:
         self._waiting_view: tuple[JobView, ...] | None = None
         self._workers_view: tuple[WorkerView, ...] | None = None
         self._node_view: tuple[NodeView, ...] | None = None
-        self._in_order, self._last_rank = False, float("-inf")
+        # The waiting keys out of rank order in ``waiting`` (which is in order of enqueueing):
+        # the view is sorted while there is one. None: not known (found on the next view).
+        self._disorder: dict[str, None] | None = None
+        self._last_rank = float("-inf")  # the highest rank enqueued in order
 
     def view(self, now: float) -> ClusterView:
         if self._waiting_view is None:
             views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
-            if not self._in_order:
+            if self._disorder is None:
+                self._find_disorder(views)
+            elif self._disorder:  # a step undone may have left keys that no longer wait
+                self._disorder = {k: None for k in self._disorder if k in self.waiting}
+            if self._disorder:
                 views.sort(key=_RANK)
-                self._in_order = True
-                self._last_rank = views[-1].ranked_at if views else float("-inf")
             self._waiting_view = tuple(views)
         if self._dirty_workers:
             self._refresh_workers()
@@ -219,6 +227,16 @@ class State:
                 tuples[state] = tuple(self._in_state[state][1])
         view.__dict__["_by_state"] = dict(tuples)  # ClusterView.in_state's cache, filled
         return view
+
+    def _find_disorder(self, views: list[JobView]) -> None:
+        """The keys whose rank is below one enqueued before them (``views`` in dict order)."""
+        top, disorder = float("-inf"), {}
+        for v in views:
+            if v.ranked_at < top:
+                disorder[v.id] = None
+            else:
+                top = v.ranked_at
+        self._disorder, self._last_rank = disorder, top
 
     def node_views(self) -> tuple[NodeView, ...]:
         if self._node_view is None:
