@@ -103,3 +103,21 @@ def test_simulated_chunking_benchmark_runs_and_prints_the_speedups():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "speedup" in out.stdout and "goal 0.8 K" in out.stdout
+
+
+def test_cancel_benchmark_runs_and_prints_its_figures():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "cancel.py"), "--repeats", "2"],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "worker Idle: median" in out.stdout and "none rebooted" in out.stdout
+
+
+def test_priorities_benchmark_runs_and_prints_its_table():
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "priorities.py")],
+        capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "| right-size | 10 % at 50, aging 60 s |" in out.stdout
