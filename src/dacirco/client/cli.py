@@ -81,21 +81,13 @@ def submit(
     callback_url: Annotated[
         str | None, typer.Option(help="an http(s) URL that gets this job's changes as webhooks")
     ] = None,
-    reuse: Annotated[
-        bool | None,
-        typer.Option(
-            "--reuse/--no-reuse",
-            help="--no-reuse: transcode even when an identical output exists",
-            show_default=False,
-        ),
-    ] = None,
     url: Url = DEFAULT_URL,
     api_token: ClientToken = None,
     as_json: Json = False,
 ) -> None:
     """Submit a job; print its id."""
     with _api(url, api_token, as_json) as api:
-        job_id = api.submit(id_video, bitrate, speed, codec, priority, callback_url, reuse)
+        job_id = api.submit(id_video, bitrate, speed, codec, priority, callback_url)
     _out(render.dumps({"id": job_id}) if as_json else job_id)
 
 

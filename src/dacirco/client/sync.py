@@ -69,11 +69,10 @@ class Client:
         codec: str = DEFAULT_CODEC,
         priority: int | None = None,
         callback_url: str | None = None,
-        reuse: bool | None = None,
     ) -> str:
-        """Submit a job; its id. ``priority``, ``callback_url``, ``reuse`` are sent only
+        """Submit a job; its id. ``priority`` and ``callback_url`` are sent only
         when given (a classic server does not know them)."""
-        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url, reuse)
+        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url)
         return calls.text(self._send(call), "a job id")
 
     def jobs(self, limit: int | None = None, after: str | None = None) -> Page:
