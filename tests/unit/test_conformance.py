@@ -5,7 +5,8 @@ through the calls its API and runtime make (submit, register, report, a runtime'
 report, reconcile, a restart from its database); the simulator's shell gets the same
 stimuli at the same times (``Simulation.feed``). The trace: two jobs (one split in chunks by
 right-size), registrations, reports, a chunk whose upload fails (retried alone), a worker
-lost in the middle of a task, a restart mid-way (the controller reloads SQLite; the
+lost in the middle of a task, a job canceled while it runs (its worker drops it and is
+idle again), a restart mid-way (the controller reloads SQLite; the
 simulator recovers from the entities it holds), everything to completion, then shutdown.
 
 Compared: every view handed to the policy, every decision, and every line of the event log
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from dacirco.core.machine import counting_ids
 from dacirco.core.stimuli import (
+    Cancel,
     Decide,
     Exited,
     Failed,
@@ -29,7 +31,15 @@ from dacirco.core.stimuli import (
     Shutdown,
     Submitted,
 )
-from dacirco.domain import Codec, ExitCause, JobState, Speed, TaskState, WorkerState
+from dacirco.domain import (
+    FINAL_JOB_STATES,
+    Codec,
+    ExitCause,
+    JobState,
+    Speed,
+    TaskState,
+    WorkerState,
+)
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.policies.right_size import RightSize
 from dacirco.protocol import TaskReport
@@ -142,6 +152,14 @@ class Twin:
         await self.h.controller.report(self.h.auth(worker_id), task_id, rep)
         self.feed(Failed(worker_id, task_id, "storage", message))
 
+    async def cancel(self, job_id: str, worker_ids: list[str]) -> None:
+        """A client cancels a running job; its real workers drop their tasks and poll
+        again."""
+        await self.h.controller.cancel(job_id)
+        for wid in worker_ids:
+            assert await self.h.poll(self.h.controller.workers[wid]) is None
+        self.feed(Cancel(job_id))
+
     async def crash(self, worker_id: str) -> None:
         await self.h.runtime.crash(worker_id)
         self.feed(Exited(worker_id, ExitCause.CRASHED, "exited with code 137"))
@@ -218,14 +236,20 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     # The controller restarts mid-way.
     t.h.clock.advance(5)
     await t.restart()
+    c = await t.submit("bbb_2.mp4")  # split, then canceled while its chunks run
     for _ in range(12):  # to the end
         await t.decide()
         t.h.clock.advance(15)
         await t.register_booting()
         await t.decide()
+        running = [w.id for w in t.h.controller.workers.values() if w.job_id == c]
+        if running and t.h.controller.jobs[c].state == JobState.STARTED:
+            await t.report(running[0], "started")
+            t.h.clock.advance(1)
+            await t.cancel(c, running)
         await t.busy_to_the_end()
         t.h.clock.advance(5)
-        if all(j.state == JobState.COMPLETED for j in t.h.controller.jobs.values()):
+        if all(j.state in FINAL_JOB_STATES for j in t.h.controller.jobs.values()):
             break
     await t.decide()
     await t.shutdown()
@@ -235,6 +259,7 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
         assert {k: j.state for k, j in jobs.items()} == {
             a: JobState.COMPLETED,
             b: JobState.COMPLETED,
+            c: JobState.CANCELED,
         }
     lost_task = [x for x in t.sim.state.tasks.values() if x.state == TaskState.LOST]
     assert lost_task, "the lost worker's task is in the trace"
@@ -246,4 +271,4 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     assert [c for c, _ in real_events] == [c for c, _ in sim_events]
     assert real_events == sim_events
     codes = {c for c, _ in real_events}
-    assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7"} <= codes
+    assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7", "EV17"} <= codes

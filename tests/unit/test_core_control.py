@@ -230,3 +230,18 @@ def test_a_requeued_job_keeps_its_place_in_every_later_view(cores: list[Core]) -
         core.handle(Submitted(job(n, float(n))), float(n))
         core.handle(Decide(), float(n))
         assert [v.id for v in policy.seen[-1].waiting] == ["j1", "j2", "j3", "j4"][:n]
+
+
+def test_right_size_runs_a_long_job_whose_frames_are_unknown_whole(cores: list[Core]) -> None:
+    """It cannot be split (the core would refuse): right-size does not ask, it runs it."""
+    from dacirco.policies.right_size import RightSize
+
+    core = new_core(cores, RightSize(split_work=0.1), max_workers=2)
+    core.handle(Submitted(job(1)), 0.0)  # no frame rate nor count
+    now = 0.0
+    for _ in range(5):
+        for launch in launched(core.handle(Decide(), now)):
+            core.handle(Registered(launch.worker_id, "n1", 2, 4.0), now + 20.0)
+        now += 21.0
+    assert core.state.jobs["j1"].state is JobState.STARTED
+    assert not core.state.refused

@@ -265,6 +265,7 @@ class State:
             input_pixel_rate=job.input_pixel_rate,
             part=ref.kind if ref else None,
             parent_id=ref.job_id if ref else None,
+            frames=job.input_frames if ref is None and job.input_fps else None,
             priority=job.priority,
             rank=self.rank(job) if job.priority else None,
         )

@@ -127,8 +127,8 @@ class RightSize:
         for job in self.queue(view):
             if job.part is not None:
                 free -= 1  # a part waiting already: its worker comes first
-            elif work(job) >= self.split_work and min(free, self.max_chunks) >= 2:
-                k = min(free, self.max_chunks, MAX_CHUNKS)
+            elif work(job) >= self.split_work and min(free, self.max_chunks, job.frames or 0) >= 2:
+                k = min(free, self.max_chunks, MAX_CHUNKS, job.frames or 0)
                 out.append(Split(job.id, k))
                 free -= k
         return tuple(out)

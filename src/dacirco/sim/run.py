@@ -38,7 +38,15 @@ from dacirco.analytics.run import JobSpan, NodeCapacity, RunData, WorkerSpan
 from dacirco.core.effects import Halt, Launch, Step, Wake
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
-from dacirco.core.stimuli import Decide, Registered, Reported, Shutdown, Stimulus, Submitted
+from dacirco.core.stimuli import (
+    Decide,
+    Registered,
+    Released,
+    Reported,
+    Shutdown,
+    Stimulus,
+    Submitted,
+)
 from dacirco.domain import FLAVORS, Codec, Job, JobState, Speed, TaskState, WorkerState
 from dacirco.policies.base import Decisions, Policy, PolicyParams, make_policy
 from dacirco.sim.cluster import DataCenter
@@ -244,7 +252,8 @@ class Simulation:
                 self.log.emit(e.at, e.code, **e.fields)
         for action in step.actions:
             if isinstance(action, Wake):
-                self._dispatch(action.worker_id, now)
+                if not self._dropped(action.worker_id, now):
+                    self._dispatch(action.worker_id, now)
             elif isinstance(action, Launch):
                 first = action.node not in self._placed_on
                 self._placed_on.add(action.node)
@@ -252,6 +261,17 @@ class Simulation:
                 self.engine.at(now + boot, BOOTED, action.worker_id)
             elif isinstance(action, Halt):
                 self._pending.pop(action.worker_id, None)
+
+    def _dropped(self, worker_id: str, now: float) -> bool:
+        """A worker woken because its task's job was canceled drops the task at once (the
+        controller's worker does it within milliseconds) and is idle again."""
+        worker = self.state.workers[worker_id]
+        task = self.state.tasks.get(worker.task_id) if worker.task_id else None
+        if task is None or task.state is not TaskState.CANCELED:
+            return False
+        self._pending.pop(worker_id, None)
+        self.feed(Released(worker_id, task.id), now)
+        return True
 
     def _dispatch(self, worker_id: str, now: float) -> None:
         """A worker got its task: its steps' times, from the models."""
