@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from dacirco.api.job_figures import JobFigures, job_figures
+from dacirco.api.responses import error_fields
 from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
 from dacirco.controller.changes import sse
 from dacirco.controller.core import Controller
@@ -276,25 +277,7 @@ class RemoteBackend:
         except httpx.HTTPError as exc:
             raise ApiError(503, f"controller unreachable at {self.client.base_url}: {exc}") from exc
         if resp.status_code >= 400:
-            detail: object = resp.text
-            message = None
-            try:
-                body = resp.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict) and "detail" in body:
-                detail = body["detail"]
-                if isinstance(body.get("message"), str):
-                    message = body["message"]
-            if resp.status_code in (401, 403):
-                # The controller refused this API's own token: the client can do nothing.
-                raise _invalid(
-                    f"{method} {path} refused this API's controller token "
-                    f"({resp.status_code}: {message or detail}); check --controller-token"
-                )
-            retry = resp.headers.get("retry-after")
-            headers = {"Retry-After": retry} if resp.status_code in (429, 503) and retry else None
-            raise ApiError(resp.status_code, detail, message, headers)
+            raise _refusal(resp, method, path)
         if (300 <= resp.status_code < 400) != redirect:
             where = resp.headers.get("location")
             what = f"{resp.status_code} to {where}" if where else str(resp.status_code)
@@ -354,12 +337,9 @@ class RemoteBackend:
         if resp.status_code != 200:
             await resp.aread()
             await resp.aclose()
-            try:
-                body = resp.json()
-            except ValueError:
-                body = {}
-            detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
-            raise ApiError(resp.status_code if resp.status_code < 500 else 502, detail)
+            if resp.status_code >= 400:
+                raise _refusal(resp, "GET", "/events")
+            raise _invalid(f"GET /events answered {resp.status_code}")
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -389,6 +369,24 @@ class RemoteBackend:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _refusal(resp: httpx.Response, method: str, path: str) -> ApiError:
+    """The controller's refusal, as this API answers it."""
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    detail, message = error_fields(body, resp.text)
+    if resp.status_code in (401, 403):
+        # The controller refused this API's own token: the client can do nothing.
+        return _invalid(
+            f"{method} {path} refused this API's controller token "
+            f"({resp.status_code}: {message or detail}); check --controller-token"
+        )
+    retry = resp.headers.get("retry-after")
+    headers = {"Retry-After": retry} if resp.status_code in (429, 503) and retry else None
+    return ApiError(resp.status_code, detail, message, headers)
 
 
 def _invalid(what: str) -> ApiError:

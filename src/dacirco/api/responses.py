@@ -41,3 +41,12 @@ QUEUE_FULL = error(
 )
 NOT_READY = error("the job has no output (yet): it is not Completed")
 CANNOT_CANCEL = error("the job is Completed or in Error: there is nothing to cancel")
+
+
+def error_fields(body: object, text: str) -> tuple[Any, str | None]:
+    """An error answer's ``detail`` and ``message`` from its JSON ``body`` (``text``, the raw
+    body, when it has no ``detail``)."""
+    if not isinstance(body, dict) or "detail" not in body:
+        return text, None
+    message = body.get("message")
+    return body["detail"], message if isinstance(message, str) else None

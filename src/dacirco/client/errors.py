@@ -13,6 +13,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
+from dacirco.api.responses import error_fields
+
 # "bitrate: Input should be ..." -> "bitrate"; "body: ..." -> "body"
 _FIELD = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
 
@@ -118,16 +120,11 @@ def error_for(resp: httpx.Response) -> ApiError:
     """The exception an error answer stands for."""
     status = resp.status_code
     path = resp.request.url.path
-    detail: object = resp.text
-    message: str | None = None
     try:
         body = resp.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and "detail" in body:
-        detail = body["detail"]
-        if isinstance(body.get("message"), str):
-            message = body["message"]
+    detail, message = error_fields(body, resp.text)
     if message is None:
         message = detail if isinstance(detail, str) and detail else f"HTTP {status}"
     if status in (429, 503):

@@ -69,7 +69,7 @@ class Agent:
         self.config = config
         self._ctl: httpx.AsyncClient | None = None
         self._store: httpx.AsyncClient | None = None
-        self._poll_wait = 20.0
+        self.poll_wait = 20.0
         self._sample_interval = 0.0
         self._failing_since: float | None = None
         self._stopping: str | None = None
@@ -135,12 +135,12 @@ class Agent:
             memory_gb=self.config.memory_gb,
             pid=os.getpid(),
         )
-        resp = await self._call("POST", "/worker/register", json=body.model_dump())
+        resp = await self.call("POST", "/worker/register", json=body.model_dump())
         if resp.status_code >= 400:
             raise ControllerUnreachable(f"registration refused: {_describe(resp)}")
         reply = RegisterReply.model_validate(resp.json())
-        self._poll_wait, self._sample_interval = reply.poll_wait, reply.sample_interval
-        log.info("registered with %s (poll wait %g s)", self.config.controller, self._poll_wait)
+        self.poll_wait, self._sample_interval = reply.poll_wait, reply.sample_interval
+        log.info("registered with %s (poll wait %g s)", self.config.controller, self.poll_wait)
 
     async def _serve_forever(self) -> None:
         while True:
@@ -156,8 +156,8 @@ class Agent:
                 await asyncio.sleep(self.config.backoff_cap)
 
     async def _poll(self) -> TaskSpec | None:
-        wait = self._poll_wait
-        resp = await self._call("GET", "/worker/task", params={"wait": wait}, timeout=wait + 10)
+        wait = self.poll_wait
+        resp = await self.call("GET", "/worker/task", params={"wait": wait}, timeout=wait + 10)
         if resp.status_code == 204:
             return None
         if resp.status_code == 410:
@@ -176,7 +176,7 @@ class Agent:
                 await TaskChannel(self, task_id).fail("internal", f"malformed task: {exc}")
             return None
 
-    async def _call(
+    async def call(
         self,
         method: str,
         path: str,
@@ -226,7 +226,7 @@ class Agent:
         news) while a 409 or 401 still counts."""
         path = f"/worker/tasks/{task_id}/report"
         try:
-            resp = await self._call("POST", path, json=report.model_dump(), retry=retry)
+            resp = await self.call("POST", path, json=report.model_dump(), retry=retry)
         except ConnectionError as exc:
             log.debug("report %s of task %s not sent: %s", report.step, task_id, exc)
             return
@@ -251,7 +251,7 @@ class Agent:
         try:
             work = Path(tempfile.mkdtemp(prefix=f"dacirco-{safe_id}-", dir=self.config.work_dir))
             execute = asyncio.create_task(self._execute(spec, channel, work))
-            watch = asyncio.create_task(self._watch(spec.task_id, execute, canceled))
+            watch = asyncio.create_task(channel.watch(execute, canceled))
             try:
                 await execute
             except asyncio.CancelledError:
@@ -288,37 +288,6 @@ class Agent:
                         await helper
             if work is not None:
                 shutil.rmtree(work, ignore_errors=True)
-
-    async def _watch(
-        self, task_id: str, execute: asyncio.Task[None], canceled: asyncio.Event
-    ) -> None:
-        """Watch the task while it runs: when its job is canceled, stop it at once (ffmpeg is
-        killed and reaped, transfers dropped) and go back to the pool."""
-        wait = self._poll_wait
-        while not execute.done():
-            asked = time.monotonic()
-            try:
-                resp = await self._call(
-                    "GET",
-                    f"/worker/tasks/{task_id}/watch",
-                    params={"wait": wait},
-                    timeout=wait + 10,
-                    retry=False,
-                )
-            except MustExit:
-                return  # the task's own calls will meet it too
-            except Exception as exc:
-                log.debug("watch of task %s: %s", task_id, exc)
-                await asyncio.sleep(1.0)
-                continue
-            if resp.status_code in (404, 405):
-                return  # a controller without the route: the task's reports will tell
-            if resp.status_code == 200 and resp.json() == "Canceled":
-                canceled.set()
-                execute.cancel()
-                return
-            if resp.status_code != 200 or time.monotonic() - asked < 0.5:
-                await asyncio.sleep(1.0)  # refused, or answered early: never a busy loop
 
     async def _execute(self, spec: TaskSpec, channel: TaskChannel, work: Path) -> None:
         what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"

@@ -1,5 +1,5 @@
-"""One task's reports to the controller, in order, with keepalives; and the exceptions that
-end a task (TaskGone) or the whole worker (MustExit)."""
+"""One task's reports to the controller, in order, with keepalives, and its watch (a canceled
+job stops it); and the exceptions that end a task (TaskGone) or the whole worker (MustExit)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,36 @@ class TaskChannel:
                 return
             except Exception:
                 log.exception("keepalive of task %s failed", self.task_id)
+
+    async def watch(self, execute: asyncio.Task[None], canceled: asyncio.Event) -> None:
+        """Watch the task while it runs: when its job is canceled, stop it at once (ffmpeg is
+        killed and reaped, transfers dropped) and go back to the pool."""
+        agent, task_id = self.agent, self.task_id
+        wait = agent.poll_wait
+        while not execute.done():
+            asked = time.monotonic()
+            try:
+                resp = await agent.call(
+                    "GET",
+                    f"/worker/tasks/{task_id}/watch",
+                    params={"wait": wait},
+                    timeout=wait + 10,
+                    retry=False,
+                )
+            except MustExit:
+                return  # the task's own calls will meet it too
+            except Exception as exc:
+                log.debug("watch of task %s: %s", task_id, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if resp.status_code in (404, 405):
+                return  # a controller without the route: the task's reports will tell
+            if resp.status_code == 200 and resp.json() == "Canceled":
+                canceled.set()
+                execute.cancel()
+                return
+            if resp.status_code != 200 or time.monotonic() - asked < 0.5:
+                await asyncio.sleep(1.0)  # refused, or answered early: never a busy loop
 
     async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
         log.warning("task %s failed (%s): %s", self.task_id, kind, message)
