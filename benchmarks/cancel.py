@@ -38,13 +38,24 @@ JOB = {"id_video": "long.mp4", "bitrate": 1500, "speed": "fast"}
 
 
 def _ffmpeg(service: psutil.Process) -> psutil.Process | None:
+    """The transcoding ffmpeg (not the worker's short warm-up run)."""
     for child in service.children(recursive=True):
         try:
-            if "ffmpeg" in child.name():
+            if "ffmpeg" in child.name() and "output.mp4" in child.cmdline():
                 return child
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             continue
     return None
+
+
+def _transcoding(service: psutil.Process, timeout: float = 60.0) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ffmpeg = _ffmpeg(service)
+        if ffmpeg is not None:
+            return ffmpeg
+        time.sleep(0.005)
+    raise SystemExit(f"no ffmpeg transcoding within {timeout} s")
 
 
 def _until(predicate, what: str, timeout: float = 60.0, step: float = 0.005) -> float:  # type: ignore[no-untyped-def]
@@ -71,9 +82,7 @@ def main(repeats: Annotated[int, typer.Option(min=1, help="cancels to time")] = 
         rows = []
         for _ in track(range(repeats), description="cancels", console=console):
             job_id = client.post("/jobs", json=JOB).json()
-            _until(lambda j=job_id: _ffmpeg(service) is not None, "ffmpeg started")
-            ffmpeg = _ffmpeg(service)
-            assert ffmpeg is not None
+            ffmpeg = _transcoding(service)
             worker_id = client.get(f"/jobs/{job_id}").json()["worker_id"]
             start = time.perf_counter()
             resp = client.delete(f"/jobs/{job_id}")
