@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import free_port, start_service
 
 console = Console()
-JOB = {"id_video": "long.mp4", "bitrate": 1500, "speed": "fast"}
+JOB = {"id_video": "long.mp4", "bitrate": 1500, "speed": "fast", "reuse": False}
 
 
 def _ffmpeg(service: psutil.Process) -> psutil.Process | None:

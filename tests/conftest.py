@@ -83,7 +83,15 @@ class Service:
         return [json.loads(line) for line in self.event_log.read_text().splitlines() if line]
 
     def submit(self, **body: object) -> str:
-        body = {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "ultrafast", **body}
+        """A job (bbb_1.mp4 at 1000 kbit/s unless told): each runs on its own unless the body
+        says ``reuse`` (identical requests would share one output)."""
+        body = {
+            "id_video": "bbb_1.mp4",
+            "bitrate": 1000,
+            "speed": "ultrafast",
+            "reuse": False,
+            **body,
+        }
         resp = self.client.post("/jobs", json=body)
         assert resp.status_code == 201, resp.text
         return resp.json()

@@ -92,6 +92,14 @@ MaxQueue = Annotated[
         "(0: no limit)"
     ),
 ]
+Reuse = Annotated[
+    bool,
+    typer.Option(
+        "--reuse/--no-reuse",
+        help="serve a request identical to a completed job with its output, and attach one "
+        'identical to a job in progress to it (a request may still opt out: "reuse": false)',
+    ),
+]
 SampleInterval = Annotated[
     float,
     typer.Option(

@@ -93,7 +93,10 @@ class IllegalTransition(ValueError):
 
 JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     # Started -> Waiting is a requeue after a lost worker or a retryable failure.
-    JobState.WAITING: frozenset({JobState.STARTED, JobState.ERROR, JobState.CANCELED}),
+    # Waiting -> Completed: a request served with another job's output (reuse).
+    JobState.WAITING: frozenset(
+        {JobState.STARTED, JobState.COMPLETED, JobState.ERROR, JobState.CANCELED}
+    ),
     JobState.STARTED: frozenset(
         {JobState.WAITING, JobState.COMPLETED, JobState.ERROR, JobState.CANCELED}
     ),
@@ -145,6 +148,8 @@ class Job:
     codec: Codec = Codec.H264
     priority: int = 0  # MIN_PRIORITY..MAX_PRIORITY: higher is served first (with aging)
     callback_url: str | None = None  # where this job's changes are posted (webhooks)
+    reuse: bool = True  # may be served with the output of an identical job (reuse_key)
+    reused_from: str | None = None  # the job whose output it has, or waits for (attached)
     state: JobState = JobState.WAITING
     attempts: int = 0
     max_attempts: int = 3
@@ -223,6 +228,16 @@ def output_name(job: Job) -> str:
     """Output object name: the job id keeps outputs of the same movie apart."""
     stem = job.id_video.rsplit(".", 1)[0]
     return f"{stem}-{job.bitrate}k-{job.speed.value}-{job.id}.mp4"
+
+
+ReuseKey = tuple[str, int, str, str, int | None]
+
+
+def reuse_key(job: Job) -> ReuseKey:
+    """What makes two requests ask for the same output: the movie as stored (its name and
+    size, so that a movie replaced in the catalog is not confused with the old one) and
+    every output parameter."""
+    return (job.id_video, job.bitrate, job.speed.value, job.codec.value, job.input_size)
 
 
 def chunk_name(job: Job, index: int) -> str:

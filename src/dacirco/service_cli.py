@@ -50,6 +50,7 @@ from dacirco.cli_options import (
     Port,
     PublicUrl,
     RayAddress,
+    Reuse,
     RuntimeOpt,
     SampleInterval,
     configure_logging,
@@ -83,6 +84,7 @@ CONTROLLER_OPTIONS = {
     "boot_timeout": BootTimeout,
     "max_queue": MaxQueue,
     "sample_interval": SampleInterval,
+    "reuse": Reuse,
 }
 RUNTIME_OPTIONS = {
     "runtime": RuntimeOpt,

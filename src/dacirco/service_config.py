@@ -50,6 +50,7 @@ class ControllerOptions:
     max_attempts: int = _CONTROLLER["max_attempts"]
     max_queue: int = _CONTROLLER["max_queue"]  # waiting jobs past which POST /jobs gets 429
     sample_interval: float = _CONTROLLER["sample_interval"]  # resource samples; 0: none
+    reuse: bool = _CONTROLLER["reuse"]  # identical requests share one output
 
 
 def controller_config(options: ControllerOptions, url: str) -> ControllerConfig:

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 BURST = 1000
 MAX_QUEUE = 20
-BODY = {"id_video": "bbb_0.mp4", "bitrate": 800, "speed": "ultrafast"}  # the shortest clip
+# The shortest clip; each request its own job (identical ones would share one output).
+BODY = {"id_video": "bbb_0.mp4", "bitrate": 800, "speed": "ultrafast", "reuse": False}
 
 
 async def burst(url: str) -> tuple[list[httpx.Response], list[float], float]:

@@ -86,7 +86,8 @@ def test_submit_list_show_wait_and_download(api, svc, tmp_path):
 
 async def test_the_async_client_submits_and_waits(svc):
     async with AsyncClient(svc.url) as api:
-        ids = await asyncio.gather(*(api.submit("bbb_0.mp4", 800, "ultrafast") for _ in range(2)))
+        sends = (api.submit("bbb_0.mp4", 800, "ultrafast", reuse=False) for _ in range(2))
+        ids = await asyncio.gather(*sends)
         assert set(ids) <= set(await _ids(api))
         done = await asyncio.gather(*(api.wait(i, timeout=120, poll=0.2) for i in ids))
         assert [j.state for j in done] == ["Completed", "Completed"]
@@ -114,7 +115,7 @@ def test_typed_errors_of_a_real_service(api):
     with pytest.raises(Invalid, match="catalog"):
         api.submit("bbb_99.mp4", 1000, "ultrafast")
 
-    job_id = api.submit("bbb_5.mp4", 1000, "ultrafast")
+    job_id = api.submit("bbb_5.mp4", 1000, "ultrafast", reuse=False)
     with pytest.raises(Conflict, match="no output yet") as conflict:
         api.output_url(job_id)  # just submitted: not Completed yet
     assert conflict.value.status == 409
@@ -229,7 +230,7 @@ def test_the_installed_command_runs_as_a_process(svc):
 
 # ---- cancel and the event stream -------------------------------------------------------------
 def test_cancel_a_job_and_what_follows(api, svc):
-    job_id = api.submit("bbb_5.mp4", 1000, "ultrafast")
+    job_id = api.submit("bbb_5.mp4", 1000, "ultrafast", reuse=False)
     canceled = api.cancel(job_id)
     assert (canceled.id, canceled.state) == (job_id, "Canceled")
     assert api.cancel(job_id).state == "Canceled"  # again: the same answer
@@ -242,7 +243,7 @@ def test_cancel_a_job_and_what_follows(api, svc):
     result = jobs("wait", job_id, url=svc.url)
     assert result.exit_code == 3 and f"job {job_id}: Canceled" in result.stdout
 
-    done = api.submit("bbb_0.mp4", 800, "ultrafast")
+    done = api.submit("bbb_0.mp4", 800, "ultrafast", reuse=False)
     assert api.wait(done, timeout=120, poll=0.2).state == "Completed"
     with pytest.raises(Conflict, match="Completed") as refused:
         api.cancel(done)
@@ -250,7 +251,7 @@ def test_cancel_a_job_and_what_follows(api, svc):
     result = jobs("cancel", done, url=svc.url)
     assert result.exit_code == 2 and "Completed" in result.stderr
 
-    other = api.submit("bbb_1.mp4", 800, "ultrafast")
+    other = api.submit("bbb_1.mp4", 800, "ultrafast", reuse=False)
     result = jobs("cancel", other, "--json", url=svc.url)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "Canceled"
@@ -258,7 +259,7 @@ def test_cancel_a_job_and_what_follows(api, svc):
 
 @pytest.mark.timeout(180)
 def test_follow_a_job_through_the_event_stream_and_resume_it(api, svc):
-    job_id = api.submit("bbb_0.mp4", 800, "ultrafast")
+    job_id = api.submit("bbb_0.mp4", 800, "ultrafast", reuse=False)
     events = list(api.events(job=job_id, after=0))  # replayed from the start, then live
     assert {e.id for e in events} == {job_id} and {e.kind for e in events} == {"job"}
     assert events[0].state == "Waiting" and events[0].previous is None
@@ -293,14 +294,14 @@ def test_the_stream_resumes_across_a_service_restart(catalog_dir, tmp_path):
     svc = start_service(catalog_dir, tmp_path, "--max-workers", "1", port=port)
     try:
         with Client(svc.url) as api:
-            before = api.submit("bbb_0.mp4", 800, "ultrafast")
+            before = api.submit("bbb_0.mp4", 800, "ultrafast", reuse=False)
             stream = api.events(after=0)
             seen = [next(stream)]
             while not (seen[-1].id == before and seen[-1].final):
                 seen.append(next(stream))
             svc.stop()
             svc = start_service(catalog_dir, tmp_path, "--max-workers", "1", port=port)
-            after = api.submit("bbb_1.mp4", 800, "ultrafast")
+            after = api.submit("bbb_1.mp4", 800, "ultrafast", reuse=False)
             while seen[-1].id != after:
                 seen.append(next(stream))  # the same stream: reconnected, resumed
             stream.close()
@@ -309,3 +310,17 @@ def test_the_stream_resumes_across_a_service_restart(catalog_dir, tmp_path):
     seqs = [e.seq for e in seen]
     assert seqs == sorted(set(seqs)), seqs  # nothing twice, nothing out of order
     assert seen[-1].state == "Waiting" and seen[-1].previous is None
+
+
+def test_reuse_through_the_client_and_the_command(api, svc):
+    first = api.submit("bbb_3.mp4", 700, "ultrafast")
+    assert api.wait(first, timeout=120, poll=0.2).state == "Completed"
+    again = api.job(api.submit("bbb_3.mp4", 700, "ultrafast"))  # Completed at once
+    assert (again.state, again.reused_from) == ("Completed", first)
+    result = jobs("wait", again.id, url=svc.url)
+    assert result.exit_code == 0 and f"(reused from job {first})" in result.stdout
+    result = jobs("submit", "bbb_3.mp4", "-b", "700", "--no-reuse", "--json", url=svc.url)
+    assert result.exit_code == 0, result.output
+    own = json.loads(result.stdout)["id"]
+    job = api.wait(own, timeout=120, poll=0.2)
+    assert (job.state, job.reused_from) == ("Completed", None) and job.output != again.output

@@ -41,6 +41,9 @@ class StubController:
     def tasks_of(self, job_id: str) -> list:
         return []
 
+    def leader_of(self, job: Job) -> Job | None:
+        return None
+
     def worker(self, worker_id: str) -> Worker:
         try:
             return self.workers[worker_id]
@@ -56,11 +59,19 @@ class StubController:
         *,
         priority: int = 0,
         callback_url: str | None = None,
+        reuse: bool = True,
     ) -> Job:
         if not id_video.startswith("bbb_"):
             raise InvalidRequest(f"movie {id_video!r} is not in the catalog")
         job = Job(
-            f"j{len(self.jobs):05d}", id_video, bitrate, speed, T0, codec=codec, priority=priority
+            f"j{len(self.jobs):05d}",
+            id_video,
+            bitrate,
+            speed,
+            T0,
+            codec=codec,
+            priority=priority,
+            reuse=reuse,
         )
         self.jobs[job.id] = job
         return job

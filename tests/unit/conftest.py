@@ -121,8 +121,9 @@ class Harness:
         """What the API does on every worker call (it is also the heartbeat)."""
         return self.controller.authenticate(self.token(worker_id))
 
-    async def submit(self, movie: str = "bbb_1.mp4") -> Job:
-        return await self.controller.submit(movie, 1000, Speed.ULTRAFAST, Codec.H264)
+    async def submit(self, movie: str = "bbb_1.mp4", reuse: bool = False) -> Job:
+        """A job; each runs on its own unless ``reuse`` (they all ask for the same output)."""
+        return await self.controller.submit(movie, 1000, Speed.ULTRAFAST, Codec.H264, reuse=reuse)
 
     async def register(self, spec: WorkerSpec, node: str = NODE) -> Worker:
         worker = self.controller.authenticate(spec.token)

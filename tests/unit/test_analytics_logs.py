@@ -203,3 +203,32 @@ def test_timediffs_sum_to_delay_within_a_millisecond(tmp_path: Path) -> None:
     total = sum(float(r[f"timediff_{s}"]) for s in names)
     delay = (datetime.fromisoformat(r["time_file_uploaded"]) - T0).total_seconds() - 0.0003
     assert abs(total - delay) <= 0.001
+
+
+def test_reused_requests_are_counted_apart_from_the_transcoded_ones(tmp_path: Path) -> None:
+    from dacirco.analytics.figures import figures
+    from dacirco.analytics.run import from_parsed
+
+    events = [
+        received(0, "r1"),
+        *worker(0.1, "w1"),
+        received(1, "r2"),
+        ev(1, "EV18", request_id="r2", source="r1"),
+        *steps(2.1, "r1", "w1", "t1"),  # r1's output at 8.85
+        ev(8.85, "EV19", request_id="r2", source="r1", output="o.mp4"),
+        received(9, "r3"),
+        ev(9, "EV19", request_id="r3", source="r1", output="o.mp4"),
+        received(10, "r4"),
+        ev(10, "EV18", request_id="r4", source="r1"),  # attached, then on its own
+        ev(11, "EV14", request_id="r4", reason="job r1 was canceled: it runs on its own"),
+    ]
+    parsed = parse_log(write_log(tmp_path / "tc-events-01.txt", events))
+    assert [r.request_id for r in parsed.ok_requests] == ["r1"]
+    assert [r.request_id for r in parsed.reused_requests] == ["r2", "r3"]
+    assert [r.request_id for r in parsed.incomplete_requests] == ["r4"]
+    _, requests_csv = write_csvs(parsed)
+    assert [row["request_id"] for row in read_csv(requests_csv)[1]] == ["r1"]
+    f = figures(from_parsed(parsed))
+    assert (f.jobs, f.completed, f.reused, f.unfinished) == (4, 1, 2, 1)
+    assert f.delay.n == 1 and f.delay.avg == pytest.approx(8.85)
+    assert f.reused_delay is not None and f.reused_delay.avg == pytest.approx((7.85 + 0) / 2)

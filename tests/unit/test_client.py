@@ -136,10 +136,12 @@ def test_submit_sends_the_optional_fields_only_when_given() -> None:
     with client(handler) as api:
         assert api.submit("bbb_1.mp4", 1000, "fast") == "j1"
         api.submit("bbb_1.mp4", 1000, "fast", "hevc", priority=0, callback_url="http://cb")
+        api.submit("bbb_1.mp4", 1000, "fast", reuse=False)
     assert bodies == [
         {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast"},
         {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast", "codec": "hevc",
          "priority": 0, "callback_url": "http://cb"},
+        {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast", "reuse": False},
     ]  # fmt: skip
 
 

@@ -6,7 +6,8 @@ report, reconcile, a restart from its database); the simulator's shell gets the 
 stimuli at the same times (``Simulation.feed``). The trace: two jobs (one split in chunks by
 right-size), registrations, reports, a chunk whose upload fails (retried alone), a worker
 lost in the middle of a task, a job canceled while it runs (its worker drops it and is
-idle again), a restart mid-way (the controller reloads SQLite; the
+idle again), a request attached to an identical one in progress and one served with a
+completed job's output (reuse), a restart mid-way (the controller reloads SQLite; the
 simulator recovers from the entities it holds), everything to completion, then shutdown.
 
 Compared: every view handed to the policy, every decision, and every line of the event log
@@ -16,6 +17,7 @@ Compared: every view handed to the policy, every decision, and every line of the
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from dataclasses import dataclass, field
 
@@ -122,9 +124,19 @@ class Twin:
         return task_id
 
     # ---- the stimuli, to both --------------------------------------------------------
-    async def submit(self, movie: str) -> str:
-        job = await self.h.controller.submit(movie, 1000, Speed.FAST, Codec.H264)
-        self.feed(Submitted(copy.deepcopy(job)))
+    async def submit(self, movie: str, reuse: bool = True) -> str:
+        job = await self.h.controller.submit(movie, 1000, Speed.FAST, Codec.H264, reuse=reuse)
+        # As it was submitted (the controller's own may be served already: reuse).
+        fresh = dataclasses.replace(
+            job,
+            state=JobState.WAITING,
+            history=[],
+            reused_from=None,
+            output=None,
+            progress=0.0,
+            timings={},
+        )
+        self.feed(Submitted(copy.deepcopy(fresh)))
         return job.id
 
     async def decide(self) -> None:
@@ -212,6 +224,7 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     a = await t.submit("bbb_2.mp4")  # splittable: frame rate and count known
     b = await t.submit("bbb_1.mp4")
     await t.decide()
+    d = await t.submit("bbb_1.mp4")  # identical to b: attached to it, across the restart
     t.h.clock.advance(15)
     assert len(await t.register_booting()) >= 2
     await t.decide()
@@ -236,7 +249,7 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     # The controller restarts mid-way.
     t.h.clock.advance(5)
     await t.restart()
-    c = await t.submit("bbb_2.mp4")  # split, then canceled while its chunks run
+    c = await t.submit("bbb_2.mp4", reuse=False)  # split, then canceled while chunks run
     for _ in range(12):  # to the end
         await t.decide()
         t.h.clock.advance(15)
@@ -251,6 +264,7 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
         t.h.clock.advance(5)
         if all(j.state in FINAL_JOB_STATES for j in t.h.controller.jobs.values()):
             break
+    e = await t.submit("bbb_2.mp4")  # identical to a, completed: its output at once
     await t.decide()
     await t.shutdown()
 
@@ -260,7 +274,11 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
             a: JobState.COMPLETED,
             b: JobState.COMPLETED,
             c: JobState.CANCELED,
+            d: JobState.COMPLETED,
+            e: JobState.COMPLETED,
         }
+        assert (jobs[d].reused_from, jobs[e].reused_from) == (b, a)
+        assert jobs[d].output == jobs[b].output and jobs[e].output == jobs[a].output
     lost_task = [x for x in t.sim.state.tasks.values() if x.state == TaskState.LOST]
     assert lost_task, "the lost worker's task is in the trace"
     # ... saw the same views, decided the same, and logged the same story.
@@ -271,4 +289,4 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     assert [c for c, _ in real_events] == [c for c, _ in sim_events]
     assert real_events == sim_events
     codes = {c for c, _ in real_events}
-    assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7", "EV17"} <= codes
+    assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7", "EV17", "EV18", "EV19"} <= codes

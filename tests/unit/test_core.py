@@ -33,6 +33,7 @@ from dacirco.domain import (
     Speed,
     TaskState,
     WorkerState,
+    reuse_key,
 )
 from dacirco.policies.base import (
     Assign,
@@ -71,9 +72,23 @@ def check_invariants(core: Core) -> None:
             job = st.jobs[ref.job_id]
             assert job.state is JobState.STARTED and job.chunks, key
             assert ref.index not in job.chunks_done, key
+    finals = (JobState.COMPLETED, JobState.ERROR, JobState.CANCELED)
     for job in st.jobs.values():
-        if job.state is JobState.WAITING:
+        attached = job.reused_from is not None and job.state not in finals
+        if job.state is JobState.WAITING and not attached:
             assert job.id in st.waiting, job.id
+        if attached:  # never queued; waits in its leader's state, listed as its follower
+            leader = st.jobs[job.reused_from or ""]
+            assert job.id not in st.waiting and job.state is leader.state, job.id
+            assert leader.reused_from is None and job.id in st.followers[leader.id], job.id
+    for leader_id, followers in st.followers.items():
+        assert followers and all(st.jobs[f].reused_from == leader_id for f in followers)
+    for key, job_id in st.outputs.items():
+        j = st.jobs[job_id]
+        assert j.state is JobState.COMPLETED and j.reused_from is None and reuse_key(j) == key
+    for key, job_id in st.leaders.items():
+        j = st.jobs[job_id]
+        assert j.state not in finals and j.reused_from is None and reuse_key(j) == key
     assert set(st.alive) == {
         w.id for w in st.workers.values() if w.state is not WorkerState.STOPPED
     }
@@ -104,7 +119,9 @@ def new_core(cores: list[Core], policy: object = None, **config: object) -> Core
     return core
 
 
-def job(n: int = 1, at: float = 0.0, splittable: bool = False) -> Job:
+def job(n: int = 1, at: float = 0.0, splittable: bool = False, reuse: bool = False) -> Job:
+    """Job ``jn``; every one asks for the same output, so each runs on its own unless
+    ``reuse`` (output reuse has its own tests, test_core_reuse.py)."""
     frames = {"input_fps": 25.0, "input_frames": 250} if splittable else {}
     return Job(
         f"j{n}",
@@ -113,6 +130,7 @@ def job(n: int = 1, at: float = 0.0, splittable: bool = False) -> Job:
         Speed.FAST,
         at,
         input_duration=10.0,
+        reuse=reuse,
         **frames,  # type: ignore[arg-type]
     )
 

@@ -19,7 +19,7 @@ from dacirco.core.stimuli import (
     Reported,
     Submitted,
 )
-from dacirco.domain import Job, JobState, Speed, TaskState, WorkerState
+from dacirco.domain import Job, JobState, TaskState, WorkerState
 from dacirco.policies.base import (
     Assign,
     Decisions,
@@ -205,7 +205,7 @@ def test_a_job_keeps_fifo_order_with_every_priority_zero(cores: list[Core]) -> N
     policy = Scripted()
     core = new_core(cores, policy)
     for n in range(1, 6):
-        core.handle(Submitted(Job(f"j{n}", "bbb_1.mp4", 1000, Speed.FAST, float(n))), float(n))
+        core.handle(Submitted(job(n, float(n))), float(n))
     core.handle(Decide(), 10.0)
     assert [v.id for v in policy.seen[-1].waiting] == ["j1", "j2", "j3", "j4", "j5"]
 

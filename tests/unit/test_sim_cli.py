@@ -69,3 +69,35 @@ def test_the_options_defaults_are_the_simulators():
     setup = SimOptions().setup()
     assert setup.config == SimConfig()
     assert setup.datacenter.cpus == 18 and setup.jobs == 500 and setup.params == {}
+
+
+def test_repeated_requests_are_reused_counted_apart_and_save_work(tmp_path):
+    log = tmp_path / "tc-events-01.txt"
+    base = ["simulate", "--workload", "poisson@0.6", "-n", "300", "--repeats", "0.4"]
+    result = runner.invoke(app, [*base, "--event-log", str(log)])
+    assert result.exit_code == 0, result.output
+    assert "jobs reused" in result.output
+    run = from_log(log)  # the simulator's log reads back like the controller's
+    reused = [j for j in run.jobs if j.reused_from is not None]
+    assert 80 <= len(reused) <= 160 and all(j.state == "Completed" for j in reused)
+    assert run.meta["repeats"] == 0.4
+    opts = {"jobs": 300, "repeats": 0.4}
+    with_reuse = SimOptions(**opts).setup()  # type: ignore[arg-type]
+    without = SimOptions(**opts, reuse=False).setup()  # type: ignore[arg-type]
+    jobs, _ = with_reuse.workload("poisson@0.6", 1)
+    assert jobs == without.workload("poisson@0.6", 1)[0]  # the same requests
+    a, b = (s.run("grace-period", jobs, 1).run for s in (with_reuse, without))
+    from dacirco.analytics.figures import figures
+
+    fa, fb = figures(a), figures(b)
+    assert fa.reused == len(reused) and fb.reused == 0
+    assert fa.completed + fa.reused == fb.completed == 300
+    # Fewer transcodes: less busy time (the same jobs, the same draws).
+    assert fa.busy_core_seconds < 0.8 * fb.busy_core_seconds
+    # The lower bound counts only the work that is needed.
+    assert with_reuse.bound(jobs).reserved_core_seconds < without.bound(jobs).reserved_core_seconds
+
+
+def test_repeats_outside_0_1_are_refused_in_one_line():
+    result = runner.invoke(app, ["simulate", "--repeats", "1.5"])
+    assert result.exit_code == 2 and "--repeats 1.5" in result.output

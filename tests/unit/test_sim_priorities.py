@@ -127,7 +127,7 @@ def _levels(policy: str, priorities: str | None, seed: int = 1) -> tuple[dict[in
     marks = _workload_at(SimOptions(jobs=300, split=False, priorities=MIX).setup(), seed)
     result = setup.run(policy, _workload_at(setup, seed), seed)
     levels = {x.priority: x for x in by_priority(marks, result.run)}
-    return levels, sum(x.completed for x in levels.values())
+    return levels, sum(x.completed + x.reused for x in levels.values())
 
 
 def _workload_at(setup: Setup, seed: int) -> list[SimJob]:

@@ -221,10 +221,14 @@ class Figures:
     used_source: str  # "samples" or "busy workers"
     node_cpu_util: Stats | None  # the machines' own CPU %, from node samples (real runs)
     canceled: int = 0  # by their clients: counted apart, like failed ones
+    reused: int = 0  # completed with an identical job's output: no work, counted apart
+    reused_delay: Stats | None = None
 
 
 def figures(run: RunData) -> Figures:
     done = [j for j in run.jobs if j.state == "Completed" and j.uploaded is not None]
+    reused = [j for j in done if j.reused_from is not None]
+    done = [j for j in done if j.reused_from is None]  # the scheduler's figures: work done
     reserved = sum(w.cpus * (life(w, run)[1] - w.created) for w in run.workers)
     busy = sum(w.cpus * busy_seconds(w, run) for w in run.workers)
     samples = run.samples
@@ -247,6 +251,8 @@ def figures(run: RunData) -> Figures:
         completed=len(done),
         failed=sum(1 for j in run.jobs if j.state == "Error"),
         canceled=sum(1 for j in run.jobs if j.state == "Canceled"),
+        reused=len(reused),
+        reused_delay=stats(j.delay for j in reused),
         unfinished=sum(1 for j in run.jobs if j.state in ("Waiting", "Started")),
         delay=stats(j.delay for j in done),
         queueing=stats(None if j.assigned is None else j.assigned - j.received for j in done),
@@ -265,3 +271,10 @@ def figures(run: RunData) -> Figures:
         used_source=source,
         node_cpu_util=node_util,
     )
+
+
+def reused_summary(f: Figures) -> str:
+    """How many jobs got an identical job's output, and how long they waited for it."""
+    if not f.reused or f.reused_delay is None:
+        return str(f.reused)
+    return f"{f.reused}, delay avg {f.reused_delay.avg:.1f} s"

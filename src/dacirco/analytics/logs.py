@@ -87,6 +87,8 @@ class RequestRecord:
     state: str = WAITING
     error_message: str | None = None
     chunks: int = 0  # split in this many chunks (EV15); its ok attempt is the merge
+    reused_from: str | None = None  # served with this request's output (EV19): no work
+    time_reused: str | None = None
 
     @property
     def ok_attempt(self) -> Attempt | None:
@@ -116,7 +118,12 @@ class ParsedLog:
 
     @property
     def incomplete_requests(self) -> list[RequestRecord]:
-        return [r for r in self.requests.values() if r.ok_attempt is None]
+        return [r for r in self.requests.values() if r.ok_attempt is None and not r.reused_from]
+
+    @property
+    def reused_requests(self) -> list[RequestRecord]:
+        """Requests served with an identical request's output (EV19): counted apart."""
+        return [r for r in self.requests.values() if r.reused_from and r.ok_attempt is None]
 
     def incomplete_by_state(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -239,6 +246,9 @@ def _on_request_event(
             r.chunks = int(event.get("chunks") or 0)
         except (TypeError, ValueError):
             r.chunks = 0
+    elif code == "EV19":  # served with another request's output, without a task of its own
+        r.reused_from, r.time_reused = str(event.get("source") or "?"), time
+        r.state = COMPLETED
     elif code == "EV16":  # a chunk is done: its attempt ends there, the request goes on
         chunk = r.attempt(str(event.get("task_id")))
         if chunk is not None and chunk.ended is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dacirco.analytics.figures import Figures, Stats, figures
+from dacirco.analytics.figures import Figures, Stats, figures, reused_summary
 from dacirco.analytics.html import write_html
 from dacirco.analytics.plots import Plot, render
 from dacirco.analytics.run import RunData
@@ -52,6 +52,7 @@ ROWS: list[tuple[str, Callable[[Figures], str]]] = [
         "completed / failed / canceled / unfinished",
         lambda f: f"{f.completed} / {f.failed} / {f.canceled} / {f.unfinished}",
     ),
+    ("reused (another job's output)", reused_summary),
     ("delay avg / p95 / max (s)", lambda f: f"{_pair(f.delay, _num)} / {_num(f.delay.max)}"),
     ("queueing avg / p95 (s)", lambda f: _pair(f.queueing, _num)),
     ("workers", lambda f: str(f.workers)),

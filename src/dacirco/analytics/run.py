@@ -44,7 +44,9 @@ class WorkerSpan:
 
 @dataclass
 class JobSpan:
-    """One request; ``uploaded`` is set only when it completed (its EV7)."""
+    """One request; ``uploaded`` is set only when it completed (its EV7, or its EV19 when it
+    got an identical job's output: ``reused_from`` names that job, and no worker worked for
+    it, so the figures count it apart)."""
 
     job_id: str
     received: float
@@ -59,6 +61,7 @@ class JobSpan:
     uploaded: float | None = None
     worker_id: str | None = None
     attempts: int = 0
+    reused_from: str | None = None
 
     @property
     def delay(self) -> float | None:
@@ -170,6 +173,20 @@ def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunDat
         if received is None:
             continue  # its EV1 is not in this log: nothing to measure from
         ok = r.ok_attempt
+        if ok is None and r.reused_from and r.state == COMPLETED:
+            jobs.append(
+                JobSpan(
+                    job_id=r.request_id,
+                    received=received,
+                    movie=str(r.input_video or ""),
+                    bitrate=int(_num(r.bitrate, 0)),
+                    speed=str(r.speed or ""),
+                    state=COMPLETED,
+                    uploaded=_t(r.time_reused),
+                    reused_from=r.reused_from,
+                )
+            )
+            continue
         attempt = ok or (r.attempts[-1] if r.attempts else None)
         times_of = attempt.times if attempt else {}
         assigned = _t(times_of.get("assigned"))

@@ -110,11 +110,13 @@ def _t(value: float | None) -> str | None:
     return iso(value) if value is not None else None
 
 
-def job_public(job: Job, figures: JobFigures | None = None) -> JobPublic:
+def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None = None) -> JobPublic:
+    """``leader``: the job it is attached to, whose progress it shows."""
     t = job.timings
     delay = None
-    if job.state == JobState.COMPLETED and "uploaded" in t:
-        delay = round(t["uploaded"] - job.received_at, 3)
+    done = t.get("uploaded", t.get("reused"))
+    if job.state == JobState.COMPLETED and done is not None:
+        delay = round(done - job.received_at, 3)
     return JobPublic(
         id=job.id,
         id_video=job.id_video,
@@ -124,9 +126,11 @@ def job_public(job: Job, figures: JobFigures | None = None) -> JobPublic:
         state=job.state.value,
         priority=job.priority,
         callback_url=job.callback_url,
+        reuse=job.reuse,
+        reused_from=job.reused_from,
         attempts=job.attempts,
         worker_id=job.worker_id,
-        progress=round(job.progress, 4),
+        progress=round((leader or job).progress, 4),
         output=job.output,
         output_url=f"/jobs/{job.id}/output" if job.state == JobState.COMPLETED else None,
         error=job.error,
@@ -142,6 +146,7 @@ def job_public(job: Job, figures: JobFigures | None = None) -> JobPublic:
             uploaded=_t(t.get("uploaded")),
             failed=_t(t.get("failed")),
             canceled=_t(t.get("canceled")),
+            reused=_t(t.get("reused")),
         ),
         figures=figures,
     )
@@ -180,6 +185,7 @@ class LocalBackend:
                 body.codec,
                 priority=body.priority,
                 callback_url=body.callback_url,
+                reuse=body.reuse,
             )
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
@@ -194,7 +200,8 @@ class LocalBackend:
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
         tasks = self.c.tasks_of(job_id)
-        return job_public(job, job_figures(job, tasks, self.c.workers, self.c.clock()))
+        figures = job_figures(job, tasks, self.c.workers, self.c.clock())
+        return job_public(job, figures, self.c.leader_of(job))
 
     async def cancel(self, job_id: str) -> JobPublic:
         try:

@@ -68,6 +68,15 @@ class JobCreate(BaseModel):
             json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+"},
         ),
     ] = None
+    reuse: Annotated[
+        bool,
+        Field(
+            strict=True,
+            description="false: run this request even if an identical one (movie, bitrate, "
+            "speed, codec) has completed or is in progress; true (the default): get that "
+            "job's output",
+        ),
+    ] = True
 
     @field_validator("id_video")
     @classmethod
@@ -86,6 +95,7 @@ class Timings(BaseModel):
     uploaded: str | None = None
     failed: str | None = None
     canceled: str | None = None
+    reused: str | None = None  # when it got another job's output
 
 
 class JobPublic(BaseModel):
@@ -97,6 +107,11 @@ class JobPublic(BaseModel):
     state: str
     priority: int = 0
     callback_url: str | None = None
+    reuse: bool = True
+    reused_from: str | None = Field(
+        None,
+        description="the identical job whose output it has (Completed) or waits for (attached)",
+    )
     attempts: int
     worker_id: str | None = None
     progress: float = 0.0
@@ -105,7 +120,9 @@ class JobPublic(BaseModel):
     error: str | None = None
     errors: list[str] = Field(default_factory=list, description="one reason per failed attempt")
     input_duration: float | None = None
-    delay: float | None = Field(None, description="seconds from request to uploaded output")
+    delay: float | None = Field(
+        None, description="seconds from request to uploaded (or reused) output"
+    )
     timings: Timings = Field(default_factory=Timings)
     figures: JobFigures | None = Field(
         None, description="where its time went, what it reserved, each attempt (docs/api.md)"

@@ -66,9 +66,10 @@ class AsyncClient:
         codec: str = DEFAULT_CODEC,
         priority: int | None = None,
         callback_url: str | None = None,
+        reuse: bool | None = None,
     ) -> str:
         """Submit a job; its id (optional fields sent only when given)."""
-        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url)
+        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url, reuse)
         return calls.text(await self._send(call), "a job id")
 
     async def jobs(self, limit: int | None = None, after: str | None = None) -> Page:

@@ -60,6 +60,7 @@ def submit_call(
     codec: str = DEFAULT_CODEC,
     priority: int | None = None,
     callback_url: str | None = None,
+    reuse: bool | None = None,
 ) -> Call:
     """``POST /jobs``; the fields a classic server does not know go only when given."""
     body: dict[str, Any] = {"id_video": id_video, "bitrate": bitrate, "speed": speed}
@@ -69,6 +70,8 @@ def submit_call(
         body["priority"] = priority
     if callback_url is not None:
         body["callback_url"] = callback_url
+    if reuse is not None:
+        body["reuse"] = reuse
     return Call("POST", "/jobs", json=body)
 
 

@@ -81,13 +81,22 @@ def submit(
     callback_url: Annotated[
         str | None, typer.Option(help="an http(s) URL that gets this job's changes as webhooks")
     ] = None,
+    reuse: Annotated[
+        bool | None,
+        typer.Option(
+            "--reuse/--no-reuse",
+            help="--no-reuse: run it even if an identical job has completed or is in "
+            "progress (the service reuses by default)",
+            show_default=False,
+        ),
+    ] = None,
     url: Url = DEFAULT_URL,
     api_token: ClientToken = None,
     as_json: Json = False,
 ) -> None:
     """Submit a job; print its id."""
     with _api(url, api_token, as_json) as api:
-        job_id = api.submit(id_video, bitrate, speed, codec, priority, callback_url)
+        job_id = api.submit(id_video, bitrate, speed, codec, priority, callback_url, reuse)
     _out(render.dumps({"id": job_id}) if as_json else job_id)
 
 

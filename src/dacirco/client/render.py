@@ -69,6 +69,8 @@ def job_line(job: JobPublic) -> str:
         line += f" in {job.delay:.1f} s"
     if job.output:
         line += f", output {job.output}"
+    if job.reused_from:
+        line += f" (reused from job {job.reused_from})"
     if job.error:
         line += f": {job.error}"
     return line

@@ -69,10 +69,12 @@ class Client:
         codec: str = DEFAULT_CODEC,
         priority: int | None = None,
         callback_url: str | None = None,
+        reuse: bool | None = None,
     ) -> str:
-        """Submit a job; its id. ``priority`` and ``callback_url`` are sent only
-        when given (a classic server does not know them)."""
-        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url)
+        """Submit a job; its id. ``priority``, ``callback_url`` and ``reuse`` (False: run
+        it even if an identical job exists) are sent only when given (a classic server does
+        not know them)."""
+        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url, reuse)
         return calls.text(self._send(call), "a job id")
 
     def jobs(self, limit: int | None = None, after: str | None = None) -> Page:

@@ -48,6 +48,7 @@ def job_record(job: Job) -> dict[str, Any]:
         "worker_id": job.worker_id,
         "progress": round(job.progress, 4),
         "output": job.output,
+        "reused_from": job.reused_from,
         "error": job.error,
     }
 

@@ -27,6 +27,7 @@ from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Submitted, Tick
 from dacirco.domain import (
+    FINAL_JOB_STATES,
     MAX_PRIORITY,
     MIN_PRIORITY,
     Codec,
@@ -65,6 +66,7 @@ class ControllerConfig:
     max_queue: int = 1000  # waiting jobs past which submissions get a 429; 0: no limit
     sample_interval: float = 1.0  # asked of the workers; 0: they do not sample
     priority_aging: float = 60.0  # seconds of waiting worth one priority level
+    reuse: bool = True  # identical requests share one output (a request may opt out)
     webhook_allow_private: bool = False  # callback URLs on loopback/private networks allowed
     webhook_progress_interval: float = 10.0  # at most one progress webhook per job so often
 
@@ -79,6 +81,7 @@ class ControllerConfig:
             boot_backoff_max=self.boot_backoff_max,
             capacity_backoff=self.capacity_backoff,
             priority_aging=self.priority_aging,
+            reuse=self.reuse,
         )
 
 
@@ -142,6 +145,12 @@ class Controller(WorkerLink, Shell):
         """A job's tasks (attempts, parts), in order."""
         st = self.core.state
         return [st.tasks[t] for t in st.job_tasks.get(job_id, ())]
+
+    def leader_of(self, job: Job) -> Job | None:
+        """The job it is attached to while it waits for that job's output (reuse)."""
+        if job.reused_from is None or job.state in FINAL_JOB_STATES:
+            return None
+        return self.core.state.jobs.get(job.reused_from)
 
     def worker(self, worker_id: str) -> Worker:
         try:
@@ -253,6 +262,7 @@ class Controller(WorkerLink, Shell):
         *,
         priority: int = 0,
         callback_url: str | None = None,
+        reuse: bool = True,
     ) -> Job:
         if not valid_movie_name(id_video):
             raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
@@ -281,6 +291,7 @@ class Controller(WorkerLink, Shell):
             codec=codec,
             priority=priority,
             callback_url=callback_url,
+            reuse=reuse,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,

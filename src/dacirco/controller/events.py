@@ -37,6 +37,11 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "EV16": ("Chunk done", ("request_id", "worker_id", "task_id")),
     # A client canceled the request (DELETE /jobs/{id}): it is final.
     "EV17": ("Request canceled", ("request_id", "reason")),
+    # Output reuse: a request identical to a job in progress waits for that job's output
+    # (EV18, ``source``: that job); EV19 when it is served with another job's output, at
+    # once (the source had completed) or when its source completes. No worker worked for it.
+    "EV18": ("Request attached", ("request_id", "source")),
+    "EV19": ("Request reused", ("request_id", "source", "output")),
 }
 
 

@@ -22,7 +22,7 @@ from dacirco.domain import (
 )
 from dacirco.policies.base import Policy
 
-from . import decide
+from . import decide, reuse
 from .effects import Delete, Step, Wake
 from .errors import Conflict, NotFound, TaskNotYours, WorkerAuthError, WorkerGone
 from .lifecycle import (
@@ -93,10 +93,13 @@ class Core:
         st = self.state
         st.tx = txn if txn is not None else DIRECT
         out = Step(log=self.log)
+        st.touched = {}
         try:
             self._dispatch(stimulus, now, out)
+            reuse.settle(st, out, now)
         finally:
             st.tx = DIRECT
+            st.touched = {}
         return out
 
     def _dispatch(self, s: Stimulus, now: float, out: Step) -> None:
@@ -144,9 +147,6 @@ class Core:
     def _submitted(self, s: Submitted, now: float, out: Step) -> None:
         st, job = self.state, s.job
         st.add_job(job)
-        st.enqueue(job.id)
-        duration, work = job.input_duration, job_work(job)
-        st.tx.later(lambda: st.stats.arrival(job.received_at, duration, work))
         emit(
             out,
             "EV1",
@@ -156,6 +156,11 @@ class Core:
             bitrate=job.bitrate,
             speed=job.speed.value,
         )
+        if reuse.submitted(st, out, job, now):
+            return  # served with, or attached to, an identical job's output: no work
+        st.enqueue(job.id)
+        duration, work = job.input_duration, job_work(job)
+        st.tx.later(lambda: st.stats.arrival(job.received_at, duration, work))
 
     def _cancel(self, s: Cancel, now: float, out: Step) -> None:
         """The job ends Canceled. Its waiting parts leave the queue; a worker that had not
@@ -177,6 +182,7 @@ class Core:
         job.worker_id = job.task_id = None
         st.dequeue(job.id)
         drop_parts(st, job)
+        reuse.canceled(st, job)
         for wid in list(st.alive):
             worker = st.workers[wid]
             task = st.tasks.get(worker.task_id) if worker.task_id else None
@@ -350,8 +356,9 @@ class Core:
         st = self.state
         for job in s.jobs:
             st.add_job(job, stored=True)
-            if job.state is JobState.WAITING:
+            if job.state is JobState.WAITING and job.reused_from is None:
                 st.enqueue(job.id)
+        reuse.rebuild(st, now)  # attached jobs wait with their leader
         for worker in s.workers:
             st.add_worker(worker, stored=True)
         for task in s.tasks:
@@ -367,6 +374,8 @@ class Core:
                 st.task(task).transition(TaskState.LOST, now, "controller restarted")
         # No worker is alive now: a job still Started waits again (a split one: its parts).
         for job in s.jobs:
+            if job.reused_from is not None:
+                continue  # attached: it follows its leader
             if job.state is JobState.STARTED and job.chunks:
                 restore_parts(st, job)
             elif job.state is JobState.STARTED:

@@ -16,6 +16,7 @@ from dacirco.domain import (
     DEFAULT_FLAVOR,
     Job,
     Node,
+    ReuseKey,
     Task,
     Worker,
     WorkerState,
@@ -43,6 +44,7 @@ class CoreConfig:
     boot_backoff_max: float = 60.0
     capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
     priority_aging: float = 60.0  # seconds of waiting worth one priority level
+    reuse: bool = True  # identical requests share one output (``core/reuse.py``)
 
 
 @dataclass
@@ -93,6 +95,12 @@ class State:
         self.tx: Direct = Direct()  # the step's transaction, set by Core.handle
         self.nodes: tuple[Node, ...] = nodes
         self.refused: dict[str, int] = {}
+        # Output reuse (``core/reuse.py``): the job whose output serves each request key,
+        # the job in progress that identical requests attach to, and who is attached.
+        self.outputs: dict[ReuseKey, str] = {}
+        self.leaders: dict[ReuseKey, str] = {}
+        self.followers: dict[str, tuple[str, ...]] = {}
+        self.touched: dict[str, None] = {}  # jobs changed by the step under way
         self.invalidate()
 
     # ---- changes, through the transaction ----------------------------------------------
@@ -120,6 +128,7 @@ class State:
 
     def job(self, job: Job) -> Job:
         """About to change ``job``."""
+        self.touched[job.id] = None
         return self.tx.job(job)
 
     def worker(self, worker: Worker) -> Worker:

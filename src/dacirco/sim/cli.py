@@ -15,10 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dacirco.analytics.figures import figures
+from dacirco.analytics.figures import figures, reused_summary
 from dacirco.cli_options import option, option_for, shared_options
 from dacirco.policies.base import available
-from dacirco.sim.bound import lower_bound
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
 
@@ -68,6 +67,21 @@ PrioritiesOpt = Annotated[
         " at 50, 90 % at 0), drawn per request from the seed; default: every request at 0",
     ),
 ]
+Repeats = Annotated[
+    float,
+    typer.Option(
+        help="share of requests (0..1) that repeat an earlier request (its movie, bitrate and "
+        "speed), drawn from the seed",
+    ),
+]
+ReuseOpt = Annotated[
+    bool,
+    typer.Option(
+        "--reuse/--no-reuse",
+        help="identical requests share one output, as in the service (reused ones are "
+        "counted apart)",
+    ),
+]
 PriorityAging = Annotated[
     float, typer.Option(help="seconds of waiting worth one priority level (the core's aging)")
 ]
@@ -107,6 +121,8 @@ SIM_OPTIONS = {
     "split": SplitOpt,
     "priorities": PrioritiesOpt,
     "priority_aging": PriorityAging,
+    "repeats": Repeats,
+    "reuse": ReuseOpt,
 }
 
 
@@ -169,11 +185,13 @@ def simulate(
     }
     if options.priorities is not None:
         meta["priorities"] = options.priorities
+    if options.repeats:
+        meta["repeats"] = options.repeats
     t0 = time.perf_counter()
     result = setup.run(policy, sim_jobs, seed, log=event_log is not None, meta=meta)
     wall = time.perf_counter() - t0
     f = figures(result.run)
-    bound = lower_bound(sim_jobs, setup.models, setup.datacenter, setup.config.split)
+    bound = setup.bound(sim_jobs)
     table = Table(
         title=f"{policy} on {workload} (seed {seed}, rho = {rho:.2f},"
         f" {setup.datacenter.cpus} cores)"
@@ -183,6 +201,7 @@ def simulate(
     table.add_column("lower bound", justify="right")
     lines = [
         ("jobs completed", f"{f.completed}/{f.jobs}", ""),
+        ("jobs reused (not in the figures)", reused_summary(f), ""),
         (
             "delay avg / p95 / max (s)",
             f"{f.delay.avg:.1f} / {f.delay.p95:.1f} / {f.delay.max:.1f}",

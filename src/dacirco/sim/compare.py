@@ -22,8 +22,10 @@ from dacirco.sim.workload import (
     CatalogShape,
     Priorities,
     SimJob,
+    distinct,
     jobs_at_load,
     requests_for,
+    with_repeats,
 )
 
 
@@ -53,6 +55,7 @@ class Setup:
     load: float | None = None  # stretch arrivals to this offered load
     params: dict[str, float] = field(default_factory=dict)  # the generator's parameters
     priorities: Priorities = ()  # the jobs' mix of priorities; (): every job at 0
+    repeats: float = 0.0  # share of requests that repeat an earlier one (with_repeats)
 
     def workload(self, workload: str, seed: int) -> tuple[list[SimJob], float]:
         """The jobs of ``workload`` for ``seed``, and their offered load rho.
@@ -61,6 +64,7 @@ class Setup:
         name, load = parse_workload(workload)
         load = self.load if load is None else load
         requests = requests_for(name, self.jobs, seed, **self.params)
+        requests = with_repeats(requests, self.repeats, seed)
         return jobs_at_load(
             requests,
             self.models,
@@ -71,6 +75,11 @@ class Setup:
             load,
             self.priorities,
         )
+
+    def bound(self, jobs: Sequence[SimJob]) -> Bound:
+        """The lower bound of ``jobs``: with reuse, of the ones that need work."""
+        needed = distinct(jobs) if self.config.reuse else list(jobs)
+        return lower_bound(needed, self.models, self.datacenter, self.config.split)
 
     def run(
         self,
@@ -96,6 +105,7 @@ class Level:
     completed: int
     delay: Stats
     queueing: Stats
+    reused: int = 0  # completed with an identical job's output (not in the figures)
 
 
 def by_priority(jobs: Sequence[SimJob], run: RunData) -> list[Level]:
@@ -109,9 +119,11 @@ def by_priority(jobs: Sequence[SimJob], run: RunData) -> list[Level]:
     levels = []
     for level, group in sorted(groups.items(), reverse=True):
         done = [s for s in group if s.state == "Completed" and s.uploaded is not None]
+        reused = sum(1 for s in done if s.reused_from is not None)
+        done = [s for s in done if s.reused_from is None]  # reused: no work, counted apart
         delay = stats(s.delay for s in done)
         queueing = stats(None if s.assigned is None else s.assigned - s.received for s in done)
-        levels.append(Level(level, len(group), len(done), delay, queueing))
+        levels.append(Level(level, len(group), len(done), delay, queueing, reused))
     return levels
 
 
@@ -145,8 +157,7 @@ def compare(
     for w in workloads:
         for seed in seeds:
             jobs, rho = setup.workload(w, seed)
-            split = setup.config.split
-            bounds[w].append(lower_bound(jobs, setup.models, setup.datacenter, split))
+            bounds[w].append(setup.bound(jobs))
             rhos[w].append(rho)
             for p in policies:
                 result = setup.run(p, jobs, seed)

@@ -39,6 +39,7 @@ KNOBS = (
     "exact",
     "split",
     "priority_aging",
+    "reuse",
 )
 
 
@@ -63,6 +64,8 @@ class SimOptions:
     split: bool = _SIM["split"]  # policies may split jobs in chunks
     priorities: str | None = None  # the jobs' mix, PRIORITY:SHARE,... (None: every job at 0)
     priority_aging: float = _SIM["priority_aging"]  # seconds of waiting worth one level
+    repeats: float = _SETUP["repeats"]  # share of requests repeating an earlier one
+    reuse: bool = _SIM["reuse"]  # identical requests share one output, as in the service
 
     def setup(self) -> Setup:
         """What every run of these options starts from; a ``ValueError`` naming what cannot
@@ -82,6 +85,8 @@ class SimOptions:
         priorities = parse_priorities(self.priorities) if self.priorities is not None else ()
         if not (self.priority_aging >= 0 and math.isfinite(self.priority_aging)):
             raise ValueError(f"--priority-aging {self.priority_aging}: must be a number >= 0")
+        if not 0.0 <= self.repeats <= 1.0:
+            raise ValueError(f"--repeats {self.repeats}: must be a share in 0..1")
         return Setup(
             datacenter=datacenter,
             config=SimConfig(**{knob: getattr(self, knob) for knob in KNOBS}),
@@ -91,4 +96,5 @@ class SimOptions:
             load=self.load,
             params=dict(self.params),
             priorities=priorities,
+            repeats=self.repeats,
         )

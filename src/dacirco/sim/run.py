@@ -72,6 +72,7 @@ class SimConfig:
     exact: bool = False
     split: bool = True  # policies may split jobs in chunks (Limits.can_split), as the controller
     priority_aging: float = CoreConfig.priority_aging  # seconds of waiting worth one level
+    reuse: bool = CoreConfig.reuse  # identical requests share one output, as the service's
     linger: float = 3600.0
     stall: float = 86400.0
 
@@ -143,6 +144,7 @@ class Simulation:
             boot_timeout=INF,  # simulated workers never fall silent
             heartbeat_timeout=INF,
             priority_aging=config.priority_aging,
+            reuse=config.reuse,
         )
         self.core = Core(core_config, policy, log=log, exact=config.exact)
         self.core.state.set_nodes(datacenter.nodes)
@@ -201,6 +203,8 @@ class Simulation:
             happened = False
             while i < n and jobs[i].arrival == t:
                 self.feed(Submitted(core_job(jobs[i])), t)
+                if state.jobs[jobs[i].id].state is JobState.COMPLETED:
+                    self._done += 1  # served with an identical job's output
                 self._progress_at = t
                 i += 1
                 happened = True
@@ -307,12 +311,13 @@ class Simulation:
         pending = self._pending.pop(worker_id, None)
         if pending is None:
             return False
+        task = self.state.tasks[pending[0]]
+        attached = len(self.state.followers.get(task.job_id, ()))
         self._report(worker_id, pending, now)
         self._progress_at = now
-        task = self.state.tasks[pending[0]]
         job = self.state.jobs[task.job_id]
         if task.part != "chunk" and job.state is JobState.COMPLETED:
-            self._done += 1
+            self._done += 1 + attached  # the jobs attached to it completed with it
         return True
 
     def _report(self, worker_id: str, pending: tuple[str, tuple[float, ...]], until: float) -> None:
@@ -366,6 +371,9 @@ class Simulation:
                 span.transcoded = t.get("transcoded")
                 span.uploaded = t.get("uploaded") if done else None
                 span.worker_id = job.worker_id
+                if done and job.reused_from is not None:
+                    span.reused_from, span.uploaded = job.reused_from, t.get("reused")
+                    span.assigned, span.attempts = None, 0
             jobs.append(span)
         start = self.jobs[0].arrival if self.jobs else 0.0
         end = max([end_now, start] + [w.stopped_at or 0.0 for w in state.workers.values()])

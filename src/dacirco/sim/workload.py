@@ -125,6 +125,36 @@ def draw_priorities(priorities: Priorities, n: int, seed: int) -> list[int]:
     return rng.choices(levels, weights=[share for _, share in priorities], k=n)
 
 
+def with_repeats(requests: Sequence[Request], share: float, seed: int) -> list[Request]:
+    """``requests`` where each one after the first is, with probability ``share``, a repeat
+    of an earlier one picked uniformly (its movie, bitrate and speed; its own arrival), as a
+    provider asking again for an output it asked for before. Drawn from a generator of its
+    own: with ``share`` 0 the requests are unchanged and no draw is made."""
+    if share <= 0:
+        return list(requests)
+    rng = random.Random(f"dacirco-sim-repeats-{seed}")
+    out: list[Request] = []
+    for r in requests:
+        if out and rng.random() < share:
+            e = out[rng.randrange(len(out))]
+            r = Request(r.delay, e.movie, e.bitrate, e.speed)
+        out.append(r)
+    return out
+
+
+def distinct(jobs: Sequence[SimJob]) -> list[SimJob]:
+    """The jobs that ask for an output no earlier job asked for: with reuse, the only ones
+    that need work (the lower bound's jobs)."""
+    seen: set[tuple[str, int, str, str]] = set()
+    out = []
+    for j in jobs:
+        key = (j.movie.name, j.bitrate, j.speed, j.codec)
+        if key not in seen:
+            seen.add(key)
+            out.append(j)
+    return out
+
+
 def requests_for(workload: str, n: int, seed: int, **params: float) -> list[Request]:
     """``n`` requests of a generator (classic, poisson, bursty, diurnal) or a scenario file."""
     if workload in GENERATORS:
