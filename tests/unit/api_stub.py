@@ -41,9 +41,6 @@ class StubController:
     def tasks_of(self, job_id: str) -> list:
         return []
 
-    def leader_of(self, job: Job) -> Job | None:
-        return None
-
     def worker(self, worker_id: str) -> Worker:
         try:
             return self.workers[worker_id]

@@ -187,3 +187,33 @@ def test_followers_survive_a_restart_and_wait_again_with_their_leader(cores: lis
     alone.handle(Recover(*(tuple(d.values()) for d in copy.deepcopy(stored))), 10.0)
     assert set(alone.state.waiting) == {"j1", "j2"}
     assert alone.state.jobs["j2"].reused_from is None
+
+
+# ---- in the controller: stored with the step, shown with the leader's progress, reloaded ----
+async def test_the_controller_stores_attached_jobs_and_reloads_them(make) -> None:  # type: ignore[no-untyped-def]
+    from tests.unit.conftest import STEPS
+
+    h = make()
+    leader, worker, task = await h.assigned()
+    follower = await h.submit(reuse=True)  # identical (the harness' one request)
+    assert follower.reused_from == leader.id and follower.state is JobState.STARTED
+    await h.report(worker, task, "started")
+    await h.report(worker, task, "progress", progress=0.4)
+    assert h.controller.job(follower.id).progress == 0.4  # it shows its leader's progress
+    h.crash()  # the controller dies with the follower attached
+
+    h2 = make(db=h.db, clock=h.clock)
+    await h2.controller.recover()
+    c = h2.controller
+    j1, j2 = c.job(leader.id), c.job(follower.id)
+    assert (j1.state, j2.state, j2.reused_from) == (JobState.WAITING,) * 2 + (leader.id,)
+    await c.reconcile()
+    worker2 = await h2.register(h2.runtime.specs[-1])
+    await c.reconcile()
+    task2 = await h2.poll(worker2)
+    assert task2 is not None and task2.job_id == leader.id  # one task for both
+    for step in STEPS:
+        h2.clock.advance(1)
+        await h2.report(worker2, task2, step)
+    assert (j2.state, j2.output) == (JobState.COMPLETED, j1.output)
+    assert [e["request_id"] for e in h2.events("EV19")] == [follower.id]

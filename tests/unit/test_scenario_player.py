@@ -223,3 +223,13 @@ async def test_schedule_lag_at_100_requests_per_second(instant_server):
     # scheduler that slept cumulatively would add every lag up, seconds here).
     assert report.duration >= 1.99 - 0.01
     assert report.duration <= 1.99 + report.lag_max + 0.2
+
+
+async def test_the_classic_body_by_default_and_reuse_false_when_asked():
+    api = FakeApi()
+    async with client(api) as http:
+        await play([req(), req()], URL, client=http)
+        await play([req()], URL, client=http, reuse=False)
+    bodies = [body for _, body in api.received]
+    assert [set(b) for b in bodies[:2]] == [{"id_video", "bitrate", "speed"}] * 2
+    assert bodies[2]["reuse"] is False

@@ -130,7 +130,7 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
         reused_from=job.reused_from,
         attempts=job.attempts,
         worker_id=job.worker_id,
-        progress=round((leader or job).progress, 4),
+        progress=round(job.progress, 4),
         output=job.output,
         output_url=f"/jobs/{job.id}/output" if job.state == JobState.COMPLETED else None,
         error=job.error,
@@ -201,7 +201,7 @@ class LocalBackend:
             raise ApiError(404, str(exc)) from exc
         tasks = self.c.tasks_of(job_id)
         figures = job_figures(job, tasks, self.c.workers, self.c.clock())
-        return job_public(job, figures, self.c.leader_of(job))
+        return job_public(job, figures)
 
     async def cancel(self, job_id: str) -> JobPublic:
         try:

@@ -27,7 +27,6 @@ from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Submitted, Tick
 from dacirco.domain import (
-    FINAL_JOB_STATES,
     MAX_PRIORITY,
     MIN_PRIORITY,
     Codec,
@@ -145,12 +144,6 @@ class Controller(WorkerLink, Shell):
         """A job's tasks (attempts, parts), in order."""
         st = self.core.state
         return [st.tasks[t] for t in st.job_tasks.get(job_id, ())]
-
-    def leader_of(self, job: Job) -> Job | None:
-        """The job it is attached to while it waits for that job's output (reuse)."""
-        if job.reused_from is None or job.state in FINAL_JOB_STATES:
-            return None
-        return self.core.state.jobs.get(job.reused_from)
 
     def worker(self, worker_id: str) -> Worker:
         try:

@@ -174,8 +174,10 @@ class WorkerLink:
             job = self.jobs[task.job_id]
             open_task = task.state in (TaskState.ASSIGNED, TaskState.RUNNING)
             if rep.progress is not None and open_task and task.part is None:
-                job.progress = rep.progress  # memory only: not worth a write
-                self._progress_webhook(job)
+                # Memory only: not worth a write. Jobs attached to it (reuse) show it too.
+                for fid in (job.id, *self.core.state.followers.get(job.id, ())):
+                    self.jobs[fid].progress = rep.progress
+                    self._progress_webhook(self.jobs[fid])
             return
         if rep.step == "failed":
             gone = False

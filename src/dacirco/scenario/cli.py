@@ -156,6 +156,15 @@ def scenario(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="generate and save (or check -f) but send nothing")
     ] = False,
+    reuse: Annotated[
+        bool | None,
+        typer.Option(
+            "--reuse/--no-reuse",
+            help="--no-reuse: every request is transcoded, even one identical to an earlier "
+            "one (default: the service's, which reuses outputs)",
+            show_default=False,
+        ),
+    ] = None,
     api_token: ClientToken = None,
 ) -> None:
     """Play a scenario: generate N requests (-n, saved to last_scenario.csv) or replay a
@@ -199,6 +208,7 @@ def scenario(
             time_scale=time_scale,
             timeout=timeout,
             token=api_token,
+            reuse=reuse,
         )
     )
     print_report(report, console)

@@ -117,10 +117,14 @@ class PlayReport:
         return dict(Counter(reason for _, reason in self.rejected))
 
 
-async def _send(client: AsyncClient, record: Sent, *, first: bool) -> None:
+async def _send(
+    client: AsyncClient, record: Sent, *, first: bool, reuse: bool | None = None
+) -> None:
     request = record.request
     try:
-        record.job_id = await client.submit(request.movie, request.bitrate, request.speed)
+        record.job_id = await client.submit(
+            request.movie, request.bitrate, request.speed, reuse=reuse
+        )
     except Unreachable as exc:
         if first:
             raise ServerUnreachable(
@@ -193,10 +197,13 @@ async def play(
     timeout: float = 3600.0,
     poll_interval: float = 0.5,
     token: str | None = None,
+    reuse: bool | None = None,
 ) -> PlayReport:
     """Send ``requests`` on their schedule (delays multiplied by ``time_scale``); see the
     module docstring. Raises :class:`ServerUnreachable` if the first request cannot connect.
-    ``token``: the API token sent with every call (when ``client`` is not given)."""
+    ``token``: the API token sent with every call (when ``client`` is not given); ``reuse``
+    False: every request is transcoded, even one identical to an earlier one (None: the
+    service's default, the classic body)."""
     if time_scale < 0:
         raise ValueError("time_scale must be >= 0")
     http = _client(base_url, client, token)
@@ -215,9 +222,9 @@ async def play(
                 await asyncio.sleep(wait_for)
             record.sent = loop.time() - t0
             if i == 0:
-                await _send(http, record, first=True)
+                await _send(http, record, first=True, reuse=reuse)
             else:
-                tasks.append(asyncio.create_task(_send(http, record, first=False)))
+                tasks.append(asyncio.create_task(_send(http, record, first=False, reuse=reuse)))
             if progress:
                 progress("send", i + 1, len(requests))
         await asyncio.gather(*tasks)
