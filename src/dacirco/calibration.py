@@ -39,6 +39,7 @@ from typing import Annotated
 import typer
 
 from dacirco.catalog.probe import MovieInfo, probe
+from dacirco.cli_options import comma_list
 from dacirco.config import default_data_dir, storage_root
 from dacirco.sim.calibrate import Calibration, fit_samples
 from dacirco.storage.base import INPUT_PREFIX
@@ -152,10 +153,6 @@ def catalog_movies(
     return [(p, probe(p, p.name)) for p in paths]
 
 
-def _csv(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
 def calibrate(
     data_dir: Annotated[
         Path,
@@ -181,7 +178,7 @@ def calibrate(
     """Measure ffmpeg and a local worker's boot on this machine, for `dacirco simulate
     --runtime local --calibration FILE`."""
     try:
-        found = catalog_movies(data_dir, _csv(movies) or None)
+        found = catalog_movies(data_dir, comma_list(movies, "--movies", required=False) or None)
     except (OSError, ValueError) as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from None
@@ -193,15 +190,15 @@ def calibrate(
     if not movies:
         found = sorted(found, key=lambda m: (m[1].duration, m[1].name))[:4]
     try:
-        thread_counts = [int(t) for t in _csv(threads)]
+        thread_counts = [int(t) for t in comma_list(threads, "--threads")]
     except ValueError:
         raise typer.BadParameter(
             f"{threads!r}: integers expected", param_hint="--threads"
         ) from None
     cal = measure(
         found,
-        codecs=_csv(codecs),
-        presets=_csv(presets),
+        codecs=comma_list(codecs, "--codecs"),
+        presets=comma_list(presets, "--presets"),
         threads=thread_counts,
         repeats=repeats,
         on_step=typer.echo,

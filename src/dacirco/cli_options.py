@@ -173,3 +173,12 @@ def shared_options(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def comma_list(text: str, option_name: str, *, required: bool = True) -> list[str]:
+    """``a, b,a`` as ``["a", "b"]``: stripped, each once, in order. Empty with ``required``:
+    a one-line error naming ``option_name``."""
+    items = list(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    if required and not items:
+        raise typer.BadParameter("give at least one, comma-separated", param_hint=option_name)
+    return items

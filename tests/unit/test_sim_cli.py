@@ -101,3 +101,22 @@ def test_repeated_requests_are_reused_counted_apart_and_save_work(tmp_path):
 def test_repeats_outside_0_1_are_refused_in_one_line():
     result = runner.invoke(app, ["simulate", "--repeats", "1.5"])
     assert result.exit_code == 2 and "--repeats 1.5" in result.output
+
+
+def test_a_repeated_policy_or_workload_counts_once_and_bad_outputs_are_one_line(tmp_path):
+    csv_file = tmp_path / "runs.csv"
+    args = ["compare", "--policies", "grace-period, grace-period", "--workloads",
+            "classic,classic", "--seeds", "1", "-n", "20", "--plot", str(tmp_path / "p.png"),
+            "--csv", str(csv_file)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(csv_file.read_text().splitlines()) == 1 + 1 + 1  # header, the run, its bound
+    for bad in (["--policies", ","], ["--workloads", " "]):
+        result = runner.invoke(app, ["compare", *bad])
+        assert result.exit_code == 2 and "give at least one" in result.output
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    args[-1] = str(blocked / "runs.csv")  # a folder that is a file
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "cannot write" in result.output
+    assert "Traceback" not in result.output

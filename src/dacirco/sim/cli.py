@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dacirco.analytics.figures import figures, reused_summary
-from dacirco.cli_options import option, option_for, shared_options
+from dacirco.cli_options import comma_list, option, option_for, shared_options
 from dacirco.policies.base import available
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
@@ -279,8 +279,8 @@ def compare_command(
 ) -> None:
     """Compare policies on workloads over several seeds: a table with the spread over seeds and
     the lower bound, and a Pareto plot (p95 delay against reserved core-seconds)."""
-    names = [p.strip() for p in policies.split(",") if p.strip()]
-    kinds = [w.strip() for w in workloads.split(",") if w.strip()]
+    names = comma_list(policies, "--policies")  # each once: a repeated name adds nothing
+    kinds = comma_list(workloads, "--workloads")
     _check_policies(names)
     setup = _setup(options)
     import csv
@@ -322,8 +322,12 @@ def compare_command(
     for row in table_rows[1:]:
         table.add_row(*row, style="dim" if row[2] == "lower bound" else None)
     console.print(table)
-    console.print(f"Pareto plot: {pareto_plot(result, plot, title)}")
-    if csv_file is not None:
-        with csv_file.open("w", newline="") as f:
-            csv.writer(f).writerows(csv_rows(result, seed_list))
-        console.print(f"every run: {csv_file}")
+    try:
+        console.print(f"Pareto plot: {pareto_plot(result, plot, title)}")
+        if csv_file is not None:
+            with csv_file.open("w", newline="") as f:
+                csv.writer(f).writerows(csv_rows(result, seed_list))
+            console.print(f"every run: {csv_file}")
+    except OSError as exc:
+        console.print(f"[red]error:[/red] cannot write {exc.filename}: {exc.strerror}")
+        raise typer.Exit(2) from None
