@@ -211,4 +211,6 @@ def _assemble(
     log.info("event log: %s", log_path)
     # Local storage is served by the API (signed /files URLs); S3 presigns its own.
     local = storage if isinstance(storage, LocalStorage) else None
+    if local is not None and (swept := local.sweep_partial()):
+        log.warning("deleted %d partial upload(s) left by a previous run", swept)
     return create_controller_app(controller, local, config.server.api_tokens), controller

@@ -13,6 +13,7 @@ from dacirco.core.machine import Core
 from dacirco.core.stimuli import (
     Cancel,
     Decide,
+    Failed,
     Recover,
     Registered,
     Released,
@@ -245,3 +246,39 @@ def test_right_size_runs_a_long_job_whose_frames_are_unknown_whole(cores: list[C
         now += 21.0
     assert core.state.jobs["j1"].state is JobState.STARTED
     assert not core.state.refused
+
+
+def test_a_failed_split_job_stops_its_other_parts_and_deletes_every_chunk(
+    cores: list[Core],
+) -> None:
+    """One chunk fails for good (ffmpeg refused it): the chunk still running elsewhere is
+    dropped at once (not finished for nothing) and nothing of the job is left in storage."""
+    policy = Scripted()
+    core = new_core(cores, policy, max_workers=3)
+    core.handle(Submitted(job(splittable=True)), 0.0)
+    policy.answers = [
+        Decisions(split=(Split("j1", 3),)),
+        Decisions(start=(StartWorker("small"), StartWorker("small"))),
+    ]
+    a, b = launched(core.handle(Decide(), 0.0))
+    for w in (a, b):
+        core.handle(Registered(w.worker_id, "n1", 2, 4.0), 1.0)
+    policy.answers = [Decisions(assign=(Assign("j1#1", a.worker_id), Assign("j1#2", b.worker_id)))]
+    core.handle(Decide(), 1.0)
+    run_task(core, a.worker_id, 2.0)  # chunk 1 uploaded
+    task_b = core.state.workers[b.worker_id].task_id or ""
+    core.handle(Reported(b.worker_id, task_b, "started"), 2.5)
+    policy.answers = [Decisions(assign=(Assign("j1#3", a.worker_id),))]
+    core.handle(Decide(), 6.0)
+    task_a = core.state.workers[a.worker_id].task_id or ""
+    step = core.handle(Failed(a.worker_id, task_a, "transcoding", "Invalid data"), 7.0)
+    j = core.state.jobs["j1"]
+    assert j.state is JobState.ERROR and not core.state.waiting
+    assert Delete(("_chunk-j1-1.mp4",)) in step.actions
+    assert Wake(b.worker_id) in step.actions  # chunk 2's worker is told to stop
+    assert core.state.tasks[task_b].state is TaskState.CANCELED
+    with pytest.raises(TaskNotYours):  # its late upload is refused...
+        core.handle(Reported(b.worker_id, task_b, "uploaded"), 8.0)
+    step = core.handle(Released(b.worker_id, task_b), 8.5)
+    assert Delete(("_chunk-j1-2.mp4",)) in step.actions  # ... and whatever it stored deleted
+    assert core.state.workers[b.worker_id].state is WorkerState.IDLE

@@ -164,3 +164,24 @@ def test_put_file_refuses_an_escaping_key_and_writes_nothing(storage: LocalStora
     with pytest.raises(InvalidKey):
         upload(storage, "input-videos/../escaped.mp4", b"x")
     assert not (storage.root / "escaped.mp4").exists()
+
+
+def test_partial_uploads_left_by_a_killed_run_are_swept(fast_tmp: Path) -> None:
+    import os
+
+    now = 1_700_000_000.0
+    storage = LocalStorage(fast_tmp, clock=lambda: now)
+    out = fast_tmp / "output-videos"
+    inp = fast_tmp / "input-videos"
+    cut = out / ".bbb_1-1000k-fast-j1.mp4.0f3a.part"  # an upload cut by kill -9
+    fresh_input = inp / ".new.mp4.part"  # `catalog add` may be writing it right now
+    old_input = inp / ".old.mp4.part"
+    done = out / "bbb_1-1000k-fast-j0.mp4"
+    for path in (cut, fresh_input, old_input, done):
+        path.write_bytes(b"x")
+    os.utime(cut, (now - 5, now - 5))
+    os.utime(fresh_input, (now - 60, now - 60))
+    os.utime(old_input, (now - 7200, now - 7200))
+    assert storage.sweep_partial() == 2
+    left = sorted(p.name for p in (*out.iterdir(), *inp.iterdir()))
+    assert left == sorted([done.name, fresh_input.name])

@@ -2,6 +2,13 @@
 
 Every write runs on one dedicated thread (SQLite connections are per thread), so the
 controller's event loop never waits on the disk; callers ``await`` the write before answering.
+
+Durability: ``synchronous=FULL``, so a step answered to its caller is on the disk (fsync at
+every COMMIT) and survives a power loss, not only a crash of the process. A database locked
+by another program makes a step wait ``BUSY_TIMEOUT`` seconds at most, then fail as not
+stored (503 with ``Retry-After``). At start-up, a row that cannot be read is moved to the
+``set_aside`` table (and said in one line); a file that is not a database is renamed aside
+and a new one started.
 """
 
 from __future__ import annotations
@@ -9,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,6 +41,16 @@ from dacirco.domain import (
 )
 from dacirco.webhooks import OUTBOX_SCHEMA, enqueue
 
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
+
+
+class StoreUnavailable(OSError):
+    """The database cannot be opened now (locked by another program, not writable): said in
+    one line at start-up; nothing is moved or lost."""
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
@@ -46,6 +65,9 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
     kind TEXT NOT NULL, entity TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_entity ON changes (entity, seq);
+CREATE TABLE IF NOT EXISTS set_aside (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL,
+    reason TEXT NOT NULL, data TEXT);
 """
 
 
@@ -102,12 +124,33 @@ class Store:
         self._executor.submit(self._open).result()
 
     def _open(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(SCHEMA)
-        conn.executescript(OUTBOX_SCHEMA)
-        self._conn = conn
+        try:
+            self._conn = self._connect()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(
+                f"database {self.path} cannot be opened: {exc} (is another program using it?)"
+            ) from None
+        except sqlite3.DatabaseError as exc:
+            # Not a database (damaged, or another file): kept for a look, a new one started.
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            for suffix in ("", "-wal", "-shm"):
+                src = self.path.with_name(self.path.name + suffix)
+                if src.exists():
+                    src.rename(aside.with_name(aside.name + suffix))
+            log.error("%s cannot be read (%s): moved to %s, starting afresh", self.path, exc, aside)
+            self._conn = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.executescript(SCHEMA)
+            conn.executescript(OUTBOX_SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -212,16 +255,58 @@ class Store:
             return
         await self._run(self._write, Rows.of(jobs, workers, tasks))
 
-    def _load(self, table: str) -> list[dict[str, Any]]:
-        cur = self._db().execute(f"SELECT data FROM {table} ORDER BY seq")
-        return [json.loads(row[0]) for row in cur.fetchall()]
+    def _load(self, table: str, parse: Any, keep: Any = None) -> list[Any]:
+        """The rows of ``table`` that ``parse`` reads (and ``keep`` accepts); every other one
+        is moved to ``set_aside`` with the reason, in one transaction, and said in one line."""
+        db = self._db()
+        out, bad = [], []
+        for seq, data in db.execute(f"SELECT seq, data FROM {table} ORDER BY seq").fetchall():
+            try:
+                item = parse(json.loads(data))
+                why = keep(item) if keep is not None else None
+            except Exception as exc:  # any damage: wrong JSON, fields, types, values
+                why = f"{type(exc).__name__}: {exc}"
+            if why is None:
+                out.append(item)
+            else:
+                bad.append((seq, data, str(why)[:500]))
+        if bad:
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT INTO set_aside (at, source, reason, data) VALUES (?, ?, ?, ?)",
+                    [(time.time(), f"{table}#{seq}", why, data) for seq, data, why in bad],
+                )
+                db.executemany(f"DELETE FROM {table} WHERE seq = ?", [(b[0],) for b in bad])
+                db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+                raise
+            log.error(
+                "%d unreadable row(s) of %s set aside (table set_aside of %s): first: %s",
+                len(bad),
+                table,
+                self.path,
+                bad[0][2],
+            )
+        return out
+
+    def _load_all(self) -> tuple[list[Job], list[Worker], list[Task]]:
+        jobs = self._load("jobs", job_from)
+        known = {j.id for j in jobs}
+        workers = self._load("workers", worker_from)
+        tasks = self._load(
+            "tasks", task_from, lambda t: None if t.job_id in known else "its job is not stored"
+        )
+        return jobs, workers, tasks
 
     async def load(self) -> tuple[list[Job], list[Worker], list[Task]]:
-        """Everything, in insertion order."""
-        jobs = [job_from(d) for d in await self._run(self._load, "jobs")]
-        workers = [worker_from(d) for d in await self._run(self._load, "workers")]
-        tasks = [task_from(d) for d in await self._run(self._load, "tasks")]
-        return jobs, workers, tasks
+        """Everything readable, in insertion order (see ``_load`` for the rest)."""
+        try:
+            return await self._run(self._load_all)
+        except sqlite3.DatabaseError as exc:  # pages damaged under readable ones
+            raise StoreUnavailable(f"database {self.path} cannot be read: {exc}") from None
 
     def close(self) -> None:
         if self._closed:

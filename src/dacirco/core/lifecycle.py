@@ -106,8 +106,34 @@ def requeue_or_fail(
     emit(out, "EV14", now, request_id=job.id, reason=reason)
 
 
+def idle_worker(st: State, worker: Worker, what: str, now: float) -> Worker:
+    worker = st.worker(worker)
+    worker.transition(WorkerState.IDLE, now, what)
+    worker.job_id = worker.task_id = None
+    worker.idle_since = now
+    return worker
+
+
+def drop_tasks(st: State, out: Step, job: Job, reason: str, now: float) -> None:
+    """The job ended (canceled, or failed while other parts ran): its open tasks are
+    canceled. A worker that had not started its task is idle at once; one under way is told
+    (``Wake``: its watch answers) and stays busy until it has dropped the task
+    (``Released``, which deletes what it may have uploaded)."""
+    for wid in list(st.alive):
+        worker = st.workers[wid]
+        task = st.tasks.get(worker.task_id) if worker.task_id else None
+        if task is None or task.job_id != job.id or task.state not in OPEN_TASK:
+            continue
+        st.task(task).transition(TaskState.CANCELED, now, reason)
+        task.error = reason
+        if "started" not in task.timings:
+            idle_worker(st, worker, f"job {job.id} ended before its task started", now)
+        out.actions.append(Wake(worker.id))
+
+
 def fail(st: State, out: Step, job: Job, message: str, now: float) -> None:
-    """The job ends in Error; its waiting parts go, and the chunks it had uploaded."""
+    """The job ends in Error; its waiting parts go, its parts under way stop, and the chunks
+    it had uploaded are deleted."""
     st.job(job)
     job.transition(JobState.ERROR, now, message)
     job.error = message
@@ -115,6 +141,8 @@ def fail(st: State, out: Step, job: Job, message: str, now: float) -> None:
     job.timings["failed"] = now
     st.dequeue(job.id)
     drop_parts(st, job)
+    if job.chunks:
+        drop_tasks(st, out, job, f"job {job.id} failed", now)
     emit(out, "EV13", now, request_id=job.id, error_message=message)
     if job.chunks_done:
         out.actions.append(Delete(tuple(chunk_name(job, i) for i in sorted(job.chunks_done))))

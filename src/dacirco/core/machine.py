@@ -23,14 +23,16 @@ from dacirco.domain import (
 from dacirco.policies.base import Policy
 
 from . import decide, reuse
-from .effects import Delete, Step, Wake
+from .effects import Delete, Step
 from .errors import Conflict, NotFound, TaskNotYours, WorkerAuthError, WorkerGone
 from .lifecycle import (
     OPEN_TASK,
     check_liveness,
     drop_parts,
+    drop_tasks,
     emit,
     fail,
+    idle_worker,
     requeue_or_fail,
     requeue_part,
     stop_worker,
@@ -183,16 +185,7 @@ class Core:
         st.dequeue(job.id)
         drop_parts(st, job)
         reuse.canceled(st, job)
-        for wid in list(st.alive):
-            worker = st.workers[wid]
-            task = st.tasks.get(worker.task_id) if worker.task_id else None
-            if task is None or task.job_id != job.id or task.state not in OPEN_TASK:
-                continue
-            st.task(task).transition(TaskState.CANCELED, now, s.reason)
-            task.error = s.reason
-            if "started" not in task.timings:
-                self._idle(worker, f"job {job.id} canceled before its task started", now)
-            out.actions.append(Wake(worker.id))
+        drop_tasks(st, out, job, s.reason, now)
         emit(out, "EV17", now, request_id=job.id, reason=s.reason)
         names = [chunk_name(job, i) for i in sorted(job.chunks_done)]
         if job.timings.get("started") is not None or job.chunks:
@@ -316,11 +309,7 @@ class Core:
         worker.jobs_done += 1
 
     def _idle(self, worker, what: str, now: float):  # type: ignore[no-untyped-def]
-        worker = self.state.worker(worker)
-        worker.transition(WorkerState.IDLE, now, what)
-        worker.job_id = worker.task_id = None
-        worker.idle_since = now
-        return worker
+        return idle_worker(self.state, worker, what, now)
 
     def _failed(self, s: Failed, now: float, out: Step) -> None:
         found = self._open_task(s.worker_id, s.task_id, "failed")

@@ -36,6 +36,22 @@ class LocalStorage:
     def path(self, key: str) -> Path:
         return self.root / check_key(key)
 
+    def sweep_partial(self, stale_inputs_after: float = 3600.0) -> int:
+        """Delete the ``.part`` files that uploads cut short left (a service killed mid-upload).
+        Outputs are written only by this service's file route, which holds the data dir: at
+        its start, every partial output is abandoned. Inputs may be added by ``dacirco catalog
+        add`` at any time: only one untouched for ``stale_inputs_after`` seconds goes."""
+        now, removed = self._clock(), 0
+        for prefix, max_age in (("output-videos", 0.0), ("input-videos", stale_inputs_after)):
+            for part in (self.root / prefix).glob(".*.part"):
+                try:
+                    if now - part.stat().st_mtime >= max_age:
+                        part.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
     def _meta_path(self, key: str) -> Path:
         return self.root / ".meta" / (check_key(key) + ".json")
 
