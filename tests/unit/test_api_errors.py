@@ -83,7 +83,7 @@ async def test_field_errors_keep_their_detail_list_and_name_the_field(make_api):
         ("GET", "/jobs?after=nope", None, 404, "after: job 'nope' not found"),
         ("GET", "/jobs?limit=0", None, 422, "limit: Input should be greater than or equal to 1"),
         ("GET", "/no/such/route", None, 404, "Not Found"),
-        ("DELETE", "/jobs", None, 405, "Method Not Allowed"),
+        ("DELETE", "/jobs", None, 405, "method DELETE is not allowed here: GET, POST"),
     ],
 )  # fmt: skip
 async def test_every_error_has_detail_and_a_one_line_message(
@@ -136,3 +136,36 @@ async def test_an_empty_after_is_the_same_as_none(make_api):
     assert jobs.status_code == 200 and jobs.json()["items"] == list(stub.jobs)
     assert paged.json() == {"items": list(stub.jobs)[:2], "has_more": True}
     assert workers.status_code == 200 and workers.json()["items"] == list(stub.workers)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [("OPTIONS", "/jobs", "GET, POST"), ("PUT", "/jobs/j1", "DELETE, GET"),
+     ("POST", "/workers", "GET")],
+)  # fmt: skip
+async def test_a_405_lists_every_method_of_the_path(make_api, method, path, allow):
+    async with make_api() as api:
+        resp = await api.request(method, path)
+    assert (resp.status_code, resp.headers["allow"]) == (405, allow)
+    assert resp.json()["message"] == f"method {method} is not allowed here: {allow}"
+
+
+async def test_a_whole_number_written_with_a_fraction_is_an_integer(make_api):
+    """JSON Schema's integer: 1210.0 is one; 1210.5 and "1210" are not."""
+    async with make_api() as api:
+        ok = await api.post("/jobs", json={**GOOD, "bitrate": 1210.0, "priority": 5.0})
+        assert ok.status_code == 201, ok.text
+        for bad in ({"bitrate": 1210.5}, {"bitrate": "1210"}, {"priority": True}):
+            resp = await api.post("/jobs", json={**GOOD, **bad})
+            (field,) = bad
+            assert resp.status_code == 422 and resp.json()["message"].startswith(field), bad
+
+
+async def test_an_unknown_query_parameter_is_named_not_ignored(make_api):
+    async with make_api() as api:
+        resp = await api.get("/jobs", params={"limt": 5})
+        assert resp.status_code == 422
+        assert resp.json()["message"] == (
+            "limt: unknown parameter (this route takes: after, limit)"
+        )
+        assert (await api.get("/jobs", params={"limit": 5})).status_code == 200

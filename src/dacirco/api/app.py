@@ -13,11 +13,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from dacirco import __version__
 from dacirco.api import events, files, jobs, metrics, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, error_headers, one_line
+from dacirco.api.deps import known_query
 from dacirco.api.responses import AUTH, COMMON
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
@@ -93,6 +95,17 @@ def _error(status: int, detail: object, message: str, headers: Any = None) -> JS
     )
 
 
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods some route of the request's path takes (Starlette's own 405 names only the
+    first route's): each asked of the routes as they are (included routers too)."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.routes):
+            allowed.append(method)
+    return allowed
+
+
 def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -104,7 +117,11 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(422, errors, _validation_message(raw))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            allowed = allowed_methods(app, request)
+            message = f"method {request.method} is not allowed here: {', '.join(allowed)}"
+            return _error(405, message, message, {"Allow": ", ".join(allowed)})
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # A body FastAPI could not parse: a malformed body like any other, named as such.
             message = _unreadable_body(exc.__cause__)
@@ -122,7 +139,13 @@ def _install_handlers(app: FastAPI) -> None:
 
 
 def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
-    app = FastAPI(title=title, version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        dependencies=[Depends(known_query)],  # an unknown query parameter is a 422
+    )
     _install_handlers(app)
     app.state.api_tokens = tokens = clean_tokens(api_tokens)
     # With tokens, the public job and worker routes need one (401 without, 403 wrong);

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
 
 from dacirco.api.backend import Backend
 from dacirco.controller.core import Controller
@@ -34,3 +35,35 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 ControllerDep = Annotated[Controller, Depends(get_controller)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]
 Limit = Annotated[int, "page size"]
+
+
+def _query_names(dependant: Any) -> frozenset[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return frozenset(names)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+async def known_query(request: Request) -> None:
+    """A query parameter the route does not take is refused (422 naming it), not ignored:
+    ``?limt=5`` is a mistake the client should hear about."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    allowed = _QUERY_NAMES.get(id(route))
+    if allowed is None:
+        allowed = _QUERY_NAMES[id(route)] = _query_names(dependant)
+    unknown = [k for k in dict.fromkeys(request.query_params) if k not in allowed]
+    if unknown:
+        takes = ", ".join(sorted(allowed)) or "none"
+        raise RequestValidationError(
+            [
+                {"loc": ("query", k), "msg": f"unknown parameter (this route takes: {takes})",
+                 "type": "extra_forbidden", "input": request.query_params[k]}
+                for k in unknown
+            ]
+        )  # fmt: skip

@@ -50,3 +50,13 @@ def error_fields(body: object, text: str) -> tuple[Any, str | None]:
         return text, None
     message = body.get("message")
     return body["detail"], message if isinstance(message, str) else None
+
+
+# On every worker protocol route (a worker's own token, not a client's).
+WORKER: dict[int | str, dict[str, Any]] = {
+    401: error("no worker token, or one this controller did not give (or revoked)"),
+    409: error("the task is not this worker's, or no longer open (a late report)"),
+    410: error("this worker was stopped: it must exit"),
+    422: error("an invalid field, body or parameter, named in `message`"),
+    503: error("the report could not be stored now: retry it (`Retry-After`)"),
+}

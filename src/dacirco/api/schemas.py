@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from dacirco.api.job_figures import JobFigures
 from dacirco.domain import (
@@ -19,6 +19,14 @@ from dacirco.domain import (
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
 MOVIE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
+
+
+def integral(value: object) -> object:
+    """A JSON number with no fraction (``7000.0``) is an integer, as JSON Schema says; a
+    string, a bool or ``7000.5`` stays refused (the field is strict)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 class JobCreate(BaseModel):
@@ -47,6 +55,7 @@ class JobCreate(BaseModel):
             strict=True,
             description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}",
         ),
+        BeforeValidator(integral),
     ]
     speed: Annotated[Speed, Field(description="x264/x265 preset: ultrafast or fast")]
     codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
@@ -58,6 +67,7 @@ class JobCreate(BaseModel):
             strict=True,
             description=f"{MIN_PRIORITY}..{MAX_PRIORITY}, higher is served first (with aging)",
         ),
+        BeforeValidator(integral),
     ] = 0
     callback_url: Annotated[
         str | None,

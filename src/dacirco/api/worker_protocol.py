@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from dacirco.api.deps import ControllerDep, WorkerDep
+from dacirco.api.responses import WORKER
 from dacirco.protocol import (
     RegisterReply,
     RegisterRequest,
@@ -15,7 +16,9 @@ from dacirco.protocol import (
     TaskSpec,
 )
 
-router = APIRouter(prefix="/worker", tags=["worker protocol"], include_in_schema=True)
+router = APIRouter(
+    prefix="/worker", tags=["worker protocol"], include_in_schema=True, responses=WORKER
+)
 
 
 @router.post("/register", response_model=RegisterReply)
