@@ -93,7 +93,9 @@ def test_a_task_canceled_before_it_started_frees_its_worker_at_once(cores: list[
     assert core.state.workers[launch.worker_id].state is WorkerState.IDLE
 
 
-def test_canceling_a_split_job_stops_every_part_and_deletes_its_chunks(cores: list[Core]) -> None:
+def split_in_three(cores: list[Core]):  # type: ignore[no-untyped-def]
+    """``j1`` split in 3 chunks on 2 workers ``a`` and ``b``: chunk 1 done on ``a``, chunk 2
+    assigned to ``b``, chunk 3 waiting."""
     policy = Scripted()
     core = new_core(cores, policy, max_workers=3)
     core.handle(Submitted(job(splittable=True)), 0.0)
@@ -107,6 +109,11 @@ def test_canceling_a_split_job_stops_every_part_and_deletes_its_chunks(cores: li
     policy.answers = [Decisions(assign=(Assign("j1#1", a.worker_id), Assign("j1#2", b.worker_id)))]
     core.handle(Decide(), 1.0)
     run_task(core, a.worker_id, 2.0)  # chunk 1 uploaded
+    return core, policy, a, b
+
+
+def test_canceling_a_split_job_stops_every_part_and_deletes_its_chunks(cores: list[Core]) -> None:
+    core, _, _, b = split_in_three(cores)
     task_b = core.state.workers[b.worker_id].task_id or ""
     core.handle(Reported(b.worker_id, task_b, "started"), 3.0)
     step = core.handle(Cancel("j1"), 4.0)
@@ -253,19 +260,7 @@ def test_a_failed_split_job_stops_its_other_parts_and_deletes_every_chunk(
 ) -> None:
     """One chunk fails for good (ffmpeg refused it): the chunk still running elsewhere is
     dropped at once (not finished for nothing) and nothing of the job is left in storage."""
-    policy = Scripted()
-    core = new_core(cores, policy, max_workers=3)
-    core.handle(Submitted(job(splittable=True)), 0.0)
-    policy.answers = [
-        Decisions(split=(Split("j1", 3),)),
-        Decisions(start=(StartWorker("small"), StartWorker("small"))),
-    ]
-    a, b = launched(core.handle(Decide(), 0.0))
-    for w in (a, b):
-        core.handle(Registered(w.worker_id, "n1", 2, 4.0), 1.0)
-    policy.answers = [Decisions(assign=(Assign("j1#1", a.worker_id), Assign("j1#2", b.worker_id)))]
-    core.handle(Decide(), 1.0)
-    run_task(core, a.worker_id, 2.0)  # chunk 1 uploaded
+    core, policy, a, b = split_in_three(cores)
     task_b = core.state.workers[b.worker_id].task_id or ""
     core.handle(Reported(b.worker_id, task_b, "started"), 2.5)
     policy.answers = [Decisions(assign=(Assign("j1#3", a.worker_id),))]

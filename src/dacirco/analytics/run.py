@@ -173,50 +173,38 @@ def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunDat
         if received is None:
             continue  # its EV1 is not in this log: nothing to measure from
         ok = r.ok_attempt
+        span = JobSpan(
+            job_id=r.request_id,
+            received=received,
+            movie=str(r.input_video or ""),
+            bitrate=int(_num(r.bitrate, 0)),
+            speed=str(r.speed or ""),
+            state=r.state,
+            attempts=len(r.attempts),
+        )
+        jobs.append(span)
         if ok is None and r.reused_from and r.state == COMPLETED:
-            jobs.append(
-                JobSpan(
-                    job_id=r.request_id,
-                    received=received,
-                    movie=str(r.input_video or ""),
-                    bitrate=int(_num(r.bitrate, 0)),
-                    speed=str(r.speed or ""),
-                    state=COMPLETED,
-                    uploaded=_t(r.time_reused),
-                    reused_from=r.reused_from,
-                )
-            )
-            continue
+            span.uploaded, span.reused_from = _t(r.time_reused), r.reused_from
+            continue  # served with another request's output: no attempt of its own
         attempt = ok or (r.attempts[-1] if r.attempts else None)
         times_of = attempt.times if attempt else {}
-        assigned = _t(times_of.get("assigned"))
+        span.assigned = _t(times_of.get("assigned"))
         if r.chunks:  # a split job starts with its first chunk; its ok attempt is the merge
             firsts = [_t(a.times.get("assigned")) for a in r.attempts]
-            assigned = min((t for t in firsts if t is not None), default=assigned)
-        jobs.append(
-            JobSpan(
-                job_id=r.request_id,
-                received=received,
-                movie=str(r.input_video or ""),
-                bitrate=int(_num(r.bitrate, 0)),
-                speed=str(r.speed or ""),
-                state=r.state,
-                assigned=assigned,
-                started=_t(times_of.get("started")),
-                downloaded=_t(times_of.get("file_downloaded")),
-                transcoded=_t(times_of.get("transcoding_done")),
-                uploaded=_t(times_of.get("file_uploaded")) if r.state == COMPLETED else None,
-                worker_id=attempt.worker_id if attempt else None,
-                attempts=len(r.attempts),
-            )
-        )
+            span.assigned = min((t for t in firsts if t is not None), default=span.assigned)
+        span.started = _t(times_of.get("started"))
+        span.downloaded = _t(times_of.get("file_downloaded"))
+        span.transcoded = _t(times_of.get("transcoding_done"))
+        if r.state == COMPLETED:
+            span.uploaded = _t(times_of.get("file_uploaded"))
+        span.worker_id = attempt.worker_id if attempt else None
         for a in r.attempts:
-            span = workers.get(str(a.worker_id))
+            worker = workers.get(str(a.worker_id))
             begin = _t(a.times.get("assigned"))
-            if span is None or begin is None:
+            if worker is None or begin is None:
                 continue
-            finish = _t(a.times.get("file_uploaded")) or _t(a.ended) or span.destroyed or end
-            span.busy.append((begin, max(begin, finish)))
+            finish = _t(a.times.get("file_uploaded")) or _t(a.ended) or worker.destroyed or end
+            worker.busy.append((begin, max(begin, finish)))
     samples = read_samples(samples_path(parsed.path))
     return RunData(
         label=parsed.path.stem,
