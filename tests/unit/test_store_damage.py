@@ -127,3 +127,46 @@ def test_a_database_locked_at_start_up_is_one_line_and_nothing_is_moved(fast_tmp
         locker.close()
     assert list(fast_tmp.glob("*.damaged-*")) == []
     Store(path).close()  # once free, it opens
+
+
+FIXTURE = Path(__file__).parent.parent / "fixtures" / "dacirco-schema0.sqlite3"
+
+
+async def test_a_database_of_an_older_main_is_migrated_and_read(fast_tmp: Path) -> None:
+    """The fixture was written by the store before the schema had a version (user_version 0,
+    no set_aside table, jobs without the reuse fields)."""
+    import shutil
+
+    from dacirco.controller.store import SCHEMA_VERSION
+    from dacirco.domain import JobState
+
+    path = fast_tmp / "dacirco.sqlite3"
+    shutil.copy(FIXTURE, path)
+    assert raw(path, "PRAGMA user_version") == [(0,)]
+    store = Store(path)
+    try:
+        jobs, workers, tasks = await store.load()
+    finally:
+        store.close()
+    assert raw(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    done, waiting = jobs
+    assert (done.id, done.state, done.output) == (
+        "job-done",
+        JobState.COMPLETED,
+        "bbb_1-1000k-fast-job-done.mp4",
+    )
+    assert (waiting.priority, waiting.reuse, waiting.reused_from) == (5, True, None)
+    assert [w.id for w in workers] == ["w1"] and [t.id for t in tasks] == ["t1"]
+    assert raw(path, "SELECT COUNT(*) FROM set_aside") == [(0,)]
+
+
+def test_a_database_of_a_newer_version_is_refused_untouched(fast_tmp: Path) -> None:
+    from dacirco.controller.store import SCHEMA_VERSION
+
+    path = fast_tmp / "dacirco.sqlite3"
+    Store(path).close()
+    raw(path, f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreUnavailable, match="written by a newer DaCirco"):
+        Store(path)
+    assert raw(path, "PRAGMA user_version") == [(SCHEMA_VERSION + 1,)]
+    assert list(fast_tmp.glob("*.damaged-*")) == []

@@ -44,6 +44,9 @@ from dacirco.webhooks import OUTBOX_SCHEMA, enqueue
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
+# The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside.
+# A database of an older version is migrated on open; one of a newer version is refused.
+SCHEMA_VERSION = 1
 
 
 class StoreUnavailable(OSError):
@@ -126,6 +129,8 @@ class Store:
     def _open(self) -> None:
         try:
             self._conn = self._connect()
+        except StoreUnavailable:
+            raise
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(
                 f"database {self.path} cannot be opened: {exc} (is another program using it?)"
@@ -143,10 +148,24 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT)
         try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"database {self.path} was written by a newer DaCirco (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}): run that version, or another data dir"
+                )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
+            # Every change of layout so far only adds tables: creating what is missing
+            # migrates an older database (a later version may add steps here).
             conn.executescript(SCHEMA)
             conn.executescript(OUTBOX_SCHEMA)
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if version:
+                    log.info(
+                        "database %s migrated: schema %d -> %d", self.path, version, SCHEMA_VERSION
+                    )
         except BaseException:
             conn.close()
             raise
