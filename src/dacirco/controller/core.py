@@ -21,6 +21,7 @@ from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
 from dacirco.controller.shell import Shell
 from dacirco.controller.store import Store
+from dacirco.controller.tally import Tally
 from dacirco.controller.worker_link import WorkerLink
 from dacirco.core.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.core.machine import Core
@@ -171,6 +172,7 @@ class Controller(WorkerLink, Shell):
         self.hub.last = await self.store.last_change()
         jobs, workers, tasks = await self.store.load()
         await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks)))
+        self.tally = Tally.of(self.jobs.values(), self.workers.values())
 
     async def _run(self) -> None:
         while not self.closed:

@@ -25,6 +25,7 @@ from typing import Any
 from dacirco.controller.changes import Change, Hub, changes_of
 from dacirco.controller.events import EventLog, event_record
 from dacirco.controller.store import Rows, Store
+from dacirco.controller.tally import Tally
 from dacirco.controller.usage import Usage
 from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
 from dacirco.core.errors import NotStored
@@ -65,6 +66,7 @@ class Shell:
         self._kick = asyncio.Event()
         self.closed = False
         self.hub = Hub()  # the changes, for the event streams
+        self.tally = Tally()  # counts for /metrics, moved by the same changes
         self.webhook: str | None = None  # the service-wide webhook, if any
         self.deliverer: Deliverer | None = None  # sends the stored webhooks (the service's)
         self._progress_sent: dict[str, float] = {}  # job -> when its progress went out last
@@ -123,8 +125,11 @@ class Shell:
         return out, True
 
     def _published(self, items: list[tuple[int, Change]]) -> None:
-        """Stored changes reach the event streams; their stored webhooks go out."""
+        """Stored changes reach the event streams and the counters; their stored webhooks
+        go out."""
         self.hub.publish(items)
+        st = self.core.state
+        self.tally.apply((change for _, change in items), st.jobs, st.workers)
         if self.deliverer is not None and any(change.urls for _, change in items):
             self.deliverer.notify()
 

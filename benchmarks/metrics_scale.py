@@ -1,0 +1,129 @@
+"""`/metrics` against the number of stored jobs: the same scrape with few and with many.
+
+For each size, a data dir whose database holds that many finished jobs (written straight
+through the store, as a long-running service would have left them), a real `dacirco serve`
+on it, and `GET /metrics` timed from a client (the whole request: HTTP, the collector, the
+text format) after a few warm-up scrapes. Prints the start-up time (launch to /health), the
+median and p99 scrape time per size, and the ratio of the largest size's median to the
+smallest's: near 1 when a scrape does not depend on how many jobs are stored.
+
+    python benchmarks/metrics_scale.py [--sizes 1000,100000] [--scrapes 50]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dacirco.config import database_path
+from dacirco.controller.store import Store
+from dacirco.domain import Job, JobState, Speed
+
+sys.path.insert(0, str(Path(__file__).parent))
+from harness import free_port
+
+console = Console()
+T0 = 1_700_000_000.0
+
+
+async def fill(data_dir: Path, n: int) -> None:
+    """``n`` completed jobs, written in batches of 5,000 rows."""
+    store = Store(database_path(data_dir))
+    try:
+        for start in range(0, n, 5000):
+            batch = []
+            for i in range(start, min(n, start + 5000)):
+                job = Job(f"job-{i:07d}", "bbb_1.mp4", 500 + i % 7500, Speed.FAST, T0 + i)
+                job.transition(JobState.STARTED, T0 + i + 1, "assigned")
+                job.transition(JobState.COMPLETED, T0 + i + 9, "done")
+                job.timings = {"assigned": T0 + i + 1, "uploaded": T0 + i + 9}
+                job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
+                batch.append(job)
+            await store.save(jobs=tuple(batch))
+    finally:
+        store.close()
+
+
+def measure(n: int, scrapes: int, workdir: Path) -> tuple[float, list[float]]:
+    data_dir = workdir / f"data-{n}"
+    asyncio.run(fill(data_dir, n))
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
+        "--data-dir", str(data_dir), "--event-log-file", str(workdir / f"tc-events-{n}.txt"),
+        "--log-level", "warning",
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.perf_counter() - t0 > 300:
+                    raise SystemExit(f"dacirco serve did not start with {n} jobs") from None
+                time.sleep(0.05)
+        startup = time.perf_counter() - t0
+        times = []
+        with httpx.Client(base_url=url) as client:
+            for i in range(scrapes + 5):
+                t = time.perf_counter()
+                resp = client.get("/metrics")
+                elapsed = time.perf_counter() - t
+                resp.raise_for_status()
+                assert f'dacirco_jobs{{state="Completed"}} {float(n)}' in resp.text
+                if i >= 5:  # warm-up scrapes left out
+                    times.append(elapsed)
+        return startup, times
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main(
+    sizes: Annotated[str, typer.Option(help="numbers of stored jobs, comma-separated")] = (
+        "1000,100000"
+    ),
+    scrapes: Annotated[int, typer.Option(min=5, help="timed scrapes per size")] = 50,
+) -> None:
+    """Time GET /metrics with few and many stored jobs."""
+    counts = [int(s) for s in sizes.split(",") if s.strip()]
+    workdir = Path(tempfile.mkdtemp(prefix="dacirco-metrics-"))
+    table = Table(title="GET /metrics against stored jobs (whole request, from a client)")
+    for name in ("stored jobs", "start-up (s)", "median (ms)", "p99 (ms)"):
+        table.add_column(name, justify="right")
+    medians = []
+    try:
+        for n in counts:
+            startup, times = measure(n, scrapes, workdir)
+            times.sort()
+            median = statistics.median(times)
+            medians.append(median)
+            p99 = times[min(len(times) - 1, int(0.99 * len(times)))]
+            table.add_row(f"{n:,}", f"{startup:.2f}", f"{1000 * median:.1f}", f"{1000 * p99:.1f}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    console.print(table)
+    if len(medians) > 1:
+        console.print(
+            f"median at {counts[-1]:,} jobs / median at {counts[0]:,} jobs: "
+            f"{medians[-1] / medians[0]:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    typer.run(main)
