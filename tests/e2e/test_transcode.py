@@ -174,3 +174,18 @@ def test_a_movie_added_by_the_user_is_transcoded_to_hevc(service_factory, tmp_pa
     assert codec == "hevc"
     assert abs(duration - in_duration) <= 0.2
     assert abs(bitrate - 1_500_000) <= 0.2 * 1_500_000, f"video bitrate {bitrate} bit/s"
+
+
+def test_a_stored_playlist_fails_its_job_without_reading_what_it_names(service_factory, bait):
+    """Put in the storage behind the catalog's back, an HLS playlist naming a local file fails
+    its job at once, naming its format; the worker's ffmpeg never opens the file."""
+    from tests.conftest import hls_playlist
+
+    svc = service_factory("--max-idle-time", "1")
+    hls_playlist(svc.data_dir / "videos" / "input-videos" / "evil.m3u8", bait.path)
+    job_id = svc.submit(id_video="evil.m3u8")
+    assert svc.wait_state(job_id, {"Completed", "Error"}) == "Error"
+    job = svc.client.get(f"/jobs/{job_id}").json()
+    assert "container format 'hls' refused" in job["error"]
+    assert job["attempts"] == 1  # no retry: another worker would refuse it alike
+    assert not bait.was_read()

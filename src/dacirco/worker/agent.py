@@ -325,6 +325,7 @@ class Agent:
             codec=spec.codec,
             threads=spec.threads,
             audio_codec=info.audio_codec,
+            input_format=info.format_name,
         )
         started = time.monotonic()
         await run_ffmpeg(
