@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from typing import Annotated
 
 import anyio
@@ -13,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.requests import ClientDisconnect
 
-from dacirco.storage.base import InvalidKey, check_key
+from dacirco.storage.base import InvalidKey, check_key, part_path
 from dacirco.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -61,7 +60,7 @@ class _BigChunks(FileResponse):
 async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict:
     storage = _checked(request, "PUT", key, expires, sig)
     dest = storage.path(key)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    tmp = part_path(dest)
     size = 0
     try:
         async with await anyio.open_file(tmp, "wb") as out:

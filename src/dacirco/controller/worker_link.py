@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def task_output(job: Job, task: Task) -> str:
+    """The name of the object a task uploads: a chunk, or the job's output (whole, merge)."""
+    return chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
+
+
 class WorkerLink:
     def authenticate(self: Controller, token: str | None) -> Worker:
         worker_id = self._tokens.get(token or "")
@@ -69,7 +74,10 @@ class WorkerLink:
             # Delivered again until the worker says "started": a poll answer lost on the way
             # never loses the task.
             if task is not None and task.state == TaskState.ASSIGNED:
-                return await self._task_spec(worker, task)
+                spec = await self._spec_or_failure(worker, task)
+                if spec is not None:
+                    return spec
+                continue  # the task failed: its job says why; the worker waits for another
             if task is not None and task.state == TaskState.CANCELED:
                 # Asking for more: it has dropped its canceled task.
                 await self.step(Released(worker.id, task.id))
@@ -128,9 +136,28 @@ class WorkerLink:
         for url in urls:
             self.deliverer.progress(f"{job.id}:progress:{now:.3f}", url, body)
 
+    async def _spec_or_failure(self: Controller, worker: Worker, task: Task) -> TaskSpec | None:
+        """The task as the worker gets it, or None when it cannot be made: then the task has
+        failed (a step), so that its job says why at once instead of the poll answering 500
+        until the worker gives up. Names or URLs that cannot be made fail the job (no retry
+        helps); a storage that cannot sign counts as a storage failure (retried)."""
+        try:
+            return await self._task_spec(worker, task)
+        except StorageError as exc:
+            kind, message = "storage", f"cannot sign the task's URLs: {exc}"
+        except ValueError as exc:  # InvalidKey, a TaskSpec field out of its bounds
+            kind, message = "unrunnable", str(exc)
+        except Exception as exc:
+            log.exception("task %s: its spec could not be made", task.id)
+            kind, message = "internal", f"its spec could not be made: {type(exc).__name__}: {exc}"
+        message = " ".join(message.split())  # one line, as a worker's would be
+        log.warning("task %s cannot be handed out (%s): %s", task.id, kind, message)
+        await self.step(Failed(worker.id, task.id, kind, message))
+        return None
+
     async def _task_spec(self: Controller, worker: Worker, task: Task) -> TaskSpec:
         job = self.jobs[task.job_id]
-        out = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
+        out = task_output(job, task)
         ttl = self.config.url_ttl
         get_url = await asyncio.to_thread(self.storage.get_url, input_key(job.id_video), ttl)
         put_url = await asyncio.to_thread(self.storage.put_url, output_key(out), ttl)
