@@ -63,6 +63,56 @@ def long_catalog(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) ->
     return data_dir
 
 
+@dataclass(frozen=True)
+class Bait:
+    """A real movie file that hostile inputs name: whether anything read it shows."""
+
+    path: Path
+
+    def was_read(self) -> bool:
+        # Its access time was set before its modification time: any read moves it (relatime).
+        st = self.path.stat()
+        return st.st_atime_ns >= st.st_mtime_ns
+
+
+def set_bait(path: Path) -> Bait:
+    """Arm ``path`` as a Bait, checking first that this file system shows reads at all."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    bait = Bait(path)
+    with path.open("rb") as f:
+        f.read(1)
+    if not bait.was_read():
+        pytest.skip(f"{path.parent} does not record reads (mounted noatime?)")
+    os.utime(path, ns=(st.st_mtime_ns - 10**12, st.st_mtime_ns))
+    return bait
+
+
+@pytest.fixture
+def bait(tmp_path: Path) -> Bait:
+    """A one-second MPEG-TS movie in its own folder (what an HLS playlist names), armed."""
+    from dacirco.ffmpeg_bin import ffmpeg_exe
+
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    path = folder / "secret.ts"
+    subprocess.run(
+        [
+            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
+            "-f", "lavfi", "-i", "testsrc=size=64x36:rate=10:duration=1",
+            "-c:v", "libx264", "-preset", "ultrafast", "-f", "mpegts", str(path),
+        ],
+        check=True,
+    )  # fmt: skip
+    return set_bait(path)
+
+
+def hls_playlist(path: Path, names: Path) -> Path:
+    """An HLS playlist at ``path`` whose one segment is the file ``names``."""
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n{names}\n#EXT-X-ENDLIST\n")
+    return path
+
+
 @dataclass
 class Service:
     """A real `dacirco serve` process and what it wrote."""

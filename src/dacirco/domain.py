@@ -64,12 +64,46 @@ MIN_PRIORITY, MAX_PRIORITY = -50, 50
 MIN_BITRATE_KBPS = 500
 MAX_BITRATE_KBPS = 8000
 
+# How long a movie's name may be: every name made from it must fit every limit it meets
+# later. The tightest is a file name, 255 bytes on Linux (an S3 key may have 1024, a signed
+# URL several thousand). The longest file name made from a movie's name is its output being
+# uploaded to the local storage, ".<output name>.<32 hex digits>.part" (storage.base.
+# part_path), and output_name adds at most "-8000k-ultrafast-<job id>.mp4" to the movie's
+# name. Names are checked once, where they enter (catalog add, job submission), so that
+# none fails later, on a worker's poll.
+MAX_FILE_NAME = 255  # bytes; names are ASCII: one byte a character
+PART_NAME_EXTRA = len("..") + 32 + len(".part")  # 39: an upload in progress
+MAX_OBJECT_NAME = MAX_FILE_NAME - PART_NAME_EXTRA  # 216: any object's name (storage keys)
+JOB_ID_LENGTH = 36  # the controller's job ids: str(uuid.uuid4())
+OUTPUT_NAME_EXTRA = len(f"-{MAX_BITRATE_KBPS}k-{max(Speed, key=len)}-.mp4") + JOB_ID_LENGTH
+MAX_MOVIE_NAME = MAX_OBJECT_NAME - OUTPUT_NAME_EXTRA  # 159
+
 # A movie name is one path component: letters, digits, dot, dash, underscore; no leading dot.
-MOVIE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
+MOVIE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+def movie_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a movie of the catalog, in a few words, or None if it can."""
+    if len(name) > MAX_MOVIE_NAME:
+        return (
+            f"too long: {len(name)} characters, at most {MAX_MOVIE_NAME} (the names of its "
+            f"outputs must fit in a {MAX_FILE_NAME}-byte file name)"
+        )
+    if not MOVIE_NAME_RE.fullmatch(name) or ".." in name:
+        return (
+            "must be a movie file name such as bbb_5.mp4 (no path: letters, digits, "
+            "'.', '-', '_'; no leading dot, no '..')"
+        )
+    return None
 
 
 def valid_movie_name(name: str) -> bool:
-    return bool(MOVIE_NAME_RE.fullmatch(name)) and ".." not in name
+    return movie_name_problem(name) is None
+
+
+def shown(name: str, limit: int = 40) -> str:
+    """A name in a message: quoted, and cut if it is long."""
+    return repr(name) if len(name) <= limit else f"{name[:limit]!r}… ({len(name)} characters)"
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,19 @@ HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes
   every few seconds; 200 ``{"ok": true}``.
 
 Any call is a heartbeat. 401 means the token is not (or no longer) valid: the worker exits.
+
+Every field a worker sends is bounded (lengths, numbers): a longer or out-of-range value is
+refused (422), except a ``failed`` report's message, which is cut to ``MAX_MESSAGE_LENGTH``
+around a marker (``clip``): refusing it would lose the job's real error. A report that
+contradicts what the controller knows (``uploaded`` with no such object in the storage, ...)
+is refused with 422 too, and the worker fails its task.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
 # The node a runtime placed the worker on, when the host name does not say it (Ray nodes).
@@ -33,16 +39,35 @@ ErrorKind = Literal["transcoding", "storage", "internal"]
 
 MAX_CPUS = 4096
 MAX_MEMORY_GB = 1e6
-MAX_NAME_LENGTH = 255
+MAX_NAME_LENGTH = 255  # ids and names; a file name's limit (object names are shorter)
+MAX_URL_LENGTH = 8192  # a signed URL: an S3 one with a session token is about 2 KB
+MAX_CHUNK_URLS = 64  # a merge's chunks (the core splits in at most 16)
+MAX_SECONDS = 1e7  # a step's duration (deadlines are 120 s + 30 x the movie's duration)
+MAX_BYTES = 1 << 50  # a transfer's size
+# A failed report's message: ffmpeg's own error is at most 1000 characters.
+MAX_MESSAGE_LENGTH = 4000
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """``text`` if it fits in ``limit`` characters, else its head and its tail around a marker
+    saying how much was cut: an error's cause tends to come first and its outcome last."""
+    if len(text) <= limit:
+        return text
+    marker = f" [… cut: {len(text)} characters in all …] "
+    if len(marker) >= limit:
+        return text[:limit]
+    room = limit - len(marker)
+    head = room * 3 // 4
+    return text[:head] + marker + text[len(text) - (room - head) :]
 
 
 class RegisterRequest(BaseModel):
-    worker_id: str
+    worker_id: str = Field(max_length=MAX_NAME_LENGTH)
     name: str = Field(max_length=MAX_NAME_LENGTH)
     node: str = Field(max_length=MAX_NAME_LENGTH)
     cpus: int = Field(ge=1, le=MAX_CPUS)
     memory_gb: float = Field(gt=0, le=MAX_MEMORY_GB)
-    pid: int | None = None
+    pid: int | None = Field(None, ge=0, le=2**32)
 
 
 class RegisterReply(BaseModel):
@@ -54,12 +79,16 @@ class RegisterReply(BaseModel):
 
 
 class TaskSpec(BaseModel):
-    task_id: str
-    job_id: str
-    input_name: str
-    output_name: str
-    input_url: str = Field(description="signed GET URL of the input movie")
-    output_url: str = Field(description="signed PUT URL for the output movie")
+    task_id: str = Field(max_length=MAX_NAME_LENGTH)
+    job_id: str = Field(max_length=MAX_NAME_LENGTH)
+    input_name: str = Field(max_length=MAX_NAME_LENGTH)
+    output_name: str = Field(max_length=MAX_NAME_LENGTH)
+    input_url: str = Field(
+        max_length=MAX_URL_LENGTH, description="signed GET URL of the input movie"
+    )
+    output_url: str = Field(
+        max_length=MAX_URL_LENGTH, description="signed PUT URL for the output movie"
+    )
     bitrate_kbps: int
     speed: Literal["ultrafast", "fast"]
     codec: Literal["h264", "hevc"] = "h264"
@@ -75,18 +104,30 @@ class TaskSpec(BaseModel):
     chunks: int = Field(0, ge=0, description="chunk, merge: how many chunks the job has")
     input_fps: float | None = Field(None, description="chunk: the input's frame rate")
     input_frames: int | None = Field(None, description="chunk: the input's frame count")
-    chunk_urls: list[str] = Field(
-        default_factory=list, description="merge: signed GET URLs of the chunks, in order"
+    chunk_urls: list[Annotated[str, Field(max_length=MAX_URL_LENGTH)]] = Field(
+        default_factory=list,
+        max_length=MAX_CHUNK_URLS,
+        description="merge: signed GET URLs of the chunks, in order",
     )
 
 
 class TaskReport(BaseModel):
     step: Step
-    seconds: float | None = Field(None, description="the worker's own duration of this step")
-    bytes: int | None = None
+    seconds: float | None = Field(
+        None, ge=0.0, le=MAX_SECONDS, description="the worker's own duration of this step"
+    )
+    bytes: int | None = Field(None, ge=0, le=MAX_BYTES, description="bytes transferred")
     progress: float | None = Field(None, ge=0.0, le=1.0)
     error_kind: ErrorKind | None = None
-    message: str | None = None
+    message: str | None = Field(
+        None,
+        description=f"failed: why; cut to {MAX_MESSAGE_LENGTH} characters around a marker",
+    )
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _clip(cls, value: object) -> object:
+        return clip(value) if isinstance(value, str) else value
 
 
 MAX_SAMPLES = 1000

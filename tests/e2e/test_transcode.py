@@ -174,3 +174,50 @@ def test_a_movie_added_by_the_user_is_transcoded_to_hevc(service_factory, tmp_pa
     assert codec == "hevc"
     assert abs(duration - in_duration) <= 0.2
     assert abs(bitrate - 1_500_000) <= 0.2 * 1_500_000, f"video bitrate {bitrate} bit/s"
+
+
+def test_a_stored_playlist_fails_its_job_without_reading_what_it_names(service_factory, bait):
+    """Put in the storage behind the catalog's back, an HLS playlist naming a local file fails
+    its job at once, naming its format; the worker's ffmpeg never opens the file."""
+    from tests.conftest import hls_playlist
+
+    svc = service_factory("--max-idle-time", "1")
+    hls_playlist(svc.data_dir / "videos" / "input-videos" / "evil.m3u8", bait.path)
+    job_id = svc.submit(id_video="evil.m3u8")
+    assert svc.wait_state(job_id, {"Completed", "Error"}) == "Error"
+    job = svc.client.get(f"/jobs/{job_id}").json()
+    assert "container format 'hls' refused" in job["error"]
+    assert job["attempts"] == 1  # no retry: another worker would refuse it alike
+    assert not bait.was_read()
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+def test_a_movie_named_at_the_length_limit_is_transcoded(
+    service_factory, tmp_path, storage, request
+):
+    """The longest name accepted makes the longest output name (the highest bitrate, the
+    longest preset, no extension to drop): it is stored, transcoded, uploaded and served."""
+    from dacirco.catalog.service import add
+    from dacirco.config import open_local_storage
+    from dacirco.domain import MAX_BITRATE_KBPS, MAX_MOVIE_NAME, MAX_OBJECT_NAME
+    from tests.conftest import s3_storage
+
+    svc = service_factory("--max-idle-time", "1", storage=storage)
+    # The data dir holds the local catalog in both cases (S3 has its own copy).
+    source = svc.data_dir / "videos" / "input-videos" / "bbb_0.mp4"
+    if storage == "local":
+        catalog = open_local_storage(svc.data_dir)
+    else:
+        catalog = s3_storage(request.getfixturevalue("s3_catalog"))
+    name = "n" * MAX_MOVIE_NAME
+    add(catalog, [source], name=name)
+    too_long = svc.client.post("/jobs", json={**CLASSIC, "id_video": name + "x"})
+    assert too_long.status_code == 422 and f"at most {MAX_MOVIE_NAME}" in too_long.text
+
+    job_id = svc.submit(id_video=name, bitrate=MAX_BITRATE_KBPS)
+    assert svc.wait_state(job_id, {"Completed", "Error"}) == "Completed"
+    job = svc.client.get(f"/jobs/{job_id}").json()
+    assert len(job["output"]) == MAX_OBJECT_NAME
+    codec, duration, _ = probe(download_output(svc, job_id, tmp_path / "out.mp4"))
+    _, in_duration, _ = probe(source)
+    assert codec == "h264" and abs(duration - in_duration) <= 0.2

@@ -22,6 +22,8 @@ from dacirco.catalog.generate import (
 from dacirco.catalog.probe import MovieInfo, NotAVideo, from_metadata, probe
 from dacirco.catalog.service import InvalidMovieName, add, list_movies, seed
 from dacirco.config import open_local_storage, storage_root
+from dacirco.domain import MAX_MOVIE_NAME
+from tests.conftest import Bait, hls_playlist
 
 pytestmark = pytest.mark.slow
 
@@ -135,6 +137,46 @@ def test_add_accepts_a_movie_and_refuses_a_text_file(seeded: Path, tmp_path: Pat
     assert [m.name for m in list_movies(storage)] == ["mine.mp4"]  # nothing stored
     with pytest.raises(InvalidMovieName):
         add(storage, [movie], name="../escape.mp4")
+
+
+def test_add_refuses_a_playlist_without_reading_what_it_names(tmp_path: Path, bait: Bait) -> None:
+    """An HLS playlist (ffmpeg reads it as a movie made of what it names) is refused, naming
+    its format, and nothing it names is opened; nothing is stored."""
+    storage = open_local_storage(tmp_path / "data")
+    playlist = hls_playlist(tmp_path / "movie.m3u8", bait.path)
+    with pytest.raises(NotAVideo, match=r"movie\.m3u8: container format 'hls' refused"):
+        add(storage, [playlist])
+    assert not bait.was_read()
+    assert list_movies(storage) == []
+
+
+def test_cli_add_refuses_a_playlist_in_one_line(tmp_path: Path, bait: Bait) -> None:
+    playlist = hls_playlist(tmp_path / "movie.m3u8", bait.path)
+    result = CliRunner().invoke(
+        catalog_app, ["add", str(playlist), "--data-dir", str(tmp_path / "data")]
+    )
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "container format 'hls' refused" in result.output and "Traceback" not in result.output
+    assert not bait.was_read()
+
+
+def test_add_refuses_a_name_too_long_naming_the_limit(seeded: Path, tmp_path: Path) -> None:
+    """A name that its outputs could not be stored under is refused here, not on a worker's
+    poll; nothing is stored. The CLI says so in one line."""
+    storage = open_local_storage(tmp_path / "data")
+    movie = movie_path(seeded, "bbb_1.mp4")
+    too_long = "m" * (MAX_MOVIE_NAME - 3) + ".mp4"
+    with pytest.raises(InvalidMovieName, match=f"at most {MAX_MOVIE_NAME} "):
+        add(storage, [movie], name=too_long)
+    assert list_movies(storage) == []
+    args = ["add", str(movie), "--name", too_long, "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(catalog_app, args)
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert f"too long: {MAX_MOVIE_NAME + 1} characters, at most {MAX_MOVIE_NAME}" in result.output
+    [info] = add(storage, [movie], name=too_long[1:])  # at the limit
+    assert info.name == too_long[1:]
 
 
 def test_list_probes_movies_without_metadata(seeded: Path, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ class Standin:
         self.gone: set[str] = set()  # tasks whose reports get 409
         self.dismiss = False
         self.stopped: set[str] = set()  # tasks whose reports get 410 (worker stopped)
+        self.refused: set[str] = set()  # tasks whose "uploaded" gets 422 (not in the storage)
         self.registered: list[RegisterRequest] = []
         self.reports: list[tuple[str, TaskReport]] = []
         self.uploads: dict[str, dict[str, str]] = {}
@@ -115,6 +116,9 @@ class Standin:
                 return JSONResponse({"detail": "not yours"}, status_code=409)
             if task_id in self.stopped:
                 return JSONResponse({"detail": "this worker was stopped"}, status_code=410)
+            if task_id in self.refused and body.step == "uploaded":
+                message = f"uploaded: output-videos/out-{task_id}.mp4 is not in the storage"
+                return JSONResponse({"detail": message, "message": message}, status_code=422)
             return {"ok": True}
 
         @app.get("/files/{name}")
@@ -255,6 +259,26 @@ def test_transcode_then_bad_inputs(
     reports = standin.wait_end(late.task_id)
     assert reports[-1].error_kind == "transcoding"
     assert "deadline" in (reports[-1].message or "")
+
+
+def test_a_refused_upload_report_fails_the_task_with_the_reason(
+    standin: Standin, start_worker: Callable
+) -> None:
+    """The controller does not find the upload: the task fails as a storage failure (the job
+    may be retried), saying why; the worker serves the next task."""
+    start_worker()
+    standin.refused.add((refused := standin.task("clip.mp4")).task_id)
+    reports = standin.wait_end(refused.task_id)
+    standin.wait_for(lambda: standin.steps(refused.task_id)[-1].step == "failed", 10)
+    last = standin.steps(refused.task_id)[-1]
+    assert last.error_kind == "storage"
+    assert "report 'uploaded' refused by the controller: uploaded: output-videos/" in (
+        last.message or ""
+    )
+    assert "is not in the storage" in (last.message or "")
+    assert [r.step for r in reports if r.step != "progress"][-1] == "uploaded"
+    following = standin.task("clip.mp4")
+    assert standin.wait_end(following.task_id)[-1].step == "uploaded"
 
 
 def _start_long_transcode(standin: Standin, worker: subprocess.Popen) -> tuple[TaskSpec, list]:

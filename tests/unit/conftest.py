@@ -150,9 +150,18 @@ class Harness:
         assert task is not None
         return job, worker, task
 
+    def upload(self, output_name: str, data: bytes = b"output") -> None:
+        """What a worker's upload does: a task's output lands in the storage."""
+        path = self.log_path.with_name("upload.part")
+        path.write_bytes(data)
+        self.controller.storage.put_file(f"output-videos/{output_name}", path)
+        path.unlink()
+
     async def finish(self, worker: Worker, task: TaskSpec) -> None:
         for step in STEPS:
             self.clock.advance(1)
+            if step == "uploaded":
+                self.upload(task.output_name)
             await self.report(worker, task, step)
 
     async def settle(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from dacirco.domain import MAX_MOVIE_NAME
 from tests.unit.api_stub import StubController, client, controller_app, split_app
 
 GOOD = {"id_video": "bbb_0.mp4", "bitrate": 1000, "speed": "ultrafast"}
@@ -96,6 +97,17 @@ async def test_every_error_has_detail_and_a_one_line_message(
     assert "\n" not in resp.json()["message"]
     if status != 422 or method == "POST":
         assert resp.json()["detail"] == message  # strings stay strings, as before
+
+
+@pytest.mark.parametrize("length", [MAX_MOVIE_NAME + 1, 5000])
+async def test_a_movie_name_too_long_gets_a_422_naming_the_limit(make_api, length):
+    async with make_api() as api:
+        resp = await api.post("/jobs", json={**GOOD, "id_video": "m" * (length - 4) + ".mp4"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["message"] == (
+        f"id_video: too long: {length} characters, at most {MAX_MOVIE_NAME} (the names of its "
+        "outputs must fit in a 255-byte file name)"
+    )
 
 
 async def test_output_of_an_unfinished_job_is_a_409_in_split_mode_too(make_api):

@@ -21,6 +21,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from dacirco.controller.worker_link import task_output
 from dacirco.core.machine import counting_ids
 from dacirco.core.stimuli import (
     Cancel,
@@ -155,6 +156,9 @@ class Twin:
 
     async def report(self, worker_id: str, step: str) -> None:
         task_id = self.task_of(worker_id)
+        if step == "uploaded":  # the worker's upload, which the report is checked against
+            task = self.h.controller.tasks[task_id]
+            self.h.upload(task_output(self.h.controller.jobs[task.job_id], task))
         await self.h.controller.report(self.h.auth(worker_id), task_id, TaskReport(step=step))
         self.feed(Reported(worker_id, task_id, step))
 

@@ -76,6 +76,7 @@ async def test_an_upload_report_racing_a_stop_keeps_the_log_in_order(make: Make)
     job, worker, task = await h.assigned()
     for step in ("started", "downloaded", "transcoded"):
         await h.report(worker, task, step)
+    h.upload(task.output_name)
     stop = asyncio.create_task(h.controller.stop_worker(worker, "killed", lost=True))
     await asyncio.sleep(0)
     with pytest.raises(WorkerGone):

@@ -7,7 +7,7 @@ from dacirco.domain import Codec, ExitCause, JobState, Speed, TaskState, WorkerS
 from dacirco.policies.right_size import RightSize
 from dacirco.protocol import TaskReport
 from dacirco.runtimes.base import WorkerExit
-from tests.unit.conftest import STEPS, Harness, Make
+from tests.unit.conftest import Harness, Make
 
 META = {"duration": "10", "fps": "25", "frames": "250", "width": "640", "height": "360"}
 
@@ -99,8 +99,7 @@ async def test_a_restart_keeps_the_chunks_already_done(make: Make) -> None:
     await c2.reconcile()
     task = await h2.poll(worker)
     assert task is not None and task.chunk_index == t2.chunk_index
-    for step in STEPS:
-        await h2.report(worker, task, step)
+    await h2.finish(worker, task)
     await c2.reconcile()
     merge = await h2.poll(c2.worker(worker.id))
     assert merge is not None and merge.kind == "merge"

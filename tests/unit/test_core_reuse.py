@@ -191,7 +191,6 @@ def test_followers_survive_a_restart_and_wait_again_with_their_leader(cores: lis
 
 # ---- in the controller: stored with the step, shown with the leader's progress, reloaded ----
 async def test_the_controller_stores_attached_jobs_and_reloads_them(make) -> None:  # type: ignore[no-untyped-def]
-    from tests.unit.conftest import STEPS
 
     h = make()
     leader, worker, task = await h.assigned()
@@ -212,8 +211,6 @@ async def test_the_controller_stores_attached_jobs_and_reloads_them(make) -> Non
     await c.reconcile()
     task2 = await h2.poll(worker2)
     assert task2 is not None and task2.job_id == leader.id  # one task for both
-    for step in STEPS:
-        h2.clock.advance(1)
-        await h2.report(worker2, task2, step)
+    await h2.finish(worker2, task2)
     assert (j2.state, j2.output) == (JobState.COMPLETED, j1.output)
     assert [e["request_id"] for e in h2.events("EV19")] == [follower.id]

@@ -98,3 +98,22 @@ async def test_a_complete_upload_still_lands(app, storage):
     assert resp.status_code == 201 and resp.json() == {"key": KEY, "size": 100}
     assert storage.path(KEY).read_bytes() == b"z" * 100
     assert [p.name for p in storage.path(KEY).parent.iterdir()] == ["out.mp4"]
+
+
+async def _chunks(total: int, size: int = 1000):
+    for _ in range(total // size):
+        yield b"c" * size
+
+
+@pytest.mark.parametrize("announced", [True, False])
+async def test_an_upload_past_the_cap_is_refused_and_leaves_nothing(app, storage, announced):
+    """413, with or without a Content-Length saying it up front; no file, no partial file."""
+    app.state.max_upload_bytes = 5000
+    body = b"x" * 6000 if announced else _chunks(6000)
+    async with _client(app) as c:
+        resp = await c.put(storage.put_url(KEY, 60), content=body)
+        fits = await c.put(storage.put_url(KEY, 60), content=_chunks(5000))
+    assert resp.status_code == 413, resp.text
+    assert "more than the 5000" in resp.json()["detail"]
+    assert fits.status_code == 201 and storage.path(KEY).stat().st_size == 5000
+    assert [p.name for p in storage.path(KEY).parent.iterdir()] == ["out.mp4"]

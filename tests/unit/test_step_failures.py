@@ -99,6 +99,7 @@ async def test_an_upload_report_that_cannot_be_stored_is_refused_then_accepted_o
     job, worker, task = await h.assigned()
     for step in ("started", "downloaded", "transcoded"):
         await h.report(worker, task, step)
+    h.upload(task.output_name)
     before, on_disk, lines = memory(h.controller), await stored(h), h.codes()
     with disk_full(h.controller.events), pytest.raises(NotStored):
         await h.report(worker, task, "uploaded")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import uuid
 from typing import Annotated
 
 import anyio
@@ -13,12 +12,15 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from starlette.requests import ClientDisconnect
 
-from dacirco.storage.base import InvalidKey, check_key
+from dacirco.storage.base import InvalidKey, check_key, part_path
 from dacirco.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
+# The most bytes one upload may write, so that a worker cannot fill the disk with one PUT:
+# 18 hours at the highest bitrate. The app may set its own (``app.state.max_upload_bytes``).
+MAX_UPLOAD_BYTES = 64 << 30
 router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
 
 Expires = Annotated[int, Query(description="unix time after which the URL is refused")]
@@ -60,8 +62,12 @@ class _BigChunks(FileResponse):
 @router.put("/{key:path}", status_code=201)
 async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict:
     storage = _checked(request, "PUT", key, expires, sig)
+    cap = getattr(request.app.state, "max_upload_bytes", None) or MAX_UPLOAD_BYTES
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise HTTPException(413, f"upload of {key}: {declared} bytes, more than the {cap} allowed")
     dest = storage.path(key)
-    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+    tmp = part_path(dest)
     size = 0
     try:
         async with await anyio.open_file(tmp, "wb") as out:
@@ -69,6 +75,8 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict
             buffered = 0
             async for chunk in request.stream():
                 size += len(chunk)
+                if size > cap:  # a body longer than it said, or one that did not say
+                    raise HTTPException(413, f"upload of {key}: more than the {cap} bytes allowed")
                 pending.append(chunk)
                 buffered += len(chunk)
                 if buffered >= CHUNK:  # one thread hop per MiB, not per network read

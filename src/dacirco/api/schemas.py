@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from dacirco.api.job_figures import JobFigures
 from dacirco.domain import (
     MAX_BITRATE_KBPS,
+    MAX_MOVIE_NAME,
     MAX_PRIORITY,
     MIN_BITRATE_KBPS,
     MIN_PRIORITY,
     Codec,
     Speed,
-    valid_movie_name,
+    movie_name_problem,
 )
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
-MOVIE_NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$"
+MOVIE_NAME_PATTERN = rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_MOVIE_NAME - 1}}}$"
 
 
 def integral(value: object) -> object:
@@ -42,9 +44,10 @@ class JobCreate(BaseModel):
     id_video: Annotated[
         str,
         Field(
-            description="a movie of the catalog, e.g. bbb_5.mp4",
+            description=f"a movie of the catalog, e.g. bbb_5.mp4 (at most {MAX_MOVIE_NAME} "
+            "characters)",
             # What valid_movie_name accepts, said in the schema (the check stays below).
-            json_schema_extra={"pattern": MOVIE_NAME_PATTERN},
+            json_schema_extra={"pattern": MOVIE_NAME_PATTERN, "maxLength": MAX_MOVIE_NAME},
         ),
     ]
     bitrate: Annotated[
@@ -91,8 +94,8 @@ class JobCreate(BaseModel):
     @field_validator("id_video")
     @classmethod
     def _movie_name(cls, value: str) -> str:
-        if not valid_movie_name(value):
-            raise ValueError("must be a movie file name such as bbb_5.mp4 (no path)")
+        if problem := movie_name_problem(value):
+            raise PydanticCustomError("movie_name", "{problem}", {"problem": problem})
         return value
 
 

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import av
 
+from dacirco.containers import FormatNotAllowed, open_input
+
 # Object metadata keys (S3 sends them as x-amz-meta-<key>).
 DURATION, WIDTH, HEIGHT = "duration", "width", "height"
 VIDEO_CODEC, AUDIO_CODEC = "video-codec", "audio-codec"
 BITRATE, FPS, FRAMES = "bitrate", "fps", "frames"
 
 
-# Demuxers and decoders that turn text or still images into "video": not movies.
-_TEXT_OR_IMAGE_FORMATS = frozenset({"tty", "bin", "adf", "idf", "xbin", "image2", "gif"})
+# Decoders that turn text into "video": not movies. (Text and image demuxers, playlists and
+# lists are refused before: only the single-file containers of dacirco.containers are read.)
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 
 
@@ -43,20 +45,22 @@ class MovieInfo:
 
 
 def probe(path: Path, name: str | None = None) -> MovieInfo:
-    """Read the headers; decode the first frame and reach the last one to be sure it is whole."""
+    """Read the headers; decode the first frame and reach the last one to be sure it is whole.
+
+    Only a single-file movie is read (``dacirco.containers``): a playlist or a list is refused,
+    naming its format, before any file or URL it names is opened."""
     path = Path(path)
     size = path.stat().st_size  # FileNotFoundError names the file
     if size == 0:
         raise NotAVideo(f"{path}: empty file, not a video")
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with open_input(path, metadata_errors="ignore") as container:
             if not container.streams.video:
                 raise NotAVideo(f"{path}: no video stream")
             video = container.streams.video[0]
             ctx = video.codec_context
-            fmt = container.format.name
-            if fmt in _TEXT_OR_IMAGE_FORMATS or fmt.endswith("_pipe") or ctx.name in _TEXT_CODECS:
-                raise NotAVideo(f"{path}: not a video (read as {fmt}/{ctx.name})")
+            if ctx.name in _TEXT_CODECS:
+                raise NotAVideo(f"{path}: not a video (read as {container.format.name}/{ctx.name})")
             audio = container.streams.audio[0] if container.streams.audio else None
             duration = _duration(container, video)
             rate = video.average_rate or video.guessed_rate or video.base_rate
@@ -82,6 +86,8 @@ def probe(path: Path, name: str | None = None) -> MovieInfo:
             return info
     except NotAVideo:
         raise
+    except FormatNotAllowed as exc:
+        raise NotAVideo(str(exc)) from None
     except (av.FFmpegError, ValueError, IndexError, StopIteration) as exc:
         raise NotAVideo(f"{path}: not a readable video ({_reason(exc)})") from exc
 

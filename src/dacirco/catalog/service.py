@@ -10,14 +10,14 @@ from typing import Protocol
 
 from dacirco.catalog.generate import DEFAULT_COUNT, MovieSpec, default_specs, generate_movie
 from dacirco.catalog.probe import MovieInfo, NotAVideo, from_metadata, probe, to_metadata
-from dacirco.domain import valid_movie_name
+from dacirco.domain import movie_name_problem, shown
 from dacirco.storage.base import INPUT_PREFIX, Storage, StorageError, input_key
 
 log = logging.getLogger(__name__)
 
 
 class InvalidMovieName(ValueError):
-    """A name that cannot be a movie of the catalog (see ``valid_movie_name``)."""
+    """A name that cannot be a movie of the catalog (see ``domain.movie_name_problem``)."""
 
 
 class SeedProgress(Protocol):
@@ -85,7 +85,8 @@ def seed(
 
 
 def add(storage: Storage, files: list[Path], name: str | None = None) -> list[MovieInfo]:
-    """Probe every file first (refusing any non-video), then store them under ``input-videos/``."""
+    """Check every name and probe every file first (refusing any non-video), then store them
+    under ``input-videos/``."""
     files = [Path(f) for f in files]
     if not files:
         raise ValueError("no file to add")
@@ -95,14 +96,10 @@ def add(storage: Storage, files: list[Path], name: str | None = None) -> list[Mo
     for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
-        info = probe(path)
         movie = name if name is not None else path.name
-        if not valid_movie_name(movie):
-            raise InvalidMovieName(
-                f"{movie!r} is not a valid movie name "
-                "(letters, digits, '.', '-', '_'; no leading dot, no '..', at most 200 characters)"
-            )
-        infos.append(replace(info, name=movie))
+        if problem := movie_name_problem(movie):
+            raise InvalidMovieName(f"movie name {shown(movie)}: {problem}")
+        infos.append(replace(probe(path), name=movie))
     for path, info in zip(files, infos, strict=True):
         storage.put_file(input_key(info.name), path, metadata=to_metadata(info))
     return infos

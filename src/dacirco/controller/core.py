@@ -36,7 +36,8 @@ from dacirco.domain import (
     Speed,
     Task,
     Worker,
-    valid_movie_name,
+    movie_name_problem,
+    shown,
 )
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
@@ -259,8 +260,8 @@ class Controller(WorkerLink, Shell):
         callback_url: str | None = None,
         reuse: bool = True,
     ) -> Job:
-        if not valid_movie_name(id_video):
-            raise InvalidRequest(f"id_video: {id_video!r} is not a valid movie name")
+        if problem := movie_name_problem(id_video):
+            raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
         if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
             raise InvalidRequest(f"priority: {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
         if callback_url is not None:

@@ -1,9 +1,10 @@
 """The controller's side of the worker protocol: register, long-poll for a task, step reports.
 
 Each call becomes a step of the core (``Registered``, ``Reported``, ``Failed``); what needs
-I/O first (signed URLs, a look at the catalog after a storage failure) is done here, before
-the step. Reports are idempotent: a step already recorded is acknowledged and ignored, so a
-worker may safely retry a report whose answer it did not get (or that could not be stored).
+I/O first (signed URLs, a look at the catalog after a storage failure, a look at the storage
+before an upload is believed) is done here, in a thread, before the step. Reports are
+idempotent: a step already recorded is acknowledged and ignored, so a worker may safely retry
+a report whose answer it did not get (or that could not be stored).
 """
 
 from __future__ import annotations
@@ -15,16 +16,50 @@ from typing import TYPE_CHECKING
 
 from dacirco.controller.changes import job_record
 from dacirco.controller.events import iso
-from dacirco.core.errors import TaskNotYours, WorkerAuthError, WorkerGone
+from dacirco.core.errors import (
+    ReportRefused,
+    StorageUnavailable,
+    TaskNotYours,
+    WorkerAuthError,
+    WorkerGone,
+)
 from dacirco.core.stimuli import Failed, Registered, Released, Reported
 from dacirco.domain import Job, Task, TaskState, Worker, WorkerState, chunk_name, output_name
-from dacirco.protocol import RegisterReply, RegisterRequest, SamplesReport, TaskReport, TaskSpec
+from dacirco.protocol import (
+    RegisterReply,
+    RegisterRequest,
+    SamplesReport,
+    TaskReport,
+    TaskSpec,
+    clip,
+)
 from dacirco.storage.base import StorageError, input_key, output_key
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
 
 log = logging.getLogger(__name__)
+
+
+# An output's bytes, at most: its video at a few times the rate asked (ffmpeg caps it with
+# -maxrate: measured within 20 %), its audio no bigger than the whole input (it may be
+# copied), and room for the container.
+VIDEO_OVERSHOOT = 4
+CONTAINER_BYTES = 1 << 20
+
+
+def plausible_size(job: Job) -> int | None:
+    """The most bytes a task of ``job`` may upload, or None when the input's duration or
+    size is not known."""
+    if not job.input_duration or job.input_size is None:
+        return None
+    video = VIDEO_OVERSHOOT * job.input_duration * job.bitrate * 1000 / 8
+    return int(video) + job.input_size + CONTAINER_BYTES
+
+
+def task_output(job: Job, task: Task) -> str:
+    """The name of the object a task uploads: a chunk, or the job's output (whole, merge)."""
+    return chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
 
 
 class WorkerLink:
@@ -69,7 +104,10 @@ class WorkerLink:
             # Delivered again until the worker says "started": a poll answer lost on the way
             # never loses the task.
             if task is not None and task.state == TaskState.ASSIGNED:
-                return await self._task_spec(worker, task)
+                spec = await self._spec_or_failure(worker, task)
+                if spec is not None:
+                    return spec
+                continue  # the task failed: its job says why; the worker waits for another
             if task is not None and task.state == TaskState.CANCELED:
                 # Asking for more: it has dropped its canceled task.
                 await self.step(Released(worker.id, task.id))
@@ -128,9 +166,28 @@ class WorkerLink:
         for url in urls:
             self.deliverer.progress(f"{job.id}:progress:{now:.3f}", url, body)
 
+    async def _spec_or_failure(self: Controller, worker: Worker, task: Task) -> TaskSpec | None:
+        """The task as the worker gets it, or None when it cannot be made: then the task has
+        failed (a step), so that its job says why at once instead of the poll answering 500
+        until the worker gives up. Names or URLs that cannot be made fail the job (no retry
+        helps); a storage that cannot sign counts as a storage failure (retried)."""
+        try:
+            return await self._task_spec(worker, task)
+        except StorageError as exc:
+            kind, message = "storage", f"cannot sign the task's URLs: {exc}"
+        except ValueError as exc:  # InvalidKey, a TaskSpec field out of its bounds
+            kind, message = "unrunnable", str(exc)
+        except Exception as exc:
+            log.exception("task %s: its spec could not be made", task.id)
+            kind, message = "internal", f"its spec could not be made: {type(exc).__name__}: {exc}"
+        message = clip(" ".join(message.split()))  # one line, bounded, as a worker's would be
+        log.warning("task %s cannot be handed out (%s): %s", task.id, kind, message)
+        await self.step(Failed(worker.id, task.id, kind, message))
+        return None
+
     async def _task_spec(self: Controller, worker: Worker, task: Task) -> TaskSpec:
         job = self.jobs[task.job_id]
-        out = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
+        out = task_output(job, task)
         ttl = self.config.url_ttl
         get_url = await asyncio.to_thread(self.storage.get_url, input_key(job.id_video), ttl)
         put_url = await asyncio.to_thread(self.storage.put_url, output_key(out), ttl)
@@ -194,5 +251,36 @@ class WorkerLink:
                     gone = False
             message = rep.message or ""
             await self.step(Failed(worker.id, task_id, rep.error_kind or "internal", message, gone))
-        else:
-            await self.step(Reported(worker.id, task_id, rep.step, rep.seconds))
+            return
+        if rep.step == "uploaded" and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
+            await self._check_upload(task, rep)
+        await self.step(Reported(worker.id, task_id, rep.step, rep.seconds))
+
+    async def _check_upload(self: Controller, task: Task, rep: TaskReport) -> None:
+        """An ``uploaded`` report is believed once the storage holds the object (looked at in
+        a thread), not empty, as big as the worker says and no bigger than the job can make
+        (``plausible_size``); else it is refused (422) and the worker fails the task. A storage
+        that cannot be asked gives 503: the worker retries the report."""
+        job = self.jobs[task.job_id]
+        try:
+            key = output_key(task_output(job, task))
+        except ValueError as exc:
+            raise ReportRefused(f"uploaded: {exc}") from None
+        try:
+            info = await asyncio.to_thread(self.storage.stat, key)
+        except StorageError as exc:
+            raise StorageUnavailable(f"uploaded: cannot look at {key}: {exc}") from exc
+        if info is None:
+            raise ReportRefused(f"uploaded: {key} is not in the storage")
+        if info.size <= 0:
+            raise ReportRefused(f"uploaded: {key} is empty")
+        if rep.bytes is not None and rep.bytes != info.size:
+            raise ReportRefused(
+                f"uploaded: {key} holds {info.size} bytes, not the {rep.bytes} reported"
+            )
+        most = plausible_size(job)
+        if most is not None and info.size > most:
+            raise ReportRefused(
+                f"uploaded: {key} holds {info.size} bytes, more than this job can make "
+                f"({most} bytes at most)"
+            )

@@ -33,6 +33,13 @@ class Conflict(ControllerError):
     status = 409
 
 
+class ReportRefused(ControllerError):
+    """A worker's report that contradicts what the controller knows (an upload that is not
+    in the storage, or not as big as the worker says): the worker fails its task."""
+
+    status = 422
+
+
 class WorkerAuthError(ControllerError):
     status = 401
 

@@ -58,6 +58,8 @@ from .txn import Direct
 DIRECT = Direct()  # no journal: stateless, shared
 
 MAX_RECALLS = 100
+# Failures no other attempt would escape, and what the job's error says of them.
+PERMANENT_FAILURES = {"transcoding": "transcoding failed", "unrunnable": "cannot be run"}
 # step -> event code (a chunk's upload is EV16: it is not the job's output)
 STEP_EVENTS = {"started": "EV4", "downloaded": "EV5", "transcoded": "EV6", "uploaded": "EV7"}
 
@@ -331,10 +333,11 @@ class Core:
         emit(out, code, now, worker_id=worker.id, task_id=task.id, error_message=message)
         if job.state is not JobState.STARTED:
             return
-        if kind == "transcoding":
-            # ffmpeg refused this input or these parameters: another attempt would fail alike.
+        if kind in PERMANENT_FAILURES:
+            # ffmpeg refused this input or these parameters, or the task cannot be made:
+            # another attempt would fail alike.
             st.job(job).errors.append(message)
-            fail(st, out, job, f"transcoding failed: {message}", now)
+            fail(st, out, job, f"{PERMANENT_FAILURES[kind]}: {message}", now)
         elif task.part is not None:
             requeue_part(st, out, job, task, f"{kind} error: {message}", now, charge=True)
         else:

@@ -34,8 +34,10 @@ class Reported:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """A worker's task failed: ``kind`` transcoding (no retry helps), storage or internal.
-    ``input_gone``: the shell found the movie gone from the catalog (no retry helps either)."""
+    """A worker's task failed: ``kind`` transcoding (no retry helps), storage or internal;
+    or the shell could not hand it out, ``kind`` unrunnable (its names or URLs cannot be
+    made: no retry helps). ``input_gone``: the shell found the movie gone from the catalog
+    (no retry helps either)."""
 
     worker_id: str
     task_id: str

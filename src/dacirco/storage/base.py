@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from dacirco.domain import MAX_FILE_NAME, MAX_OBJECT_NAME, shown
 
 BUCKET = "videos"
 INPUT_PREFIX = "input-videos/"
 OUTPUT_PREFIX = "output-videos/"
 
-_KEY_RE = re.compile(r"^(input-videos|output-videos)/[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
+_KEY_RE = re.compile(r"^(input-videos|output-videos)/[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
 
 class StorageError(Exception):
@@ -19,13 +22,26 @@ class StorageError(Exception):
 
 
 class InvalidKey(ValueError):
-    """A key outside the bucket layout (for instance one that tries to escape it)."""
+    """A key outside the bucket layout (for instance one that tries to escape it), or whose
+    object name is too long to be stored (see ``domain.MAX_OBJECT_NAME``)."""
 
 
 def check_key(key: str) -> str:
+    name = key.partition("/")[2]
+    if len(name) > MAX_OBJECT_NAME:
+        raise InvalidKey(
+            f"object name {shown(name)} is too long: at most {MAX_OBJECT_NAME} characters "
+            f"(a file name of at most {MAX_FILE_NAME} bytes while it is written)"
+        )
     if not _KEY_RE.match(key) or ".." in key:
-        raise InvalidKey(f"invalid object key {key!r}")
+        raise InvalidKey(f"invalid object key {shown(key, 80)}")
     return key
+
+
+def part_path(dest: Path) -> Path:
+    """Where an object is written until it is complete, beside it: a name of its own per
+    writer, at most ``MAX_FILE_NAME`` bytes long for a name that passed ``check_key``."""
+    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
 
 
 def input_key(name: str) -> str:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from dacirco.storage.base import BUCKET, ObjectInfo, StorageError, check_key
+from dacirco.storage.base import BUCKET, ObjectInfo, StorageError, check_key, part_path
 from dacirco.storage.signing import UrlSigner
 
 
@@ -98,7 +98,7 @@ class LocalStorage:
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
         dest = self.path(key)
-        tmp = dest.with_name(f".{dest.name}.part")
+        tmp = part_path(dest)
         try:
             shutil.copyfile(path, tmp)
             os.replace(tmp, dest)

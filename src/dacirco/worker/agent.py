@@ -26,6 +26,7 @@ from dacirco.worker.channel import (
     ControllerUnreachable,
     Dismissed,
     MustExit,
+    ReportRefused,
     TaskChannel,
     TaskGone,
     Unauthorized,
@@ -234,6 +235,8 @@ class Agent:
             raise TaskGone()
         if resp.status_code == 410:
             raise Dismissed()  # stopped while working: its job is already back in the queue
+        if resp.status_code == 422:
+            raise ReportRefused(report.step, resp)
         if resp.status_code >= 400:
             log.error("report %s of task %s refused: %s", report.step, task_id, _describe(resp))
 
@@ -265,6 +268,9 @@ class Agent:
             await channel.fail("transcoding", exc.message)
         except StorageError as exc:
             await channel.fail("storage", str(exc))
+        except ReportRefused as exc:
+            # An upload the controller cannot find is a storage failure: another try may do.
+            await channel.fail("storage" if exc.step == "uploaded" else "internal", str(exc))
         except MustExit:
             raise
         except asyncio.CancelledError:
@@ -325,6 +331,7 @@ class Agent:
             codec=spec.codec,
             threads=spec.threads,
             audio_codec=info.audio_codec,
+            input_format=info.format_name,
         )
         started = time.monotonic()
         await run_ffmpeg(

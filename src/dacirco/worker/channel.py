@@ -4,10 +4,11 @@ job stops it); and the exceptions that end a task (TaskGone) or the whole worker
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING
+
+import httpx
 
 from dacirco.protocol import ErrorKind, TaskReport
 
@@ -35,6 +36,21 @@ class ControllerUnreachable(MustExit):
 
 class TaskGone(Exception):
     """409: the task is no longer this worker's."""
+
+
+class ReportRefused(Exception):
+    """422: the controller refused a report of the task (an upload it cannot find in the
+    storage, a value out of bounds): the task fails, with the controller's reason."""
+
+    def __init__(self, step: str, resp: httpx.Response) -> None:
+        try:
+            reason = resp.json().get("message")
+        except (ValueError, AttributeError):
+            reason = None
+        if not isinstance(reason, str):
+            reason = f"HTTP {resp.status_code} {resp.text[:200]}"
+        super().__init__(f"report {step!r} refused by the controller: {reason}")
+        self.step = step
 
 
 class TaskChannel:
@@ -116,9 +132,14 @@ class TaskChannel:
 
     async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
         log.warning("task %s failed (%s): %s", self.task_id, kind, message)
-        with contextlib.suppress(TaskGone):
+        try:
             await self.agent.report(
                 self.task_id,
                 TaskReport(step="failed", error_kind=kind, message=message),
                 retry=retry,
             )
+        except TaskGone:
+            pass
+        except ReportRefused as exc:
+            # Nothing more to say: the task's fate is the controller's (a lost worker's).
+            log.error("task %s: %s", self.task_id, exc)

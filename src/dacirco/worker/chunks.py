@@ -28,17 +28,22 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from dacirco.containers import PROTOCOL_WHITELIST
 from dacirco.worker.ffmpeg import (
     AUDIO_BITRATE,
     COPYABLE_AUDIO,
     InputInfo,
     ProgressCallback,
     build_command,
+    ffmpeg_head,
+    input_args,
     probe_input,
     run_ffmpeg,
 )
 
 CHUNK_FORMAT = "mp4"
+# What the merge's concat list may be read by: the concat demuxer, and mov for the chunks.
+CHUNK_DEMUXERS = "concat,mov"
 # Initial VBV occupancy of every chunk but the first (x264/x265 ``vbv-init``, a fraction of
 # -bufsize). The encoders start with a 90 % full buffer, a burst the whole-file encode takes
 # once and K chunks would take K times: 240p, 7 s, K = 4: +12 % over the rate at 0.9, +3 %
@@ -155,6 +160,7 @@ def chunk_command(
     speed: str,
     codec: str = "h264",
     threads: int = 0,
+    input_format: str | None = None,
     ffmpeg: str | None = None,
 ) -> list[str]:
     """Encode exactly ``chunk.frames`` frames from ``chunk.start_frame``, video only, into an
@@ -164,11 +170,10 @@ def chunk_command(
     (frame-accurate with re-encoding); ``setpts`` puts the first kept frame at 0 whatever the
     half-frame margin of the cut; ``-frames:v`` stops at the exact count.
     """
-    head = build_command(input_path, output_path, bitrate_kbps=1, speed=speed, ffmpeg=ffmpeg)
-    cmd = head[: head.index("-i")]
+    cmd = ffmpeg_head(ffmpeg)
     if chunk.start_frame > 0:
         cmd += ["-ss", f"{chunk.seek_time:.6f}"]
-    cmd += ["-i", str(input_path), "-map", "0:v:0", "-an", "-sn", "-dn"]
+    cmd += [*input_args(input_path, input_format), "-map", "0:v:0", "-an", "-sn", "-dn"]
     cmd += ["-vf", "setpts=PTS-STARTPTS", "-frames:v", str(chunk.frames)]
     cmd += _video_options(bitrate_kbps, speed, codec, threads, first=chunk.start_frame == 0)
     cmd += ["-force_key_frames", "expr:eq(n,0)", "-map_metadata", "-1"]
@@ -195,6 +200,7 @@ def merge_command(
     output_path: Path | str,
     *,
     audio_codec: str | None = None,
+    input_format: str | None = None,
     ffmpeg: str | None = None,
 ) -> list[str]:
     """Join the chunks named in ``list_path`` (``concat_list``) by stream copy, with every audio
@@ -202,11 +208,15 @@ def merge_command(
 
     The video is as long as the input's frames; the audio is the input's own, so the output
     lasts as long as the input. ``-f mp4`` lets the output be written under a temporary name.
+    The list is the worker's own, and what it names is read as MP4 (local files, the concat
+    and mov demuxers only: the list's entries inherit the list's whitelists); the original
+    input is held to the allowed containers like any input.
     """
-    head = build_command(input_path, output_path, bitrate_kbps=1, speed="x", ffmpeg=ffmpeg)
     # -xerror: a missing or broken chunk is otherwise logged and skipped, and ffmpeg exits 0.
-    cmd = [*head[: head.index("-i")], "-xerror"]
-    cmd += ["-f", "concat", "-safe", "0", "-i", str(list_path), "-i", str(input_path)]
+    cmd = [*ffmpeg_head(ffmpeg), "-xerror"]
+    cmd += ["-protocol_whitelist", PROTOCOL_WHITELIST, "-format_whitelist", CHUNK_DEMUXERS]
+    cmd += ["-f", "concat", "-safe", "0", "-i", str(list_path)]
+    cmd += input_args(input_path, input_format)
     cmd += ["-map", "0:v:0", "-map", "1:a?", "-map_metadata", "1", "-c:v", "copy"]
     if audio_codec in COPYABLE_AUDIO:
         cmd += ["-c:a", "copy"]
@@ -248,12 +258,14 @@ async def encode_chunk(
     speed: str,
     codec: str = "h264",
     threads: int = 0,
+    input_format: str | None = None,
     deadline: float | None = None,
     on_progress: ProgressCallback | None = None,
     cwd: Path | None = None,
 ) -> None:
     """A chunk task's transcode step; ``on_progress`` gets the fraction of the chunk done.
-    Paths are relative to ``cwd`` when it is given (as for ``run_ffmpeg``)."""
+    Paths are relative to ``cwd`` when it is given (as for ``run_ffmpeg``); ``input_format``
+    is the input's container format as ``probe_input`` found it."""
     output_path = Path(output_path)
     cmd = chunk_command(
         input_path,
@@ -263,6 +275,7 @@ async def encode_chunk(
         speed=speed,
         codec=codec,
         threads=threads,
+        input_format=input_format,
     )
     await _run_atomic(cmd, output_path, chunk.duration, deadline, on_progress, cwd)
 
@@ -290,7 +303,13 @@ async def merge_chunks(
     base = full.parent.resolve()
     files = [(Path(f) if cwd is None else cwd / f).resolve() for f in chunk_files]
     full_list.write_text(concat_list([os.path.relpath(f, base) for f in files]))
-    cmd = merge_command(list_path, input_path, _part(output_path), audio_codec=info.audio_codec)
+    cmd = merge_command(
+        list_path,
+        input_path,
+        _part(output_path),
+        audio_codec=info.audio_codec,
+        input_format=info.format_name,
+    )
     try:
         await _run_atomic(cmd, output_path, info.duration, deadline, on_progress, cwd)
     finally:

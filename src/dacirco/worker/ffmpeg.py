@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dacirco.containers import FormatNotAllowed, input_options, open_input
 from dacirco.ffmpeg_bin import ffmpeg_exe
 
 STDERR_TAIL_LINES = 20
@@ -59,6 +60,7 @@ class TranscodeError(Exception):
 class InputInfo:
     duration: float | None
     audio_codec: str | None
+    format_name: str | None = None  # as PyAV names it (mov,mp4,...): ffmpeg's -f is its first
 
 
 def warm_up() -> None:
@@ -67,20 +69,38 @@ def warm_up() -> None:
 
 
 def probe_input(path: Path) -> InputInfo:
-    """Duration and audio codec of a movie; a file PyAV cannot open gives an empty answer
-    so that ffmpeg, not the probe, reports what is wrong with it."""
+    """Duration, audio codec and container format of a movie; a file PyAV cannot open gives
+    an empty answer so that ffmpeg, not the probe, reports what is wrong with it.
+
+    An input whose container is not an allowed single-file one (a playlist that names other
+    files, ...) is refused at once (TranscodeError naming its format), none of it opened."""
     import av  # lazy: not needed for --help or for building commands
 
     try:
-        with av.open(str(path)) as container:
+        with open_input(path) as container:
             duration = container.duration / 1_000_000 if container.duration else None
             audio = container.streams.audio
             return InputInfo(
                 duration=duration,
                 audio_codec=audio[0].codec_context.name if audio else None,
+                format_name=container.format.name,
             )
+    except FormatNotAllowed as exc:
+        raise TranscodeError(f"input {exc.reason}") from None
     except (av.FFmpegError, OSError, ValueError):
         return InputInfo(duration=None, audio_codec=None)
+
+
+def ffmpeg_head(ffmpeg: str | None = None) -> list[str]:
+    """What every command of the worker starts with: quiet but for warnings and errors."""
+    # Level tags let the error message keep ffmpeg's errors and drop the chatter.
+    return [ffmpeg or ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "level+warning"]
+
+
+def input_args(path: Path | str, format_name: str | None = None) -> list[str]:
+    """One input movie: read as a local file by an allowed demuxer (named when it is known),
+    so that it can name no other file or URL for ffmpeg to open (``dacirco.containers``)."""
+    return [*input_options(format_name), "-i", str(path)]
 
 
 def build_command(
@@ -92,9 +112,11 @@ def build_command(
     codec: str = "h264",
     threads: int = 0,
     audio_codec: str | None = None,
+    input_format: str | None = None,
     ffmpeg: str | None = None,
 ) -> list[str]:
     """The transcode command; ``bitrate_kbps`` is in kbit/s and is passed as such (``7000k``).
+    ``input_format`` is the input's container format as ``probe_input`` found it.
 
     Plain ABR overshoots short clips badly (x264 on 2 s of noisy 1080p at 7000k: +231 %), so
     the rate is capped (``-maxrate``) with a half-second VBV buffer (``-bufsize``): measured
@@ -104,15 +126,8 @@ def build_command(
     rate = f"{int(bitrate_kbps)}k"
     buffer = f"{max(1, int(bitrate_kbps) // 2)}k"
     cmd = [
-        ffmpeg or ffmpeg_exe(),
-        "-hide_banner",
-        "-nostdin",
-        "-y",
-        # Level tags let the error message keep ffmpeg's errors and drop the chatter.
-        "-loglevel",
-        "level+warning",
-        "-i",
-        str(input_path),
+        *ffmpeg_head(ffmpeg),
+        *input_args(input_path, input_format),
         "-map",
         "0:v:0",
         "-map",

@@ -45,6 +45,7 @@ async def encode_part(
             speed=spec.speed,
             codec=spec.codec,
             threads=spec.threads,
+            input_format=info.format_name,
             deadline=spec.deadline_seconds,
             on_progress=channel.on_progress,
             cwd=target.parent,
