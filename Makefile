@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
+.PHONY: run test test-fast lint browser bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 
-test: lint
+# Debian's Chromium for the dashboard's browser tests, installed when missing (as root, with
+# apt); elsewhere those tests say they were skipped and why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian) for the browser tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	      || echo "could not install chromium: the browser tests will be skipped"; \
+	  else echo "no chromium and no root apt-get: the browser tests will be skipped"; fi; }
+
+test: lint browser
 	$(BIN)/pytest -q
 
 # The fast loop: the unit tests (no processes, no ffmpeg), well under a minute.

@@ -222,6 +222,7 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
         fastapi_app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10
     )
     log.info("listening on %s", ", ".join(_address(s) for s in sockets))
+    log.info("dashboard: %s/ui", _address(sockets[0]))
     Server(server).run(sockets=sockets)
 
 

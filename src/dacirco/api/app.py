@@ -191,7 +191,22 @@ def create_controller_app(
         app.include_router(metrics.router)
     if local_storage is not None:
         app.include_router(files.router)
+    _dashboard(app)
     return app
+
+
+def _dashboard(app: FastAPI) -> None:
+    """The web dashboard (``/ui``), its files, and ``/`` leading to it."""
+    from fastapi.responses import RedirectResponse
+
+    from dacirco.ui import routes as ui
+
+    app.include_router(ui.router)
+    app.mount("/ui/static", ui.static, name="ui-static")
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui", status_code=307)
 
 
 def create_api_app(

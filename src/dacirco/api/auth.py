@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dacirco.api import session
+
 REALM = 'Bearer realm="dacirco"'
 
 bearer = HTTPBearer(
@@ -34,11 +36,23 @@ def _known(token: str, tokens: tuple[str, ...]) -> bool:
     return found
 
 
+def token_known(token: str, tokens: tuple[str, ...]) -> bool:
+    """``token`` is one of ``tokens`` (compared in constant time)."""
+    return bool(token) and _known(token, tokens)
+
+
 async def require_client(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
 ) -> None:
     tokens: tuple[str, ...] = getattr(request.app.state, "api_tokens", ())
     if not tokens:
+        return
+    if credentials is None and (cookie := session.cookie_token(request)) is not None:
+        # The dashboard's session: reading as it is; a change needs the page's CSRF token.
+        if not _known(cookie, tokens):
+            raise HTTPException(403, "this session's API token is not valid here: sign in again")
+        if request.method in session.UNSAFE and not session.csrf_ok(request, cookie):
+            raise HTTPException(403, "a change from the dashboard needs its CSRF token")
         return
     if credentials is None or not credentials.credentials:
         raise HTTPException(

@@ -70,6 +70,9 @@ class Tally:
                     self.workers[(previous, flavor)] -= 1
                 self.workers[(state, flavor)] += 1
 
+    def workers_in(self, state: str) -> int:
+        return sum(n for (s, _), n in self.workers.items() if s == state)
+
     def _delay(self, delay: float | None) -> None:
         if delay is None:
             return

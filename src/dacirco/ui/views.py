@@ -1,0 +1,132 @@
+"""What the dashboard's pages show, computed from the controller: plain dicts for the
+templates. Lists are paged and counts come from the controller's counters, so a page costs
+the same with ten jobs or ten thousand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from dacirco.api.schemas import JobPublic
+from dacirco.controller.core import Controller
+from dacirco.domain import FINAL_JOB_STATES, Job, JobState, Worker, WorkerState
+
+PAGE = 50  # jobs per page, newest first
+
+
+def job_row(job: Job, now: float) -> dict[str, Any]:
+    done = job.timings.get("uploaded", job.timings.get("reused"))
+    if job.state is JobState.COMPLETED and done is not None:
+        delay = done - job.received_at
+    elif job.state in FINAL_JOB_STATES:
+        delay = None
+    else:
+        delay = now - job.received_at  # waiting so far
+    return {
+        "id": job.id,
+        "movie": job.id_video,
+        "bitrate": job.bitrate,
+        "speed": job.speed.value,
+        "codec": job.codec.value,
+        "state": job.state.value,
+        "progress": round(100 * job.progress),
+        "priority": job.priority,
+        "delay": None if delay is None else f"{delay:.1f}",
+        "reused_from": job.reused_from,
+        "final": job.state in FINAL_JOB_STATES,
+    }
+
+
+def worker_row(worker: Worker, usage: dict[str, Any]) -> dict[str, Any]:
+    sample = usage.get(worker.id)
+    return {
+        "id": worker.id,
+        "name": worker.name,
+        "state": worker.state.value,
+        "flavor": worker.flavor.name,
+        "node": worker.node or "",
+        "job": worker.job_id or "",
+        "cpu": "" if sample is None else f"{sample.cpu_cores:.2f}",
+        "memory": "" if sample is None else f"{sample.rss_gb:.2f}",
+    }
+
+
+def overview(c: Controller, page: int, now: float) -> dict[str, Any]:
+    """The overview page: counts, capacity, live workers, one page of jobs (newest first)."""
+    total = len(c.jobs)
+    pages = max(1, -(-total // PAGE))
+    page = min(max(0, page), pages - 1)
+    ids = list(c.jobs)  # insertion order: oldest first
+    end = total - page * PAGE
+    shown = [c.jobs[i] for i in reversed(ids[max(0, end - PAGE) : end])]
+    usage = c.usage.workers if c.usage is not None else {}
+    alive = [c.workers[w] for w in c.core.state.alive]
+    nodes = c.runtime.nodes()
+    capacity = sum(n.cpus for n in nodes)
+    reserved = sum(w.flavor.cpus for w in alive)
+    used = sum(getattr(usage.get(w.id), "cpu_cores", 0.0) for w in alive)
+    return {
+        "counts": {s.value: c.tally.jobs[s.value] for s in JobState},
+        "total": total,
+        "queue": c.queued,
+        "policy": c.policy.name,
+        "capacity": capacity,
+        "reserved": reserved,
+        "used": round(used, 2),
+        "free": capacity - reserved,
+        "workers": [worker_row(w, usage) for w in alive],
+        "stopped": c.tally.workers_in(WorkerState.STOPPED.value),
+        "jobs": [job_row(j, now) for j in shown],
+        "page": page,
+        "pages": pages,
+        "last_seq": c.hub.last,
+    }
+
+
+def movies(c: Controller) -> list[str]:
+    """The catalog's movies, for the submit form (a storage listing, cached a minute)."""
+    cached = getattr(c, "_ui_movies", None)
+    if cached is not None and c.clock() - cached[0] < 60:
+        return cached[1]
+    try:
+        names = sorted(info.key.rsplit("/", 1)[-1] for info in c.storage.list("input-videos/"))
+    except Exception:  # storage down: the form still takes a typed name
+        names = []
+    c._ui_movies = (c.clock(), names)  # type: ignore[attr-defined]
+    return names
+
+
+def timeline(job: JobPublic) -> dict[str, Any]:
+    """The job page's lanes: its queue, then one lane per attempt (chunks as lanes of their
+    own), each bar placed in percent of the job's whole span."""
+
+    def t(value: str | None) -> float | None:
+        return datetime.fromisoformat(value).timestamp() if value else None
+
+    start = t(job.timings.received) or 0.0
+    attempts = job.figures.attempts if job.figures else []
+    ends = [t(a.ended) for a in attempts] + [t(job.timings.uploaded), t(job.timings.reused)]
+    end = max([e for e in ends if e is not None] + [start + 0.001])
+    span = end - start
+
+    def bar(a: float | None, b: float | None, kind: str, label: str) -> dict[str, Any] | None:
+        if a is None or b is None:
+            return None
+        left = 100 * (a - start) / span
+        return {"left": round(left, 2), "width": round(max(0.5, 100 * (b - a) / span), 2),
+                "kind": kind, "label": label}  # fmt: skip
+
+    lanes = []
+    first = min((t(a.assigned) for a in attempts), default=None)
+    queue = bar(start, first or t(job.timings.reused), "queue", "queue")
+    lanes.append({"name": "request", "bars": [b for b in [queue] if b]})
+    for a in attempts:
+        name = a.part if a.part != "chunk" else f"chunk {a.index}"
+        begin, finish = t(a.assigned), t(a.ended) or end
+        bars = [bar(begin, finish, a.state.lower(), f"{a.worker} ({a.state})")]
+        lanes.append({"name": name, "bars": [b for b in bars if b], "attempt": a})
+    return {"lanes": lanes, "seconds": round(span, 2)}
+
+
+def iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat()

@@ -1,0 +1,135 @@
+"""The dashboard as a person uses it: a real `dacirco serve` (real workers, real ffmpeg) and
+Debian's Chromium, headless, driven by Playwright. Sign in, submit through the form, watch
+the job complete without a reload, cancel another with its button, open the job's page and
+download its output; the form's field errors; screenshots at 1280x800 and 390 px wide."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_service
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+TOKEN = "dashboard-test-token-0123456789"
+SHOTS = Path(__file__).parents[2] / "docs" / "img"
+
+if CHROMIUM is None:  # `make test` installs it (Debian's chromium); a bare pytest may lack it
+    pytest.skip("no chromium on this machine (make test installs it)", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def svc(long_catalog, tmp_path_factory):  # type: ignore[no-untyped-def]
+    service = start_service(
+        long_catalog, tmp_path_factory.mktemp("ui"), "--api-token", TOKEN, "--max-workers", "2",
+        "--max-idle-time", "60",
+    )  # fmt: skip
+    service.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def signed_in(browser, svc, **context):  # type: ignore[no-untyped-def]
+    page = browser.new_context(accept_downloads=True, **context).new_page()
+    page.goto(f"{svc.url}/ui")
+    assert page.url.endswith("/ui/login")
+    page.get_by_label("API token").fill("wrong")
+    page.get_by_role("button", name="Sign in").click()
+    assert "not valid" in page.get_by_role("alert").inner_text()
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{svc.url}/ui")
+    page.locator("#live.on").wait_for(timeout=10_000)  # the event stream is open
+    return page
+
+
+def test_submit_watch_cancel_and_download_in_a_real_browser(browser, svc, tmp_path):
+    page = signed_in(browser, svc, viewport={"width": 1280, "height": 800})
+    cookie = next(c for c in page.context.cookies() if c["name"] == "dacirco_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    # Field errors come from the API, next to their field.
+    page.get_by_label("Bitrate (kbit/s)").fill("100")
+    page.get_by_role("button", name="Submit").click()
+    error = page.locator('[data-error-for="bitrate"]')
+    error.wait_for()
+    assert "greater than or equal to 500" in error.inner_text()
+    page.get_by_label("Movie").fill("nope.mp4")
+    page.get_by_label("Bitrate (kbit/s)").fill("1500")
+    page.get_by_role("button", name="Submit").click()
+    page.wait_for_function(
+        "document.querySelector('[data-error-for=\"id_video\"]').textContent.includes('catalog')"
+    )
+
+    # A job through the form: its row appears and reaches Completed at 100 %, no reload.
+    page.get_by_label("Movie").fill("bbb_1.mp4")
+    page.get_by_label("Reuse an identical output").uncheck()
+    page.get_by_role("button", name="Submit").click()
+    row = page.locator("#jobs tbody tr").first
+    row.locator('[data-field="state"]', has_text="Completed").wait_for(timeout=120_000)
+    assert row.locator("progress").get_attribute("value") == "100"
+    job_id = row.get_attribute("data-job")
+    assert svc.client.get(f"/jobs/{job_id}").json()["state"] == "Completed"
+    page.screenshot(path=str(SHOTS / "dashboard-1280.png"), full_page=True)
+
+    # A long one, canceled with its button.
+    page.get_by_label("Movie").fill("long.mp4")
+    page.get_by_label("Speed").select_option("fast")
+    page.get_by_role("button", name="Submit").click()
+    long_row = page.locator("#jobs tbody tr", has_text="long.mp4").first
+    long_row.locator('[data-field="state"]', has_text="Started").wait_for(timeout=60_000)
+    long_id = long_row.get_attribute("data-job")
+    long_row.get_by_role("button", name="Cancel").click()
+    long_row.locator('[data-field="state"]', has_text="Canceled").wait_for(timeout=10_000)
+    assert svc.client.get(f"/jobs/{long_id}/state").json() == "Canceled"
+
+    # The job's page: its timeline and attempts; the output downloads.
+    page.locator(f'tr[data-job="{job_id}"]').get_by_role("link").click()
+    page.wait_for_url(f"{svc.url}/ui/jobs/{job_id}")
+    assert page.locator(".timeline .bar").count() >= 2
+    assert "Done" in page.locator("table").inner_text()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download the output").click()
+    path = tmp_path / "out.mp4"
+    info.value.save_as(path)
+    from tests.e2e.test_transcode import probe
+
+    codec, duration, _ = probe(path)
+    assert codec == "h264" and duration > 0.5
+
+
+def test_readable_on_a_phone_and_no_traceback_anywhere(browser, svc):
+    page = signed_in(browser, svc, viewport={"width": 390, "height": 844}, is_mobile=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+    page.screenshot(path=str(SHOTS / "dashboard-390.png"), full_page=True)
+    resp = page.goto(f"{svc.url}/ui/jobs/no-such-job")
+    assert resp is not None and resp.status == 404
+    assert "not found" in page.get_by_role("alert").inner_text()
+    assert "Traceback" not in page.content()
+
+
+def test_changes_need_the_pages_csrf_token(svc):
+    """With only the session cookie, reading works; a change without the CSRF header is
+    refused (another site could make the browser send the cookie, not the header)."""
+    import httpx
+
+    with httpx.Client(base_url=svc.url, cookies={"dacirco_session": TOKEN}) as c:
+        assert c.get("/jobs").status_code == 200
+        refused = c.post("/jobs", json={"id_video": "bbb_1.mp4", "bitrate": 900, "speed": "fast"})
+        assert refused.status_code == 403 and "CSRF" in refused.json()["message"]
+    with httpx.Client(base_url=svc.url, cookies={"dacirco_session": "forged"}) as c:
+        assert c.get("/jobs").status_code == 403
