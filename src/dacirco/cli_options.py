@@ -110,12 +110,16 @@ SampleInterval = Annotated[
 
 
 def configure_logging(level: str) -> None:
-    """What ``--log-level`` sets: the root logger, on stderr."""
+    """What ``--log-level`` sets: the root logger, on stderr, with no secret in any line."""
+    from dacirco.redact import install
+
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        install(handler)
 
 
 # ---- sharing options between commands --------------------------------------------------------

@@ -188,9 +188,11 @@ def controller(config: ServiceConfig, log_level: LogLevel = "info") -> None:
 def run_service(config: ServiceConfig, log_level: str) -> None:
     import uvicorn
 
+    from dacirco.redact import register, uvicorn_log_config
     from dacirco.service import ConfigError, build, validate
 
     configure_logging(log_level)
+    register(*config.server.api_tokens, config.webhooks.secret, config.storage.s3.secret_key)
     try:
         policy = validate(config)
     except ConfigError as exc:
@@ -219,7 +221,12 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     server = uvicorn.Config(
-        fastapi_app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10
+        fastapi_app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=10,
     )
     log.info("listening on %s", ", ".join(_address(s) for s in sockets))
     Server(server).run(sockets=sockets)
@@ -248,9 +255,11 @@ def rest_api(
 
     from dacirco.api.app import create_api_app
     from dacirco.api.auth import check_auth
+    from dacirco.redact import register, uvicorn_log_config
 
     configure_logging(log_level)
     tokens = server.api_tokens
+    register(*tokens, controller_token)
     if problem := check_auth(server.host, tokens, server.insecure_no_auth):
         typer.secho(f"error: {problem}", err=True, fg="red")
         raise typer.Exit(2)
@@ -259,7 +268,13 @@ def rest_api(
         api_tokens=tokens,
         controller_token=controller_token or (tokens[0] if tokens else None),
     )
-    uvicorn.run(api, host=server.host, port=server.port, log_level=log_level)
+    uvicorn.run(
+        api,
+        host=server.host,
+        port=server.port,
+        log_level=log_level,
+        log_config=uvicorn_log_config(),
+    )
 
 
 def listen(host: str, port: int) -> list[socket.socket]:

@@ -159,6 +159,7 @@ def create_controller_app(
     app.state.controller = controller
     app.state.backend = LocalBackend(controller)
     app.state.local_storage = local_storage
+    app.state.upload_refusal = controller.upload_refusal  # a PUT URL works while its task is open
     app.include_router(worker_protocol.router)
     app.state.metrics_registry = metrics.registry_for(controller)
     # A scraper sends a client token like any client (Prometheus: `authorization`).

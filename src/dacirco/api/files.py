@@ -1,10 +1,15 @@
-"""Objects of the local storage, reachable only through signed, expiring URLs (GET and PUT)."""
+"""Objects of the local storage, reachable only through signed, expiring URLs (GET and PUT).
+
+A PUT URL names its task: it is taken only while that task is open (``upload_refusal``, the
+controller's), checked before the first byte is read and again before the upload replaces
+anything, so a retried upload of an open task lands and a URL seen once opens nothing later.
+Its size is capped by the request guard (``--max-output-gb``).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
 from typing import Annotated
 
@@ -23,22 +28,33 @@ router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
 
 Expires = Annotated[int, Query(description="unix time after which the URL is refused")]
 Sig = Annotated[str, Query(min_length=1, max_length=128)]
+Task = Annotated[str | None, Query(max_length=128, description="PUT: the task of the upload")]
 
 
 def _storage(request: Request) -> LocalStorage:
     return request.app.state.local_storage
 
 
-def _checked(request: Request, method: str, key: str, expires: int, sig: str) -> LocalStorage:
+def _checked(
+    request: Request, method: str, key: str, expires: int, sig: str, task: str | None = None
+) -> LocalStorage:
     storage = _storage(request)
     try:
         check_key(key)
     except InvalidKey as exc:
         raise HTTPException(400, str(exc)) from exc
-    refused = storage.signer.check(method, key, expires, sig, time.time())
+    refused = storage.check(method, key, expires, sig, task)
     if refused:
         raise HTTPException(403, refused)
     return storage
+
+
+def _still_open(request: Request, task: str, key: str) -> None:
+    """403 unless ``task`` is open and uploads ``key`` (no controller: no upload at all)."""
+    refusal = getattr(request.app.state, "upload_refusal", None)
+    reason = "this service takes no uploads" if refusal is None else refusal(task, key)
+    if reason:
+        raise HTTPException(403, reason)
 
 
 @router.api_route("/{key:path}", methods=["GET", "HEAD"])
@@ -58,8 +74,10 @@ class _BigChunks(FileResponse):
 
 
 @router.put("/{key:path}", status_code=201)
-async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict:
-    storage = _checked(request, "PUT", key, expires, sig)
+async def upload(request: Request, key: str, expires: Expires, sig: Sig, task: Task = None) -> dict:
+    storage = _checked(request, "PUT", key, expires, sig, task)  # refused without its task
+    task = task or ""
+    _still_open(request, task, key)
     dest = storage.path(key)
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
     size = 0
@@ -76,7 +94,9 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict
                     pending, buffered = [], 0
             if pending:
                 await out.write(b"".join(pending))
-        # The output replaces nothing until it is complete.
+        # The output replaces nothing until it is complete, and not once its task has ended
+        # (canceled, lost) while the bytes came.
+        _still_open(request, task, key)
         await anyio.to_thread.run_sync(os.replace, tmp, dest)
     except ClientDisconnect:
         await anyio.Path(tmp).unlink(missing_ok=True)
