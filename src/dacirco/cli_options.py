@@ -177,3 +177,23 @@ def shared_options(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def secret_warning(alternative: str) -> Callable[..., Any]:
+    """The callback of a secret option: given on the command line, the secret still works, but
+    a one-line warning says that it shows in `ps` and names ``alternative`` (an environment
+    variable or a file option); the secret itself is never printed."""
+
+    def warn(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        source = ctx.get_parameter_source(param.name or "")
+        # By name: Typer may carry its own copy of click, with its own enum.
+        if value and getattr(source, "name", None) == "COMMANDLINE":
+            typer.secho(
+                f"warning: {param.opts[0]} on the command line shows in `ps` to every user of "
+                f"this machine; use {alternative} instead",
+                err=True,
+                fg="yellow",
+            )
+        return value
+
+    return warn

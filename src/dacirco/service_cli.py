@@ -56,6 +56,7 @@ from dacirco.cli_options import (
     configure_logging,
     option,
     option_for,
+    secret_warning,
     shared_options,
 )
 from dacirco.config import DEFAULT_CONTROLLER_PORT
@@ -246,6 +247,7 @@ def rest_api(
             "first --api-token)",
             show_default=False,
             show_envvar=False,
+            callback=secret_warning(CLIENT_TOKEN_ENV),
         ),
     ] = None,
     log_level: LogLevel = "info",
