@@ -84,6 +84,13 @@ LocalCpus = Annotated[
 LocalMemory = Annotated[
     float | None, typer.Option(help="local runtime: GB workers may reserve (default: all)")
 ]
+MaxOutputGb = Annotated[
+    float,
+    typer.Option(
+        help="local storage: the largest output (GB) a worker may upload through its signed "
+        "URL; larger uploads get 413"
+    ),
+]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
 MaxQueue = Annotated[
     int,

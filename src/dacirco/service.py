@@ -107,6 +107,8 @@ def check(config: ServiceConfig) -> None:
         raise ConfigError(problem)
     if scheduling.sample_interval < 0:
         raise ConfigError("--sample-interval must not be negative (0 turns sampling off)")
+    if not server.max_output_gb > 0:
+        raise ConfigError("--max-output-gb must be positive")
 
 
 def validate(config: ServiceConfig) -> Policy:
@@ -211,4 +213,7 @@ def _assemble(
     log.info("event log: %s", log_path)
     # Local storage is served by the API (signed /files URLs); S3 presigns its own.
     local = storage if isinstance(storage, LocalStorage) else None
-    return create_controller_app(controller, local, config.server.api_tokens), controller
+    app = create_controller_app(
+        controller, local, config.server.api_tokens, max_upload=config.server.max_upload
+    )
+    return app, controller

@@ -41,6 +41,7 @@ from dacirco.cli_options import (
     LocalMemory,
     LogLevel,
     MaxIdle,
+    MaxOutputGb,
     MaxQueue,
     MaxWorkers,
     OsCloud,
@@ -75,6 +76,7 @@ SERVER_OPTIONS = {
     "public_url": PublicUrl,
     "event_log_file": EventLog,
     "insecure_no_auth": InsecureNoAuth,
+    "max_output_gb": MaxOutputGb,
 }
 CONTROLLER_OPTIONS = {
     "algorithm": Algorithm,

@@ -34,24 +34,43 @@ def _known(token: str, tokens: tuple[str, ...]) -> bool:
     return found
 
 
-async def require_client(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-) -> None:
-    tokens: tuple[str, ...] = getattr(request.app.state, "api_tokens", ())
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def client_refusal(authorization: str | None, tokens: tuple[str, ...]) -> HTTPException | None:
+    """Why a request with this ``Authorization`` header may not use a public route (401 no
+    token, 403 a wrong one), or None; the request guard asks it before a body is read, the
+    routes' dependency again."""
     if not tokens:
-        return
-    if credentials is None or not credentials.credentials:
-        raise HTTPException(
+        return None
+    token = bearer_token(authorization)
+    if token is None:
+        return HTTPException(
             401,
             "an API token is required: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": REALM},
         )
-    if not _known(credentials.credentials, tokens):
-        raise HTTPException(
+    if not _known(token, tokens):
+        return HTTPException(
             403,
             "this API token is not valid here",
             headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
         )
+    return None
+
+
+async def require_client(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> None:
+    # ``credentials`` is there for the OpenAPI schema (the apiToken scheme, /docs' Authorize).
+    tokens: tuple[str, ...] = getattr(request.app.state, "api_tokens", ())
+    refused = client_refusal(request.headers.get("authorization"), tokens)
+    if refused is not None:
+        raise refused
 
 
 def is_loopback(host: str) -> bool:
