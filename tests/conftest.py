@@ -194,6 +194,28 @@ class Service:
         return self.proc.returncode
 
 
+# A signed URL's credential as it shows in a line: none may be in any log (see test_secrets).
+SIGNATURES = ("sig=", "X-Amz-Signature", "X-Amz-Credential")
+
+
+def log_files(svc: Service) -> list[Path]:
+    """Everything a service and its workers wrote that a reader of logs may see: its stderr
+    and stdout (the access log), the workers' logs, the event log and its companions."""
+    files = [svc.stderr_path, *sorted((svc.data_dir / "logs").glob("*"))]
+    files += sorted(svc.event_log.parent.glob(svc.event_log.stem + "*"))
+    return [f for f in files if f.is_file()]
+
+
+def leaks(svc: Service, secrets: tuple[str, ...] = SIGNATURES) -> list[str]:
+    """The log lines of ``svc`` that hold one of ``secrets``, named by file."""
+    found = []
+    for path in log_files(svc):
+        for line in path.read_text(errors="replace").splitlines():
+            if any(secret in line for secret in secrets):
+                found.append(f"{path.name}: {line}")
+    return found
+
+
 def _cmdline(proc: psutil.Process) -> list[str]:
     try:
         return proc.cmdline()
@@ -289,7 +311,8 @@ def run_command(
     stderr_path = tmp / f"{command}-{port}.log"
     cmd = [sys.executable, "-m", "dacirco.cli", command, *args]
     with stderr_path.open("ab") as err:
-        proc = subprocess.Popen(cmd, cwd=tmp, stdout=subprocess.DEVNULL, stderr=err)
+        # stdout too: the access log goes there, and it must be read like the rest.
+        proc = subprocess.Popen(cmd, cwd=tmp, stdout=err, stderr=err)
     svc = Service(proc, f"http://127.0.0.1:{port}", data_dir, event_log, stderr_path)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -328,3 +351,4 @@ def service_factory(catalog_dir: Path, tmp_path: Path, request: pytest.FixtureRe
                 procs.append(psutil.Process(pid))
         _, alive = psutil.wait_procs(procs, timeout=10)
         assert not alive, f"worker processes left behind: {alive}"
+        assert not leaks(svc), f"signed URLs in the logs: {leaks(svc)[:3]}"

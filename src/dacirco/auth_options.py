@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from dacirco.cli_options import secret_warning
+
 TOKENS_ENV = "DACIRCO_API_TOKENS"  # a service's accepted tokens, comma-separated
 CLIENT_TOKEN_ENV = "DACIRCO_API_TOKEN"  # the one token a client sends
 
@@ -22,6 +24,7 @@ ApiTokens = Annotated[
         help="a client API token the public routes accept (repeatable; also "
         f"{TOKENS_ENV}, comma-separated); required unless listening on 127.0.0.1/localhost",
         show_default=False,
+        callback=secret_warning(f"{TOKENS_ENV} or --api-token-file"),
     ),
 ]
 ApiTokenFile = Annotated[
@@ -47,6 +50,7 @@ ClientToken = Annotated[
         help=f"the API token to send as 'Authorization: Bearer' (env {CLIENT_TOKEN_ENV})",
         show_default=False,
         show_envvar=False,
+        callback=secret_warning(CLIENT_TOKEN_ENV),
     ),
 ]
 

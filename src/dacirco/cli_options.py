@@ -84,6 +84,13 @@ LocalCpus = Annotated[
 LocalMemory = Annotated[
     float | None, typer.Option(help="local runtime: GB workers may reserve (default: all)")
 ]
+MaxOutputGb = Annotated[
+    float,
+    typer.Option(
+        help="local storage: the largest output (GB) a worker may upload through its signed "
+        "URL; larger uploads get 413"
+    ),
+]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning, error")]
 MaxQueue = Annotated[
     int,
@@ -110,12 +117,16 @@ SampleInterval = Annotated[
 
 
 def configure_logging(level: str) -> None:
-    """What ``--log-level`` sets: the root logger, on stderr."""
+    """What ``--log-level`` sets: the root logger, on stderr, with no secret in any line."""
+    from dacirco.redact import install
+
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        install(handler)
 
 
 # ---- sharing options between commands --------------------------------------------------------
@@ -182,3 +193,23 @@ def comma_list(text: str, option_name: str, *, required: bool = True) -> list[st
     if required and not items:
         raise typer.BadParameter("give at least one, comma-separated", param_hint=option_name)
     return items
+
+
+def secret_warning(alternative: str) -> Callable[..., Any]:
+    """The callback of a secret option: given on the command line, the secret still works, but
+    a one-line warning says that it shows in `ps` and names ``alternative`` (an environment
+    variable or a file option); the secret itself is never printed."""
+
+    def warn(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        source = ctx.get_parameter_source(param.name or "")
+        # By name: Typer may carry its own copy of click, with its own enum.
+        if value and getattr(source, "name", None) == "COMMANDLINE":
+            typer.secho(
+                f"warning: {param.opts[0]} on the command line shows in `ps` to every user of "
+                f"this machine; use {alternative} instead",
+                err=True,
+                fg="yellow",
+            )
+        return value
+
+    return warn

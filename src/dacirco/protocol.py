@@ -8,6 +8,9 @@ HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes
   ``S`` seconds (poll again), 410 when the controller wants the worker to exit.
 - ``POST /worker/tasks/{task_id}/report`` (TaskReport): a step of the task. 200 ``{"ok": true}``;
   409 when the task is no longer this worker's (drop it and poll again).
+- ``POST /worker/tasks/{task_id}/upload-url`` -> UploadGrant: the signed PUT URL of the task's
+  output, asked for just before the upload (it lives minutes, and only while the task is
+  open); 409 when the task is no longer this worker's or no longer open.
 - ``GET /worker/tasks/{task_id}/watch?wait=S``: long-poll while working; answers the task's
   state (a JSON string) at once when it is ``Canceled`` (its job was canceled: stop, drop
   it, poll for the next task), else after ``S`` seconds (watch again).
@@ -86,9 +89,6 @@ class TaskSpec(BaseModel):
     input_url: str = Field(
         max_length=MAX_URL_LENGTH, description="signed GET URL of the input movie"
     )
-    output_url: str = Field(
-        max_length=MAX_URL_LENGTH, description="signed PUT URL for the output movie"
-    )
     bitrate_kbps: int
     speed: Literal["ultrafast", "fast"]
     codec: Literal["h264", "hevc"] = "h264"
@@ -109,6 +109,13 @@ class TaskSpec(BaseModel):
         max_length=MAX_CHUNK_URLS,
         description="merge: signed GET URLs of the chunks, in order",
     )
+
+
+class UploadGrant(BaseModel):
+    """``POST /worker/tasks/{task_id}/upload-url``: where to PUT the task's output."""
+
+    url: str = Field(description="signed PUT URL for the output, for this task only")
+    expires_in: float = Field(description="seconds the URL is valid from now")
 
 
 class TaskReport(BaseModel):

@@ -107,6 +107,8 @@ def check(config: ServiceConfig) -> None:
         raise ConfigError(problem)
     if scheduling.sample_interval < 0:
         raise ConfigError("--sample-interval must not be negative (0 turns sampling off)")
+    if not server.max_output_gb > 0:
+        raise ConfigError("--max-output-gb must be positive")
 
 
 def validate(config: ServiceConfig) -> Policy:
@@ -213,4 +215,7 @@ def _assemble(
     local = storage if isinstance(storage, LocalStorage) else None
     if local is not None and (swept := local.sweep_partial()):
         log.warning("deleted %d partial upload(s) left by a previous run", swept)
-    return create_controller_app(controller, local, config.server.api_tokens), controller
+    app = create_controller_app(
+        controller, local, config.server.api_tokens, max_upload=config.server.max_upload
+    )
+    return app, controller

@@ -41,6 +41,7 @@ from dacirco.cli_options import (
     LocalMemory,
     LogLevel,
     MaxIdle,
+    MaxOutputGb,
     MaxQueue,
     MaxWorkers,
     OsCloud,
@@ -56,6 +57,7 @@ from dacirco.cli_options import (
     configure_logging,
     option,
     option_for,
+    secret_warning,
     shared_options,
 )
 from dacirco.config import DEFAULT_CONTROLLER_PORT
@@ -74,6 +76,7 @@ SERVER_OPTIONS = {
     "public_url": PublicUrl,
     "event_log_file": EventLog,
     "insecure_no_auth": InsecureNoAuth,
+    "max_output_gb": MaxOutputGb,
 }
 CONTROLLER_OPTIONS = {
     "algorithm": Algorithm,
@@ -188,9 +191,11 @@ def controller(config: ServiceConfig, log_level: LogLevel = "info") -> None:
 def run_service(config: ServiceConfig, log_level: str) -> None:
     import uvicorn
 
+    from dacirco.redact import register, uvicorn_log_config
     from dacirco.service import ConfigError, build, validate
 
     configure_logging(log_level)
+    register(*config.server.api_tokens, config.webhooks.secret, config.storage.s3.secret_key)
     try:
         policy = validate(config)
     except ConfigError as exc:
@@ -219,7 +224,12 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
             super().handle_exit(sig, frame)  # type: ignore[arg-type]
 
     server = uvicorn.Config(
-        fastapi_app, host=host, port=port, log_level=log_level.lower(), timeout_graceful_shutdown=10
+        fastapi_app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=uvicorn_log_config(),
+        timeout_graceful_shutdown=10,
     )
     log.info("listening on %s", ", ".join(_address(s) for s in sockets))
     log.info("dashboard: %s/ui", _address(sockets[0]))
@@ -240,6 +250,7 @@ def rest_api(
             "first --api-token)",
             show_default=False,
             show_envvar=False,
+            callback=secret_warning(CLIENT_TOKEN_ENV),
         ),
     ] = None,
     log_level: LogLevel = "info",
@@ -249,9 +260,11 @@ def rest_api(
 
     from dacirco.api.app import create_api_app
     from dacirco.api.auth import check_auth
+    from dacirco.redact import register, uvicorn_log_config
 
     configure_logging(log_level)
     tokens = server.api_tokens
+    register(*tokens, controller_token)
     if problem := check_auth(server.host, tokens, server.insecure_no_auth):
         typer.secho(f"error: {problem}", err=True, fg="red")
         raise typer.Exit(2)
@@ -260,7 +273,13 @@ def rest_api(
         api_tokens=tokens,
         controller_token=controller_token or (tokens[0] if tokens else None),
     )
-    uvicorn.run(api, host=server.host, port=server.port, log_level=log_level)
+    uvicorn.run(
+        api,
+        host=server.host,
+        port=server.port,
+        log_level=log_level,
+        log_config=uvicorn_log_config(),
+    )
 
 
 def listen(host: str, port: int) -> list[socket.socket]:

@@ -30,6 +30,14 @@ class ServerOptions:
     public_url: str | None = None  # the URL workers call back; None: from host and port
     api_tokens: tuple[str, ...] = field(default=(), repr=False)  # clients' bearer tokens
     insecure_no_auth: bool = False  # off the loopback without tokens, on purpose
+    # The largest output a worker may upload through the local storage's signed URLs (20 GB:
+    # 5 h at the highest bitrate, 8000 kbit/s, with its audio); S3 applies its own limits.
+    max_output_gb: float = 20.0
+
+    @property
+    def max_upload(self) -> int:
+        """``max_output_gb`` in bytes."""
+        return int(self.max_output_gb * 10**9)
 
 
 _CONTROLLER = {f.name: f.default for f in fields(ControllerConfig)}  # the controller's defaults

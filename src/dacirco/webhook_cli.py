@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from dacirco.cli_options import Parameter, option
+from dacirco.cli_options import Parameter, option, secret_warning
 from dacirco.webhooks import WebhookOptions
 
 _FIELDS = WebhookOptions.model_fields
@@ -34,6 +34,7 @@ def webhook_parameters() -> list[Parameter]:
             envvar=_ENV.get(name),
             show_envvar=False,
             show_default=name != "webhook_secret",
+            callback=secret_warning(_ENV[name]) if name in _ENV else None,
         )
         params.append(option(name, Annotated[kind, info], spec.default))
     return params

@@ -23,7 +23,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from dacirco.ffmpeg_bin import ffmpeg_exe
-from dacirco.protocol import TOKEN_ENV, RegisterReply, RegisterRequest, TaskReport, TaskSpec
+from dacirco.protocol import (
+    TOKEN_ENV,
+    RegisterReply,
+    RegisterRequest,
+    TaskReport,
+    TaskSpec,
+    UploadGrant,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +61,6 @@ class Standin:
             input_name=input_name,
             output_name=f"out-{task_id}.mp4",
             input_url=f"{self.base_url}/files/{input_name}",
-            output_url=f"{self.base_url}/files/out-{task_id}.mp4",
             **{"bitrate_kbps": 1000, "speed": "ultrafast", **fields},
         )
         self.tasks.put(spec)
@@ -120,6 +126,15 @@ class Standin:
                 message = f"uploaded: output-videos/out-{task_id}.mp4 is not in the storage"
                 return JSONResponse({"detail": message, "message": message}, status_code=422)
             return {"ok": True}
+
+        @app.post("/worker/tasks/{task_id}/upload-url")
+        async def upload_url(task_id: str, request: Request) -> Any:
+            if not authorized(request):
+                return JSONResponse({"detail": "bad token"}, status_code=401)
+            if task_id in self.gone:
+                return JSONResponse({"detail": "not yours"}, status_code=409)
+            url = f"{self.base_url}/files/out-{task_id}.mp4"
+            return UploadGrant(url=url, expires_in=600)
 
         @app.get("/files/{name}")
         async def get_file(name: str) -> Any:

@@ -128,11 +128,11 @@ async def test_worker_protocol_keeps_its_own_tokens(make: Make):
         await h.controller.reconcile()
         task = await api.get("/worker/task?wait=0", headers=worker_token)
         assert task.status_code == 200 and task.json()["job_id"] == job.id
-        # The task's signed URLs keep their own rule (a signature, no bearer token). Signed
-        # on the harness's clock (2023), this one has expired by now; the files route checks
-        # real time. (A valid one is fetched in tests/integration/test_api.py.)
+        # The task's signed URLs keep their own rule (a signature, no bearer token), checked
+        # on the storage's clock: the harness's, here moved past the URL's life.
         url = task.json()["input_url"].removeprefix("http://127.0.0.1:1")
         assert url.startswith("/files/")
+        h.clock.advance(h.controller.config.url_ttl + 1)
         expired = await api.get(url, headers=client_token)
         assert expired.status_code == 403 and "expired" in expired.json()["message"]
         tampered = url.replace("sig=", "sig=0")

@@ -31,9 +31,10 @@ def signed_key(h: Harness, url: str, method: str) -> str:
     key = unquote(parts.path.removeprefix("/files/"))
     query = parse_qs(parts.query)
     expires, sig = int(query["expires"][0]), query["sig"][0]
-    assert h.signer.check(method, key, expires, sig, h.clock()) is None
+    task = query.get("task", [None])[0]
+    assert h.signer.check(method, key, expires, sig, h.clock(), task) is None
     other = "PUT" if method == "GET" else "GET"
-    assert h.signer.check(other, key, expires, sig, h.clock()) is not None
+    assert h.signer.check(other, key, expires, sig, h.clock(), task) is not None
     return key
 
 
@@ -120,7 +121,8 @@ async def test_a_job_runs_from_submission_to_completion(make: Make) -> None:
     )
     assert task.output_name == output_name(job) and task.input_duration == 10.0
     assert signed_key(h, task.input_url, "GET") == "input-videos/bbb_1.mp4"
-    assert signed_key(h, task.output_url, "PUT") == f"output-videos/{task.output_name}"
+    grant = await h.controller.upload_url(h.auth(worker.id), task.task_id)
+    assert signed_key(h, grant.url, "PUT") == f"output-videos/{task.output_name}"
 
     await h.finish(worker, task)
     steps = h.events("EV4", "EV5", "EV6", "EV7")

@@ -71,13 +71,21 @@ def test_a_non_ascii_signature_is_refused_not_raised(signer: UrlSigner) -> None:
 
 def test_storage_urls_are_signed_for_one_key_and_method(fast_tmp: Path, signer: UrlSigner) -> None:
     storage = LocalStorage(fast_tmp, base_url="http://h:9/", signer=signer, clock=lambda: NOW)
-    for method, url in (("GET", storage.get_url(KEY, 30)), ("PUT", storage.put_url(KEY, 30))):
+    urls = (("GET", storage.get_url(KEY, 30)), ("PUT", storage.put_url(KEY, 30, task="t1")))
+    for method, url in urls:
         parts = urlsplit(url)
         assert (parts.netloc, parts.path) == ("h:9", f"/files/{KEY}")
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         assert int(query["expires"]) == NOW + 30
         key = unquote(parts.path.removeprefix("/files/"))
-        assert signer.check(method, key, NOW + 30, query["sig"], NOW) is None
+        task = query.get("task")
+        assert (method, task) in (("GET", None), ("PUT", "t1"))
+        assert signer.check(method, key, NOW + 30, query["sig"], NOW, task) is None
+        assert storage.check(method, key, NOW + 30, query["sig"], task) is None
+    # A PUT URL is for one task: without it, or with another, it opens nothing.
+    sig = parse_qs(urlsplit(urls[1][1]).query)["sig"][0]
+    assert storage.check("PUT", KEY, NOW + 30, sig, None) == "an upload URL must name its task"
+    assert "bad signature" in (storage.check("PUT", KEY, NOW + 30, sig, "t2") or "")
 
 
 def test_signed_urls_need_a_base_url(fast_tmp: Path) -> None:

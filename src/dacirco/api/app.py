@@ -20,9 +20,11 @@ from dacirco.api import events, files, jobs, metrics, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, error_headers, one_line
 from dacirco.api.deps import known_query
+from dacirco.api.guard import MAX_BODY, RequestGuard
 from dacirco.api.responses import AUTH, COMMON
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
+from dacirco.service_config import ServerOptions
 from dacirco.storage.local import LocalStorage
 
 log = logging.getLogger(__name__)
@@ -138,7 +140,9 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(exc.status, str(exc), str(exc), error_headers(exc))
 
 
-def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
+def _base(
+    title: str, lifespan: Any, api_tokens: Iterable[str] = (), max_upload: int | None = None
+) -> FastAPI:
     app = FastAPI(
         title=title,
         version=__version__,
@@ -147,6 +151,8 @@ def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
         dependencies=[Depends(known_query)],  # an unknown query parameter is a 422
     )
     _install_handlers(app)
+    # Credentials and size checked before any body is read, on every route.
+    app.add_middleware(RequestGuard, max_body=MAX_BODY, max_upload=max_upload)
     app.state.api_tokens = tokens = clean_tokens(api_tokens)
     # With tokens, the public job and worker routes need one (401 without, 403 wrong);
     # /health, /docs, /openapi.json, the worker protocol and /files keep their own rules.
@@ -165,10 +171,13 @@ def _base(title: str, lifespan: Any, api_tokens: Iterable[str] = ()) -> FastAPI:
 
 
 def create_controller_app(
-    controller: Controller, local_storage: LocalStorage | None, api_tokens: Iterable[str] = ()
+    controller: Controller,
+    local_storage: LocalStorage | None,
+    api_tokens: Iterable[str] = (),
+    max_upload: int = int(ServerOptions.max_output_gb * 10**9),
 ) -> FastAPI:
-    """Public routes, worker protocol and (for local storage) signed file transfers; with
-    ``api_tokens``, the public routes need one of them."""
+    """Public routes, worker protocol and (for local storage) signed file transfers of at most
+    ``max_upload`` bytes; with ``api_tokens``, the public routes need one of them."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -178,10 +187,11 @@ def create_controller_app(
         finally:
             await controller.close()
 
-    app = _base("DaCirco", lifespan, api_tokens)
+    app = _base("DaCirco", lifespan, api_tokens, max_upload)
     app.state.controller = controller
     app.state.backend = LocalBackend(controller)
     app.state.local_storage = local_storage
+    app.state.upload_refusal = controller.upload_refusal  # a PUT URL works while its task is open
     app.include_router(worker_protocol.router)
     app.state.metrics_registry = metrics.registry_for(controller)
     # A scraper sends a client token like any client (Prometheus: `authorization`).

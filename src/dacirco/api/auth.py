@@ -36,36 +36,55 @@ def _known(token: str, tokens: tuple[str, ...]) -> bool:
     return found
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def token_known(token: str, tokens: tuple[str, ...]) -> bool:
     """``token`` is one of ``tokens`` (compared in constant time)."""
     return bool(token) and _known(token, tokens)
 
 
-async def require_client(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
-) -> None:
-    tokens: tuple[str, ...] = getattr(request.app.state, "api_tokens", ())
+def client_refusal(request: Request, tokens: tuple[str, ...]) -> HTTPException | None:
+    """Why this request may not use a public route (401 no token, 403 a wrong one), or None;
+    the request guard asks it before a body is read, the routes' dependency again. Besides
+    ``Authorization: Bearer``, the dashboard's session cookie: enough to read, and to change
+    anything with the page's CSRF token (``session.py``)."""
     if not tokens:
-        return
-    if credentials is None and (cookie := session.cookie_token(request)) is not None:
-        # The dashboard's session: reading as it is; a change needs the page's CSRF token.
+        return None
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None and (cookie := session.cookie_token(request)) is not None:
         if not _known(cookie, tokens):
-            raise HTTPException(403, "this session's API token is not valid here: sign in again")
+            return HTTPException(403, "this session's API token is not valid here: sign in again")
         if request.method in session.UNSAFE and not session.csrf_ok(request, cookie):
-            raise HTTPException(403, "a change from the dashboard needs its CSRF token")
-        return
-    if credentials is None or not credentials.credentials:
-        raise HTTPException(
+            return HTTPException(403, "a change from the dashboard needs its CSRF token")
+        return None
+    if token is None:
+        return HTTPException(
             401,
             "an API token is required: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": REALM},
         )
-    if not _known(credentials.credentials, tokens):
-        raise HTTPException(
+    if not _known(token, tokens):
+        return HTTPException(
             403,
             "this API token is not valid here",
             headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
         )
+    return None
+
+
+async def require_client(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> None:
+    # ``credentials`` is there for the OpenAPI schema (the apiToken scheme, /docs' Authorize).
+    tokens: tuple[str, ...] = getattr(request.app.state, "api_tokens", ())
+    refused = client_refusal(request, tokens)
+    if refused is not None:
+        raise refused
 
 
 def is_loopback(host: str) -> bool:

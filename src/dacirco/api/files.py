@@ -1,10 +1,15 @@
-"""Objects of the local storage, reachable only through signed, expiring URLs (GET and PUT)."""
+"""Objects of the local storage, reachable only through signed, expiring URLs (GET and PUT).
+
+A PUT URL names its task: it is taken only while that task is open (``upload_refusal``, the
+controller's), checked before the first byte is read and again before the upload replaces
+anything, so a retried upload of an open task lands and a URL seen once opens nothing later.
+Its size is capped by the request guard (``--max-output-gb``).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Annotated
 
 import anyio
@@ -18,29 +23,37 @@ from dacirco.storage.local import LocalStorage
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
-# The most bytes one upload may write, so that a worker cannot fill the disk with one PUT:
-# 18 hours at the highest bitrate. The app may set its own (``app.state.max_upload_bytes``).
-MAX_UPLOAD_BYTES = 64 << 30
 router = APIRouter(prefix="/files", tags=["files"], include_in_schema=False)
 
 Expires = Annotated[int, Query(description="unix time after which the URL is refused")]
 Sig = Annotated[str, Query(min_length=1, max_length=128)]
+Task = Annotated[str | None, Query(max_length=128, description="PUT: the task of the upload")]
 
 
 def _storage(request: Request) -> LocalStorage:
     return request.app.state.local_storage
 
 
-def _checked(request: Request, method: str, key: str, expires: int, sig: str) -> LocalStorage:
+def _checked(
+    request: Request, method: str, key: str, expires: int, sig: str, task: str | None = None
+) -> LocalStorage:
     storage = _storage(request)
     try:
         check_key(key)
     except InvalidKey as exc:
         raise HTTPException(400, str(exc)) from exc
-    refused = storage.signer.check(method, key, expires, sig, time.time())
+    refused = storage.check(method, key, expires, sig, task)
     if refused:
         raise HTTPException(403, refused)
     return storage
+
+
+def _still_open(request: Request, task: str, key: str) -> None:
+    """403 unless ``task`` is open and uploads ``key`` (no controller: no upload at all)."""
+    refusal = getattr(request.app.state, "upload_refusal", None)
+    reason = "this service takes no uploads" if refusal is None else refusal(task, key)
+    if reason:
+        raise HTTPException(403, reason)
 
 
 @router.api_route("/{key:path}", methods=["GET", "HEAD"])
@@ -60,12 +73,10 @@ class _BigChunks(FileResponse):
 
 
 @router.put("/{key:path}", status_code=201)
-async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict:
-    storage = _checked(request, "PUT", key, expires, sig)
-    cap = getattr(request.app.state, "max_upload_bytes", None) or MAX_UPLOAD_BYTES
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise HTTPException(413, f"upload of {key}: {declared} bytes, more than the {cap} allowed")
+async def upload(request: Request, key: str, expires: Expires, sig: Sig, task: Task = None) -> dict:
+    storage = _checked(request, "PUT", key, expires, sig, task)  # refused without its task
+    task = task or ""
+    _still_open(request, task, key)
     dest = storage.path(key)
     tmp = part_path(dest)
     size = 0
@@ -75,8 +86,6 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict
             buffered = 0
             async for chunk in request.stream():
                 size += len(chunk)
-                if size > cap:  # a body longer than it said, or one that did not say
-                    raise HTTPException(413, f"upload of {key}: more than the {cap} bytes allowed")
                 pending.append(chunk)
                 buffered += len(chunk)
                 if buffered >= CHUNK:  # one thread hop per MiB, not per network read
@@ -84,7 +93,9 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig) -> dict
                     pending, buffered = [], 0
             if pending:
                 await out.write(b"".join(pending))
-        # The output replaces nothing until it is complete.
+        # The output replaces nothing until it is complete, and not once its task has ended
+        # (canceled, lost) while the bytes came.
+        _still_open(request, task, key)
         await anyio.to_thread.run_sync(os.replace, tmp, dest)
     except ClientDisconnect:
         await anyio.Path(tmp).unlink(missing_ok=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from dacirco.api.guard import MAX_BODY
+
 
 class ErrorBody(BaseModel):
     detail: Any = Field(
@@ -22,6 +24,7 @@ def error(description: str, **extra: Any) -> dict[str, Any]:
 # On every public job and worker route.
 COMMON: dict[int | str, dict[str, Any]] = {
     404: error("no such job or worker (or `after` names none)"),
+    413: error(f"the body is larger than {MAX_BODY >> 20} MiB, the most a route takes (unread)"),
     422: error("an invalid field, body or parameter, named in `message`"),
     502: error("split mode: the controller gave an answer that makes no sense"),
     503: error("storage or (split mode) the controller is unreachable"),

@@ -14,6 +14,7 @@ from dacirco.protocol import (
     SamplesReport,
     TaskReport,
     TaskSpec,
+    UploadGrant,
 )
 
 router = APIRouter(
@@ -54,6 +55,15 @@ async def watch(
 async def report(task_id: str, body: TaskReport, worker: WorkerDep, c: ControllerDep) -> dict:
     await c.report(worker, task_id, body)
     return {"ok": True}
+
+
+@router.post(
+    "/tasks/{task_id}/upload-url",
+    response_model=UploadGrant,
+    summary="The signed PUT URL of the task's output, short-lived, asked just before uploading",
+)
+async def upload_url(task_id: str, worker: WorkerDep, c: ControllerDep) -> UploadGrant:
+    return await c.upload_url(worker, task_id)
 
 
 @router.post("/samples")

@@ -56,7 +56,11 @@ class ControllerConfig:
     flavor: str = "small"
     controller_url: str = "http://127.0.0.1:8000"  # what workers call back
     poll_wait: float = 20.0
-    url_ttl: float = 6 * 3600.0
+    url_ttl: float = 6 * 3600.0  # a task's GET URLs (its input, a merge's chunks)
+    # A PUT URL is asked for just before the upload and lives this long: S3 cannot revoke a
+    # presigned URL, so its life after the task is kept short (the local route refuses it
+    # as soon as the task is no longer open).
+    upload_url_ttl: float = 600.0
     max_attempts: int = 3
     boot_timeout: float = 120.0
     heartbeat_timeout: float = 90.0

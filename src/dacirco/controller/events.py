@@ -1,6 +1,7 @@
 """The event log: JSON Lines ``tc-events-NN.txt`` and its ``.config.txt`` (SPEC §6).
 
-Every line has ``time`` (ISO 8601, UTC), ``code``, ``description`` and the code's fields.
+Every line has ``time`` (ISO 8601, UTC), ``code``, ``description`` and the code's fields; no
+line holds a credential (``redact``: a worker's or a runtime's words may quote a URL).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dacirco.redact import redact
 
 # code -> (description, required fields). EV1..EV11 keep the classic meaning.
 EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -51,7 +54,8 @@ def event_record(code: str, at: float, fields: dict[str, Any]) -> dict[str, Any]
     missing = [f for f in required if f not in fields]
     if missing:
         raise ValueError(f"{code} needs {', '.join(missing)}")
-    return {"time": iso(at), "code": code, "description": description, **fields}
+    clean = {k: redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {"time": iso(at), "code": code, "description": description, **clean}
 
 
 def iso(t: float) -> str:
@@ -87,7 +91,9 @@ class EventLog:
 
     def write_config(self, params: dict[str, Any]) -> Path:
         path = config_path(self.path)
-        path.write_text(json.dumps(params, indent=2, sort_keys=True, default=str) + "\n")
+        # A webhook URL may carry its receiver's key in its query.
+        text = redact(json.dumps(params, indent=2, sort_keys=True, default=str))
+        path.write_text(text + "\n")
         return path
 
     def emit(self, code: str, **fields: Any) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 Each call becomes a step of the core (``Registered``, ``Reported``, ``Failed``); what needs
 I/O first (signed URLs, a look at the catalog after a storage failure, a look at the storage
-before an upload is believed) is done here, in a thread, before the step. Reports are
+before an upload is believed) is done here, in a thread, before the step. A task's PUT URL is
+not in its spec: the worker asks for it just before it uploads (``upload_url``), and it opens
+the output only while the task is open. Reports are
 idempotent: a step already recorded is acknowledged and ignored, so a worker may safely retry
 a report whose answer it did not get (or that could not be stored).
 """
@@ -31,14 +33,18 @@ from dacirco.protocol import (
     SamplesReport,
     TaskReport,
     TaskSpec,
+    UploadGrant,
     clip,
 )
-from dacirco.storage.base import StorageError, input_key, output_key
+from dacirco.redact import redact
+from dacirco.storage.base import StorageError, check_key, input_key, output_key
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
 
 log = logging.getLogger(__name__)
+
+OPEN = (TaskState.ASSIGNED, TaskState.RUNNING)  # a task whose worker may still upload
 
 
 # An output's bytes, at most: its video at a few times the rate asked (ffmpeg caps it with
@@ -185,12 +191,36 @@ class WorkerLink:
         await self.step(Failed(worker.id, task.id, kind, message))
         return None
 
+    async def upload_url(self: Controller, worker: Worker, task_id: str) -> UploadGrant:
+        """The PUT URL of an open task's output, valid ``upload_url_ttl`` seconds."""
+        if worker.state == WorkerState.STOPPED:
+            raise WorkerGone("this worker was stopped")
+        task = self.tasks.get(task_id)
+        if task is None or task.worker_id != worker.id:
+            raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
+        if task.state not in OPEN:
+            raise TaskNotYours(f"task {task_id!r} is no longer open ({task.state.value})")
+        key, ttl = output_key(task_output(self.jobs[task.job_id], task)), self.config.upload_url_ttl
+        url = await asyncio.to_thread(self.storage.put_url, key, ttl, task.id)
+        return UploadGrant(url=url, expires_in=ttl)
+
+    def upload_refusal(self: Controller, task_id: str, key: str) -> str | None:
+        """Why an upload URL of ``task_id`` may not write ``key`` now, or None: the files
+        route asks before it reads a byte and before the upload replaces anything."""
+        task = self.tasks.get(task_id)
+        if task is None or task.state not in OPEN:
+            state = f" ({task.state.value})" if task is not None else ""
+            return f"the task of this upload URL is no longer open{state}"
+        if output_key(task_output(self.jobs[task.job_id], task)) != key:
+            return "this upload URL is for another object"
+        return None
+
     async def _task_spec(self: Controller, worker: Worker, task: Task) -> TaskSpec:
         job = self.jobs[task.job_id]
         out = task_output(job, task)
+        check_key(output_key(out))  # a name too long for the storage: said as such
         ttl = self.config.url_ttl
         get_url = await asyncio.to_thread(self.storage.get_url, input_key(job.id_video), ttl)
-        put_url = await asyncio.to_thread(self.storage.put_url, output_key(out), ttl)
         chunk_urls = []
         if task.part == "merge":
             for i in range(1, job.chunks + 1):
@@ -206,7 +236,6 @@ class WorkerLink:
             input_name=job.id_video,
             output_name=out,
             input_url=get_url,
-            output_url=put_url,
             bitrate_kbps=job.bitrate,
             speed=job.speed.value,
             codec=job.codec.value,
@@ -249,7 +278,7 @@ class WorkerLink:
                     gone = info is None
                 except StorageError:
                     gone = False
-            message = rep.message or ""
+            message = redact(rep.message or "")  # it goes to the event log and the API
             await self.step(Failed(worker.id, task_id, rep.error_kind or "internal", message, gone))
             return
         if rep.step == "uploaded" and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):

@@ -10,11 +10,13 @@ in the caller. Where a worker goes is the controller's choice (``core.placement`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from dacirco.domain import ExitCause, Flavor, Node
+from dacirco.protocol import TOKEN_ENV
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ def worker_command(spec: WorkerSpec) -> list[str]:
         "--cpus", str(spec.flavor.cpus),
         "--memory-gb", f"{spec.flavor.memory_gb:g}",
     ]  # fmt: skip
+
+
+# The service's own secrets in its environment (client tokens, the webhook secret, S3 keys,
+# a cloud's password): a worker holds its token and signed URLs, nothing else.
+_SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|^DACIRCO_.*KEY", re.IGNORECASE)
+
+
+def worker_env(environ: Mapping[str, str], token: str, **extra: str) -> dict[str, str]:
+    """A worker process's environment: ``environ`` without the service's secrets, with the
+    worker's token (never on its command line, where `ps` shows it) and ``extra``."""
+    env = {k: v for k, v in environ.items() if not _SECRET_ENV.search(k)}
+    return {**env, TOKEN_ENV: token, **extra}
 
 
 class RuntimeError_(Exception):

@@ -17,13 +17,13 @@ from pathlib import Path
 import psutil
 
 from dacirco.domain import ExitCause, Node
-from dacirco.protocol import TOKEN_ENV
 from dacirco.runtimes.base import (
     ExitHandler,
     RuntimeError_,
     WorkerExit,
     WorkerSpec,
     worker_command,
+    worker_env,
 )
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class LocalRuntime:
         if self._work_root is not None:
             work_dir = self._work_root / _folder_name(spec.name, spec.worker_id)
             cmd += ["--work-dir", str(work_dir)]
-        env = {**os.environ, TOKEN_ENV: spec.token}
+        env = worker_env(os.environ, spec.token)
         out = None
         log_path = None
         log_start = 0

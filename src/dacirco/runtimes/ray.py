@@ -44,13 +44,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from dacirco.core.placement import place
 from dacirco.domain import ExitCause, Flavor, Node
 from dacirco.policies.base import NodeView
-from dacirco.protocol import NODE_ENV, TOKEN_ENV
+from dacirco.protocol import NODE_ENV
 from dacirco.runtimes.base import (
     ExitHandler,
     RuntimeError_,
     WorkerExit,
     WorkerSpec,
     worker_command,
+    worker_env,
 )
 from dacirco.runtimes.factory import RuntimeUnavailable
 from dacirco.runtimes.local import log_tail
@@ -109,7 +110,7 @@ class _WorkerActor:
         node_id = ray.get_runtime_context().get_node_id()
         node = names.get(node_id, f"ray-{node_id[:12]}")
         self._dir = Path(tempfile.mkdtemp(prefix="dacirco-ray-"))
-        env = {**os.environ, TOKEN_ENV: token, NODE_ENV: node}
+        env = worker_env(os.environ, token, **{NODE_ENV: node})
         env["DACIRCO_PARENT_PID"] = str(os.getpid())
         try:
             with (self._dir / "worker.log").open("ab") as out:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dacirco.cli_options import Parameter, option, option_for, shared_options
+from dacirco.cli_options import Parameter, option, option_for, secret_warning, shared_options
 from dacirco.config import default_data_dir
 from dacirco.storage.base import BUCKET
 from dacirco.storage.options import (
@@ -38,7 +38,10 @@ MinioAccessKey = Annotated[str, typer.Option(envvar=ACCESS_KEY_ENV, help="s3: ac
 MinioSecretKey = Annotated[
     str,
     typer.Option(
-        envvar=SECRET_KEY_ENV, show_default=False, help="s3: secret key (default pass4minio)"
+        envvar=SECRET_KEY_ENV,
+        show_default=False,
+        help=f"s3: secret key (env {SECRET_KEY_ENV}; default pass4minio)",
+        callback=secret_warning(SECRET_KEY_ENV),
     ),
 ]
 S3Secure = Annotated[
@@ -116,7 +119,14 @@ def serve(
     port: Annotated[int, typer.Option("--port", "-p", help="S3 port")] = S3Config.port,
     access_key: Annotated[str, typer.Option(help="the access key to accept")] = S3Config.access_key,
     secret_key: Annotated[
-        str, typer.Option(help="its secret key", show_default=False)
+        str,
+        typer.Option(
+            envvar=SECRET_KEY_ENV,
+            show_envvar=False,
+            help=f"its secret key (env {SECRET_KEY_ENV}; default pass4minio)",
+            show_default=False,
+            callback=secret_warning(SECRET_KEY_ENV),
+        ),
     ] = S3Config.secret_key,
 ) -> None:
     """Run a SeaweedFS S3 server on 127.0.0.1 with one identity, until Ctrl-C."""

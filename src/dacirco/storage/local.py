@@ -84,17 +84,26 @@ class LocalStorage:
                     infos.append(info)
         return infos
 
-    def _url(self, method: str, key: str, ttl: float) -> str:
+    def _url(self, method: str, key: str, ttl: float, task: str | None = None) -> str:
         if self.base_url is None:
             raise StorageError("local storage has no base URL: signed URLs need the API's URL")
         expires = int(self._clock() + ttl)
-        return self.signer.url(self.base_url, method, check_key(key), expires)
+        return self.signer.url(self.base_url, method, check_key(key), expires, task)
 
     def get_url(self, key: str, ttl: float) -> str:
         return self._url("GET", key, ttl)
 
-    def put_url(self, key: str, ttl: float) -> str:
-        return self._url("PUT", key, ttl)
+    def put_url(self, key: str, ttl: float, task: str) -> str:
+        """A PUT URL bound to ``task``: the files route takes it only while that task is open."""
+        return self._url("PUT", key, ttl, task)
+
+    def check(
+        self, method: str, key: str, expires: int, sig: str, task: str | None = None
+    ) -> str | None:
+        """Why a signed URL is refused (on this storage's clock, the one that signed it)."""
+        if method == "PUT" and not task:
+            return "an upload URL must name its task"
+        return self.signer.check(method, key, expires, sig, self._clock(), task)
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
         dest = self.path(key)

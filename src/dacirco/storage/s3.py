@@ -138,7 +138,9 @@ class S3Storage:
     def get_url(self, key: str, ttl: float) -> str:
         return self._presign("GET", key, ttl)
 
-    def put_url(self, key: str, ttl: float) -> str:
+    def put_url(self, key: str, ttl: float, task: str) -> str:
+        """A presigned PUT URL: S3 cannot bind it to ``task`` nor revoke it, only let it expire
+        (the controller asks for a short ``ttl``, just before the upload)."""
         return self._presign("PUT", key, ttl)
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:

@@ -353,9 +353,8 @@ class Agent:
     ) -> None:
         assert self._store is not None
         started = time.monotonic()
-        size = await upload(
-            self._store, path, spec.output_url, check=channel.check, **self._retries
-        )
+        url = await channel.upload_url()
+        size = await upload(self._store, path, url, check=channel.check, **self._retries)
         timings["upload"] = time.monotonic() - started
         await channel.send(TaskReport(step="uploaded", seconds=timings["upload"], bytes=size))
         log.info(

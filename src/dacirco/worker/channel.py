@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from dacirco.protocol import ErrorKind, TaskReport
+from dacirco.protocol import ErrorKind, TaskReport, UploadGrant
+from dacirco.worker.transfer import StorageError
 
 if TYPE_CHECKING:
     from dacirco.worker.agent import Agent
@@ -129,6 +130,18 @@ class TaskChannel:
                 return
             if resp.status_code != 200 or time.monotonic() - asked < 0.5:
                 await asyncio.sleep(1.0)  # refused, or answered early: never a busy loop
+
+    async def upload_url(self) -> str:
+        """The PUT URL of the task's output, asked for just before the upload: it lives
+        minutes, and opens the output only while the task is open."""
+        resp = await self.agent.call("POST", f"/worker/tasks/{self.task_id}/upload-url")
+        if resp.status_code in (404, 409):
+            raise TaskGone()
+        if resp.status_code == 410:
+            raise Dismissed()
+        if resp.status_code != 200:
+            raise StorageError(f"no upload URL for the output: HTTP {resp.status_code}")
+        return UploadGrant.model_validate(resp.json()).url
 
     async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
         log.warning("task %s failed (%s): %s", self.task_id, kind, message)

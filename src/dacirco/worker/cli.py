@@ -87,7 +87,10 @@ def _memory_gb() -> float:
 
 
 def _configure_logging(worker_id: str, level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    from dacirco.redact import install, register
+
+    register(os.environ.get(TOKEN_ENV))
+    handler = install(logging.StreamHandler(sys.stderr))
     # The id is in every line because the controller may merge the logs of many workers.
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s %(levelname)s worker={worker_id} %(name)s: %(message)s")

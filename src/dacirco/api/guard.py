@@ -1,0 +1,144 @@
+"""Credentials and size, checked before a body is read: an ASGI middleware in front of every
+route of both apps.
+
+FastAPI reads and parses a route's whole body before it runs the route's dependencies, where
+the token is checked: without this guard, a client without any token could make the service
+hold whatever it sends until the 401 (a 150 MB ``POST /jobs`` took it from 131 to 537 MB).
+Here, before the app sees a request: the credentials its path needs, then the size its body
+declares (``Content-Length``), then, while the app reads, the bytes that really come (a
+chunked body declares none). What each path needs:
+
+- ``/health``, the API documentation, and the dashboard's pages (``/ui``, which check its
+  session themselves): nothing;
+- ``/worker/...``, the worker protocol: a worker's token, asked of the controller;
+- ``/files/...``, signed transfers: a signature in the query (the route checks it in full and
+  asks whether the upload's task is still open, before it reads a byte); a ``PUT`` carries an
+  output, up to ``max_upload`` bytes;
+- anything else: a client token, when tokens are on.
+
+Every other body is capped at ``MAX_BODY``. Refusals carry the ``detail`` + ``message`` of
+every error answer.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dacirco.api.auth import bearer_token, client_refusal
+from dacirco.core.errors import ControllerError
+
+# The largest JSON body a route takes: a job is under 1 KB, a worker's samples at most ~0.5 MB.
+MAX_BODY = 1 << 20
+OPEN_PATHS = frozenset(
+    {"/", "/health", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+# The dashboard's pages check its session themselves (a sign-in form must reach them).
+OPEN_PREFIXES = ("/ui/",)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised into the app when a body passes its cap as it is read. A Starlette
+    ``HTTPException``: FastAPI's body reading lets it through, and it is answered as any error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
+
+
+def refusal(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message, "message": message}, status, headers=headers)
+
+
+class RequestGuard:
+    """Pure ASGI (no body buffering, streams and long-polls untouched); the tokens, the
+    controller and the local storage are read from the app's state at each request."""
+
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY, max_upload: int | None = None):
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        limit, what = self._limit(scope)
+        refused = self._credentials(scope, headers) or self._declared(headers, limit, what)
+        if refused is not None:
+            if "content-length" in headers or "transfer-encoding" in headers:
+                refused.headers["Connection"] = "close"  # its body was never read
+            await refused(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(_too_large(limit, what))
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await refusal(413, str(exc.detail), {"Connection": "close"})(scope, receive, send)
+
+    def _limit(self, scope: Scope) -> tuple[int, str]:
+        upload = scope["method"] == "PUT" and scope["path"].startswith("/files/")
+        if upload and self.max_upload is not None:
+            return self.max_upload, "an upload (--max-output-gb)"
+        return self.max_body, "this route"
+
+    def _credentials(self, scope: Scope, headers: Headers) -> JSONResponse | None:
+        path: str = scope["path"]
+        if path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES):
+            return None
+        state = scope["app"].state
+        if path.startswith("/files/") and getattr(state, "local_storage", None) is not None:
+            query = QueryParams(scope.get("query_string", b""))
+            if query.get("sig") and query.get("expires"):
+                return None
+            return refusal(401, "a signed URL is required: this one has no 'expires' and 'sig'")
+        controller = getattr(state, "controller", None)
+        if path.startswith("/worker/") and controller is not None:
+            token = bearer_token(headers.get("authorization"))
+            if token is None:
+                return refusal(401, "missing 'Authorization: Bearer <worker token>' header")
+            try:
+                controller.authenticate(token)
+            except ControllerError as exc:
+                return refusal(exc.status, str(exc))
+            return None
+        refused = client_refusal(Request(scope), getattr(state, "api_tokens", ()))
+        if refused is None:
+            return None
+        return refusal(refused.status_code, str(refused.detail), refused.headers)
+
+    @staticmethod
+    def _declared(headers: Headers, limit: int, what: str) -> JSONResponse | None:
+        length = headers.get("content-length")
+        if length is None:
+            return None
+        if not length.strip().isdigit():
+            return refusal(400, "Content-Length is not a number of bytes")
+        if int(length) > limit:
+            return refusal(413, _too_large(limit, what))
+        return None
+
+
+def _too_large(limit: int, what: str) -> str:
+    return f"the request body is larger than {limit} bytes, the most {what} takes"
