@@ -37,8 +37,14 @@ def start_service(
         "--log-level", "warning", *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    return healthy(proc, port)
+
+
+def healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    """``proc`` once its /health answers on ``port``; killed, and the run ended, if it does
+    not within ``timeout`` seconds (or exits)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
                 return proc

@@ -32,7 +32,7 @@ from dacirco.controller.store import Store
 from dacirco.domain import Job, JobState, Speed
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port
+from harness import free_port, healthy
 
 console = Console()
 T0 = 1_700_000_000.0
@@ -66,17 +66,9 @@ def measure(n: int, scrapes: int, workdir: Path) -> tuple[float, list[float]]:
         "--log-level", "warning",
     ]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
+    proc = healthy(subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL), port, 300)
     url = f"http://127.0.0.1:{port}"
     try:
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 300:
-                    raise SystemExit(f"dacirco serve did not start with {n} jobs") from None
-                time.sleep(0.05)
         startup = time.perf_counter() - t0
         times = []
         with httpx.Client(base_url=url) as client:

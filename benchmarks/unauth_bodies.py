@@ -32,7 +32,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port
+from harness import free_port, healthy
 
 MIB = 1 << 20
 TOKEN = "bench-token-0123456789abcdef"
@@ -96,16 +96,7 @@ def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
         "--data-dir", str(tmp / "data"), "--event-log-file", str(tmp / "tc-events-01.txt"),
         "--log-level", "warning",
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("dacirco serve did not start")
+    return healthy(subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL), port)
 
 
 def main() -> None:
