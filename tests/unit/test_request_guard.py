@@ -156,3 +156,17 @@ async def test_a_chunked_body_is_cut_at_the_cap(make: Make, path: str, kind: str
     assert status == 413, answer
     assert "larger than" in answer["message"]
     assert body.read <= limit + (1 << 16)  # at most one piece past the cap
+
+
+async def test_a_method_a_path_does_not_take_is_a_405_not_a_401(make: Make):
+    """The truthful answer for an undeclared method, with or without credentials, and no
+    body read either way."""
+    for app, _, _ in await _apps(make):
+        for path in ("/worker/task", "/worker/register", "/jobs", "/jobs/x0"):
+            if not any(p == path or re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", p), path)
+                       for p, _ in every_route(app)):  # fmt: skip
+                continue  # not a route of this app (the rest-api has no worker protocol)
+            body = Body(1000)
+            status, answer = await call(app, "TRACE", path, {}, body, 1000)
+            assert (status, body.read) == (405, 0), (path, answer)
+            assert "not allowed here" in answer["message"]

@@ -26,6 +26,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dacirco.api.auth import bearer_token, client_refusal
@@ -107,6 +108,8 @@ class RequestGuard:
         path: str = scope["path"]
         if path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES):
             return None
+        if _wrong_method(scope):
+            return None  # the app answers 405 with its Allow, at routing, reading no body
         state = scope["app"].state
         if path.startswith("/files/") and getattr(state, "local_storage", None) is not None:
             query = QueryParams(scope.get("query_string", b""))
@@ -138,6 +141,13 @@ class RequestGuard:
         if int(length) > limit:
             return refusal(413, _too_large(limit, what))
         return None
+
+
+def _wrong_method(scope: Scope) -> bool:
+    """The path is a route's, but not with this method (a 405 is the truthful answer, and it
+    reveals nothing a 401 would hide: the schema is public)."""
+    matches = [route.matches(scope)[0] for route in scope["app"].routes]
+    return Match.FULL not in matches and Match.PARTIAL in matches
 
 
 def _too_large(limit: int, what: str) -> str:
