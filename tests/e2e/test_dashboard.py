@@ -133,3 +133,23 @@ def test_changes_need_the_pages_csrf_token(svc):
         assert refused.status_code == 403 and "CSRF" in refused.json()["message"]
     with httpx.Client(base_url=svc.url, cookies={"dacirco_session": "forged"}) as c:
         assert c.get("/jobs").status_code == 403
+
+
+def test_the_runs_page_shows_this_runs_report(browser, svc):
+    job_id = svc.submit(id_video="bbb_0.mp4")
+    assert svc.wait_state(job_id, {"Completed", "Error"}, timeout=120) == "Completed"
+    page = signed_in(browser, svc, viewport={"width": 1280, "height": 800})
+    page.get_by_role("link", name="Runs").click()
+    page.wait_for_url(f"{svc.url}/ui/runs")
+    figures = page.locator("#figures").inner_text()
+    assert "jobs" in figures and "reused" in figures and "delay avg" in figures
+    images = page.locator(".plots img")
+    assert images.count() >= 3
+    for i in range(images.count()):
+        images.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle()
+        )
+    resp = page.goto(f"{svc.url}/ui/runs?run=../../etc/passwd")
+    assert resp is not None and resp.status == 404
+    assert "no run named" in page.get_by_role("alert").inner_text()

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from dacirco.api import session
 from dacirco.api.auth import token_known
 from dacirco.controller.core import Controller
-from dacirco.ui import views
+from dacirco.ui import runs, views
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -25,6 +25,7 @@ static = StaticFiles(directory=HERE / "static")
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 Page = Annotated[int, Query(ge=0, le=1_000_000, description="page of jobs, newest first")]
+RunNames = Annotated[list[str] | None, Query(max_length=200, description="runs to compare")]
 
 
 def _controller(request: Request) -> Controller:
@@ -73,6 +74,32 @@ async def job_page(request: Request, job_id: str) -> Response:
         message = getattr(exc, "message", "this job cannot be shown")
         return _page(request, "missing.html", token, message=message, status_code=status)
     return _page(request, "job.html", token, job=job, timeline=views.timeline(job))
+
+
+@router.get("/runs", response_class=HTMLResponse)
+async def runs_page(request: Request, run: RunNames = None) -> Response:
+    token = _signed_in(request)
+    if token is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    c = _controller(request)
+    logs = runs.event_logs(c)
+    picked = runs.chosen(c, run or [])
+    if isinstance(picked, str):
+        return _page(request, "missing.html", token, message=picked, status_code=404)
+    drawn = await runs.draw(request.app.state, picked)
+    names = [p.stem for p in logs]
+    selected = {p.stem for p in picked}
+    return _page(request, "runs.html", token, names=names, selected=selected, **drawn)
+
+
+@router.get("/runs/plots/{key}/{name}")
+async def run_plot(request: Request, key: str, name: str) -> Response:
+    if _signed_in(request) is None:
+        return Response("sign in first", status_code=401)
+    path = runs.plot_path(request.app.state, key, name)
+    if path is None:
+        return Response("no such plot", status_code=404)
+    return FileResponse(path, media_type="image/png")
 
 
 @router.get("/login", response_class=HTMLResponse)

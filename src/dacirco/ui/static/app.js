@@ -154,4 +154,6 @@ document.querySelectorAll("[data-csrf-form]").forEach((f) => {
 if (jobsTable || jobPage) {
   follow();
   setInterval(refreshProgress, 1000);
+} else if (live) {
+  live.textContent = "";  // a page that does not follow the stream
 }
