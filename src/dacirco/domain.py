@@ -203,6 +203,12 @@ class Job:
     timings: dict[str, float] = field(default_factory=dict)  # step name -> time
     history: list[Transition] = field(default_factory=list)
 
+    def ready_at(self) -> float | None:
+        """When its output was ready: uploaded by its worker, or another job's reused."""
+        if self.state is not JobState.COMPLETED:
+            return None
+        return self.timings.get("uploaded", self.timings.get("reused"))
+
     def transition(self, new: JobState, at: float, detail: str = "") -> None:
         _check(JOB_TRANSITIONS, "job", self.id, self.state, new)
         self.state = new
@@ -277,6 +283,11 @@ def reuse_key(job: Job) -> ReuseKey:
 def chunk_name(job: Job, index: int) -> str:
     """A chunk's object name, beside the outputs until the merge has used it."""
     return f"_chunk-{job.id}-{index}.mp4"
+
+
+def task_output(job: Job, task: Task) -> str:
+    """The name of the object a task uploads: a chunk, or the job's output (whole, merge)."""
+    return chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
 
 
 @dataclass(frozen=True)

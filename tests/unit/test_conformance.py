@@ -21,7 +21,6 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from dacirco.controller.worker_link import task_output
 from dacirco.core.machine import counting_ids
 from dacirco.core.stimuli import (
     Cancel,
@@ -42,6 +41,7 @@ from dacirco.domain import (
     Speed,
     TaskState,
     WorkerState,
+    task_output,
 )
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.policies.right_size import RightSize

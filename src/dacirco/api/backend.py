@@ -113,10 +113,8 @@ def _t(value: float | None) -> str | None:
 def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None = None) -> JobPublic:
     """``leader``: the job it is attached to, whose progress it shows."""
     t = job.timings
-    delay = None
-    done = t.get("uploaded", t.get("reused"))
-    if job.state == JobState.COMPLETED and done is not None:
-        delay = round(done - job.received_at, 3)
+    ready = job.ready_at()
+    delay = None if ready is None else round(ready - job.received_at, 3)
     return JobPublic(
         id=job.id,
         id_video=job.id_video,

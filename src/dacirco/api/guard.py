@@ -108,8 +108,13 @@ class RequestGuard:
         path: str = scope["path"]
         if path in OPEN_PATHS or path == "/ui" or path.startswith(OPEN_PREFIXES):
             return None
-        if _wrong_method(scope):
+        refused = self._refusal(scope, headers, path)
+        if refused is not None and _wrong_method(scope):
             return None  # the app answers 405 with its Allow, at routing, reading no body
+        return refused
+
+    @staticmethod
+    def _refusal(scope: Scope, headers: Headers, path: str) -> JSONResponse | None:
         state = scope["app"].state
         if path.startswith("/files/") and getattr(state, "local_storage", None) is not None:
             query = QueryParams(scope.get("query_string", b""))
@@ -145,7 +150,8 @@ class RequestGuard:
 
 def _wrong_method(scope: Scope) -> bool:
     """The path is a route's, but not with this method (a 405 is the truthful answer, and it
-    reveals nothing a 401 would hide: the schema is public)."""
+    reveals nothing a 401 would hide: the schema is public). Asked only of a request about to
+    be refused: the routes are scanned off the path of every accepted request."""
     matches = [route.matches(scope)[0] for route in scope["app"].routes]
     return Match.FULL not in matches and Match.PARTIAL in matches
 

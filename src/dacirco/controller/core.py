@@ -176,8 +176,9 @@ class Controller(WorkerLink, Shell):
     async def recover(self) -> None:
         self.hub.last = await self.store.last_change()
         jobs, workers, tasks = await self.store.load()
+        # Counted as stored; what the recovery changes moves the counts like any step.
+        self.tally = Tally.of(jobs, workers)
         await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks)))
-        self.tally = Tally.of(self.jobs.values(), self.workers.values())
 
     async def _run(self) -> None:
         while not self.closed:

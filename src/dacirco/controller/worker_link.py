@@ -26,7 +26,15 @@ from dacirco.core.errors import (
     WorkerGone,
 )
 from dacirco.core.stimuli import Failed, Registered, Released, Reported
-from dacirco.domain import Job, Task, TaskState, Worker, WorkerState, chunk_name, output_name
+from dacirco.domain import (
+    Job,
+    Task,
+    TaskState,
+    Worker,
+    WorkerState,
+    chunk_name,
+    task_output,
+)
 from dacirco.protocol import (
     RegisterReply,
     RegisterRequest,
@@ -61,11 +69,6 @@ def plausible_size(job: Job) -> int | None:
         return None
     video = VIDEO_OVERSHOOT * job.input_duration * job.bitrate * 1000 / 8
     return int(video) + job.input_size + CONTAINER_BYTES
-
-
-def task_output(job: Job, task: Task) -> str:
-    """The name of the object a task uploads: a chunk, or the job's output (whole, merge)."""
-    return chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
 
 
 class WorkerLink:

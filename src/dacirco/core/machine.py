@@ -19,6 +19,7 @@ from dacirco.domain import (
     WorkerState,
     chunk_name,
     output_name,
+    task_output,
 )
 from dacirco.policies.base import Policy
 
@@ -206,8 +207,7 @@ class Core:
         self._idle(worker, f"task {task.id} dropped (job {task.job_id} canceled)", now)
         job = st.jobs[task.job_id]
         # Its upload may have ended between the cancel and the drop.
-        name = chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
-        out.actions.append(Delete((name,)))
+        out.actions.append(Delete((task_output(job, task),)))
 
     # ---- workers -----------------------------------------------------------------------
     def _registered(self, s: Registered, now: float, out: Step) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dacirco.domain import FINAL_JOB_STATES, Job, JobState, reuse_key
 
 from .effects import Step
-from .lifecycle import emit
+from .lifecycle import emit, fail
 from .state import State
 
 
@@ -106,7 +106,6 @@ def settle(st: State, out: Step, now: float) -> None:
         followers = st.followers.get(job.id)
         if followers:
             _follow(st, out, job, followers, now)
-    st.touched = {}
 
 
 def _follow(st: State, out: Step, leader: Job, followers: tuple[str, ...], now: float) -> None:
@@ -123,11 +122,7 @@ def _follow(st: State, out: Step, leader: Job, followers: tuple[str, ...], now: 
     elif state is JobState.ERROR:
         message = f"job {leader.id}, whose output it was waiting for, failed: {leader.error}"
         for f in jobs:
-            st.job(f)
-            f.transition(JobState.ERROR, now, message)
-            f.error = message
-            f.timings["failed"] = now
-            emit(out, "EV13", now, request_id=f.id, error_message=message)
+            fail(st, out, f, message, now)
     else:  # canceled by its own client: the first attached job runs in its place
         first, rest = jobs[0], followers[1:]
         st.job(first).reused_from = None

@@ -57,7 +57,10 @@ async def overview(request: Request, page: Page = 0) -> Response:
         return RedirectResponse("/ui/login", status_code=303)
     c = _controller(request)
     data = views.overview(c, page, c.clock())
-    data["movies"] = await asyncio.to_thread(views.movies, c)
+    state = request.app.state
+    if getattr(state, "ui_cache", None) is None:
+        state.ui_cache = {}
+    data["movies"] = await asyncio.to_thread(views.movies, c, state.ui_cache)
     return _page(request, "overview.html", token, **data)
 
 

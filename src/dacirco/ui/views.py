@@ -4,7 +4,8 @@ the same with ten jobs or ten thousand."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from dacirco.api.schemas import JobPublic
@@ -15,9 +16,9 @@ PAGE = 50  # jobs per page, newest first
 
 
 def job_row(job: Job, now: float) -> dict[str, Any]:
-    done = job.timings.get("uploaded", job.timings.get("reused"))
-    if job.state is JobState.COMPLETED and done is not None:
-        delay = done - job.received_at
+    ready = job.ready_at()
+    if ready is not None:
+        delay = ready - job.received_at
     elif job.state in FINAL_JOB_STATES:
         delay = None
     else:
@@ -56,9 +57,8 @@ def overview(c: Controller, page: int, now: float) -> dict[str, Any]:
     total = len(c.jobs)
     pages = max(1, -(-total // PAGE))
     page = min(max(0, page), pages - 1)
-    ids = list(c.jobs)  # insertion order: oldest first
-    end = total - page * PAGE
-    shown = [c.jobs[i] for i in reversed(ids[max(0, end - PAGE) : end])]
+    # Newest first: the jobs in reverse insertion order, only as far as this page.
+    shown = list(islice(reversed(c.jobs.values()), page * PAGE, (page + 1) * PAGE))
     usage = c.usage.workers if c.usage is not None else {}
     alive = [c.workers[w] for w in c.core.state.alive]
     nodes = c.runtime.nodes()
@@ -83,16 +83,17 @@ def overview(c: Controller, page: int, now: float) -> dict[str, Any]:
     }
 
 
-def movies(c: Controller) -> list[str]:
-    """The catalog's movies, for the submit form (a storage listing, cached a minute)."""
-    cached = getattr(c, "_ui_movies", None)
+def movies(c: Controller, cache: dict[str, Any]) -> list[str]:
+    """The catalog's movies, for the submit form: a storage listing (run it in a thread),
+    kept a minute in ``cache`` (the app's)."""
+    cached = cache.get("movies")
     if cached is not None and c.clock() - cached[0] < 60:
         return cached[1]
     try:
         names = sorted(info.key.rsplit("/", 1)[-1] for info in c.storage.list("input-videos/"))
     except Exception:  # storage down: the form still takes a typed name
         names = []
-    c._ui_movies = (c.clock(), names)  # type: ignore[attr-defined]
+    cache["movies"] = (c.clock(), names)
     return names
 
 
@@ -126,7 +127,3 @@ def timeline(job: JobPublic) -> dict[str, Any]:
         bars = [bar(begin, finish, a.state.lower(), f"{a.worker} ({a.state})")]
         lanes.append({"name": name, "bars": [b for b in bars if b], "attempt": a})
     return {"lanes": lanes, "seconds": round(span, 2)}
-
-
-def iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat()
