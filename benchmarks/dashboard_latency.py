@@ -4,13 +4,16 @@ overview page showing it, in a real headless Chromium (Debian's, driven by Playw
 A real `dacirco serve` on the loopback; the overview open; N short jobs submitted one after
 the other through the API. The page records (epoch ms, same machine clock) when each job's
 state cell first shows each state; the service's event stream says when each change was
-made (its `at`). Prints the median and max of the difference over every change seen.
+made (its `at`). Prints the median and max of the difference over every change seen, and
+first, how long the overview takes to load in the browser (navigation to the page's `load`
+event, median of 10 loads) and its weight, with ``--stored`` finished jobs in the database.
 
-    python benchmarks/dashboard_latency.py [--jobs 10]
+    python benchmarks/dashboard_latency.py [--jobs 10] [--stored 10000]
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import statistics
@@ -26,7 +29,7 @@ import typer
 from rich.console import Console
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port, start_service
+from harness import fill, free_port, start_service
 
 console = Console()
 WATCH = """() => {
@@ -41,8 +44,20 @@ WATCH = """() => {
 }"""
 
 
-def main(jobs: Annotated[int, typer.Option(min=1, help="jobs submitted, one at a time")] = 10):
-    """Time from a job's state change to the dashboard showing it."""
+LOAD = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {ms: nav.loadEventEnd - nav.startTime,
+          bytes: performance.getEntriesByType('resource').concat([nav])
+                   .reduce((sum, e) => sum + e.encodedBodySize, 0)};
+}"""
+
+
+def main(
+    jobs: Annotated[int, typer.Option(min=1, help="jobs submitted, one at a time")] = 10,
+    stored: Annotated[int, typer.Option(min=0, help="finished jobs in the database")] = 10_000,
+) -> None:
+    """Time the overview's load with many stored jobs, then from a job's state change to the
+    dashboard showing it."""
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
@@ -54,6 +69,7 @@ def main(jobs: Annotated[int, typer.Option(min=1, help="jobs submitted, one at a
     from dacirco.config import open_local_storage
 
     seed(open_local_storage(data), count=1)
+    asyncio.run(fill(data, stored))
     port = free_port()
     proc = start_service(data, port, work)
     url = f"http://127.0.0.1:{port}"
@@ -61,7 +77,17 @@ def main(jobs: Annotated[int, typer.Option(min=1, help="jobs submitted, one at a
         with sync_playwright() as p, httpx.Client(base_url=url, timeout=60) as api:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page()
-            page.goto(f"{url}/ui")
+            loads = []
+            for _ in range(10):
+                page.goto(f"{url}/ui")
+                page.wait_for_load_state("load")
+                loads.append(page.evaluate(LOAD))
+            console.print(
+                f"overview with {stored:,} stored jobs: load median "
+                f"{statistics.median(x['ms'] for x in loads):.0f} ms, max "
+                f"{max(x['ms'] for x in loads):.0f} ms; first load "
+                f"{loads[0]['bytes'] / 1000:.1f} KB (page and assets)"
+            )
             page.locator("#live.on").wait_for()
             page.evaluate(WATCH)
             ids = []

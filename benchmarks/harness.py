@@ -40,6 +40,32 @@ def start_service(
     return healthy(proc, port)
 
 
+T0 = 1_700_000_000.0
+
+
+async def fill(data_dir: Path, n: int) -> None:
+    """``n`` completed jobs written straight into ``data_dir``'s database (as a long-running
+    service would have left them), in batches of 5,000 rows."""
+    from dacirco.config import database_path
+    from dacirco.controller.store import Store
+    from dacirco.domain import Job, JobState, Speed
+
+    store = Store(database_path(data_dir))
+    try:
+        for start in range(0, n, 5000):
+            batch = []
+            for i in range(start, min(n, start + 5000)):
+                job = Job(f"job-{i:07d}", "bbb_1.mp4", 500 + i % 7500, Speed.FAST, T0 + i)
+                job.transition(JobState.STARTED, T0 + i + 1, "assigned")
+                job.transition(JobState.COMPLETED, T0 + i + 9, "done")
+                job.timings = {"assigned": T0 + i + 1, "uploaded": T0 + i + 9}
+                job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
+                batch.append(job)
+            await store.save(jobs=tuple(batch))
+    finally:
+        store.close()
+
+
 def healthy(proc: subprocess.Popen[bytes], port: int, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     """``proc`` once its /health answers on ``port``; killed, and the run ended, if it does
     not within ``timeout`` seconds (or exits)."""

@@ -28,33 +28,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dacirco.config import database_path
-from dacirco.controller.store import Store
-from dacirco.domain import Job, JobState, Speed
-
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port, healthy
+from harness import fill, free_port, healthy
 
 console = Console()
-T0 = 1_700_000_000.0
-
-
-async def fill(data_dir: Path, n: int) -> None:
-    """``n`` completed jobs, written in batches of 5,000 rows."""
-    store = Store(database_path(data_dir))
-    try:
-        for start in range(0, n, 5000):
-            batch = []
-            for i in range(start, min(n, start + 5000)):
-                job = Job(f"job-{i:07d}", "bbb_1.mp4", 500 + i % 7500, Speed.FAST, T0 + i)
-                job.transition(JobState.STARTED, T0 + i + 1, "assigned")
-                job.transition(JobState.COMPLETED, T0 + i + 9, "done")
-                job.timings = {"assigned": T0 + i + 1, "uploaded": T0 + i + 9}
-                job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
-                batch.append(job)
-            await store.save(jobs=tuple(batch))
-    finally:
-        store.close()
 
 
 def measure(n: int, scrapes: int, workdir: Path) -> tuple[float, list[float], list[float]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_service
+from tests.conftest import free_port, start_service
 
 pytestmark = pytest.mark.slow
 
@@ -153,3 +153,118 @@ def test_the_runs_page_shows_this_runs_report(browser, svc):
     resp = page.goto(f"{svc.url}/ui/runs?run=../../etc/passwd")
     assert resp is not None and resp.status == 404
     assert "no run named" in page.get_by_role("alert").inner_text()
+
+
+ACTIVE = "document.activeElement.id || document.activeElement.textContent.trim()"
+
+
+def test_the_keyboard_alone_submits_a_job_and_opens_its_page(browser, svc):
+    page = signed_in(browser, svc, viewport={"width": 1280, "height": 800})
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, button, a[href]')]
+          .filter((e) => !e.closest('template'))
+          .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                         && !e.textContent.trim())
+          .map((e) => e.outerHTML)"""
+    )
+    assert unlabelled == [], f"controls without a label: {unlabelled}"
+
+    focused = []  # Tab from the top of the page reaches the form's first field
+    while "id_video" not in focused and len(focused) < 30:
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate(ACTIVE))
+    assert focused[-1] == "id_video", f"Tab went through {focused}"
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused field shows no focus ring"
+    page.keyboard.press("Control+A")
+    page.keyboard.type("bbb_2.mp4")
+    order = []
+    for _ in range(6):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(ACTIVE))
+        if order[-1] == "reuse":
+            page.keyboard.press("Space")  # unchecked: this job runs on its own
+    assert order == ["bitrate", "speed", "codec", "priority", "reuse", "Submit"], order
+    page.keyboard.press("Enter")
+    row = page.locator("#jobs tbody tr", has_text="bbb_2.mp4").first
+    row.locator('[data-field="state"]', has_text="Completed").wait_for(timeout=120_000)
+    job_id = row.get_attribute("data-job")
+    assert svc.client.get(f"/jobs/{job_id}").json()["reuse"] is False
+
+    row.get_by_role("link").focus()  # the job's link, then Enter: its page
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{svc.url}/ui/jobs/{job_id}")
+    assert "Completed" in page.locator("#job").inner_text()
+
+
+def test_a_lost_connection_shows_reconnecting_and_recovers(browser, long_catalog, tmp_path):
+    """The service stopped under an open page, then started again on the same port and data:
+    the page says "reconnecting…", then follows the new process's changes with no reload."""
+    port = free_port()
+    args = ("--api-token", TOKEN, "--max-workers", "1")
+    service = start_service(long_catalog, tmp_path, *args, port=port)
+    try:
+        page = signed_in(browser, service, viewport={"width": 1280, "height": 800})
+        service.stop()
+        page.locator("#live.off").wait_for(timeout=30_000)
+        assert page.locator("#live").inner_text() == "reconnecting…"
+        service = start_service(long_catalog, tmp_path, *args, port=port)
+        service.client.headers["Authorization"] = f"Bearer {TOKEN}"
+        page.locator("#live.on").wait_for(timeout=60_000)
+        job_id = service.submit(id_video="bbb_3.mp4")
+        row = page.locator(f'#jobs tr[data-job="{job_id}"]')
+        row.locator('[data-field="state"]', has_text="Completed").wait_for(timeout=120_000)
+        assert "Traceback" not in page.content()
+    finally:
+        service.stop()
+
+
+def stored_jobs(data_dir: Path, n: int) -> None:
+    """``n`` completed jobs written straight into the service's database, as months of work
+    would have left them."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dacirco.config import database_path
+    from dacirco.controller.store import Store
+    from dacirco.domain import Job, JobState, Speed
+
+    async def fill() -> None:
+        store = Store(database_path(data_dir))
+        try:
+            jobs = []
+            for i in range(n):
+                job = Job(f"old-{i:05d}", "bbb_1.mp4", 500 + i, Speed.FAST, 1.7e9 + i)
+                job.transition(JobState.STARTED, 1.7e9 + i + 1, "assigned")
+                job.transition(JobState.COMPLETED, 1.7e9 + i + 9, "done")
+                job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
+                jobs.append(job)
+            await store.save(jobs=tuple(jobs))
+        finally:
+            store.close()
+
+    # In a thread of its own: Playwright's loop already runs in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, fill()).result()
+
+
+def test_ten_thousand_stored_jobs_are_paged_and_counted(browser, catalog_dir, tmp_path):
+    shutil.copytree(catalog_dir, tmp_path / "data")
+    stored_jobs(tmp_path / "data", 10_000)
+    service = start_service(catalog_dir, tmp_path, "--api-token", TOKEN)
+    try:
+        page = signed_in(browser, service, viewport={"width": 1280, "height": 800})
+        assert page.locator('[data-count="Completed"]').inner_text() == "10000"
+        rows = page.locator("#jobs tbody tr")
+        assert rows.count() == 50
+        assert rows.first.get_attribute("data-job") == "old-09999"  # newest first
+        assert "page 1 of 200" in page.locator("#jobs-title").inner_text()
+        page.get_by_role("link", name="Older").click()
+        page.wait_for_url(f"{service.url}/ui?page=1")
+        assert page.locator("#jobs tbody tr").first.get_attribute("data-job") == "old-09949"
+        resp = page.goto(f"{service.url}/ui?page=199")
+        assert resp is not None and resp.status == 200
+        assert page.locator("#jobs tbody tr").last.get_attribute("data-job") == "old-00000"
+        assert len(resp.body()) < 200_000
+    finally:
+        service.stop()

@@ -181,3 +181,15 @@ async def test_an_unknown_query_parameter_is_named_not_ignored(make_api):
             "limt: unknown parameter (this route takes: after, limit)"
         )
         assert (await api.get("/jobs", params={"limit": 5})).status_code == 200
+
+
+async def test_the_split_api_says_where_the_dashboard_is():
+    from tests.unit.api_stub import CONTROLLER_URL, controller_app, split_app
+
+    async with client(split_app(controller_app(StubController()))) as api:
+        for path in ("/", "/ui", "/ui/jobs/j00000"):
+            resp = await api.get(path)
+            assert resp.status_code == 404, (path, resp.text)
+            assert resp.json()["message"] == (
+                f"the dashboard is served by the controller: {CONTROLLER_URL}/ui"
+            )

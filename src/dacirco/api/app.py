@@ -240,4 +240,12 @@ def create_api_app(
 
     app = _base("DaCirco REST API", lifespan, api_tokens)
     app.state.backend = backend
+    where = f"the dashboard is served by the controller: {controller_url.rstrip('/')}/ui"
+
+    @app.get("/", include_in_schema=False)
+    @app.get("/ui", include_in_schema=False)
+    @app.get("/ui/{rest:path}", include_in_schema=False)
+    async def dashboard_elsewhere() -> JSONResponse:
+        return _error(404, where, where)
+
     return app

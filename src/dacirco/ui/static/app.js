@@ -7,13 +7,18 @@ const live = document.getElementById("live");
 const jobsTable = document.getElementById("jobs");
 const jobPage = document.getElementById("job");
 
-function call(method, path, body) {
+async function call(method, path, body) {
   const headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  return fetch(path, {
-    method, headers, credentials: "same-origin",
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  try {
+    return await fetch(path, {
+      method, headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {  // no answer at all: say so like an error answer
+    const message = "the service is out of reach; try again in a moment";
+    return new Response(JSON.stringify({ message }), { status: 503 });
+  }
 }
 
 async function errorOf(resp) {
@@ -68,7 +73,12 @@ function follow() {
   const only = jobPage ? `job=${encodeURIComponent(jobPage.dataset.job)}&` : "";
   source = new EventSource(`/events?${only}after=${last || 0}`);
   source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
-  source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
+  source.onerror = () => {
+    live.textContent = "reconnecting…"; live.className = "live off";
+    // The browser retries by itself unless the stream was refused (the service restarting
+    // answers 502/503 for a moment): then start again, from the last change seen.
+    if (source.readyState === EventSource.CLOSED) setTimeout(follow, 2000);
+  };
   source.addEventListener("job", (e) => {
     const change = JSON.parse(e.data);
     if (jobsTable) jobsTable.dataset.lastSeq = change.seq;
@@ -97,9 +107,11 @@ async function refreshProgress() {
   const rows = [...document.querySelectorAll("[data-job]")].filter((r) =>
     /started/.test(r.querySelector('[data-field="state"]')?.className || ""));
   for (const row of rows.slice(0, 20)) {
-    const resp = await fetch(`/jobs/${encodeURIComponent(row.dataset.job)}`,
-      { credentials: "same-origin", headers: { "Accept": "application/json" } });
-    if (resp.ok) fillJob(row, await resp.json());
+    try {
+      const resp = await fetch(`/jobs/${encodeURIComponent(row.dataset.job)}`,
+        { credentials: "same-origin", headers: { "Accept": "application/json" } });
+      if (resp.ok) fillJob(row, await resp.json());
+    } catch { return; }  // the service is out of reach: the stream says "reconnecting"
   }
 }
 
