@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Protocol, runtime_checkable
 
 from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
@@ -205,6 +205,14 @@ def make_policy(name: str, params: PolicyParams | None = None) -> Policy:
     return factory(params or PolicyParams())
 
 
+@cache
 def _load_builtin() -> None:
-    # Imported here so that registering stays a side effect of importing the package.
-    from dacirco.policies import grace_period, minimize_workers, right_size  # noqa: F401
+    """Import every module of the package: a policy registers itself when its module is
+    imported, so a new policy is one new file."""
+    import importlib
+    import pkgutil
+
+    import dacirco.policies as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
