@@ -5,6 +5,8 @@ centers (hypothesis drives the simulator, which runs the very same policy object
 - no decision is refused by the mechanism (max_workers, node capacity, a busy worker
   stopped, a job or worker in the wrong state): the policy keeps the rules itself;
 - deterministic: the same run twice gives the same figures.
+
+The simulator's oracle (``sim/oracle.py``) is held to the same rules.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dacirco.policies.base import available
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
 from dacirco.sim.models import Models
+from dacirco.sim.oracle import ORACLE
 from dacirco.sim.run import SimConfig
 from dacirco.sim.workload import CatalogShape
 
@@ -53,7 +56,7 @@ def setups(draw: st.DrawFn) -> tuple[Setup, str, int]:
 def test_every_policy_completes_every_job_within_the_rules(drawn) -> None:  # type: ignore[no-untyped-def]
     setup, workload, seed = drawn
     jobs, _ = setup.workload(workload, seed)
-    for policy in available():
+    for policy in [*available(), ORACLE]:
         result = setup.run(policy, jobs, seed)
         f = figures(result.run)
         # Every job done: transcoded, or served with an identical job's output (reuse).
@@ -64,7 +67,7 @@ def test_every_policy_completes_every_job_within_the_rules(drawn) -> None:  # ty
         assert again == f, f"{policy} is not deterministic"
 
 
-@pytest.mark.parametrize("policy", available())
+@pytest.mark.parametrize("policy", [*available(), ORACLE])
 def test_a_burst_far_beyond_capacity_still_completes(policy: str) -> None:
     dc = DataCenter.uniform(1, 4, 16.0)
     setup = Setup(dc, SimConfig(max_workers=3), Models.build("pod"), jobs=60, load=5.0)

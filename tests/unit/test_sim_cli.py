@@ -32,8 +32,11 @@ def test_compare_prints_a_table_and_draws_the_pareto_plot(tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "lower bound" in result.output and "grace-period" in result.output
+    assert "oracle" in result.output  # beside the bound in every table, unless --no-oracle
     assert plot.stat().st_size > 0
-    assert len(csv_file.read_text().splitlines()) == 1 + 2 * 2 * 2 + 2 * 2
+    assert len(csv_file.read_text().splitlines()) == 1 + 3 * 2 * 2 + 2 * 2
+    without = runner.invoke(app, [*args, "--no-oracle"])
+    assert without.exit_code == 0 and "oracle" not in without.output
 
 
 def test_bad_options_are_refused_in_one_line():
@@ -107,7 +110,7 @@ def test_a_repeated_policy_or_workload_counts_once_and_bad_outputs_are_one_line(
     csv_file = tmp_path / "runs.csv"
     args = ["compare", "--policies", "grace-period, grace-period", "--workloads",
             "classic,classic", "--seeds", "1", "-n", "20", "--plot", str(tmp_path / "p.png"),
-            "--csv", str(csv_file)]  # fmt: skip
+            "--no-oracle", "--csv", str(csv_file)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert len(csv_file.read_text().splitlines()) == 1 + 1 + 1  # header, the run, its bound

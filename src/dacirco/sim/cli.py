@@ -20,6 +20,7 @@ from dacirco.cli_options import comma_list, option, option_for, shared_options
 from dacirco.policies.base import available
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
+from dacirco.sim.oracle import ORACLE
 
 # A comparison table is wide: do not squeeze it to 80 columns when piped to a file.
 console = Console(width=None if sys.stdout.isatty() else 180)
@@ -145,11 +146,11 @@ def _setup(options: SimOptions) -> Setup:
 
 
 def _check_policies(names: list[str]) -> None:
-    unknown = [n for n in names if n not in available()]
+    known = [*available(), ORACLE]
+    unknown = [n for n in names if n not in known]
     if unknown:
         console.print(
-            f"[red]error:[/red] unknown policy {', '.join(unknown)};"
-            f" one of {', '.join(available())}"
+            f"[red]error:[/red] unknown policy {', '.join(unknown)}; one of {', '.join(known)}"
         )
         raise typer.Exit(2)
 
@@ -276,10 +277,17 @@ def compare_command(
     csv_file: Annotated[
         Path | None, typer.Option("--csv", help="every run's figures, one per line")
     ] = None,
+    oracle: Annotated[
+        bool,
+        typer.Option(help="add the oracle (a clairvoyant policy, the simulator's reference)"),
+    ] = True,
 ) -> None:
-    """Compare policies on workloads over several seeds: a table with the spread over seeds and
-    the lower bound, and a Pareto plot (p95 delay against reserved core-seconds)."""
+    """Compare policies on workloads over several seeds: a table with the spread over seeds,
+    the oracle and the lower bound, and a Pareto plot (p95 delay against reserved
+    core-seconds)."""
     names = comma_list(policies, "--policies")  # each once: a repeated name adds nothing
+    if oracle and ORACLE not in names:
+        names.append(ORACLE)
     kinds = comma_list(workloads, "--workloads")
     _check_policies(names)
     setup = _setup(options)

@@ -17,6 +17,7 @@ from dacirco.analytics.run import JobSpan, RunData
 from dacirco.sim.bound import Bound, lower_bound
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
+from dacirco.sim.oracle import ORACLE, Oracle
 from dacirco.sim.run import SimConfig, SimResult, Simulation
 from dacirco.sim.workload import (
     CatalogShape,
@@ -91,7 +92,13 @@ class Setup:
         meta: dict | None = None,
     ) -> SimResult:
         config = replace(self.config, algorithm=algorithm)
-        sim = Simulation(config, self.datacenter, self.models, jobs, seed, log=log, meta=meta)
+        policy = None
+        if algorithm == ORACLE:  # it is given the whole workload: the simulator alone has it
+            c = self.config
+            policy = Oracle(jobs, self.models, split=c.split, reuse=c.reuse, flavor=c.flavor)
+        sim = Simulation(
+            config, self.datacenter, self.models, jobs, seed, policy=policy, log=log, meta=meta
+        )
         return sim.run()
 
 
