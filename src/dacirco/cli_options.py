@@ -107,6 +107,36 @@ Reuse = Annotated[
         'identical to a job in progress to it (a request may still opt out: "reuse": false)',
     ),
 ]
+
+
+def _duration(value: Any) -> float | None:
+    from dacirco.durations import parse_duration
+
+    if value is None or isinstance(value, float | int):
+        return value
+    try:
+        return parse_duration(str(value))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+Retention = Annotated[
+    str | None,
+    typer.Option(
+        callback=_duration,
+        metavar="DURATION",
+        show_default=False,
+        help="delete finished jobs (their rows and outputs) and stopped workers this long after "
+        "they ended: 30d, 12h, 90m, 3600s (default: off, keep everything)",
+    ),
+]
+EventLogMaxMb = Annotated[
+    float,
+    typer.Option(
+        help="the event log continues in a new piece (tc-events-NN.txt.002 …) past this size "
+        "(0: never cut)"
+    ),
+]
 SampleInterval = Annotated[
     float,
     typer.Option(

@@ -109,6 +109,10 @@ def check(config: ServiceConfig) -> None:
         raise ConfigError("--sample-interval must not be negative (0 turns sampling off)")
     if not server.max_output_gb > 0:
         raise ConfigError("--max-output-gb must be positive")
+    if not server.event_log_max_mb >= 0:
+        raise ConfigError("--event-log-max-mb must not be negative (0: never cut)")
+    if scheduling.retention is not None and not scheduling.retention > 0:
+        raise ConfigError("--retention must be more than 0 (off: keep everything)")
 
 
 def validate(config: ServiceConfig) -> Policy:
@@ -183,7 +187,7 @@ def _assemble(
         raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))
     log_path = config.server.event_log_file or next_free_path(Path.cwd())
-    events = EventLog(log_path, time.time)
+    events = EventLog(log_path, time.time, int(config.server.event_log_max_mb * 10**6))
     events.write_config(
         {
             "version": __version__,
@@ -209,6 +213,8 @@ def _assemble(
         timeout=hooks.timeout,
         allow_private=hooks.allow_private,
     )
+    if controller.retention is not None:
+        controller.retention.log_dir = data_dir / "logs"
     controller.usage = Usage(samples_path(log_path), config.controller.sample_interval)
     log.info("event log: %s", log_path)
     # Local storage is served by the API (signed /files URLs); S3 presigns its own.

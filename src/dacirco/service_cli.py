@@ -32,6 +32,7 @@ from dacirco.cli_options import (
     CallInterval,
     DataDir,
     EventLog,
+    EventLogMaxMb,
     Flavor,
     Host,
     K8sImage,
@@ -51,6 +52,7 @@ from dacirco.cli_options import (
     Port,
     PublicUrl,
     RayAddress,
+    Retention,
     Reuse,
     RuntimeOpt,
     SampleInterval,
@@ -75,6 +77,7 @@ SERVER_OPTIONS = {
     "data_dir": DataDir,
     "public_url": PublicUrl,
     "event_log_file": EventLog,
+    "event_log_max_mb": EventLogMaxMb,
     "insecure_no_auth": InsecureNoAuth,
     "max_output_gb": MaxOutputGb,
 }
@@ -88,6 +91,7 @@ CONTROLLER_OPTIONS = {
     "max_queue": MaxQueue,
     "sample_interval": SampleInterval,
     "reuse": Reuse,
+    "retention": Retention,
 }
 RUNTIME_OPTIONS = {
     "runtime": RuntimeOpt,

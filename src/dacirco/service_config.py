@@ -33,6 +33,8 @@ class ServerOptions:
     # The largest output a worker may upload through the local storage's signed URLs (20 GB:
     # 5 h at the highest bitrate, 8000 kbit/s, with its audio); S3 applies its own limits.
     max_output_gb: float = 20.0
+    # The event log continues in a new piece past this size (0: one file, never cut).
+    event_log_max_mb: float = 100.0
 
     @property
     def max_upload(self) -> int:
@@ -59,6 +61,7 @@ class ControllerOptions:
     max_queue: int = _CONTROLLER["max_queue"]  # waiting jobs past which POST /jobs gets 429
     sample_interval: float = _CONTROLLER["sample_interval"]  # resource samples; 0: none
     reuse: bool = _CONTROLLER["reuse"]  # identical requests share one output
+    retention: float | None = _CONTROLLER["retention"]  # seconds finished jobs are kept
 
 
 def controller_config(options: ControllerOptions, url: str) -> ControllerConfig:

@@ -153,13 +153,29 @@ def _as_event(line: str) -> dict[str, Any] | None:
     return record
 
 
+def piece_path(log_path: Path, n: int) -> Path:
+    """Piece ``n`` (1, 2 …) of a log cut by size: ``X.txt``, then ``X.txt.002``, ``X.txt.003``
+    … (three digits at least, so that a shell's ``X.txt*`` lists them in order)."""
+    return log_path if n <= 1 else log_path.with_name(f"{log_path.name}.{n:03d}")
+
+
+def log_pieces(log_path: Path) -> list[Path]:
+    """The pieces of the run whose log is ``log_path``, in order: itself, then each next one
+    that exists (the first missing number ends the run)."""
+    pieces = [log_path]
+    while (nxt := piece_path(log_path, len(pieces) + 1)).exists():
+        pieces.append(nxt)
+    return pieces
+
+
 def read_events(path: Path) -> tuple[list[dict[str, Any]], ReadStats]:
-    """Every event of the log at ``path``, in file order, and what was skipped.
+    """Every event of the log at ``path`` (and of its next pieces, ``X.txt.002`` …, when it
+    was cut by size), in file order, and what was skipped.
 
     Raises OSError if the file cannot be read, NotAnEventLog if no line is an event.
     """
     path = Path(path)
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = "".join(p.read_text(encoding="utf-8", errors="replace") for p in log_pieces(path))
     lines = text.splitlines()
     last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
     stats = ReadStats()

@@ -12,7 +12,12 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from dacirco.controller.core import Controller
@@ -65,12 +70,30 @@ class ControllerCollector(Collector):
             ),
         ):
             yield GaugeMetricFamily(f"dacirco_{name}", doc, value=value)
+        if c.retention is not None:
+            yield from _retention(c)
         if c.usage is not None and c.usage.node is not None:
             yield GaugeMetricFamily(
                 "dacirco_node_cpu_percent",
                 "CPU of the controller's machine, all cores (0-100)",
                 value=c.usage.node["cpu_percent"],
             )
+
+
+def _retention(c: Controller) -> Iterator[Metric]:
+    retention = c.retention
+    assert retention is not None
+    totals = retention.totals
+    for name, doc, value in (
+        ("retention_sweeps", "Retention sweeps run", retention.sweeps),
+        ("retention_deleted_jobs", "Finished jobs deleted by retention", totals.jobs),
+        ("retention_deleted_workers", "Stopped workers deleted by retention", totals.workers),
+        ("retention_deleted_objects", "Output objects deleted by retention", totals.objects),
+        ("retention_freed_bytes", "Bytes of output objects deleted by retention", totals.bytes),
+        ("retention_deleted_changes", "Stored changes deleted by retention", totals.changes),
+        ("retention_deleted_logs", "Worker logs deleted by retention", totals.logs),
+    ):
+        yield CounterMetricFamily(f"dacirco_{name}", doc, value=value)
 
 
 def _used(usage: dict, attr: str) -> float:

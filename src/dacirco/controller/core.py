@@ -19,6 +19,7 @@ from typing import Any
 
 from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
+from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
 from dacirco.controller.store import Store
 from dacirco.controller.tally import Tally
@@ -74,6 +75,9 @@ class ControllerConfig:
     reuse: bool = True  # identical requests share one output (a request may opt out)
     webhook_allow_private: bool = False  # callback URLs on loopback/private networks allowed
     webhook_progress_interval: float = 10.0  # at most one progress webhook per job so often
+    # Seconds a finished job (its rows, its output) and a stopped worker are kept; None:
+    # forever (``controller/retention.py``).
+    retention: float | None = None
 
     def core(self) -> CoreConfig:
         return CoreConfig(
@@ -87,6 +91,7 @@ class ControllerConfig:
             capacity_backoff=self.capacity_backoff,
             priority_aging=self.priority_aging,
             reuse=self.reuse,
+            retention=self.retention is not None,
         )
 
 
@@ -109,6 +114,7 @@ class Controller(WorkerLink, Shell):
         self.draining = False
         self._loop_task: asyncio.Task[None] | None = None
         self._admitting = 0  # submissions past the queue check, not yet waiting
+        self.retention = Retention(config.retention) if config.retention else None
 
     # ---- what the core holds, for the API ----------------------------------------------
     @property
@@ -144,7 +150,10 @@ class Controller(WorkerLink, Shell):
         try:
             return self.jobs[job_id]
         except KeyError:
-            raise NotFound(f"job {job_id!r} not found") from None
+            why = f"job {job_id!r} not found"
+            if self.retention is not None:
+                why += f": unknown, or finished more than {self.retention} ago and deleted"
+            raise NotFound(why) from None
 
     def tasks_of(self, job_id: str) -> list[Task]:
         """A job's tasks (attempts, parts), in order."""
@@ -172,6 +181,8 @@ class Controller(WorkerLink, Shell):
             await self.deliverer.start()  # the webhooks a previous run left pending go too
         self._loop_task = asyncio.create_task(self._run(), name="dacirco-controller")
         self.kick()
+        if self.retention is not None:
+            self.retention.start(self)
 
     async def recover(self) -> None:
         self.hub.last = await self.store.last_change()
@@ -217,6 +228,8 @@ class Controller(WorkerLink, Shell):
             return
         self.closed = self.draining = True
         self.hub.close()
+        if self.retention is not None:
+            await self.retention.stop()
         if self._loop_task is not None:
             # Let the loop finish the step it is in; cancel only if it does not end in time.
             self.kick()

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dacirco.analytics.logs import log_pieces, piece_path
 from dacirco.redact import redact
 
 # code -> (description, required fields). EV1..EV11 keep the classic meaning.
@@ -80,14 +81,33 @@ class EventLog:
     logged, and a write that fails (a full disk) leaves no partial line behind.
 
     A line is a few hundred bytes written to the page cache: cheap enough for the event loop.
+
+    ``max_bytes`` (0: never): once a piece has reached it, the next write starts the next
+    piece (``piece_path``), so that a piece holds whole lines and whole steps. ``path`` stays
+    the run's name (its first piece); ``current`` is the piece being written.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], float]) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float], max_bytes: int = 0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.max_bytes = max_bytes
+        self.current = log_pieces(self.path)[-1]  # an existing log goes on where it ended
+        self._fd: int | None = self._open(self.current)
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _open(path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def _next_piece(self, fd: int) -> int:
+        """The current piece is full: the next one is opened (the full one closed)."""
+        n = len(log_pieces(self.path)) + 1
+        path = piece_path(self.path, n)
+        new = self._open(path)
+        os.close(fd)
+        self._fd, self.current = new, path
+        return new
 
     def write_config(self, params: dict[str, Any]) -> Path:
         path = config_path(self.path)
@@ -109,6 +129,8 @@ class EventLog:
             if fd is None:
                 raise ValueError(f"the event log {self.path} is closed")
             start = os.fstat(fd).st_size
+            if self.max_bytes and start >= self.max_bytes:
+                fd, start = self._next_piece(fd), 0
             data = "".join(line + "\n" for line in lines).encode()
             try:
                 view = memoryview(data)

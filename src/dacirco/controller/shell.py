@@ -30,7 +30,7 @@ from dacirco.controller.usage import Usage
 from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
 from dacirco.core.errors import NotStored
 from dacirco.core.machine import Core
-from dacirco.core.stimuli import Decide, Exited, Recover, Stimulus, Tick
+from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Tick
 from dacirco.core.txn import Txn
 from dacirco.domain import ExitCause
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
@@ -85,7 +85,7 @@ class Shell:
         async with self._lock:
             out, changed = await self._commit(stimulus)
         await self._act(out.actions)
-        if changed and not isinstance(stimulus, Decide | Tick):
+        if changed and not isinstance(stimulus, Decide | Tick | Expire):
             self.kick()  # something happened outside the loop: ask the policy now
         return out
 
@@ -103,6 +103,12 @@ class Shell:
                 json.dumps(event_record(e.code, e.at, e.fields), default=str) for e in out.emits
             ]
             rows = Rows.of(txn.jobs.values(), txn.workers.values(), txn.tasks.values())
+            if (gone := out.forget) is not None:
+                rows.dropped.update(
+                    jobs=[j.id for j in gone.jobs],
+                    tasks=[t.id for t in gone.tasks],
+                    workers=[w.id for w in gone.workers],
+                )
             loading = isinstance(stimulus, Recover)
             changes = changes_of(txn, state, now, self.webhook, loading=loading)
         except BaseException:
@@ -118,6 +124,10 @@ class Shell:
             raise NotStored(f"the service could not store this change: {exc}") from exc
         txn.commit()
         state.invalidate()
+        if out.forget is not None:
+            self.tally.forget(out.forget.jobs, out.forget.workers)
+            for job in out.forget.jobs:
+                self._progress_sent.pop(job.id, None)
         if changes:
             self._published(list(zip(seqs, changes, strict=True)))
         for why in out.refused:

@@ -19,11 +19,11 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dacirco.controller.changes import Change
 from dacirco.controller.events import EventLog
@@ -42,6 +42,7 @@ from dacirco.domain import (
 from dacirco.webhooks import OUTBOX_SCHEMA, enqueue
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
 # The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside.
@@ -100,11 +101,12 @@ def task_from(data: dict[str, Any]) -> Task:
 
 @dataclass(frozen=True)
 class Rows:
-    """Entities serialised for one transaction."""
+    """Entities serialised for one transaction; ``dropped``: rows to delete, by table."""
 
     jobs: list[tuple[str, str, str]]
     workers: list[tuple[str, str, str]]
     tasks: list[tuple[str, str, str, str]]
+    dropped: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -216,6 +218,9 @@ class Store:
                 "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
                 rows.tasks,
             )
+            for table in ("tasks", "jobs", "workers"):
+                ids = rows.dropped.get(table, ())
+                db.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])
             if log is not None and lines:
                 logged = log.write_lines(lines)
             db.execute("COMMIT")
@@ -237,6 +242,10 @@ class Store:
         """A step: its rows, its event lines and its changes, all of them or none; the
         changes' seqs."""
         return await self._run(self._write, rows, lines, log, changes)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on the store's thread, between two steps."""
+        return await self._run(lambda: fn(self._db()))
 
     def _changes_after(
         self, after: int, entity: str | None, limit: int

@@ -70,6 +70,15 @@ class Tally:
                     self.workers[(previous, flavor)] -= 1
                 self.workers[(state, flavor)] += 1
 
+    def forget(self, jobs: Iterable[Job], workers: Iterable[Worker]) -> None:
+        """Jobs and workers that retention deleted leave the counts (the delay histogram
+        keeps them: it counts what happened)."""
+        for job in jobs:
+            self.jobs[job.state.value] -= 1
+        for worker in workers:
+            flavor = self._flavor.pop(worker.id, worker.flavor.name)
+            self.workers[(worker.state.value, flavor)] -= 1
+
     def workers_in(self, state: str) -> int:
         return sum(n for (s, _), n in self.workers.items() if s == state)
 

@@ -76,7 +76,9 @@ class WorkerLink:
         worker_id = self._tokens.get(token or "")
         if worker_id is None:
             raise WorkerAuthError("unknown or revoked worker token")
-        worker = self.workers[worker_id]
+        worker = self.workers.get(worker_id)
+        if worker is None:  # forgotten by retention since
+            raise WorkerAuthError("unknown or revoked worker token")
         worker.last_seen = self.clock()  # the heartbeat: memory only
         return worker
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dacirco.domain import Flavor
+from dacirco.domain import Flavor, Job, Task, Worker
 from dacirco.policies.base import Decisions
 
 
@@ -49,6 +49,17 @@ class Emit:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """Jobs (with their tasks) and workers that retention removed from the core: their rows
+    go in the step's transaction; ``objects``, once it is stored, from the storage."""
+
+    jobs: tuple[Job, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    workers: tuple[Worker, ...] = ()
+    objects: tuple[str, ...] = ()
+
+
 Action = Launch | Halt | Wake | Delete
 
 
@@ -61,3 +72,4 @@ class Step:
     decisions: Decisions | None = None
     refused: list[str] = field(default_factory=list)  # decisions the checks refused, why
     log: bool = True  # False: no event lines are made (a simulation without a log)
+    forget: Forget | None = None  # what an ``Expire`` step removed

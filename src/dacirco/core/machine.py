@@ -23,7 +23,7 @@ from dacirco.domain import (
 )
 from dacirco.policies.base import Policy
 
-from . import decide, reuse
+from . import decide, retention, reuse
 from .effects import Delete, Step
 from .errors import Conflict, NotFound, TaskNotYours, WorkerAuthError, WorkerGone
 from .lifecycle import (
@@ -44,6 +44,7 @@ from .stimuli import (
     Cancel,
     Decide,
     Exited,
+    Expire,
     Failed,
     Recover,
     Registered,
@@ -101,7 +102,10 @@ class Core:
         st.touched = {}
         try:
             self._dispatch(stimulus, now, out)
+            changed = st.touched  # settle starts a new one for what it changes
             reuse.settle(st, out, now)
+            if self.config.retention:
+                retention.track(st, (*changed, *st.touched), now)
         finally:
             st.tx = DIRECT
             st.touched = {}
@@ -130,6 +134,8 @@ class Core:
             self._released(s, now, out)
         elif isinstance(s, Recover):
             self._recover(s, now, out)
+        elif isinstance(s, Expire):
+            retention.expire(self.state, out, s.cutoff, s.limit)
         elif isinstance(s, Shutdown):
             for wid in list(self.state.alive):
                 w = self.state.workers[wid]
@@ -353,9 +359,13 @@ class Core:
         reuse.rebuild(st, now)  # attached jobs wait with their leader
         for worker in s.workers:
             st.add_worker(worker, stored=True)
+        if self.config.retention:
+            retention.rebuild(st)
         for task in s.tasks:
             st.add_task(task, stored=True)
-        st.count().workers = len(s.workers)
+        # Names go on from the highest stored (retention may have deleted earlier workers).
+        numbers = [int(n) for w in s.workers if (n := w.name.rsplit("-", 1)[-1]).isdigit()]
+        st.count().workers = max([len(s.workers), *numbers])
         # Workers of a previous run cannot be reached (their tokens died with it): stopped,
         # and their jobs wait again without losing an attempt.
         for worker in s.workers:

@@ -45,6 +45,7 @@ class CoreConfig:
     capacity_backoff: float = 10.0  # seconds before a new start after the cloud had no room
     priority_aging: float = 60.0  # seconds of waiting worth one priority level
     reuse: bool = True  # identical requests share one output (``core/reuse.py``)
+    retention: bool = False  # keep when jobs and workers ended, for ``Expire`` (retention.py)
 
 
 @dataclass
@@ -101,6 +102,9 @@ class State:
         self.leaders: dict[ReuseKey, str] = {}
         self.followers: dict[str, tuple[str, ...]] = {}
         self.touched: dict[str, None] = {}  # jobs changed by the step under way
+        # Retention (``core/retention.py``): ended jobs and stopped workers, oldest first.
+        self.ended_jobs: dict[str, float] = {}
+        self.ended_workers: dict[str, float] = {}
         self.invalidate()
 
     # ---- changes, through the transaction ----------------------------------------------
@@ -175,6 +179,8 @@ class State:
     def stopped(self, worker: Worker) -> None:
         self.tx.pop(self.alive, worker.id)
         self.reserve(worker.node, worker, -1)
+        if self.config.retention:
+            self.tx.put(self.ended_workers, worker.id, worker.stopped_at or 0.0)
 
     def set_nodes(self, nodes: tuple[Node, ...]) -> None:
         """What the runtime offers now (an observation, not a step)."""

@@ -96,6 +96,15 @@ class Recover:
 
 
 @dataclass(frozen=True, slots=True)
+class Expire:
+    """Retention: forget, oldest first, up to ``limit`` jobs and workers that ended before
+    ``cutoff`` (``core/retention.py``; only with ``CoreConfig.retention``)."""
+
+    cutoff: float
+    limit: int = 500
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Every worker stops; their jobs wait again without losing an attempt."""
 
@@ -113,5 +122,6 @@ Stimulus = (
     | Tick
     | Decide
     | Recover
+    | Expire
     | Shutdown
 )

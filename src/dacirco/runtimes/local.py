@@ -25,6 +25,7 @@ from dacirco.runtimes.base import (
     worker_command,
     worker_env,
 )
+from dacirco.worker.logfile import LOG_ENV
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def log_tail(path: Path, since: int = 0) -> str:
     try:
         with path.open("rb") as f:
             size = f.seek(0, os.SEEK_END)
+            since = since if since <= size else 0  # the worker moved its full log aside
             f.seek(max(since, size - _LOG_TAIL_READ))
             data = f.read()
     except OSError:
@@ -139,6 +141,7 @@ class LocalRuntime:
         if self._log_dir is not None:
             self._log_dir.mkdir(parents=True, exist_ok=True)
             log_path = self._log_dir / f"{_folder_name(spec.name, spec.worker_id)}.log"
+            env[LOG_ENV] = str(log_path)  # the worker caps it (worker/logfile.py)
             out = log_path.open("ab")
             log_start = out.seek(0, os.SEEK_END)
         try:

@@ -88,9 +88,10 @@ def _memory_gb() -> float:
 
 def _configure_logging(worker_id: str, level: str) -> None:
     from dacirco.redact import install, register
+    from dacirco.worker.logfile import output_handler
 
     register(os.environ.get(TOKEN_ENV))
-    handler = install(logging.StreamHandler(sys.stderr))
+    handler = install(output_handler(os.environ) or logging.StreamHandler(sys.stderr))
     # The id is in every line because the controller may merge the logs of many workers.
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s %(levelname)s worker={worker_id} %(name)s: %(message)s")
