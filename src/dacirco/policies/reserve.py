@@ -4,12 +4,11 @@ workers stopped as soon as nothing waits.
 Source: the "scheduler with reserve" of a team of students of the classic DaCirco course,
 "DaCirco: Transcoding-on-Demand Cloud Service" (course project, public repository
 SkanderChayoukhi/Dacirco, ``src/dacirco/controller/scheduler_with_reserve.py``, 2024 by the
-dates in its tests; no paper, no other author named). What it
-specifies: a request that finds no idle worker starts one for itself and one more as the
-reserve; a request that takes the last idle worker starts a new reserve; a worker that becomes
-available takes the oldest waiting request, else stays as the reserve if no other worker is
-idle, else is stopped; every periodic call tops the reserve up to one and stops the idle
-workers beyond one.
+dates in its tests; no paper, no other author named). What it specifies: a request that
+finds no idle worker starts one for itself and one more as the reserve; a request that takes
+the last idle worker starts a new reserve; a worker that becomes available takes the oldest
+waiting request, else stays as the reserve if no other worker is idle, else is stopped; every
+periodic call tops the reserve up to one and stops the idle workers beyond one.
 
 Assumed here (docs/peers/course.md):
 
