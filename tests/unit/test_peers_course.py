@@ -320,3 +320,16 @@ def test_priority_dynamic_starts_and_stops_as_grace_period() -> None:
     assert len(d.start) == 1 and d.stop == () and len(d.assign) == 1
     d = PriorityDynamic().decide(view([], [worker(2, IDLE, 70.0), worker(3, IDLE, 1.0)]))
     assert [s.worker_id for s in d.stop] == ["w2"] and d.wake_at == NOW - 1.0 + 60.0
+
+
+@pytest.mark.parametrize("name", ["reserve", "queue-threshold", "priority-dynamic"])
+def test_the_simulator_shortcuts_change_nothing(name: str) -> None:
+    """Their ``wake_at`` is right: skipping the ticks before it gives the run of every tick."""
+    setup = Setup(DataCenter.reference(), SimConfig(max_workers=4), Models.build("vm"), jobs=120)
+    jobs, _ = setup.workload("bursty", 3)
+    lazy = setup.run(name, jobs, 3)
+    exact = Setup(setup.datacenter, SimConfig(max_workers=4, exact=True), setup.models).run(
+        name, jobs, 3
+    )
+    assert lazy.stats.policy_calls < exact.stats.policy_calls
+    assert lazy.run.workers == exact.run.workers and lazy.run.jobs == exact.run.jobs
