@@ -116,12 +116,17 @@ async def test_output_of_an_unfinished_job_is_a_409_in_split_mode_too(make_api):
     assert resp.status_code == 409 and "location" not in resp.headers
 
 
-async def test_lists_are_complete_without_limit(make_api):
-    stub = StubController(jobs=2_345, workers=1_001)
+async def test_lists_without_limit_come_in_pages_of_a_thousand(make_api):
+    stub = StubController(jobs=2_345, workers=1_000)
     async with make_api(stub) as api:
         jobs = (await api.get("/jobs")).json()
+        rest = (await api.get("/jobs", params={"after": jobs["items"][-1]})).json()
+        last = (await api.get("/jobs", params={"after": rest["items"][-1]})).json()
         workers = (await api.get("/workers")).json()
-    assert jobs == {"items": list(stub.jobs), "has_more": False}
+    ids = list(stub.jobs)
+    assert jobs == {"items": ids[:1000], "has_more": True}
+    assert rest == {"items": ids[1000:2000], "has_more": True}
+    assert last == {"items": ids[2000:], "has_more": False}
     assert workers == {"items": list(stub.workers), "has_more": False}
 
 
@@ -136,7 +141,7 @@ async def test_lists_page_when_a_limit_is_given(make_api):
     assert first == {"items": ids[:1000], "has_more": True}
     assert last == {"items": ids[2000:], "has_more": False}
     assert too_big.status_code == 422
-    assert rest == {"items": ids[10:], "has_more": False}
+    assert rest == {"items": ids[10:1010], "has_more": True}  # a default page after it
 
 
 async def test_an_empty_after_is_the_same_as_none(make_api):

@@ -73,8 +73,12 @@ class Backend(Protocol):
     ) -> AsyncIterator[bytes]: ...
 
 
+DEFAULT_PAGE = 1000  # ids in a page when the client gives no ``limit``
+
+
 def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Page:
-    """One page of ``ids`` after the id ``after``; every remaining id when ``limit`` is None.
+    """One page of ``ids`` after the id ``after``, of ``limit`` ids (``DEFAULT_PAGE`` when
+    None): ``has_more`` says whether the client should ask again with ``after`` = its last.
 
     An empty ``after`` is the same as none (``?after=`` is how some clients send "nothing").
     """
@@ -84,8 +88,7 @@ def page(ids: list[str], limit: int | None, after: str | None, kind: str) -> Pag
             start = ids.index(after) + 1
         except ValueError:
             raise ApiError(404, f"after: {kind} {after!r} not found") from None
-    if limit is None:
-        return Page(items=ids[start:], has_more=False)
+    limit = DEFAULT_PAGE if limit is None else limit
     chunk = ids[start : start + limit]
     return Page(items=chunk, has_more=start + limit < len(ids))
 

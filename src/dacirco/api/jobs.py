@@ -15,7 +15,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 PageLimit = Annotated[
     int | None,
-    Query(ge=1, le=10_000, description="page size (default: every item, in one page)"),
+    Query(ge=1, le=10_000, description="page size (default: 1,000; has_more says if more)"),
 ]
 After = Annotated[
     str | None, Query(description="the last id of the previous page (empty: from the start)")

@@ -27,7 +27,7 @@ from dacirco.controller.worker_link import WorkerLink
 from dacirco.core.errors import InvalidRequest, NotFound, StorageUnavailable
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
-from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Submitted, Tick
+from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Tick
 from dacirco.domain import (
     MAX_PRIORITY,
     MIN_PRIORITY,
@@ -317,7 +317,7 @@ class Controller(WorkerLink, Shell):
         check_queue(self)  # again: others may have been admitted during the stat
         self._admitting += 1
         try:
-            await self.step(Submitted(job))  # stored before the client hears "201"
+            await self.admit(job)  # stored before the client hears "201"
         finally:
             self._admitting -= 1
         return self.jobs[job.id]

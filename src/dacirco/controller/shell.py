@@ -30,9 +30,9 @@ from dacirco.controller.usage import Usage
 from dacirco.core.effects import Action, Delete, Halt, Launch, Step, Wake
 from dacirco.core.errors import NotStored
 from dacirco.core.machine import Core
-from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Tick
+from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Submitted, Tick
 from dacirco.core.txn import Txn
-from dacirco.domain import ExitCause
+from dacirco.domain import ExitCause, Job
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, output_key
 from dacirco.webhooks import Deliverer
@@ -70,6 +70,7 @@ class Shell:
         self.webhook: str | None = None  # the service-wide webhook, if any
         self.deliverer: Deliverer | None = None  # sends the stored webhooks (the service's)
         self._progress_sent: dict[str, float] = {}  # job -> when its progress went out last
+        self._admissions: list[tuple[Job, asyncio.Future[None]]] = []  # the next batch
 
     def kick(self) -> None:
         """Something happened: run the policy now rather than at the next tick."""
@@ -89,13 +90,52 @@ class Shell:
             self.kick()  # something happened outside the loop: ask the policy now
         return out
 
-    async def _commit(self, stimulus: Stimulus) -> tuple[Step, bool]:
+    async def admit(self, job: Job) -> None:
+        """``Submitted(job)``, stored before it returns. The submissions that arrive while a
+        step is being stored are stored together in the next one, one transaction for them
+        all (a group commit): under a flood of requests the service writes once per batch,
+        not once per request."""
+        admitted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admissions.append((job, admitted))
+        if len(self._admissions) == 1:  # the first of a batch: a writer for it
+            self.spawn(self._admit_batch())
+        await admitted
+
+    async def _admit_batch(self) -> None:
+        batch: list[tuple[Job, asyncio.Future[None]]] = []
+        try:
+            async with self._lock:
+                batch, self._admissions = self._admissions, []
+                out, _ = await self._commit(*(Submitted(job) for job, _ in batch))
+        except BaseException as exc:
+            if not batch:  # canceled before it took its batch: the batch fails with it
+                batch, self._admissions = self._admissions, []
+            for _, admitted in batch:
+                if not admitted.done():
+                    admitted.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for _, admitted in batch:
+            if not admitted.done():
+                admitted.set_result(None)
+        await self._act(out.actions)
+        self.kick()
+
+    async def _commit(self, *stimuli: Stimulus) -> tuple[Step, bool]:
         state = self.core.state
         state.set_nodes(tuple(self.runtime.nodes()))
         txn = Txn()
         now = self.clock()
         try:
-            out = self.core.handle(stimulus, now, txn)
+            out = Step()
+            for stimulus in stimuli:  # one transaction, each stimulus a step of the core
+                one = self.core.handle(stimulus, now, txn)
+                out.emits += one.emits
+                out.actions += one.actions
+                out.refused += one.refused
+                out.decisions = one.decisions or out.decisions
+                out.forget = one.forget or out.forget
             if txn.empty and not out.emits:
                 txn.commit()
                 return out, False
@@ -109,7 +149,7 @@ class Shell:
                     tasks=[t.id for t in gone.tasks],
                     workers=[w.id for w in gone.workers],
                 )
-            loading = isinstance(stimulus, Recover)
+            loading = any(isinstance(stimulus, Recover) for stimulus in stimuli)
             changes = changes_of(txn, state, now, self.webhook, loading=loading)
         except BaseException:
             txn.rollback()
