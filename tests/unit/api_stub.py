@@ -17,8 +17,8 @@ T0 = 1_700_000_000.0
 
 
 class StubController:
-    """What LocalBackend reads from a Controller: ``jobs``, ``workers``, ``job``, ``worker``,
-    ``submit`` (any movie but ``bbb_*.mp4`` is not in the catalog)."""
+    """What LocalBackend reads from a Controller: ``jobs``, ``workers``, ``job``, ``find_job``,
+    ``job_ids``, ``worker``, ``submit`` (any movie but ``bbb_*.mp4`` is not in the catalog)."""
 
     def __init__(self, jobs: int = 0, workers: int = 0) -> None:
         self.jobs = {
@@ -34,6 +34,18 @@ class StubController:
             return self.jobs[job_id]
         except KeyError:
             raise NotFound(f"job {job_id!r} not found") from None
+
+    async def find_job(self, job_id: str) -> tuple[Job, list]:
+        return self.job(job_id), []
+
+    async def job_ids(self, limit: int, after: str | None) -> tuple[list[str], bool]:
+        ids = list(self.jobs)
+        start = 0
+        if after:
+            if after not in self.jobs:
+                raise NotFound(f"after: job {after!r} not found")
+            start = ids.index(after) + 1
+        return ids[start : start + limit], start + limit < len(ids)
 
     def clock(self) -> float:
         return T0

@@ -193,14 +193,17 @@ class LocalBackend:
         return job.id
 
     async def jobs(self, limit: int | None, after: str | None) -> Page:
-        return page(list(self.c.jobs), limit, after, "job")
+        try:
+            items, more = await self.c.job_ids(DEFAULT_PAGE if limit is None else limit, after)
+        except NotFound as exc:
+            raise ApiError(404, str(exc)) from exc
+        return Page(items=items, has_more=more)
 
     async def job(self, job_id: str) -> JobPublic:
         try:
-            job = self.c.job(job_id)
+            job, tasks = await self.c.find_job(job_id)
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
-        tasks = self.c.tasks_of(job_id)
         figures = job_figures(job, tasks, self.c.workers, self.c.clock())
         return job_public(job, figures)
 
@@ -235,7 +238,7 @@ class LocalBackend:
 
     async def output_url(self, job_id: str) -> str:
         try:
-            job = self.c.job(job_id)
+            job, _ = await self.c.find_job(job_id)
             if job.state != JobState.COMPLETED or job.output is None:
                 what = "no output yet" if job.state.value in ("Waiting", "Started") else "no output"
                 raise NotReady(f"job {job_id!r} is {job.state.value}: {what}")

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dacirco.controller import archive
 from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
 from dacirco.controller.retention import Retention
@@ -24,11 +25,13 @@ from dacirco.controller.shell import Shell
 from dacirco.controller.store import Store
 from dacirco.controller.tally import Tally
 from dacirco.controller.worker_link import WorkerLink
-from dacirco.core.errors import InvalidRequest, NotFound, StorageUnavailable
+from dacirco.core.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from dacirco.core.lifecycle import cancel_refusal
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Tick
 from dacirco.domain import (
+    FINAL_JOB_STATES,
     MAX_PRIORITY,
     MIN_PRIORITY,
     Codec,
@@ -155,6 +158,28 @@ class Controller(WorkerLink, Shell):
                 why += f": unknown, or finished more than {self.retention} ago and deleted"
             raise NotFound(why) from None
 
+    async def find_job(self, job_id: str) -> tuple[Job, list[Task]]:
+        """A job and its tasks: from memory, else from the store (a finished job)."""
+        if job_id in self.jobs:
+            return self.jobs[job_id], self.tasks_of(job_id)
+        found = await self.store.run(lambda db: archive.job(db, job_id))
+        if found is None:
+            self.job(job_id)  # not in memory either now: NotFound, with its message
+            return self.jobs[job_id], self.tasks_of(job_id)  # it just came
+        return found
+
+    async def job_ids(self, limit: int, after: str | None) -> tuple[list[str], bool]:
+        """A page of job ids, oldest first (every job is stored once its step is)."""
+        try:
+            return await self.store.run(lambda db: archive.ids(db, after, limit))
+        except archive.UnknownAfter:
+            raise NotFound(f"after: job {after!r} not found") from None
+
+    async def newest_jobs(self, offset: int, limit: int) -> list[Job]:
+        """Jobs newest first, from the ``offset``-th: memory's copy where it has one."""
+        stored = await self.store.run(lambda db: archive.newest(db, offset, limit))
+        return [self.jobs.get(job.id, job) for job in stored]
+
     def tasks_of(self, job_id: str) -> list[Task]:
         """A job's tasks (attempts, parts), in order."""
         st = self.core.state
@@ -186,10 +211,11 @@ class Controller(WorkerLink, Shell):
 
     async def recover(self) -> None:
         self.hub.last = await self.store.last_change()
-        jobs, workers, tasks = await self.store.load()
+        jobs, workers, tasks = await self.store.load(live=True)  # the finished stay on disk
+        done = await self.store.run(archive.summary)
         # Counted as stored; what the recovery changes moves the counts like any step.
-        self.tally = Tally.of(jobs, workers)
-        await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks)))
+        self.tally = Tally.of_stored(done.counts, done.delays, workers)
+        await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks), done.finished))
 
     async def _run(self) -> None:
         while not self.closed:
@@ -357,6 +383,12 @@ class Controller(WorkerLink, Shell):
 
     async def cancel(self, job_id: str, reason: str = "canceled by the client") -> Job:
         """Cancel a job (stored before the answer); canceling it again answers the same."""
+        if job_id not in self.jobs:  # finished long ago (or unknown): read, nothing to do
+            job, _ = await self.find_job(job_id)
+            if (refusal := cancel_refusal(job)) is not None:
+                raise Conflict(refusal)
+            if job.state in FINAL_JOB_STATES:
+                return job
         await self.step(Cancel(job_id, reason))
         return self.job(job_id)
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dacirco.controller import archive
+from dacirco.core import retention as core_retention
 from dacirco.core.errors import NotStored
 from dacirco.core.stimuli import Expire
 from dacirco.durations import show_duration
@@ -114,7 +116,7 @@ class Retention:
         cutoff = controller.clock() - self.seconds
         swept = Swept()
         while not controller.closed:
-            gone = (await controller.step(Expire(cutoff, BATCH))).forget
+            gone = (await controller.step(await expire(controller, cutoff))).forget
             if gone is None:
                 break
             swept.jobs += len(gone.jobs)
@@ -155,6 +157,15 @@ class Retention:
                 time.monotonic() - began,
             )
         return swept
+
+
+async def expire(controller: Controller, cutoff: float) -> Expire:
+    """The next batch's stimulus, with the due jobs memory no longer holds read from the
+    store."""
+    st = controller.core.state
+    missing = [i for i in core_retention.due(st, cutoff, BATCH) if i not in st.jobs]
+    found = await controller.store.run(lambda db: archive.jobs(db, missing)) if missing else {}
+    return Expire(cutoff, BATCH, {i: found.get(i) for i in missing})
 
 
 def delete_objects(storage: Storage, names: Iterable[str]) -> tuple[int, int]:

@@ -20,6 +20,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Coroutine
+from itertools import islice
 from typing import Any
 
 from dacirco.controller.changes import Change, Hub, changes_of
@@ -32,12 +33,15 @@ from dacirco.core.errors import NotStored
 from dacirco.core.machine import Core
 from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Submitted, Tick
 from dacirco.core.txn import Txn
-from dacirco.domain import ExitCause, Job
+from dacirco.domain import FINAL_JOB_STATES, ExitCause, Job
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
 from dacirco.storage.base import Storage, StorageError, output_key
 from dacirco.webhooks import Deliverer
 
 log = logging.getLogger(__name__)
+# Finished jobs kept in memory, the newest (for the dashboard's first pages, Retry-After
+# estimates and late reports); older ones are read from the store when asked.
+KEEP_FINISHED = 1000
 
 
 class Shell:
@@ -71,6 +75,8 @@ class Shell:
         self.deliverer: Deliverer | None = None  # sends the stored webhooks (the service's)
         self._progress_sent: dict[str, float] = {}  # job -> when its progress went out last
         self._admissions: list[tuple[Job, asyncio.Future[None]]] = []  # the next batch
+        self.keep_finished = KEEP_FINISHED
+        self._finished: dict[str, None] = {}  # finished jobs in memory, oldest first
 
     def kick(self) -> None:
         """Something happened: run the policy now rather than at the next tick."""
@@ -142,7 +148,8 @@ class Shell:
             lines = [
                 json.dumps(event_record(e.code, e.at, e.fields), default=str) for e in out.emits
             ]
-            rows = Rows.of(txn.jobs.values(), txn.workers.values(), txn.tasks.values())
+            changed = list(txn.jobs.values())
+            rows = Rows.of(changed, txn.workers.values(), txn.tasks.values())
             if (gone := out.forget) is not None:
                 rows.dropped.update(
                     jobs=[j.id for j in gone.jobs],
@@ -170,6 +177,7 @@ class Shell:
                 self._progress_sent.pop(job.id, None)
         if changes:
             self._published(list(zip(seqs, changes, strict=True)))
+        self._retire(changed)
         for why in out.refused:
             log.warning("refused %s", why)
         return out, True
@@ -182,6 +190,23 @@ class Shell:
         self.tally.apply((change for _, change in items), st.jobs, st.workers)
         if self.deliverer is not None and any(change.urls for _, change in items):
             self.deliverer.notify()
+
+    def _retire(self, changed: list[Job]) -> None:
+        """Finished jobs stay in memory while they are among the last ``keep_finished``;
+        older ones leave it (the store has them: ``archive``), unless a live worker still
+        holds one of their tasks (then they go at a later step)."""
+        for job in changed:
+            if job.state in FINAL_JOB_STATES:
+                self._finished[job.id] = None
+        excess = len(self._finished) - self.keep_finished
+        if excess <= 0:
+            return
+        st = self.core.state
+        held = {t for w in st.alive if (t := st.workers[w].task_id) is not None}
+        for job_id in list(islice(self._finished, excess)):
+            del self._finished[job_id]
+            if not st.evict(job_id, held):
+                self._finished[job_id] = None  # tried again later
 
     # ---- its actions -------------------------------------------------------------------
     async def _act(self, actions: list[Action]) -> None:

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 from dacirco.controller.changes import Change
 from dacirco.controller.events import EventLog
 from dacirco.domain import (
+    FINAL_JOB_STATES,
     Codec,
     Flavor,
     Job,
@@ -48,6 +49,7 @@ BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
 # The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside.
 # A database of an older version is migrated on open; one of a newer version is refused.
 SCHEMA_VERSION = 1
+_FINAL = "(" + ", ".join(sorted(f"'{s.value}'" for s in FINAL_JOB_STATES)) + ")"
 
 
 class StoreUnavailable(OSError):
@@ -283,12 +285,14 @@ class Store:
             return
         await self._run(self._write, Rows.of(jobs, workers, tasks))
 
-    def _load(self, table: str, parse: Any, keep: Any = None) -> list[Any]:
-        """The rows of ``table`` that ``parse`` reads (and ``keep`` accepts); every other one
-        is moved to ``set_aside`` with the reason, in one transaction, and said in one line."""
+    def _load(self, table: str, parse: Any, keep: Any = None, where: str = "1") -> list[Any]:
+        """The rows of ``table`` (``where`` holds) that ``parse`` reads (and ``keep``
+        accepts); every other one is moved to ``set_aside`` with the reason, in one
+        transaction, and said in one line."""
         db = self._db()
         out, bad = [], []
-        for seq, data in db.execute(f"SELECT seq, data FROM {table} ORDER BY seq").fetchall():
+        query = f"SELECT seq, data FROM {table} WHERE {where} ORDER BY seq"
+        for seq, data in db.execute(query).fetchall():
             try:
                 item = parse(json.loads(data))
                 why = keep(item) if keep is not None else None
@@ -320,19 +324,25 @@ class Store:
             )
         return out
 
-    def _load_all(self) -> tuple[list[Job], list[Worker], list[Task]]:
-        jobs = self._load("jobs", job_from)
+    def _load_all(self, live: bool) -> tuple[list[Job], list[Worker], list[Task]]:
+        where = f"state NOT IN {_FINAL}" if live else "1"
+        jobs = self._load("jobs", job_from, where=where)
         known = {j.id for j in jobs}
         workers = self._load("workers", worker_from)
         tasks = self._load(
-            "tasks", task_from, lambda t: None if t.job_id in known else "its job is not stored"
+            "tasks",
+            task_from,
+            lambda t: None if t.job_id in known else "its job is not stored",
+            f"job_id IN (SELECT id FROM jobs WHERE {where}) OR job_id NOT IN (SELECT id FROM jobs)",
         )
         return jobs, workers, tasks
 
-    async def load(self) -> tuple[list[Job], list[Worker], list[Task]]:
-        """Everything readable, in insertion order (see ``_load`` for the rest)."""
+    async def load(self, live: bool = False) -> tuple[list[Job], list[Worker], list[Task]]:
+        """Every job (``live``: the unfinished ones only, the finished stay on disk, read by
+        ``archive`` when asked), every worker, the tasks of those jobs: what is readable, in
+        insertion order (see ``_load`` for the rest)."""
         try:
-            return await self._run(self._load_all)
+            return await self._run(self._load_all, live)
         except sqlite3.DatabaseError as exc:  # pages damaged under readable ones
             raise StoreUnavailable(f"database {self.path} cannot be read: {exc}") from None
 

@@ -45,6 +45,17 @@ class Tally:
             tally.workers[(worker.state.value, worker.flavor.name)] += 1
         return tally
 
+    @classmethod
+    def of_stored(
+        cls, counts: Mapping[str, int], delays: Iterable[float], workers: Iterable[Worker]
+    ) -> Tally:
+        """From what the store counted (``archive.summary``), without loading the jobs."""
+        tally = cls.of((), workers)
+        tally.jobs.update(counts)
+        for delay in delays:
+            tally._delay(delay)
+        return tally
+
     def apply(
         self,
         changes: Iterable[Change],

@@ -21,6 +21,15 @@ from .state import PartRef, State, part_id
 OPEN_TASK = (TaskState.ASSIGNED, TaskState.RUNNING)
 
 
+def cancel_refusal(job: Job) -> str | None:
+    """Why ``job`` cannot be canceled (a 409), or None: it can, or it was already."""
+    if job.state is JobState.COMPLETED:
+        return f"job {job.id!r} is Completed: its output is ready, nothing to cancel"
+    if job.state is JobState.ERROR:
+        return f"job {job.id!r} is in Error already: nothing to cancel"
+    return None
+
+
 def emit(out: Step, code: str, at: float, **fields: Any) -> None:
     if out.log:
         out.emits.append(Emit(code, at, fields))

@@ -28,6 +28,7 @@ from .effects import Delete, Step
 from .errors import Conflict, NotFound, TaskNotYours, WorkerAuthError, WorkerGone
 from .lifecycle import (
     OPEN_TASK,
+    cancel_refusal,
     check_liveness,
     drop_parts,
     drop_tasks,
@@ -135,7 +136,7 @@ class Core:
         elif isinstance(s, Recover):
             self._recover(s, now, out)
         elif isinstance(s, Expire):
-            retention.expire(self.state, out, s.cutoff, s.limit)
+            retention.expire(self.state, out, s.cutoff, s.limit, s.stored)
         elif isinstance(s, Shutdown):
             for wid in list(self.state.alive):
                 w = self.state.workers[wid]
@@ -183,10 +184,8 @@ class Core:
             raise NotFound(f"job {s.job_id!r} not found")
         if job.state is JobState.CANCELED:
             return  # canceled already: the same answer
-        if job.state is JobState.COMPLETED:
-            raise Conflict(f"job {job.id!r} is Completed: its output is ready, nothing to cancel")
-        if job.state is JobState.ERROR:
-            raise Conflict(f"job {job.id!r} is in Error already: nothing to cancel")
+        if (refusal := cancel_refusal(job)) is not None:
+            raise Conflict(refusal)
         st.job(job)
         job.transition(JobState.CANCELED, now, s.reason)
         job.timings["canceled"] = now
@@ -356,11 +355,11 @@ class Core:
             st.add_job(job, stored=True)
             if job.state is JobState.WAITING and job.reused_from is None:
                 st.enqueue(job.id)
-        reuse.rebuild(st, now)  # attached jobs wait with their leader
+        reuse.rebuild(st, now, s.finished)  # attached jobs wait with their leader
         for worker in s.workers:
             st.add_worker(worker, stored=True)
         if self.config.retention:
-            retention.rebuild(st)
+            retention.rebuild(st, s.finished)
         for task in s.tasks:
             st.add_task(task, stored=True)
         # Names go on from the highest stored (retention may have deleted earlier workers).

@@ -13,13 +13,14 @@ the shell to delete their rows in the step's transaction and the objects once it
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 from dacirco.domain import FINAL_JOB_STATES, Job, Task, Worker, WorkerState, chunk_name, output_name
 from dacirco.domain import reuse_key as key_of
 
 from .effects import Forget, Step
 from .state import State
+from .stimuli import Finished
 
 
 def ended_at(job: Job) -> float:
@@ -41,15 +42,22 @@ def track(st: State, job_ids: Iterable[str], now: float) -> None:
             st.tx.put(ended, source, now)
 
 
-def rebuild(st: State) -> None:
-    """After a restart: the jobs and workers as stored, in the order they ended."""
+def rebuild(st: State, finished: Finished | None = None) -> None:
+    """After a restart: the jobs and workers as stored (``finished``: the jobs left in the
+    store), in the order they ended."""
+    ended = [
+        (job.id, ended_at(job), job.reused_from)
+        for job in st.jobs.values()
+        if job.state in FINAL_JOB_STATES
+    ]
+    if finished is not None:
+        ended += finished.ended
+    known = {job_id for job_id, _, _ in ended}
     jobs: dict[str, float] = {}
-    for job in st.jobs.values():
-        if job.state in FINAL_JOB_STATES:
-            jobs[job.id] = max(jobs.get(job.id, 0.0), ended_at(job))
-            source = job.reused_from
-            if source is not None and source in st.jobs:
-                jobs[source] = max(jobs.get(source, 0.0), ended_at(job))
+    for job_id, at, source in ended:
+        jobs[job_id] = max(jobs.get(job_id, 0.0), at)
+        if source is not None and source in known:
+            jobs[source] = max(jobs.get(source, 0.0), at)
     workers = {
         w.id: w.stopped_at or w.created_at
         for w in st.workers.values()
@@ -71,23 +79,43 @@ def owned_objects(job: Job) -> list[str]:
     return names
 
 
-def expire(st: State, out: Step, cutoff: float, limit: int) -> None:
+def due(st: State, cutoff: float, limit: int) -> list[str]:
+    """The jobs ``Expire(cutoff, limit)`` would forget (the shell reads those that memory no
+    longer holds from the store first: ``Expire.stored``)."""
+    return _due(st.ended_jobs, cutoff, limit)
+
+
+def expire(
+    st: State,
+    out: Step,
+    cutoff: float,
+    limit: int,
+    stored: Mapping[str, tuple[Job, Sequence[Task]] | None],
+) -> None:
     jobs: list[Job] = []
     tasks: list[Task] = []
     objects: list[str] = []
     for job_id in _due(st.ended_jobs, cutoff, limit):
-        st.tx.pop(st.ended_jobs, job_id)
         job = st.jobs.get(job_id)
-        if job is None or job.state not in FINAL_JOB_STATES:
+        held = [st.tasks[t] for t in st.job_tasks.get(job_id, ()) if t in st.tasks]
+        if job is None:
+            if job_id not in stored:
+                continue  # left memory after the shell looked: the next sweep has it
+            found = stored[job_id]
+            if found is None:  # no row to delete
+                st.tx.pop(st.ended_jobs, job_id)
+                continue
+            job, held = found[0], list(found[1])
+        st.tx.pop(st.ended_jobs, job_id)
+        if job.state not in FINAL_JOB_STATES:
             continue
         jobs.append(job)
-        for task_id in st.job_tasks.get(job_id, ()):
-            task = st.tasks.get(task_id)
-            if task is not None:
-                tasks.append(task)
-                st.tx.pop(st.tasks, task_id)
+        for task in held:
+            tasks.append(task)
+            st.tx.pop(st.tasks, task.id)
         st.tx.pop(st.job_tasks, job_id)
         st.tx.pop(st.jobs, job_id)
+        st.tx.pop(st.done_outputs, job_id)
         st.tx.pop(st.followers, job_id)
         key = key_of(job)
         if st.outputs.get(key) == job_id:

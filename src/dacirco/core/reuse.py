@@ -23,6 +23,7 @@ from dacirco.domain import FINAL_JOB_STATES, Job, JobState, reuse_key
 from .effects import Step
 from .lifecycle import emit, fail
 from .state import State
+from .stimuli import Finished
 
 
 def submitted(st: State, out: Step, job: Job, now: float) -> bool:
@@ -33,7 +34,7 @@ def submitted(st: State, out: Step, job: Job, now: float) -> bool:
     if job.reuse:
         source = st.outputs.get(key)
         if source is not None:
-            _complete(st, out, job, st.jobs[source], now)
+            _complete(st, out, job, source, st.output_of(source), now)
             return True
         leader_id = st.leaders.get(key)
         if leader_id is not None:
@@ -63,10 +64,16 @@ def canceled(st: State, job: Job) -> None:
         st.tx.pop(st.followers, leader_id)
 
 
-def rebuild(st: State, now: float) -> None:
-    """After a restart: the indexes from the jobs as stored. An attached job whose leader
-    is not stored (or with reuse turned off since) waits on its own; one whose leader ended
-    is settled by the step's ``settle``."""
+def rebuild(st: State, now: float, finished: Finished | None = None) -> None:
+    """After a restart: the indexes from the jobs as stored (``finished``: the outputs of
+    those left in the store). An attached job whose leader is not stored (or with reuse
+    turned off since) waits on its own; one whose leader ended is settled by the step's
+    ``settle``."""
+    if finished is not None and st.config.reuse:
+        for key, job_id, output in finished.outputs:
+            if key not in st.outputs:
+                st.tx.put(st.outputs, key, job_id)
+                st.done_outputs[job_id] = output
     for job in st.jobs.values():
         key = reuse_key(job)
         if job.state in FINAL_JOB_STATES:
@@ -118,7 +125,7 @@ def _follow(st: State, out: Step, leader: Job, followers: tuple[str, ...], now: 
     st.tx.pop(st.followers, leader.id)
     if state is JobState.COMPLETED:
         for f in jobs:
-            _complete(st, out, f, leader, now)
+            _complete(st, out, f, leader.id, leader.output, now)
     elif state is JobState.ERROR:
         message = f"job {leader.id}, whose output it was waiting for, failed: {leader.error}"
         for f in jobs:
@@ -167,9 +174,9 @@ def _attach(st: State, out: Step, job: Job, leader: Job, now: float) -> None:
     emit(out, "EV18", now, request_id=job.id, source=leader.id)
 
 
-def _complete(st: State, out: Step, job: Job, source: Job, now: float) -> None:
+def _complete(st: State, out: Step, job: Job, source: str, output: str | None, now: float) -> None:
     st.job(job)
-    job.transition(JobState.COMPLETED, now, f"output of job {source.id}")
-    job.reused_from, job.output, job.progress = source.id, source.output, 1.0
+    job.transition(JobState.COMPLETED, now, f"output of job {source}")
+    job.reused_from, job.output, job.progress = source, output, 1.0
     job.timings["reused"] = now
-    emit(out, "EV19", now, request_id=job.id, source=source.id, output=source.output or "")
+    emit(out, "EV19", now, request_id=job.id, source=source, output=output or "")

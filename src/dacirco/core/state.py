@@ -20,6 +20,7 @@ from dacirco.domain import (
     Task,
     Worker,
     WorkerState,
+    reuse_key,
 )
 from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
 from dacirco.policies.stats import StatsTracker
@@ -102,6 +103,8 @@ class State:
         self.leaders: dict[ReuseKey, str] = {}
         self.followers: dict[str, tuple[str, ...]] = {}
         self.touched: dict[str, None] = {}  # jobs changed by the step under way
+        # The outputs of completed jobs no longer in memory (``evict``), by job id.
+        self.done_outputs: dict[str, str | None] = {}
         # Retention (``core/retention.py``): ended jobs and stopped workers, oldest first.
         self.ended_jobs: dict[str, float] = {}
         self.ended_workers: dict[str, float] = {}
@@ -129,6 +132,29 @@ class State:
         self.tx.put(self.job_tasks, task.job_id, (*self.job_tasks.get(task.job_id, ()), task.id))
         if not stored:
             self.tx.task(task)
+
+    def output_of(self, job_id: str) -> str | None:
+        """The output of a completed job, in memory or not."""
+        job = self.jobs.get(job_id)
+        return job.output if job is not None else self.done_outputs.get(job_id)
+
+    def evict(self, job_id: str, held: set[str]) -> bool:
+        """A finished job leaves memory (the store keeps it), with its tasks, unless a live
+        worker still holds one of them (``held``: their ids) or jobs follow it: False then.
+        Not a change of the state (nothing to store): a cache drop, between steps."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return True
+        tasks = self.job_tasks.get(job_id, ())
+        if job_id in self.followers or not held.isdisjoint(tasks):
+            return False
+        if self.outputs.get(reuse_key(job)) == job_id:
+            self.done_outputs[job_id] = job.output
+        for task_id in tasks:
+            self.tasks.pop(task_id, None)
+        self.job_tasks.pop(job_id, None)
+        del self.jobs[job_id]
+        return True
 
     def job(self, job: Job) -> Job:
         """About to change ``job``."""

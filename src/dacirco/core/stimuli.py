@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from dacirco.domain import ExitCause, Job, Task, Worker
+from dacirco.domain import ExitCause, Job, ReuseKey, Task, Worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,17 @@ class Recover:
     jobs: tuple[Job, ...]
     workers: tuple[Worker, ...]
     tasks: tuple[Task, ...]
+    finished: Finished | None = None  # the finished jobs the store holds and did not load
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The finished jobs a restart leaves in the store, as much as the core needs of them:
+    the outputs identical requests may reuse (reuse key, job id, output name) and when each
+    job ended (job id, time, the job whose output it reused), oldest first."""
+
+    outputs: tuple[tuple[ReuseKey, str, str | None], ...] = ()
+    ended: tuple[tuple[str, float, str | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +114,9 @@ class Expire:
 
     cutoff: float
     limit: int = 500
+    # The jobs due that memory no longer holds, read from the store with their tasks (None:
+    # the store has no readable row of it).
+    stored: Mapping[str, tuple[Job, Sequence[Task]] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,9 @@ async def overview(request: Request, page: Page = 0) -> Response:
     if token is None:
         return RedirectResponse("/ui/login", status_code=303)
     c = _controller(request)
-    data = views.overview(c, page, c.clock())
+    _, _, page = views.paging(c, page)
+    shown = await c.newest_jobs(page * views.PAGE, views.PAGE)
+    data = views.overview(c, page, c.clock(), shown)
     state = request.app.state
     if getattr(state, "ui_cache", None) is None:
         state.ui_cache = {}

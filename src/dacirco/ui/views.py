@@ -5,7 +5,6 @@ the same with ten jobs or ten thousand."""
 from __future__ import annotations
 
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
 from dacirco.api.schemas import JobPublic
@@ -52,13 +51,17 @@ def worker_row(worker: Worker, usage: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def overview(c: Controller, page: int, now: float) -> dict[str, Any]:
-    """The overview page: counts, capacity, live workers, one page of jobs (newest first)."""
-    total = len(c.jobs)
+def paging(c: Controller, page: int) -> tuple[int, int, int]:
+    """Jobs in all (from the counters), pages of ``PAGE``, and ``page`` brought within them."""
+    total = sum(c.tally.jobs.values())
     pages = max(1, -(-total // PAGE))
-    page = min(max(0, page), pages - 1)
-    # Newest first: the jobs in reverse insertion order, only as far as this page.
-    shown = list(islice(reversed(c.jobs.values()), page * PAGE, (page + 1) * PAGE))
+    return total, pages, min(max(0, page), pages - 1)
+
+
+def overview(c: Controller, page: int, now: float, shown: list[Job]) -> dict[str, Any]:
+    """The overview page: counts, capacity, live workers, one page of jobs (``shown``, newest
+    first, read by the caller: finished jobs are in the store)."""
+    total, pages, page = paging(c, page)
     usage = c.usage.workers if c.usage is not None else {}
     alive = [c.workers[w] for w in c.core.state.alive]
     nodes = c.runtime.nodes()
