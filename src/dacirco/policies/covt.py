@@ -1,9 +1,9 @@
 """covt: the fewest cores that meet a delay target, from a queueing model of the traffic.
 
 Source: L. Wei, J. Cai, C. H. Foh, B. He, "QoS-aware Resource Allocation for Video
-Transcoding in Clouds", IEEE Transactions on Circuits and Systems for Video Technology
-27(1), 2017 (accepted 2016; COVT). docs/peers/literature.md says what it specifies and
-what is assumed here.
+Transcoding in Clouds", IEEE Transactions on Circuits and Systems for Video Technology,
+2016 (DOI 10.1109/TCSVT.2016.2589621; COVT). docs/peers/literature.md says what it
+specifies and what is assumed here.
 
 - **Profiles.** How long a job takes on each flavor is its predicted work
   (``policies.work``) times the flavor's measured seconds per unit of work

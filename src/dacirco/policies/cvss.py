@@ -4,7 +4,7 @@ Sources: X. Li, M. Amini Salehi, M. Bayoumi, R. Buyya, "CVSS: A Cost-Efficient a
 QoS-Aware Video Streaming Using Cloud Services", 16th IEEE/ACM International Symposium on
 Cluster, Cloud and Grid Computing (CCGrid), 2016; and X. Li, M. Amini Salehi, M. Bayoumi,
 N.-F. Tzeng, R. Buyya, "Cost-Efficient and Robust On-Demand Video Transcoding Using
-Heterogeneous Cloud Services", IEEE Transactions on Parallel and Distributed Systems 29(3),
+Heterogeneous Cloud Services", IEEE Transactions on Parallel and Distributed Systems,
 2018 (arXiv:1711.01008). docs/peers/literature.md says what they specify and what is assumed.
 
 - **Deadlines.** Every job has the deadline of ``policies.deadline`` (the papers' tasks carry
