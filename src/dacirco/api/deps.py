@@ -13,11 +13,13 @@ from dacirco.controller.errors import WorkerAuthError
 from dacirco.domain import Worker
 
 
-def get_backend(request: Request) -> Backend:
+# ``async``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop on
+# every request for a dictionary read.
+async def get_backend(request: Request) -> Backend:
     return request.app.state.backend
 
 
-def get_controller(request: Request) -> Controller:
+async def get_controller(request: Request) -> Controller:
     return request.app.state.controller
 
 

@@ -163,6 +163,7 @@ class Shell:
             state.invalidate()
             raise
         txn.seal()  # until it is stored, nobody sees the step
+        views = state.caches()  # the views as the step left them: right again once stored
         state.invalidate()
         try:
             seqs = await self.store.write(rows, lines, self.events, changes)
@@ -170,7 +171,7 @@ class Shell:
             log.error("a step could not be stored, nothing of it took effect: %s", exc)
             raise NotStored(f"the service could not store this change: {exc}") from exc
         txn.commit()
-        state.invalidate()
+        state.restore_caches(views)
         if out.forget is not None:
             self.tally.forget(out.forget.jobs, out.forget.workers)
             for job in out.forget.jobs:

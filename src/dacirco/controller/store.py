@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -77,8 +77,16 @@ CREATE TABLE IF NOT EXISTS set_aside (
 """
 
 
+def _fields(obj: Any) -> Any:
+    """What ``json`` cannot write itself: a dataclass as its fields (as ``asdict`` would,
+    without its deep copy), anything else as its text."""
+    if is_dataclass(obj):
+        return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return str(obj)
+
+
 def _dump(obj: Any) -> str:
-    return json.dumps(asdict(obj), default=str)
+    return json.dumps(obj, default=_fields)
 
 
 def job_from(data: dict[str, Any]) -> Job:

@@ -219,7 +219,8 @@ class State:
 
     # ---- the view ----------------------------------------------------------------------
     def invalidate(self) -> None:
-        """Forget every cached view (after a step was undone, sealed or committed)."""
+        """Forget every cached view (after a step was undone or sealed). Every attribute
+        set here, and only those, starts with an underscore (``caches``)."""
         self._job_views: dict[str, JobView] = {}
         self._worker_views: dict[str, WorkerView] = {}
         # Per state, the views in creation order and their creation ranks (for bisect), so
@@ -239,6 +240,15 @@ class State:
         # the view is sorted while there is one. None: not known (found on the next view).
         self._disorder: dict[str, None] | None = None
         self._last_rank = float("-inf")  # the highest rank enqueued in order
+
+    def caches(self) -> dict[str, object]:
+        """The view caches as they are (every attribute ``invalidate`` sets), for
+        ``restore_caches``: a step's caches are right again once the step is stored."""
+        return {k: v for k, v in vars(self).items() if k.startswith("_")}
+
+    def restore_caches(self, caches: dict[str, object]) -> None:
+        vars(self).update(caches)
+        self._node_view = None  # the nodes may have been observed again meanwhile
 
     def view(self, now: float) -> ClusterView:
         if self._waiting_view is None:
