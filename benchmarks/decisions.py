@@ -106,14 +106,18 @@ def time_policy(name: str, state: State, now: float, repeats: int) -> list[float
     """Seconds of ``decide`` for each repeat (after two warm-up calls)."""
     policy = make_policy(name, PolicyParams())
     times = []
-    for i in range(repeats + 2):
-        view = state.view(now)
-        gc.collect()  # a collection of the whole heap is no part of a decision
-        t0 = time.perf_counter()
-        policy.decide(view)
-        elapsed = time.perf_counter() - t0
-        if i >= 2:
-            times.append(elapsed)
+    gc.collect()
+    gc.disable()  # a collection of the whole heap is no part of a decision
+    try:
+        for i in range(repeats + 2):
+            view = state.view(now)
+            t0 = time.perf_counter()
+            policy.decide(view)
+            elapsed = time.perf_counter() - t0
+            if i >= 2:
+                times.append(elapsed)
+    finally:
+        gc.enable()
     return times
 
 

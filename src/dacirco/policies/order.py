@@ -38,17 +38,22 @@ def by_work_and_age(
     for g, positions in enumerate(groups):
         first = waiting[positions[0]]
         w = work(first)
-        rank = first.received_at if first.rank is None else first.rank
+        rank = first.received_at if first.rank is None else first.rank  # JobView.ranked_at
         heap.append((-(w + aging * (now - rank)), positions[0], g, 0, w))
     heapify(heap)
     while heap:
-        _, position, g, k, w = heap[0]
+        _, position, g, head, w = heap[0]
         yield waiting[position]
         positions = groups[g]
-        k += 1
-        if k < len(positions):
+        # The group's next jobs, while they come before every other group's head.
+        runner = min(heap[1:3]) if len(heap) > 1 else None
+        for k in range(head + 1, len(positions)):
             job = waiting[positions[k]]
-            rank = job.received_at if job.rank is None else job.rank  # JobView.ranked_at
-            heapreplace(heap, (-(w + aging * (now - rank)), positions[k], g, k, w))
+            rank = job.received_at if job.rank is None else job.rank
+            entry = (-(w + aging * (now - rank)), positions[k], g, k, w)
+            if runner is not None and runner < entry:
+                heapreplace(heap, entry)
+                break
+            yield job
         else:
             heappop(heap)

@@ -156,7 +156,7 @@ class RightSize:
         gone = {s.job_id for s in split}
         # Most recently idle first: those keep serving, the oldest age out.
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
-        served = Serve(self, view, idle).run(j for j in self.ordered(view) if j.id not in gone)
+        served = Serve(self, view, idle).run(self.ordered(view), gone)
         assign = tuple(served.assign)
         taken = {a.worker_id for a in assign}
         still_idle = [w for w in idle if w.id not in taken]
@@ -177,14 +177,14 @@ class RightSize:
     def soon_free(self, view: ClusterView) -> list[WorkerView]:
         """Busy workers predicted to be done within ``wait_factor`` boot times, soonest first
         (none of a flavor before one of its tasks completed: nothing to predict from)."""
-        s = view.stats
+        rates = view.stats.seconds_per_work
         horizon = self.wait_factor * self.boot(view)
-        due = []
+        now, due = view.now, []
         for w in view.busy:
-            rate = s.seconds_per_work.get(w.flavor.name)
+            rate = rates.get(w.flavor.name)
             if rate is None or w.busy_since is None or not w.job_work:
                 continue
-            left = w.job_work * rate - (view.now - w.busy_since)
+            left = w.job_work * rate - (now - w.busy_since)
             if -horizon < left <= horizon:  # long overdue: the prediction is off
                 due.append((max(0.0, left), w.id, w))
         return [w for _, _, w in sorted(due)]

@@ -49,8 +49,11 @@ class Serve:
         self._least: dict[str, int] = {}  # flavor -> fewest cores before the patience ends
         self._needs: tuple[Need, ...] | None = None
 
-    def run(self, jobs: Iterable[JobView]) -> Serve:
+    def run(self, jobs: Iterable[JobView], skip: set[str]) -> Serve:
+        """Serve ``jobs`` in order, but those of ``skip``."""
         for job in jobs:
+            if skip and job.id in skip:
+                continue
             if not self.serve(job) and self.done():
                 break
         return self
