@@ -212,7 +212,7 @@ class Job:
     def transition(self, new: JobState, at: float, detail: str = "") -> None:
         _check(JOB_TRANSITIONS, "job", self.id, self.state, new)
         self.state = new
-        self.history.append(Transition(new.value, at, detail))
+        self.history.append(Transition(new._value_, at, detail))
 
 
 @dataclass
@@ -238,7 +238,7 @@ class Worker:
     def transition(self, new: WorkerState, at: float, detail: str = "") -> None:
         _check(WORKER_TRANSITIONS, "worker", self.id, self.state, new)
         self.state = new
-        self.history.append(Transition(new.value, at, detail))
+        self.history.append(Transition(new._value_, at, detail))
 
 
 @dataclass
@@ -267,7 +267,7 @@ class Task:
 def output_name(job: Job) -> str:
     """Output object name: the job id keeps outputs of the same movie apart."""
     stem = job.id_video.rsplit(".", 1)[0]
-    return f"{stem}-{job.bitrate}k-{job.speed.value}-{job.id}.mp4"
+    return f"{stem}-{job.bitrate}k-{job.speed._value_}-{job.id}.mp4"
 
 
 ReuseKey = tuple[str, int, str, str, int | None]
@@ -277,7 +277,7 @@ def reuse_key(job: Job) -> ReuseKey:
     """What makes two requests ask for the same output: the movie as stored (its name and
     size, so that a movie replaced in the catalog is not confused with the old one) and
     every output parameter."""
-    return (job.id_video, job.bitrate, job.speed.value, job.codec.value, job.input_size)
+    return (job.id_video, job.bitrate, job.speed._value_, job.codec._value_, job.input_size)
 
 
 def chunk_name(job: Job, index: int) -> str:

@@ -121,3 +121,29 @@ def test_priorities_benchmark_runs_and_prints_its_table():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "| right-size | 10 % at 50, aging 60 s |" in out.stdout
+
+
+def test_decisions_benchmark_runs_and_prints_every_policy():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "decisions.py"),
+            "--waiting", "200", "--workers", "30", "--repeats", "3",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "median (ms)" in out.stdout and "200 waiting" in out.stdout
+    for name in ("grace-period", "minimize-workers", "right-size"):
+        assert name in out.stdout
+
+
+def test_sim_scale_benchmark_runs_and_prints_its_wall_time():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "sim_scale.py"),
+            "--jobs", "300", "--nodes", "2", "--repeats", "1",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "median wall (s)" in out.stdout and "policy calls" in out.stdout

@@ -52,3 +52,27 @@ def test_a_long_run_keeps_memory_bounded() -> None:
     t.snapshot(100_000.0)
     assert len(t._arrivals) < 10_000
     assert t.snapshot(100_000.0).rate_long == pytest.approx(1.0, rel=0.01)
+
+
+def test_maker_builds_the_same_frozen_object_as_its_class():
+    from dataclasses import FrozenInstanceError
+
+    import pytest
+
+    from dacirco.domain import FLAVORS, WorkerState
+    from dacirco.policies.base import ClusterView, JobView, WorkerView
+    from dacirco.policies.stats import RecentStats, maker
+
+    cases = [
+        (JobView, ("j", "bbb_1.mp4", 900, "fast", 3.0, 1, 10.0, 5, 2e6, "chunk", "p", 250, 2, 1.0)),
+        (WorkerView, ("w", FLAVORS["tiny"], WorkerState.BUSY, 1.0, "n", None, "j", 2.0, 3.5)),
+        (RecentStats, (0.1, 0.2, 3, 4.0, 5.0, {"tiny": 0.5}, 6.0, (1.0, 2.0))),
+        (ClusterView, (7.0, (), (), (), None, RecentStats())),
+    ]
+    for cls, values in cases:
+        made, plain = maker(cls)(*values), cls(*values)
+        assert made == plain and vars(made) == vars(plain)
+        with pytest.raises(FrozenInstanceError):
+            made.id = "x"  # type: ignore[misc,union-attr]
+    with pytest.raises(ValueError):
+        maker(JobView)("too", "few")

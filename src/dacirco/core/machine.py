@@ -51,6 +51,7 @@ from .stimuli import (
     Registered,
     Released,
     Reported,
+    ReportedSteps,
     Shutdown,
     Stimulus,
     Submitted,
@@ -113,12 +114,16 @@ class Core:
         return out
 
     def _dispatch(self, s: Stimulus, now: float, out: Step) -> None:
-        if isinstance(s, Reported):
-            self._reported(s, now, out)
-        elif isinstance(s, Decide):
+        # The commonest first (the simulator's steps: a call, an arrival, a task's reports).
+        if isinstance(s, Decide):
             self._decide(now, out)
         elif isinstance(s, Submitted):
             self._submitted(s, now, out)
+        elif isinstance(s, ReportedSteps):
+            for step, at in s.steps:
+                self._reported(s.worker_id, s.task_id, step, None, at, out)
+        elif isinstance(s, Reported):
+            self._reported(s.worker_id, s.task_id, s.step, s.seconds, now, out)
         elif isinstance(s, Registered):
             self._registered(s, now, out)
         elif isinstance(s, Tick):
@@ -278,11 +283,19 @@ class Core:
             raise TaskNotYours(f"task {task_id!r} is {task.state.value.lower()}")
         return worker, task
 
-    def _reported(self, s: Reported, now: float, out: Step) -> None:
-        if s.step not in STEP_EVENTS:
-            raise ValueError(f"unknown step {s.step!r}")
-        found = self._open_task(s.worker_id, s.task_id, s.step)
-        if found is None or s.step in found[1].timings:
+    def _reported(
+        self,
+        worker_id: str,
+        task_id: str,
+        step: str,
+        seconds: float | None,
+        now: float,
+        out: Step,
+    ) -> None:
+        if step not in STEP_EVENTS:
+            raise ValueError(f"unknown step {step!r}")
+        found = self._open_task(worker_id, task_id, step)
+        if found is None or step in found[1].timings:
             return
         worker, task = found
         st = self.state
@@ -290,19 +303,19 @@ class Core:
         st.task(task)
         if task.state is TaskState.ASSIGNED:
             task.transition(TaskState.RUNNING, now)
-        task.timings[s.step] = now
-        if s.seconds is not None:
-            task.worker_seconds[s.step] = s.seconds
-        chunk_upload = task.part == "chunk" and s.step == "uploaded"
+        task.timings[step] = now
+        if seconds is not None:
+            task.worker_seconds[step] = seconds
+        chunk_upload = task.part == "chunk" and step == "uploaded"
         if not chunk_upload and job.state is JobState.STARTED:
-            job.timings[s.step] = now
-        code = "EV16" if chunk_upload else STEP_EVENTS[s.step]
+            job.timings[step] = now
+        code = "EV16" if chunk_upload else STEP_EVENTS[step]
         emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
-        if s.step != "uploaded":
+        if step != "uploaded":
             return
         task.transition(TaskState.DONE, now)
-        work, seconds, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
-        st.tx.later(lambda: st.stats.task_done(flavor, work, seconds))
+        work, took, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
+        st.tx.later(lambda: st.stats.task_done(flavor, work, took))
         if task.part == "chunk":
             chunk_done(st, job, task)
             self._idle(worker, f"chunk {task.index} of job {job.id} done", now)

@@ -22,13 +22,24 @@ from dacirco.domain import (
     WorkerState,
     reuse_key,
 )
-from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
-from dacirco.policies.stats import StatsTracker
+from dacirco.policies.base import (
+    ClusterView,
+    JobView,
+    Limits,
+    NodeView,
+    WorkerView,
+    group_kinds,
+    idle_age,
+)
+from dacirco.policies.stats import StatsTracker, maker
 from dacirco.policies.work import work_units
 
 from .txn import Direct
 
 _RANK = attrgetter("ranked_at")
+_make_view = maker(ClusterView)
+_make_job = maker(JobView)
+_make_worker = maker(WorkerView)
 _ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
 
 
@@ -69,7 +80,7 @@ def part_id(job_id: str, kind: str, index: int) -> str:
 
 
 def job_work(job: Job) -> float:
-    return work_units(job.input_duration, job.input_pixel_rate, job.speed.value)
+    return work_units(job.input_duration, job.input_pixel_rate, job.speed._value_)
 
 
 def task_work(job: Job, task: Task) -> float:
@@ -230,10 +241,16 @@ class State:
             s: ([], []) for s in _ALIVE
         }
         self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
+        # The idle ones by age too (ClusterView.idle_by_age): their keys, for bisect.
+        self._age_keys: list[tuple[float, str]] = []
+        self._by_age: list[WorkerView] = []
+        self._by_age_tuple: tuple[WorkerView, ...] | None = None
+        self._idle_unknown = 0  # idle views without idle_since
         self._dirty_workers: dict[str, None] = dict.fromkeys(
             w for w in self.workers if w in self.alive
         )
         self._waiting_view: tuple[JobView, ...] | None = None
+        self._waiting_groups: tuple[tuple[int, ...], ...] = ()
         self._workers_view: tuple[WorkerView, ...] | None = None
         self._node_view: tuple[NodeView, ...] | None = None
         # The waiting keys out of rank order in ``waiting`` (which is in order of enqueueing):
@@ -260,11 +277,12 @@ class State:
             if self._disorder:
                 views.sort(key=_RANK)
             self._waiting_view = tuple(views)
+            self._waiting_groups = group_kinds(views)
         if self._dirty_workers:
             self._refresh_workers()
         if self._workers_view is None:
             self._workers_view = tuple(self._worker_views.values())
-        view = ClusterView(
+        view = _make_view(
             now,
             self._waiting_view,
             self._workers_view,
@@ -276,7 +294,13 @@ class State:
         for state in _ALIVE:
             if state not in tuples:
                 tuples[state] = tuple(self._in_state[state][1])
-        view.__dict__["_by_state"] = dict(tuples)  # ClusterView.in_state's cache, filled
+        cache = view.__dict__  # ClusterView's caches, filled
+        cache["_by_state"] = dict(tuples)
+        cache["_waiting_groups"] = self._waiting_groups
+        if self._by_age_tuple is None:
+            self._by_age_tuple = tuple(self._by_age)
+        cache["_idle_by_age"] = self._by_age_tuple
+        cache["_idle_since_known"] = self._idle_unknown == 0
         return view
 
     def _find_disorder(self, views: list[JobView]) -> None:
@@ -304,21 +328,21 @@ class State:
             duration = duration / max(1, job.chunks)
         elif ref is not None:
             duration = None if ref.kind == "merge" else duration
-        view = JobView(
-            id=key,
-            id_video=job.id_video,
-            bitrate=job.bitrate,
-            speed=job.speed.value,
-            received_at=job.received_at,
-            attempts=job.attempts,
-            input_duration=duration,
-            input_size=job.input_size if ref is None else None,
-            input_pixel_rate=job.input_pixel_rate,
-            part=ref.kind if ref else None,
-            parent_id=ref.job_id if ref else None,
-            frames=job.input_frames if ref is None and job.input_fps else None,
-            priority=job.priority,
-            rank=self.rank(job) if job.priority else None,
+        view = _make_job(  # JobView's fields, in order
+            key,
+            job.id_video,
+            job.bitrate,
+            job.speed._value_,
+            job.received_at,
+            job.attempts,
+            duration,
+            job.input_size if ref is None else None,
+            job.input_pixel_rate,
+            ref.kind if ref else None,
+            ref.job_id if ref else None,
+            job.input_frames if ref is None and job.input_fps else None,
+            job.priority,
+            self.rank(job) if job.priority else None,
         )
         self._job_views[key] = view
         return view
@@ -353,19 +377,33 @@ class State:
         ranks.insert(i, rank)
         views.insert(i, view)
         self._state_tuples.pop(view.state, None)
+        if view.state is WorkerState.IDLE:
+            key = idle_age(view)
+            i = bisect_left(self._age_keys, key)
+            self._age_keys.insert(i, key)
+            self._by_age.insert(i, view)
+            self._by_age_tuple = None
+            self._idle_unknown += view.idle_since is None
 
     def _leave(self, view: WorkerView) -> None:
         ranks, views = self._in_state[view.state]
         i = bisect_left(ranks, self._rank(view.id))
         del ranks[i], views[i]
         self._state_tuples.pop(view.state, None)
+        if view.state is WorkerState.IDLE:
+            i = bisect_left(self._age_keys, idle_age(view))
+            del self._age_keys[i], self._by_age[i]
+            self._by_age_tuple = None
+            self._idle_unknown -= view.idle_since is None
 
     def _worker_view(self, w: Worker) -> WorkerView:
         task = self.tasks.get(w.task_id) if w.task_id else None
         if task is None:
-            return WorkerView(w.id, w.flavor, w.state, w.created_at, w.node, w.idle_since)
+            return _make_worker(
+                w.id, w.flavor, w.state, w.created_at, w.node, w.idle_since, None, None, None
+            )
         job = self.jobs[task.job_id]
-        return WorkerView(
+        return _make_worker(  # WorkerView's fields, in order
             w.id,
             w.flavor,
             w.state,

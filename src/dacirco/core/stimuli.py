@@ -34,6 +34,18 @@ class Reported:
 
 
 @dataclass(frozen=True, slots=True)
+class ReportedSteps:
+    """Several steps of one task reported in one step of the core, each at its own time (in
+    order): what ``Reported`` one after the other would do when the steps before the last
+    change nothing but the task's and the job's timings (the simulator, which learns a
+    task's steps at once)."""
+
+    worker_id: str
+    task_id: str
+    steps: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Failed:
     """A worker's task failed: ``kind`` transcoding (no retry helps), storage or internal;
     or the shell could not hand it out, ``kind`` unrunnable (its names or URLs cannot be
@@ -130,6 +142,7 @@ Stimulus = (
     Submitted
     | Registered
     | Reported
+    | ReportedSteps
     | Failed
     | Exited
     | Cancel

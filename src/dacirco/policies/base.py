@@ -6,9 +6,10 @@ no clock (``view.now`` is the time). The controller and the simulator call the s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
 from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
@@ -50,6 +51,29 @@ class WorkerView:
     job_id: str | None = None
     busy_since: float | None = None  # when its current job was assigned
     job_work: float | None = None  # its current job's work (policies.work), if known
+
+
+def job_kind(j: JobView) -> tuple[str | None, float | None, float | None, str]:
+    """What a job asks, as far as its predicted work goes (``ClusterView.waiting_groups``)."""
+    return (j.part, j.input_duration, j.input_pixel_rate, j.speed)
+
+
+def group_kinds(jobs: Sequence[JobView]) -> tuple[tuple[int, ...], ...]:
+    """The positions of the jobs of each ``job_kind``, in the order of ``jobs``."""
+    groups: dict[tuple[str | None, float | None, float | None, str], list[int]] = {}
+    for i, j in enumerate(jobs):
+        key = (j.part, j.input_duration, j.input_pixel_rate, j.speed)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [i]
+        else:
+            group.append(i)
+    return tuple(tuple(g) for g in groups.values())
+
+
+def idle_age(w: WorkerView) -> tuple[float, str]:
+    """The order of ``ClusterView.idle_by_age``."""
+    return (w.idle_since or 0.0, w.id)
 
 
 @dataclass(frozen=True)
@@ -100,12 +124,46 @@ class ClusterView:
         return self.in_state(WorkerState.IDLE)
 
     @property
+    def idle_by_age(self) -> tuple[WorkerView, ...]:
+        """The idle workers, longest idle first: by ``idle_since`` (unknown counted as 0),
+        then by id. Once per view (the core's views come with it)."""
+        got = self.__dict__.get("_idle_by_age")
+        if got is None:
+            got = self.__dict__["_idle_by_age"] = tuple(sorted(self.idle, key=idle_age))
+        return got
+
+    @property
+    def idle_since_known(self) -> bool:
+        """Every idle worker says since when it is idle (always so in the core's views)."""
+        got = self.__dict__.get("_idle_since_known")
+        if got is None:
+            got = self.__dict__["_idle_since_known"] = all(
+                w.idle_since is not None for w in self.idle
+            )
+        return got
+
+    @property
     def booting(self) -> tuple[WorkerView, ...]:
         return self.in_state(WorkerState.BOOTING)
 
     @property
     def busy(self) -> tuple[WorkerView, ...]:
         return self.in_state(WorkerState.BUSY)
+
+    @property
+    def waiting_groups(self) -> tuple[tuple[int, ...], ...] | None:
+        """The positions in ``waiting`` of the jobs of each kind (``job_kind``: the same part,
+        movie length, pixel rate and preset, so the same predicted work), each group in queue
+        order; None when ``waiting`` is not in queue order (``ranked_at`` decreasing
+        somewhere, as a hand-made view may have it). Once per view (the core's views come
+        with it): a policy that orders jobs by work and age merges the groups instead of
+        sorting every waiting job."""
+        cache = self.__dict__
+        if "_waiting_groups" not in cache:
+            waiting = self.waiting
+            ordered = all(a.ranked_at <= b.ranked_at for a, b in pairwise(waiting))
+            cache["_waiting_groups"] = group_kinds(waiting) if ordered else None
+        return cache["_waiting_groups"]
 
     @property
     def room(self) -> int:

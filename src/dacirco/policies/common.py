@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-
 from dacirco.core.placement import how_many
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
@@ -18,19 +16,34 @@ def match_fifo(
     """
     if not view.waiting:
         return (), (), view.idle
+    pairs = first_fifo(view)
+    taken = {a.worker_id for a in pairs}
+    return pairs, view.waiting[len(pairs) :], tuple(w for w in view.idle if w.id not in taken)
+
+
+def first_fifo(view: ClusterView) -> tuple[Assign, ...]:
+    """The assignments of :func:`match_fifo` alone: the first waiting jobs to the longest idle
+    workers (``view.idle_by_age``), as many as both."""
     n = min(len(view.waiting), len(view.idle))
-    # The n longest idle, in that order (a partial sort: usually one job waits among many).
-    first = heapq.nsmallest(n, view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
-    pairs = tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
-    taken = {w.id for w in first}
-    return pairs, view.waiting[n:], tuple(w for w in view.idle if w.id not in taken)
+    if n == 0:
+        return ()
+    first = view.idle_by_age[:n]
+    return tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
 
 
-def fits(view: ClusterView, flavor: Flavor) -> int:
-    """How many more workers of ``flavor`` the nodes can hold (unbounded when no node is known)."""
+def fits(view: ClusterView, flavor: Flavor, enough: int | None = None) -> int:
+    """How many more workers of ``flavor`` the nodes can hold (unbounded when no node is
+    known); with ``enough``, the count stops once it reaches it."""
     if not view.nodes:
         return view.room
-    return sum(how_many(node, flavor) for node in view.nodes)
+    if enough is None:
+        return sum(how_many(node, flavor) for node in view.nodes)
+    total = 0
+    for node in view.nodes:
+        total += how_many(node, flavor)
+        if total >= enough:
+            break
+    return total
 
 
 def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[StartWorker, ...]:
@@ -43,5 +56,6 @@ def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[Star
     wanted = unserved - len(view.booting)
     if wanted <= 0 or view.room <= 0:
         return ()
-    count = max(0, min(wanted, view.room, fits(view, FLAVORS[flavor_name])))
+    bound = min(wanted, view.room)
+    count = max(0, min(bound, fits(view, FLAVORS[flavor_name], bound)))
     return tuple(StartWorker(flavor_name) for _ in range(count))

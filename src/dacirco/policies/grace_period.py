@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
-from dacirco.policies.common import match_fifo, starts_for
+from dacirco.policies.common import first_fifo, match_fifo, starts_for
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,34 @@ class GracePeriod:
     name: str = "grace-period"
 
     def decide(self, view: ClusterView) -> Decisions:
+        if not view.idle_since_known:
+            return self._decide_scan(view)
+        # Every idle worker's age is known: the ones stopped are the longest idle of those
+        # left after the assignments, so the view's age order gives them without a pass over
+        # every idle worker (the simulator calls this on every event).
+        assign = first_fifo(view)
+        rest = view.idle_by_age[len(assign) :]
+        now, grace = view.now, self.max_idle_time
+        stopped = 0
+        for w in rest:
+            if now - (w.idle_since or 0.0) < grace:
+                break
+            stopped += 1
+        stop: tuple[StopWorker, ...] = ()
+        if stopped:  # in the view's order of the idle workers, as a pass over them gives
+            gone = {w.id for w in rest[:stopped]}
+            why = f"idle for {grace:g} s"
+            stop = tuple(StopWorker(w.id, why) for w in view.idle if w.id in gone)
+        oldest_kept = (rest[stopped].idle_since or 0.0) if stopped < len(rest) else math.inf
+        return Decisions(
+            start=starts_for(view, len(view.waiting) - len(assign), self.flavor),
+            stop=stop,
+            assign=assign,
+            wake_at=oldest_kept + grace,
+        )
+
+    def _decide_scan(self, view: ClusterView) -> Decisions:
         assign, unserved, still_idle = match_fifo(view)
-        # One pass over the idle workers (the simulator calls this on every event).
         now, grace = view.now, self.max_idle_time
         stop = []
         oldest_kept = math.inf  # when the longest idle of the kept workers became idle

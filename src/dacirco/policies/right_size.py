@@ -33,24 +33,26 @@ Everything it reads is in the view: it is as pure as the classic policies.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from dacirco.core.placement import MAX_CHUNKS
-from dacirco.domain import FLAVORS, Flavor
+from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
-    Assign,
     ClusterView,
     Decisions,
     JobView,
-    NodeView,
     PolicyParams,
     Split,
-    StartWorker,
     StopWorker,
     WorkerView,
     register,
 )
-from dacirco.policies.work import work_units
+from dacirco.policies.order import by_work_and_age
+from dacirco.policies.right_size_serve import Serve, fits_somewhere
+from dacirco.policies.work import view_work
+
+Groups = tuple[tuple[int, ...], ...]
 
 # (work from which a job gets the flavor, flavor), highest first. Work is in seconds of
 # 1080p30 video at "ultrafast" (policies.work): in the default catalog bbb_9 (60 s, 1080p25)
@@ -59,10 +61,7 @@ from dacirco.policies.work import work_units
 TIERS: tuple[tuple[float, str], ...] = ((200.0, "medium"), (0.0, "tiny"))
 
 
-def work(job: JobView) -> float:
-    if job.part == "merge":  # a stream copy: no encoding work, any worker will do
-        return 0.0
-    return work_units(job.input_duration, job.input_pixel_rate, job.speed)
+work = view_work  # a job's work as right-size weighs it
 
 
 @dataclass(frozen=True)
@@ -113,9 +112,18 @@ class RightSize:
         if view.now - job.received_at >= self.patience:
             return 1
         wanted = FLAVORS[flavor]
-        return wanted.cpus if _fits_somewhere(view, wanted) else max(1, wanted.cpus // 2)
+        return wanted.cpus if fits_somewhere(view, wanted) else max(1, wanted.cpus // 2)
 
     # ---- decisions ---------------------------------------------------------------------------
+    def ordered(self, view: ClusterView, groups: Groups | None = None) -> Iterator[JobView]:
+        """``queue(view)`` one job at a time (of ``groups`` only, if given), without sorting
+        every waiting job (``policies.order``)."""
+        if self.order == "fifo":
+            if groups is None:
+                return iter(view.waiting)
+            return (view.waiting[i] for i in sorted(i for g in groups for i in g))
+        return by_work_and_age(view, work, self.aging, groups)
+
     def splits(self, view: ClusterView) -> tuple[Split, ...]:
         """Long jobs in as many chunks as there are cores free for them now (at least 2):
         their delay is then their work spread over those cores."""
@@ -123,28 +131,35 @@ class RightSize:
             return ()
         free = int(sum(n.free_cpus for n in view.nodes)) + len(view.idle)
         free = min(free, view.room + len(view.idle))
+        if free < 2:
+            return ()
+        # Only parts (each takes a core) and long jobs (split) change anything here.
+        groups = view.waiting_groups
+        if groups is not None:
+            heads = [(g, view.waiting[g[0]]) for g in groups]
+            groups = tuple(g for g, j in heads if j.part is not None or work(j) >= self.split_work)
         out = []
-        for job in self.queue(view):
+        for job in self.ordered(view, groups):
             if job.part is not None:
                 free -= 1  # a part waiting already: its worker comes first
             elif work(job) >= self.split_work and min(free, self.max_chunks, job.frames or 0) >= 2:
                 k = min(free, self.max_chunks, MAX_CHUNKS, job.frames or 0)
                 out.append(Split(job.id, k))
                 free -= k
+            if free < 2:
+                break  # no job can be split any more
         return tuple(out)
 
     def decide(self, view: ClusterView) -> Decisions:
         now = view.now
         split = self.splits(view)
-        if split:
-            gone = {s.job_id for s in split}
-            view = replace(view, waiting=tuple(j for j in view.waiting if j.id not in gone))
+        gone = {s.job_id for s in split}
         # Most recently idle first: those keep serving, the oldest age out.
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
-        assign, waiting = self._match(view, idle)
+        served = Serve(self, view, idle).run(self.ordered(view), gone)
+        assign = tuple(served.assign)
         taken = {a.worker_id for a in assign}
         still_idle = [w for w in idle if w.id not in taken]
-        start = self._starts(view, waiting)
         keep = self.keep(view)
         surplus, stop = len(still_idle) - keep, []
         for w in reversed(still_idle):  # oldest first
@@ -154,119 +169,25 @@ class RightSize:
                 surplus -= 1
         # Idle workers age, waiting jobs run out of patience and busy workers come due with
         # time alone: ask at every tick then; otherwise only events change anything.
-        wake_at = None if still_idle or waiting else math.inf
-        return Decisions(start=start, stop=tuple(stop), assign=assign, wake_at=wake_at, split=split)
+        wake_at = None if still_idle or served.left else math.inf
+        return Decisions(
+            start=tuple(served.start), stop=tuple(stop), assign=assign, wake_at=wake_at, split=split
+        )
 
-    def _match(
-        self, view: ClusterView, idle: list[WorkerView]
-    ) -> tuple[tuple[Assign, ...], list[tuple[JobView, str, int]]]:
-        """Jobs, in queue order, to idle workers (most recent first) of their flavor, else of
-        the smallest larger one, else of the largest they accept. Returns the assignments and
-        the jobs left, with the flavor each wants and the fewest cores it accepts."""
-        free: dict[str, list[WorkerView]] = {}
-        for w in idle:
-            free.setdefault(w.flavor.name, []).append(w)
-        assign, left = [], []
-        for job in self.queue(view):
-            flavor = self.flavor_for(view, job)
-            least = self.least_cpus(view, job, flavor)
-            options = sorted((f for f in free if free[f]), key=lambda f: FLAVORS[f].cpus)
-            pick = next((f for f in options if FLAVORS[f].cpus >= FLAVORS[flavor].cpus), None)
-            if pick is None and options and FLAVORS[options[-1]].cpus >= least:
-                pick = options[-1]
-            if pick is not None:
-                assign.append(Assign(job.id, free[pick].pop(0).id))
-            else:
-                left.append((job, flavor, least))
-        return tuple(assign), left
-
-    def _starts(
-        self, view: ClusterView, waiting: list[tuple[JobView, str, int]]
-    ) -> tuple[StartWorker, ...]:
-        """A worker for each waiting job that no booting worker, and no busy one due soon,
-        will take; within ``max_workers`` and the nodes' capacity."""
-        booting = sorted((w.flavor for w in view.booting), key=lambda f: f.cpus)
-        soon = self._soon_free(view)
-        wanted: list[tuple[str, int]] = []
-        for _, flavor, least in waiting:
-            cover = next((b for b in booting if b.cpus >= FLAVORS[flavor].cpus), None)
-            if cover is None and booting and booting[-1].cpus >= least:
-                cover = booting[-1]
-            if cover is not None:
-                booting.remove(cover)
-                continue
-            due = next((w for w in soon if w.flavor.cpus >= least), None)
-            if due is not None:
-                soon.remove(due)
-            else:
-                wanted.append((flavor, least))
-        room = view.room
-        free = {n.name: [n.free_cpus, n.free_memory_gb] for n in view.nodes}
-        start = []
-        for flavor, least in wanted:
-            if room <= 0:
-                break
-            placed = _place(free, flavor, least, view.nodes)
-            if placed is not None:
-                start.append(placed)
-                room -= 1
-        return tuple(start)
-
-    def _soon_free(self, view: ClusterView) -> list[WorkerView]:
+    def soon_free(self, view: ClusterView) -> list[WorkerView]:
         """Busy workers predicted to be done within ``wait_factor`` boot times, soonest first
         (none of a flavor before one of its tasks completed: nothing to predict from)."""
-        s = view.stats
+        rates = view.stats.seconds_per_work
         horizon = self.wait_factor * self.boot(view)
-        due = []
+        now, due = view.now, []
         for w in view.busy:
-            rate = s.seconds_per_work.get(w.flavor.name)
+            rate = rates.get(w.flavor.name)
             if rate is None or w.busy_since is None or not w.job_work:
                 continue
-            left = w.job_work * rate - (view.now - w.busy_since)
+            left = w.job_work * rate - (now - w.busy_since)
             if -horizon < left <= horizon:  # long overdue: the prediction is off
                 due.append((max(0.0, left), w.id, w))
         return [w for _, _, w in sorted(due)]
-
-
-def _place(
-    free: dict[str, list[float]], flavor: str, least: int, nodes: tuple[NodeView, ...]
-) -> StartWorker | None:
-    """``flavor`` on the fullest node that holds it, else the next smaller flavor down to
-    ``least`` cores; ``free`` is updated."""
-    if not nodes:
-        return StartWorker(flavor)
-    for f in sorted(FLAVORS.values(), key=lambda f: -f.cpus):
-        if not least <= f.cpus <= FLAVORS[flavor].cpus:
-            continue
-        node = _fullest(free, f, nodes)
-        if node is not None:
-            free[node][0] -= f.cpus
-            free[node][1] -= f.memory_gb
-            return StartWorker(f.name, node)
-    return None
-
-
-def _fits_somewhere(view: ClusterView, flavor: Flavor) -> bool:
-    if not view.nodes:
-        return view.room > 0
-    return view.room > 0 and any(
-        n.free_cpus >= flavor.cpus and n.free_memory_gb >= flavor.memory_gb for n in view.nodes
-    )
-
-
-def _fullest(
-    free: dict[str, list[float]], flavor: Flavor, nodes: tuple[NodeView, ...]
-) -> str | None:
-    best = None
-    for n in nodes:
-        cpus, mem = free[n.name]
-        if (
-            cpus >= flavor.cpus
-            and mem >= flavor.memory_gb
-            and (best is None or cpus < free[best][0])
-        ):
-            best = n.name
-    return best
 
 
 @register("right-size")

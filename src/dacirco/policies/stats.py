@@ -8,11 +8,30 @@ the same way.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def maker(cls: type[T]) -> Callable[..., T]:
+    """A constructor of the frozen dataclass ``cls`` from every one of its fields, in order:
+    the same object as ``cls(...)``, made without the ``object.__setattr__`` of each field of
+    a frozen dataclass's ``__init__`` (the core builds views on every event)."""
+    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+    new = object.__new__
+
+    def make(*values: Any) -> T:
+        obj = new(cls)
+        obj.__dict__.update(zip(names, values, strict=True))
+        return obj
+
+    return make
+
 
 SHORT_WINDOW = 60.0  # seconds: reacts to a burst
 LONG_WINDOW = 600.0  # seconds: the steady rate
@@ -36,6 +55,9 @@ class RecentStats:
     recent_work: tuple[float, ...] = ()  # the last WORKS requests' work, sorted
 
 
+_make_stats = maker(RecentStats)
+
+
 class StatsTracker:
     def __init__(self) -> None:
         self._arrivals: list[float] = []  # in time order; [self._head:] are in the window
@@ -43,25 +65,36 @@ class StatsTracker:
         self._inputs: deque[float] = deque(maxlen=KEEP)
         self._works: deque[float] = deque(maxlen=WORKS)
         self._works_sorted: tuple[float, ...] | None = ()
+        self._works_order: list[float] = []  # the same works, kept sorted
         self._count = 0
         self._first: float | None = None
         self._boots: deque[float] = deque(maxlen=KEEP)
         self._tasks: dict[str, deque[float]] = {}
         self._cache: tuple[float, RecentStats] | None = None
+        # The means, each made again only when what it averages changed.
+        self._boot_mean: float | None = None
+        self._input_mean: float | None = None
+        self._per_work: Mapping[str, float] | None = None
 
     def arrival(self, at: float, input_seconds: float | None = None, work: float = 0.0) -> None:
         """A request received at ``at``: its movie's length and its work (policies.work)."""
+        order = self._works_order
+        if len(self._works) == WORKS:  # the oldest leaves the window
+            del order[bisect_left(order, self._works[0])]
         self._works.append(work)
+        insort(order, work)
         self._works_sorted = None
         self._arrivals.append(at)
         self._count += 1
         self._first = at if self._first is None else self._first
         if input_seconds:
             self._inputs.append(input_seconds)
+            self._input_mean = None
         self._cache = None
 
     def booted(self, seconds: float) -> None:
         self._boots.append(max(0.0, seconds))
+        self._boot_mean = None
         self._cache = None
 
     def task_done(self, flavor: str, work: float, seconds: float) -> None:
@@ -69,6 +102,7 @@ class StatsTracker:
         units of work (``policies.work.work_units``; 0 when unknown: not counted)."""
         if work > 0:
             self._tasks.setdefault(flavor, deque(maxlen=KEEP)).append(seconds / work)
+            self._per_work = None
             self._cache = None
 
     def snapshot(self, now: float) -> RecentStats:
@@ -83,22 +117,37 @@ class StatsTracker:
             self._arrivals, now - SHORT_WINDOW, lo=self._head
         )
         elapsed = now - self._first if self._first is not None else 0.0
-        stats = RecentStats(
-            rate_short=in_short / max(1.0, min(SHORT_WINDOW, elapsed)),
-            rate_long=in_long / max(1.0, min(LONG_WINDOW, elapsed)),
-            arrivals=self._count,
-            last_arrival=self._arrivals[-1] if self._arrivals else None,
-            boot_seconds=sum(self._boots) / len(self._boots) if self._boots else None,
-            seconds_per_work=MappingProxyType(
-                {f: sum(d) / len(d) for f, d in self._tasks.items() if d}
-            ),
-            mean_input_seconds=sum(self._inputs) / len(self._inputs) if self._inputs else None,
-            recent_work=self._recent_work(),
+        stats = _make_stats(
+            in_short / max(1.0, min(SHORT_WINDOW, elapsed)),
+            in_long / max(1.0, min(LONG_WINDOW, elapsed)),
+            self._count,
+            self._arrivals[-1] if self._arrivals else None,
+            self._boot_seconds(),
+            self._seconds_per_work(),
+            self._mean_input(),
+            self._recent_work(),
         )
         self._cache = (now, stats)
         return stats
 
+    def _boot_seconds(self) -> float | None:
+        if self._boot_mean is None and self._boots:
+            self._boot_mean = sum(self._boots) / len(self._boots)
+        return self._boot_mean
+
+    def _mean_input(self) -> float | None:
+        if self._input_mean is None and self._inputs:
+            self._input_mean = sum(self._inputs) / len(self._inputs)
+        return self._input_mean
+
+    def _seconds_per_work(self) -> Mapping[str, float]:
+        if self._per_work is None:
+            self._per_work = MappingProxyType(
+                {f: sum(d) / len(d) for f, d in self._tasks.items() if d}
+            )
+        return self._per_work
+
     def _recent_work(self) -> tuple[float, ...]:
         if self._works_sorted is None:  # sorted again only when a request came
-            self._works_sorted = tuple(sorted(self._works))
+            self._works_sorted = tuple(self._works_order)
         return self._works_sorted

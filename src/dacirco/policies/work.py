@@ -8,6 +8,11 @@ each flavor is measured as tasks complete (``RecentStats.seconds_per_work``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dacirco.policies.base import JobView
+
 FAST_COST = 6.7  # x264 "fast" / "ultrafast" encoding time, measured on the catalog (2.0 / 0.3)
 P1080 = 1920 * 1080 * 30  # the pixel rate of a 1080p30 movie
 
@@ -18,3 +23,11 @@ def work_units(duration: float | None, pixel_rate: float | None, speed: str) -> 
         return 0.0
     pixels = (pixel_rate or P1080) / P1080
     return duration * pixels * (FAST_COST if speed == "fast" else 1.0)
+
+
+def view_work(job: JobView) -> float:
+    """The work of a waiting job or part as a policy sees it: a merge is a stream copy, no
+    encoding work (any worker will do); a chunk's movie length is its share already."""
+    if job.part == "merge":
+        return 0.0
+    return work_units(job.input_duration, job.input_pixel_rate, job.speed)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from pathlib import Path
@@ -170,6 +171,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate one policy on one workload, on the reference data center by default."""
+    # The command makes millions of objects that live until it ends (the workload, the run,
+    # its figures) and no reference cycle worth finding: the cyclic collector would only
+    # rescan them, again and again.
+    gc.disable()
     _check_policies([policy])
     setup = _setup(options)
     try:

@@ -6,8 +6,8 @@ one: it feeds the core the same stimuli and carries out its effects in simulated
 - A job arrives: ``Submitted``. ``Launch``: the worker registers (``Registered``) after a
   boot drawn from the boot model. ``Wake`` of a worker with a task: its steps (dispatch,
   download, transcode, upload) follow from the models; at the upload the core gets the
-  worker's four reports (``Reported``, each at its own time: the intermediate ones change
-  nothing a policy sees, so they are fed together). ``Halt``: the worker's pending events
+  worker's four reports in one step (``ReportedSteps``, each at its own time: the
+  intermediate ones change nothing a policy sees). ``Halt``: the worker's pending events
   are dropped.
 - The policy is asked (``Decide``) once for every set of simultaneous events, and, when
   nothing happens, every ``call_interval`` after the last event, as the controller's loop.
@@ -42,7 +42,7 @@ from dacirco.core.stimuli import (
     Decide,
     Registered,
     Released,
-    Reported,
+    ReportedSteps,
     Shutdown,
     Stimulus,
     Submitted,
@@ -59,6 +59,8 @@ from dacirco.sim.workload import SimJob
 BOOTED, DONE = 1, 2
 INF = math.inf
 STEPS = ("started", "downloaded", "transcoded", "uploaded")
+_SPEEDS = {s.value: s for s in Speed}  # a member by its value, without Enum's call
+_CODECS = {c.value: c for c in Codec}
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ def core_job(job: SimJob) -> Job:
         id=job.id,
         id_video=m.name,
         bitrate=job.bitrate,
-        speed=Speed(job.speed),
+        speed=_SPEEDS.get(job.speed) or Speed(job.speed),
         received_at=job.arrival,
-        codec=Codec(job.codec),
+        codec=_CODECS.get(job.codec) or Codec(job.codec),
         priority=job.priority,
         input_size=m.size_bytes,
         input_duration=m.duration,
@@ -323,9 +325,9 @@ class Simulation:
     def _report(self, worker_id: str, pending: tuple[str, tuple[float, ...]], until: float) -> None:
         """The worker's reports of the steps done by ``until``, each at its own time."""
         task_id, times = pending
-        for step, at in zip(STEPS, times, strict=True):
-            if at <= until:
-                self.feed(Reported(worker_id, task_id, step), at)
+        steps = tuple((step, at) for step, at in zip(STEPS, times, strict=True) if at <= until)
+        if steps:  # one step of the core: those before the upload change no one's state
+            self.feed(ReportedSteps(worker_id, task_id, steps), steps[-1][1])
 
     def _cut(self, now: float, why: str) -> None:
         """End of the simulation: stop every worker (a busy one's job waits again)."""
