@@ -137,8 +137,9 @@ async def test_a_database_of_an_older_main_is_migrated_and_read(fast_tmp: Path) 
     no set_aside table, jobs without the reuse fields)."""
     import shutil
 
+    from dacirco.controller import archive
     from dacirco.controller.store import SCHEMA_VERSION
-    from dacirco.domain import JobState
+    from dacirco.domain import JobState, reuse_key
 
     path = fast_tmp / "dacirco.sqlite3"
     shutil.copy(FIXTURE, path)
@@ -146,9 +147,20 @@ async def test_a_database_of_an_older_main_is_migrated_and_read(fast_tmp: Path) 
     store = Store(path)
     try:
         jobs, workers, tasks = await store.load()
+        summary = await store.run(archive.summary)
+        live, _, _ = await store.load(live=True)
     finally:
         store.close()
     assert raw(path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+    # The finished job's columns were filled from its JSON: a restart reads them alone.
+    assert summary.counts == {"Completed": 1, "Waiting": 1}
+    ((key, source, output),) = summary.finished.outputs
+    assert (source, output) == ("job-done", "bbb_1-1000k-fast-job-done.mp4")
+    assert key == reuse_key(jobs[0]) and [e[0] for e in summary.finished.ended] == ["job-done"]
+    assert summary.delays == [  # an older job has no "uploaded" timing: no delay then
+        t - jobs[0].received_at for t in [jobs[0].timings.get("uploaded")] if t is not None
+    ]
+    assert [j.id for j in live] == ["job-waiting"]
     done, waiting = jobs
     assert (done.id, done.state, done.output) == (
         "job-done",

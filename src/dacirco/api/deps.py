@@ -30,7 +30,8 @@ async def get_worker(
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise WorkerAuthError("missing 'Authorization: Bearer <worker token>' header")
-    return get_controller(request).authenticate(token)
+    controller: Controller = request.app.state.controller
+    return controller.authenticate(token)
 
 
 BackendDep = Annotated[Backend, Depends(get_backend)]

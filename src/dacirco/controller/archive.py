@@ -16,19 +16,15 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from dacirco.controller import done
 from dacirco.controller.store import job_from, task_from
 from dacirco.core.stimuli import Finished
-from dacirco.domain import FINAL_JOB_STATES, Job, JobState, Task
+from dacirco.domain import Job, JobState, Task
 
 log = logging.getLogger(__name__)
 
-_FINAL = tuple(s.value for s in FINAL_JOB_STATES)
-_IN_FINAL = f"state IN ({', '.join('?' * len(_FINAL))})"
 _SUMMARY = f"""
-SELECT id, state, data->>'$.reused_from', data->>'$.id_video', data->>'$.bitrate',
-       data->>'$.speed', data->>'$.codec', data->>'$.input_size', data->>'$.output',
-       data->>'$.received_at', data->>'$.timings.uploaded', data->>'$.history[#-1].at'
-FROM jobs WHERE {_IN_FINAL} AND json_valid(data) ORDER BY seq
+SELECT id, state, {", ".join(done.NAMES)} FROM jobs WHERE state IN {done.FINAL} ORDER BY seq
 """
 
 
@@ -47,15 +43,15 @@ def summary(db: sqlite3.Connection) -> Summary:
     outputs: list[tuple[tuple[str, int, str, str, int | None], str, str | None]] = []
     ended: list[tuple[str, float, str | None]] = []
     completed = JobState.COMPLETED.value
-    for row in db.execute(_SUMMARY, _FINAL):
-        job_id, state, source, movie, bitrate, speed, codec, size, output = row[:9]
-        received, uploaded, last = row[9:]
-        ended.append((job_id, float(last if last is not None else received or 0.0), source))
+    for job_id, state, at, delay, source, output, *key in db.execute(_SUMMARY):
+        if at is None:
+            continue  # a row whose JSON could not be read (set aside when it is asked for)
+        ended.append((job_id, at, source))
         if state != completed or source is not None:
             continue
-        outputs.append(((movie, int(bitrate), speed, codec, size), job_id, output))
-        if uploaded is not None and received is not None:
-            delays.append(float(uploaded) - float(received))
+        outputs.append((tuple(key), job_id, output))  # type: ignore[arg-type]
+        if delay is not None:
+            delays.append(delay)
     return Summary(counts, delays, Finished(tuple(outputs), tuple(ended)))
 
 

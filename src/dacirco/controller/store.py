@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dacirco.controller import done
 from dacirco.controller.changes import Change
 from dacirco.controller.events import EventLog
 from dacirco.domain import (
-    FINAL_JOB_STATES,
     Codec,
     Flavor,
     Job,
@@ -46,10 +46,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
-# The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside.
-# A database of an older version is migrated on open; one of a newer version is refused.
-SCHEMA_VERSION = 1
-_FINAL = "(" + ", ".join(sorted(f"'{s.value}'" for s in FINAL_JOB_STATES)) + ")"
+# The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside;
+# 2: + the finished jobs' columns (``done``). A database of an older version is migrated on
+# open; one of a newer version is refused.
+SCHEMA_VERSION = 2
+_FINAL = done.FINAL
+_JOB_COLUMNS = ("id", "state", "data", *done.NAMES)
+_UPSERT_JOB = (
+    f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))}) "
+    "ON CONFLICT(id) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in _JOB_COLUMNS[1:])
+)
 
 
 class StoreUnavailable(OSError):
@@ -113,7 +119,7 @@ def task_from(data: dict[str, Any]) -> Task:
 class Rows:
     """Entities serialised for one transaction; ``dropped``: rows to delete, by table."""
 
-    jobs: list[tuple[str, str, str]]
+    jobs: list[tuple[object, ...]]  # id, state, data, then the ``done`` columns
     workers: list[tuple[str, str, str]]
     tasks: list[tuple[str, str, str, str]]
     dropped: dict[str, list[str]] = field(default_factory=dict)
@@ -123,7 +129,7 @@ class Rows:
         cls, jobs: Iterable[Job] = (), workers: Iterable[Worker] = (), tasks: Iterable[Task] = ()
     ) -> Rows:
         return cls(
-            [(j.id, j.state.value, _dump(j)) for j in jobs],
+            [(j.id, j.state.value, _dump(j), *done.values(j)) for j in jobs],
             [(w.id, w.state.value, _dump(w)) for w in workers],
             [(t.id, t.job_id, t.state.value, _dump(t)) for t in tasks],
         )
@@ -168,10 +174,11 @@ class Store:
                 )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
-            # Every change of layout so far only adds tables: creating what is missing
-            # migrates an older database (a later version may add steps here).
+            # Every change of layout so far only adds tables and columns: creating what is
+            # missing migrates an older database (a later version may add steps here).
             conn.executescript(SCHEMA)
             conn.executescript(OUTBOX_SCHEMA)
+            done.migrate(conn)  # schema 2's columns
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 if version:
@@ -217,12 +224,12 @@ class Store:
                 if change.urls:  # its webhooks, stored with it: delivered at least once
                     body = json.dumps(change.webhook(seq), default=str)
                     enqueue(db, ((str(seq), url, body, change.at) for url in change.urls))
-            for table, table_rows in (("jobs", rows.jobs), ("workers", rows.workers)):
-                db.executemany(
-                    f"INSERT INTO {table} (id, state, data) VALUES (?, ?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
-                    table_rows,
-                )
+            db.executemany(_UPSERT_JOB, rows.jobs)
+            db.executemany(
+                "INSERT INTO workers (id, state, data) VALUES (?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
+                rows.workers,
+            )
             db.executemany(
                 "INSERT INTO tasks (id, job_id, state, data) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET state=excluded.state, data=excluded.data",
