@@ -23,9 +23,8 @@ from dacirco.domain import Job, JobState, Task
 
 log = logging.getLogger(__name__)
 
-_SUMMARY = f"""
-SELECT id, state, {", ".join(done.NAMES)} FROM jobs WHERE state IN {done.FINAL} ORDER BY seq
-"""
+# From the index of the ``done`` columns alone (no row is read, nothing sorted).
+_SUMMARY = f"SELECT seq, id, state, {', '.join(done.NAMES)} FROM jobs WHERE state IN {done.FINAL}"
 
 
 @dataclass(frozen=True)
@@ -40,19 +39,23 @@ class Summary:
 def summary(db: sqlite3.Connection) -> Summary:
     counts = {state: n for state, n in db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY 1")}
     delays: list[float] = []
-    outputs: list[tuple[tuple[str, int, str, str, int | None], str, str | None]] = []
+    outputs: dict[tuple[object, ...], tuple[int, str, str | None]] = {}  # key -> the first
     ended: list[tuple[str, float, str | None]] = []
     completed = JobState.COMPLETED.value
-    for job_id, state, at, delay, source, output, *key in db.execute(_SUMMARY):
+    for seq, job_id, state, at, delay, source, output, *key in db.execute(_SUMMARY):
         if at is None:
             continue  # a row whose JSON could not be read (set aside when it is asked for)
         ended.append((job_id, at, source))
         if state != completed or source is not None:
             continue
-        outputs.append((tuple(key), job_id, output))  # type: ignore[arg-type]
         if delay is not None:
             delays.append(delay)
-    return Summary(counts, delays, Finished(tuple(outputs), tuple(ended)))
+        first = outputs.get(k := tuple(key))
+        if first is None or seq < first[0]:
+            outputs[k] = (seq, job_id, output)
+    reusable = [(k, i, o) for k, (_, i, o) in sorted(outputs.items(), key=lambda kv: kv[1][0])]
+    finished = Finished(tuple(reusable), tuple(ended))  # type: ignore[arg-type]
+    return Summary(counts, delays, finished)
 
 
 def job(db: sqlite3.Connection, job_id: str) -> tuple[Job, list[Task]] | None:
