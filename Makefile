@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint browser bench bench-storage bench-runtimes bench-chunked bench-sim policies policies-real clean install
+.PHONY: run test test-fast lint browser bench bench-storage bench-runtimes bench-chunked bench-sim bench-scale policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ bench-chunked: $(STAMP)
 
 bench-sim: $(STAMP)
 	$(BIN)/python benchmarks/simulator.py
+
+# Scale: stored jobs, submissions, one decision, the simulator; each figure beside its goal.
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/decisions.py
+	$(BIN)/python benchmarks/sim_scale.py --million
 
 # docs/policies.md and its Pareto plots, from the simulator (about 20 s).
 policies: $(STAMP)

@@ -35,7 +35,11 @@ DataDir = Annotated[
     ),
 ]
 Algorithm = Annotated[
-    str, typer.Option(help="scheduling policy: minimize-workers, grace-period, right-size")
+    str,
+    typer.Option(
+        help="scheduling policy: grace-period, minimize-workers, right-size or a peer "
+        "(docs/policies.md)"
+    ),
 ]
 MaxWorkers = Annotated[int, typer.Option(help="most workers alive at once")]
 MaxIdle = Annotated[

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +149,19 @@ def test_sim_scale_benchmark_runs_and_prints_its_wall_time():
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "median wall (s)" in out.stdout and "policy calls" in out.stdout
+
+
+def test_scale_benchmark_runs_and_prints_each_figure_beside_its_goal():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "scale.py"),
+            "--stored", "300", "--rate", "20", "--seconds", "2",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    for figure in ("start-up, 300 stored jobs", "GET /jobs/{id} p99", "POST /jobs p99"):
+        assert figure in out.stdout
+    assert re.search(r"accepted jobs not listed afterwards\s*│\s*0\s*│\s*0\s*│", out.stdout)
+    assert re.search(r"answers\s*│[^│]*│\s*201: 40\s*│", out.stdout), out.stdout
