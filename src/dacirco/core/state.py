@@ -28,7 +28,6 @@ from dacirco.policies.base import (
     Limits,
     NodeView,
     WorkerView,
-    group_kinds,
     idle_age,
 )
 from dacirco.policies.stats import StatsTracker, maker
@@ -188,10 +187,14 @@ class State:
         present = key in self.waiting  # keeps its place in the dict, not its rank's
         self.tx.put(self.waiting, key, ref)
         self._job_views.pop(key, None)
-        self._waiting_view = None
         rank = self.rank(self.jobs[ref.job_id if ref else key])
-        if self._disorder is not None and (present or rank < self._last_rank):
+        in_order = not present and rank >= self._last_rank
+        if self._disorder is not None and not in_order:
             self._disorder[key] = None
+        if in_order and self._disorder == {} and self._waiting_view is not None:
+            self._appended.append(key)  # the view grows at its end: no need to rebuild it
+        else:
+            self._waiting_view = None
         self._last_rank = max(self._last_rank, rank)
 
     def rank(self, job: Job) -> float:
@@ -251,6 +254,10 @@ class State:
         )
         self._waiting_view: tuple[JobView, ...] | None = None
         self._waiting_groups: tuple[tuple[int, ...], ...] = ()
+        # While the view is in rank order: the positions of each job kind, and the keys
+        # enqueued after the view was built, in order (added to it by the next ``view``).
+        self._kinds: dict[tuple[object, ...], list[int]] = {}
+        self._appended: list[str] = []
         self._workers_view: tuple[WorkerView, ...] | None = None
         self._node_view: tuple[NodeView, ...] | None = None
         # The waiting keys out of rank order in ``waiting`` (which is in order of enqueueing):
@@ -277,7 +284,14 @@ class State:
             if self._disorder:
                 views.sort(key=_RANK)
             self._waiting_view = tuple(views)
-            self._waiting_groups = group_kinds(views)
+            self._kinds = {}
+            self._add_kinds(views, 0)
+            self._appended = []
+        elif self._appended:  # jobs enqueued in order since: after the others
+            new = [self._job_view(key, self.waiting[key]) for key in self._appended]
+            self._add_kinds(new, len(self._waiting_view))
+            self._waiting_view += tuple(new)
+            self._appended = []
         if self._dirty_workers:
             self._refresh_workers()
         if self._workers_view is None:
@@ -302,6 +316,18 @@ class State:
         cache["_idle_by_age"] = self._by_age_tuple
         cache["_idle_since_known"] = self._idle_unknown == 0
         return view
+
+    def _add_kinds(self, views: list[JobView], start: int) -> None:
+        """``views`` at positions ``start``…: their kinds' positions (``group_kinds``)."""
+        kinds = self._kinds
+        for i, j in enumerate(views, start):
+            key = (j.part, j.input_duration, j.input_pixel_rate, j.speed)  # policies.job_kind
+            group = kinds.get(key)
+            if group is None:
+                kinds[key] = [i]
+            else:
+                group.append(i)
+        self._waiting_groups = tuple(tuple(g) for g in kinds.values())
 
     def _find_disorder(self, views: list[JobView]) -> None:
         """The keys whose rank is below one enqueued before them (``views`` in dict order)."""
