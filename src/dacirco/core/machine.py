@@ -40,7 +40,7 @@ from .lifecycle import (
     stop_worker,
 )
 from .parts import chunk_done, merged, restore_parts
-from .state import CoreConfig, State, job_work, task_work
+from .state import CoreConfig, State
 from .stimuli import (
     Cancel,
     Decide,
@@ -58,6 +58,7 @@ from .stimuli import (
     Tick,
 )
 from .txn import Direct
+from .views import job_work, task_work
 
 DIRECT = Direct()  # no journal: stateless, shared
 

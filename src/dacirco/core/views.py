@@ -1,0 +1,258 @@
+"""The policy's view of the core's state (``ClusterView``), kept for what changed only: the
+waiting jobs' views (grown at their end while jobs come in order), the workers' by state and
+by idle age, the nodes'. A mixin of ``State``: every attribute it caches starts with an
+underscore and is set by ``invalidate`` (``caches``, ``restore_caches``)."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from operator import attrgetter
+from typing import NamedTuple
+
+from dacirco.domain import Job, Node, Task, Worker, WorkerState
+from dacirco.policies.base import ClusterView, JobView, NodeView, WorkerView, idle_age
+from dacirco.policies.stats import maker
+from dacirco.policies.work import work_units
+
+_RANK = attrgetter("ranked_at")
+_make_view = maker(ClusterView)
+_make_job = maker(JobView)
+_make_worker = maker(WorkerView)
+_ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
+
+
+class PartRef(NamedTuple):
+    """A waiting part of a split job: a chunk (index 1..chunks) or its merge (index 0)."""
+
+    job_id: str
+    kind: str
+    index: int
+
+
+def job_work(job: Job) -> float:
+    return work_units(job.input_duration, job.input_pixel_rate, job.speed._value_)
+
+
+def task_work(job: Job, task: Task) -> float:
+    """The encoding work of one task: a chunk's share of its job's, none for a merge."""
+    if task.part == "merge":
+        return 0.0
+    work = job_work(job)
+    return work / job.chunks if task.part == "chunk" and job.chunks else work
+
+
+class Views:
+    """The view-building half of ``State`` (see the module's docstring)."""
+
+    def invalidate(self) -> None:
+        """Forget every cached view (after a step was undone or sealed). Every attribute
+        set here, and only those, starts with an underscore (``caches``)."""
+        self._job_views: dict[str, JobView] = {}
+        self._worker_views: dict[str, WorkerView] = {}
+        # Per state, the views in creation order and their creation ranks (for bisect), so
+        # that a view's idle, booting and busy workers need no pass over all of them.
+        self._ranks: dict[str, int] = {w: i for i, w in enumerate(self.workers)}
+        self._in_state: dict[WorkerState, tuple[list[int], list[WorkerView]]] = {
+            s: ([], []) for s in _ALIVE
+        }
+        self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
+        # The idle ones by age too (ClusterView.idle_by_age): their keys, for bisect.
+        self._age_keys: list[tuple[float, str]] = []
+        self._by_age: list[WorkerView] = []
+        self._by_age_tuple: tuple[WorkerView, ...] | None = None
+        self._idle_unknown = 0  # idle views without idle_since
+        self._dirty_workers: dict[str, None] = dict.fromkeys(
+            w for w in self.workers if w in self.alive
+        )
+        self._waiting_view: tuple[JobView, ...] | None = None
+        self._waiting_groups: tuple[tuple[int, ...], ...] = ()
+        # While the view is in rank order: the positions of each job kind, and the keys
+        # enqueued after the view was built, in order (added to it by the next ``view``).
+        self._kinds: dict[tuple[object, ...], list[int]] = {}
+        self._appended: list[str] = []
+        self._workers_view: tuple[WorkerView, ...] | None = None
+        self._node_view: tuple[NodeView, ...] | None = None
+        # The waiting keys out of rank order in ``waiting`` (which is in order of enqueueing):
+        # the view is sorted while there is one. None: not known (found on the next view).
+        self._disorder: dict[str, None] | None = None
+        self._last_rank = float("-inf")  # the highest rank enqueued in order
+
+    def caches(self) -> dict[str, object]:
+        """The view caches as they are (every attribute ``invalidate`` sets), for
+        ``restore_caches``: a step's caches are right again once the step is stored."""
+        return {k: v for k, v in vars(self).items() if k.startswith("_")}
+
+    def restore_caches(self, caches: dict[str, object]) -> None:
+        vars(self).update(caches)
+        self._node_view = None  # the nodes may have been observed again meanwhile
+
+    def view(self, now: float) -> ClusterView:
+        if self._waiting_view is None:
+            views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
+            if self._disorder is None:
+                self._find_disorder(views)
+            elif self._disorder:  # a step undone may have left keys that no longer wait
+                self._disorder = {k: None for k in self._disorder if k in self.waiting}
+            if self._disorder:
+                views.sort(key=_RANK)
+            self._waiting_view = tuple(views)
+            self._kinds = {}
+            self._add_kinds(views, 0)
+            self._appended = []
+        elif self._appended:  # jobs enqueued in order since: after the others
+            new = [self._job_view(key, self.waiting[key]) for key in self._appended]
+            self._add_kinds(new, len(self._waiting_view))
+            self._waiting_view += tuple(new)
+            self._appended = []
+        if self._dirty_workers:
+            self._refresh_workers()
+        if self._workers_view is None:
+            self._workers_view = tuple(self._worker_views.values())
+        view = _make_view(
+            now,
+            self._waiting_view,
+            self._workers_view,
+            self.node_views(),
+            self.limits,
+            self.stats.snapshot(now),
+        )
+        tuples = self._state_tuples
+        for state in _ALIVE:
+            if state not in tuples:
+                tuples[state] = tuple(self._in_state[state][1])
+        cache = view.__dict__  # ClusterView's caches, filled
+        cache["_by_state"] = dict(tuples)
+        cache["_waiting_groups"] = self._waiting_groups
+        if self._by_age_tuple is None:
+            self._by_age_tuple = tuple(self._by_age)
+        cache["_idle_by_age"] = self._by_age_tuple
+        cache["_idle_since_known"] = self._idle_unknown == 0
+        return view
+
+    def _add_kinds(self, views: list[JobView], start: int) -> None:
+        """``views`` at positions ``start``…: their kinds' positions (``group_kinds``)."""
+        kinds = self._kinds
+        for i, j in enumerate(views, start):
+            key = (j.part, j.input_duration, j.input_pixel_rate, j.speed)  # policies.job_kind
+            group = kinds.get(key)
+            if group is None:
+                kinds[key] = [i]
+            else:
+                group.append(i)
+        self._waiting_groups = tuple(tuple(g) for g in kinds.values())
+
+    def _find_disorder(self, views: list[JobView]) -> None:
+        """The keys whose rank is below one enqueued before them (``views`` in dict order)."""
+        top, disorder = float("-inf"), {}
+        for v in views:
+            if v.ranked_at < top:
+                disorder[v.id] = None
+            else:
+                top = v.ranked_at
+        self._disorder, self._last_rank = disorder, top
+
+    def node_views(self) -> tuple[NodeView, ...]:
+        if self._node_view is None:
+            self._node_view = tuple(self._node(n) for n in self.nodes)
+        return self._node_view
+
+    def _job_view(self, key: str, ref: PartRef | None) -> JobView:
+        view = self._job_views.get(key)
+        if view is not None:
+            return view
+        job = self.jobs[ref.job_id if ref else key]
+        duration = job.input_duration
+        if ref is not None and ref.kind == "chunk" and duration:
+            duration = duration / max(1, job.chunks)
+        elif ref is not None:
+            duration = None if ref.kind == "merge" else duration
+        view = _make_job(  # JobView's fields, in order
+            key,
+            job.id_video,
+            job.bitrate,
+            job.speed._value_,
+            job.received_at,
+            job.attempts,
+            duration,
+            job.input_size if ref is None else None,
+            job.input_pixel_rate,
+            ref.kind if ref else None,
+            ref.job_id if ref else None,
+            job.input_frames if ref is None and job.input_fps else None,
+            job.priority,
+            self.rank(job) if job.priority else None,
+        )
+        self._job_views[key] = view
+        return view
+
+    def _refresh_workers(self) -> None:
+        # Workers are marked in creation order (a new one after every other), and a view
+        # updated in place keeps its place: the views stay in creation order.
+        views = self._worker_views
+        for wid in self._dirty_workers:
+            w = self.workers.get(wid)
+            old = views.get(wid)
+            if old is not None:
+                self._leave(old)
+            if w is None or w.state is WorkerState.STOPPED:
+                views.pop(wid, None)
+            else:
+                view = views[wid] = self._worker_view(w)
+                self._enter(view)
+        self._dirty_workers.clear()
+        self._workers_view = None
+
+    def _rank(self, wid: str) -> int:
+        rank = self._ranks.get(wid)
+        if rank is None:
+            rank = self._ranks[wid] = len(self._ranks)
+        return rank
+
+    def _enter(self, view: WorkerView) -> None:
+        ranks, views = self._in_state[view.state]
+        rank = self._rank(view.id)
+        i = bisect_left(ranks, rank)
+        ranks.insert(i, rank)
+        views.insert(i, view)
+        self._state_tuples.pop(view.state, None)
+        if view.state is WorkerState.IDLE:
+            key = idle_age(view)
+            i = bisect_left(self._age_keys, key)
+            self._age_keys.insert(i, key)
+            self._by_age.insert(i, view)
+            self._by_age_tuple = None
+            self._idle_unknown += view.idle_since is None
+
+    def _leave(self, view: WorkerView) -> None:
+        ranks, views = self._in_state[view.state]
+        i = bisect_left(ranks, self._rank(view.id))
+        del ranks[i], views[i]
+        self._state_tuples.pop(view.state, None)
+        if view.state is WorkerState.IDLE:
+            i = bisect_left(self._age_keys, idle_age(view))
+            del self._age_keys[i], self._by_age[i]
+            self._by_age_tuple = None
+            self._idle_unknown -= view.idle_since is None
+
+    def _worker_view(self, w: Worker) -> WorkerView:
+        task = self.tasks.get(w.task_id) if w.task_id else None
+        if task is None:
+            return _make_worker(
+                w.id, w.flavor, w.state, w.created_at, w.node, w.idle_since, None, None, None
+            )
+        job = self.jobs[task.job_id]
+        return _make_worker(  # WorkerView's fields, in order
+            w.id,
+            w.flavor,
+            w.state,
+            w.created_at,
+            w.node,
+            w.idle_since,
+            job.id,
+            task.assigned_at,
+            task_work(job, task),
+        )
+
+    def _node(self, n: Node) -> NodeView:
+        cpus, mem = self.used.get(n.name, (0.0, 0.0))
+        return NodeView(n.name, n.cpus, n.memory_gb, n.cpus - cpus, n.memory_gb - mem)
