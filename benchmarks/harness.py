@@ -43,13 +43,17 @@ def start_service(
 T0 = 1_700_000_000.0
 
 
-async def fill(data_dir: Path, n: int) -> None:
+async def fill(data_dir: Path, n: int, output: bytes | None = None) -> None:
     """``n`` completed jobs written straight into ``data_dir``'s database (as a long-running
-    service would have left them), in batches of 5,000 rows."""
+    service would have left them), in batches of 5,000 rows; with ``output``, each job's
+    output file too, holding it."""
     from dacirco.config import database_path
     from dacirco.controller.store import Store
     from dacirco.domain import Job, JobState, Speed
 
+    outputs = data_dir / "videos" / "output-videos"
+    if output is not None:
+        outputs.mkdir(parents=True, exist_ok=True)
     store = Store(database_path(data_dir))
     try:
         for start in range(0, n, 5000):
@@ -58,8 +62,14 @@ async def fill(data_dir: Path, n: int) -> None:
                 job = Job(f"job-{i:07d}", "bbb_1.mp4", 500 + i % 7500, Speed.FAST, T0 + i)
                 job.transition(JobState.STARTED, T0 + i + 1, "assigned")
                 job.transition(JobState.COMPLETED, T0 + i + 9, "done")
-                job.timings = {"assigned": T0 + i + 1, "uploaded": T0 + i + 9}
+                job.timings = {
+                    "assigned": T0 + i + 1,
+                    "started": T0 + i + 2,
+                    "uploaded": T0 + i + 9,
+                }
                 job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
+                if output is not None:
+                    (outputs / job.output).write_bytes(output)
                 batch.append(job)
             await store.save(jobs=tuple(batch))
     finally:

@@ -27,45 +27,18 @@ import httpx
 import typer
 
 from dacirco.config import database_path
-from dacirco.controller.store import Store
-from dacirco.domain import Job, JobState, Speed
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port, healthy
+from harness import fill, free_port, healthy
 
-T0 = 1_700_000_000.0
 OUTPUT = b"\0" * 4096
-
-
-async def fill(data_dir: Path, n: int) -> None:
-    outputs = data_dir / "videos" / "output-videos"
-    outputs.mkdir(parents=True, exist_ok=True)
-    store = Store(database_path(data_dir))
-    try:
-        for start in range(0, n, 5000):
-            batch = []
-            for i in range(start, min(n, start + 5000)):
-                job = Job(f"job-{i:07d}", "bbb_1.mp4", 500 + i % 7500, Speed.FAST, T0 + i)
-                job.transition(JobState.STARTED, T0 + i + 1, "assigned")
-                job.transition(JobState.COMPLETED, T0 + i + 9, "done")
-                job.timings = {
-                    "assigned": T0 + i + 1,
-                    "started": T0 + i + 2,
-                    "uploaded": T0 + i + 9,
-                }
-                job.output = f"bbb_1-{job.bitrate}k-fast-{job.id}.mp4"
-                (outputs / job.output).write_bytes(OUTPUT)
-                batch.append(job)
-            await store.save(jobs=tuple(batch))
-    finally:
-        store.close()
 
 
 def main(jobs: Annotated[int, typer.Option(help="finished jobs stored")] = 20000) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         data_dir = workdir / "data"
-        asyncio.run(fill(data_dir, jobs))
+        asyncio.run(fill(data_dir, jobs, OUTPUT))
         port = free_port()
         cmd = [
             sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),

@@ -31,7 +31,6 @@ from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Tick
 from dacirco.domain import (
-    FINAL_JOB_STATES,
     MAX_PRIORITY,
     MIN_PRIORITY,
     Codec,
@@ -387,8 +386,7 @@ class Controller(WorkerLink, Shell):
             job, _ = await self.find_job(job_id)
             if (refusal := cancel_refusal(job)) is not None:
                 raise Conflict(refusal)
-            if job.state in FINAL_JOB_STATES:
-                return job
+            return job  # Canceled already: the same answer
         await self.step(Cancel(job_id, reason))
         return self.job(job_id)
 

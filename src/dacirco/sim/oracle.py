@@ -106,27 +106,22 @@ class Oracle:
         sim = self.by_id.get(parent)
         if sim is None:
             return self.median_s
+        return self._piece_s(sim, part, self.chunks.get(parent, 1), now)
+
+    def _piece_s(self, job: SimJob, part: str | None, chunks: int, now: float) -> float:
+        """Seconds of ``job`` whole (``part`` None), of one of its ``chunks`` or its merge."""
         if part is None:
-            return self._whole_s(sim)
-        k = self.chunks.get(parent, 1)
-        piece = (
-            chunk_job(sim, 1, k, self.models)
-            if part == "chunk"
-            else merge_job(sim, k, self.models, now)
-        )
+            return self._whole_s(job)
+        if part == "chunk":
+            piece = chunk_job(job, 1, chunks, self.models)
+        else:
+            piece = merge_job(job, chunks, self.models, now)
         transcode = work_seconds(piece, part, self.models, self._cores())
         return piece.dispatch_s + piece.download_s + transcode + piece.upload_s
 
-    def _demand(self, job: SimJob, at: float) -> Demand:
-        k = self.chunks_for(job)
-        if k == 1:
-            return Demand(at, self._whole_s(job), 1)
-        return Demand(at, self._part_s_of(job, k), k)
-
-    def _part_s_of(self, job: SimJob, k: int) -> float:
-        piece = chunk_job(job, 1, k, self.models)
-        transcode = work_seconds(piece, "chunk", self.models, self._cores())
-        return piece.dispatch_s + piece.download_s + transcode + piece.upload_s
+    def _demand(self, job: SimJob, at: float, chunks: int) -> Demand:
+        part = "chunk" if chunks > 1 else None
+        return Demand(at, self._piece_s(job, part, chunks, at), chunks)
 
     # ---- the decision ------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -155,12 +150,11 @@ class Oracle:
         demands: list[tuple[Demand, JobView | None]] = [
             (Demand(now, self._part_s(j.id, now), 1), j) for j in waiting
         ]
-        demands += [
-            (Demand(now, self._part_s_of(self.by_id[s.job_id], s.chunks), s.chunks), None)
-            for s in splits
-        ]
+        demands += [(self._demand(self.by_id[s.job_id], now, s.chunks), None) for s in splits]
         lo, hi = bisect_right(self.arrivals, now), bisect_right(self.arrivals, now + self.horizon)
-        demands += [(self._demand(j, j.arrival), None) for j in self.future[lo:hi]]
+        demands += [
+            (self._demand(j, j.arrival, self.chunks_for(j)), None) for j in self.future[lo:hi]
+        ]
 
         lead = self._lead(view)
         assign: list[Assign] = []

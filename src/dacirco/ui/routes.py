@@ -56,9 +56,9 @@ async def overview(request: Request, page: Page = 0) -> Response:
     if token is None:
         return RedirectResponse("/ui/login", status_code=303)
     c = _controller(request)
-    _, _, page = views.paging(c, page)
-    shown = await c.newest_jobs(page * views.PAGE, views.PAGE)
-    data = views.overview(c, page, c.clock(), shown)
+    paged = views.paging(c, page)
+    shown = await c.newest_jobs(paged[2] * views.PAGE, views.PAGE)
+    data = views.overview(c, paged, c.clock(), shown)
     state = request.app.state
     if getattr(state, "ui_cache", None) is None:
         state.ui_cache = {}

@@ -58,10 +58,12 @@ def paging(c: Controller, page: int) -> tuple[int, int, int]:
     return total, pages, min(max(0, page), pages - 1)
 
 
-def overview(c: Controller, page: int, now: float, shown: list[Job]) -> dict[str, Any]:
+def overview(
+    c: Controller, paged: tuple[int, int, int], now: float, shown: list[Job]
+) -> dict[str, Any]:
     """The overview page: counts, capacity, live workers, one page of jobs (``shown``, newest
-    first, read by the caller: finished jobs are in the store)."""
-    total, pages, page = paging(c, page)
+    first, read by the caller: finished jobs are in the store; ``paged``: from ``paging``)."""
+    total, pages, page = paged
     usage = c.usage.workers if c.usage is not None else {}
     alive = [c.workers[w] for w in c.core.state.alive]
     nodes = c.runtime.nodes()
