@@ -18,9 +18,10 @@ from starlette.routing import Match
 from dacirco import __version__
 from dacirco.api import events, files, jobs, metrics, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
-from dacirco.api.backend import ApiError, LocalBackend, RemoteBackend, error_headers, one_line
+from dacirco.api.backend import ApiError, LocalBackend, error_headers, one_line
 from dacirco.api.deps import known_query
 from dacirco.api.guard import MAX_BODY, RequestGuard
+from dacirco.api.remote import RemoteBackend
 from dacirco.api.responses import AUTH, COMMON
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError

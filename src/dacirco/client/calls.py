@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from dacirco.api.backend import _segment
+from dacirco.api.remote import _segment
 from dacirco.auth_options import bearer
 from dacirco.client.errors import invalid_answer, raise_for
 
