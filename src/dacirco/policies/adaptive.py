@@ -1,0 +1,231 @@
+"""adaptive: one-core workers, each job split to the length of a typical one, and a warm pool
+sized from the traffic by queueing theory, so that it stays lean when requests are few and
+fast when they come close together (docs/policies.md has the measurements).
+
+Every knob below is a ratio or a statistical threshold; the seconds come from what the policy
+observes (``view.stats``): the arrival rate, the boot time, the recent requests' work and how
+many seconds a unit of work takes on a one-core worker.
+
+- **One flavor.** Every worker is ``tiny`` (one core: where a core-second does the most work,
+  since ffmpeg does not use more cores linearly). Where the mechanism splits jobs
+  (``Limits.can_split``), speed comes from chunks on several workers rather than from
+  larger workers.
+- **Chunks the length of a typical job.** A job is split in ``ceil(its seconds / piece)``
+  chunks (at most ``max_chunks``), ``piece`` being ``piece_share`` x the median recent job's
+  seconds: a long movie then costs little more delay than a short one, on any catalog.
+- **A pool from the traffic (square-root staffing).** With requests arriving at rate λ, a
+  mean job of ``t`` seconds and a boot of ``b`` seconds, the work keeps ``R = λ·t`` workers
+  busy; the pool holds ``R + β·√R`` workers (Halfin and Whitt's many-server regime), β chosen
+  so that a request finds no idle worker with probability ``wait_share · t / b``: a job may
+  wait a boot that often if the expected wait is that share of its own length. Short jobs and
+  slow boots thus get a larger margin, long jobs and fast boots a thinner one.
+- **Bursts and silences.** λ is the ten-minute rate, unless the last minute's arrivals are
+  more than ``burst_z`` standard deviations of a Poisson count away from it (a burst, or a
+  lull): then the last minute's. A silence longer than ``gap_test`` mean inter-arrival times
+  (its chance under the current rate is below 5 %) means the traffic stopped: λ is then at
+  most one over the silence.
+- **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
+  busy ones due within ``wait_factor`` boots, before new ones are started.
+- **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times, the
+  longest idle first; requests go to the most recently idle worker so the oldest age out.
+  Each idle worker goes after ``max_idle_time`` at the latest.
+- **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
+
+It reads only the view: it is as pure as the classic policies, and the simulator and the
+controller run the same object.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import chain, islice
+
+from dacirco.policies.base import (
+    Assign,
+    ClusterView,
+    Decisions,
+    JobView,
+    PolicyParams,
+    Split,
+    StartWorker,
+    StopWorker,
+    register,
+)
+from dacirco.policies.right_size_serve import Placer
+from dacirco.policies.stats import SHORT_WINDOW
+from dacirco.policies.work import view_work
+
+FLAVOR = "tiny"
+MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed cost
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    wait_share: float = 0.25  # a job may wait a boot with probability this x its length / boot
+    piece_share: float = 1.0  # chunks last this share of the median recent job
+    max_chunks: int = 8
+    burst_z: float = 2.0  # standard deviations of the last minute's count that make a burst
+    gap_test: float = 3.0  # a silence of this many mean inter-arrival times: traffic stopped
+    wait_factor: float = 1.0  # a task waits for a busy worker due within this many boots
+    linger_boots: float = 0.3  # boot times an idle worker beyond the pool is kept
+    max_idle_time: float = 3600.0  # seconds an idle worker is kept at most
+    default_boot: float = 20.0  # seconds, until a boot has been seen
+    default_rate: float = 0.5  # seconds per unit of work on one core, until one is measured
+    name: str = "adaptive"
+
+    # ---- what the traffic asks ---------------------------------------------------------------
+    def boot(self, view: ClusterView) -> float:
+        b = view.stats.boot_seconds
+        return b if b is not None else self.default_boot
+
+    def rate(self, view: ClusterView) -> float:
+        """Seconds per unit of work on a one-core worker."""
+        r = view.stats.seconds_per_work.get(FLAVOR)
+        return r if r is not None else self.default_rate
+
+    def arrival_rate(self, view: ClusterView) -> float:
+        s = view.stats
+        lam = s.rate_long
+        expected, seen = s.rate_long * SHORT_WINDOW, s.rate_short * SHORT_WINDOW
+        if abs(seen - expected) > self.burst_z * math.sqrt(max(expected, 1.0)):
+            lam = s.rate_short
+        if s.last_arrival is not None and lam > 0:
+            gap = view.now - s.last_arrival
+            if gap * lam > self.gap_test:
+                lam = 1.0 / gap
+        return lam
+
+    def piece(self, view: ClusterView, rate: float) -> float:
+        """Seconds a chunk should last: a share of the median recent job's."""
+        works = view.stats.recent_work
+        if not works:
+            return math.inf
+        return max(MIN_PIECE_S, self.piece_share * works[len(works) // 2] * rate)
+
+    def chunks(self, job: JobView, rate: float, piece: float) -> int:
+        if not job.frames:
+            return 1
+        k = math.ceil(view_work(job) * rate / piece)
+        return max(1, min(k, self.max_chunks, job.frames))
+
+    def pool(self, view: ClusterView, rate: float) -> float:
+        """The workers the traffic keeps busy, plus the spare ones (square-root staffing)."""
+        works = view.stats.recent_work
+        if not works:
+            return 0.0
+        mean_s = sum(works) / len(works) * rate
+        busy = self.arrival_rate(view) * mean_s
+        beta = spare_for(round(min(0.5, self.wait_share * mean_s / self.boot(view)), 3))
+        return busy + beta * math.sqrt(busy)
+
+    # ---- decisions ---------------------------------------------------------------------------
+    def decide(self, view: ClusterView) -> Decisions:
+        rate, boot = self.rate(view), self.boot(view)
+        idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
+        splits = self.splits(view, rate, len(view.workers) + view.room)
+        gone = {s.job_id for s in splits}
+        # Merges first (each ends a job), then the queue's order; only as many as there are
+        # idle workers are looked at.
+        merges = self.merges(view)
+        rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
+        queue = chain(merges, islice(rest, max(0, len(idle) - len(merges))))
+        assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, idle, strict=False))
+        still_idle = idle[len(assign) :]
+        # Tasks left (and the chunks to come) take booting workers, then busy ones due soon,
+        # then new ones; the pool is kept at its size.
+        demand = self.tasks(view, rate) - len(assign) - len(still_idle)
+        demand -= len(view.booting)
+        if demand > 0:
+            demand -= self.due(view, rate, boot * self.wait_factor)
+        target = math.ceil(self.pool(view, rate))
+        start = self.place(view, min(max(demand, target - len(view.workers), 0), view.room))
+        stop = []
+        if len(assign) == len(view.waiting) and not splits:
+            surplus = len(view.workers) + len(start) - target
+            linger = min(self.linger_boots * boot, self.max_idle_time)
+            for w in reversed(still_idle):  # longest idle first
+                idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
+                if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= linger):
+                    stop.append(StopWorker(w.id, f"idle {idle_for:.0f} s, pool {target}"))
+                    surplus -= 1
+        return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
+
+    def splits(self, view: ClusterView, rate: float, workers: int) -> tuple[Split, ...]:
+        """The waiting whole jobs at the head of the queue, each in chunks, while the
+        workers there are or may be started can take them."""
+        if not view.limits.can_split:
+            return ()
+        piece, out = self.piece(view, rate), []
+        for j in view.waiting:
+            if workers <= 0:
+                break
+            if j.part is not None:
+                workers -= 1
+                continue
+            k = self.chunks(j, rate, piece)
+            if k >= 2:
+                out.append(Split(j.id, k))
+            workers -= k
+        return tuple(out)
+
+    def merges(self, view: ClusterView) -> list[JobView]:
+        groups = view.waiting_groups
+        if groups is None:
+            return [j for j in view.waiting if j.part == "merge"]
+        found = [i for g in groups if view.waiting[g[0]].part == "merge" for i in g]
+        return [view.waiting[i] for i in sorted(found)]
+
+    def tasks(self, view: ClusterView, rate: float) -> int:
+        """The tasks the waiting jobs make: a part is one, a whole job its chunks (by kind
+        of job: jobs of one kind have the same work)."""
+        split = view.limits.can_split
+        piece = self.piece(view, rate) if split else math.inf
+        groups = view.waiting_groups
+        if groups is None:
+            groups = tuple((i,) for i in range(len(view.waiting)))
+        n = 0
+        for g in groups:
+            head = view.waiting[g[0]]
+            k = 1 if head.part is not None or not split else self.chunks(head, rate, piece)
+            n += len(g) * k
+        return n
+
+    def due(self, view: ClusterView, rate: float, horizon: float) -> int:
+        """Busy workers whose task is predicted to end within ``horizon`` seconds."""
+        now, n = view.now, 0
+        for w in view.busy:
+            if w.busy_since is not None and w.job_work:
+                left = w.job_work * rate - (now - w.busy_since)
+                n += -horizon < left <= horizon
+        return n
+
+    def place(self, view: ClusterView, n: int) -> tuple[StartWorker, ...]:
+        placer, out = Placer(view.nodes), []
+        for _ in range(n):
+            placed = placer.place(FLAVOR, 1)
+            if placed is None:
+                break
+            out.append(placed)
+        return tuple(out)
+
+
+@lru_cache(maxsize=1024)
+def spare_for(p: float) -> float:
+    """β such that an arrival finds every worker busy with probability ``p`` when there are
+    ``R + β·√R`` workers for a load of R (Halfin and Whitt, 1981): ``p = 1 / (1 + β·Φ(β) /
+    φ(β))``, solved by bisection."""
+    p = min(max(p, 1e-6), 1.0)
+    lo, hi = 0.0, 6.0
+    for _ in range(40):
+        b = (lo + hi) / 2
+        density = math.exp(-b * b / 2) / math.sqrt(2 * math.pi)
+        cdf = 0.5 * (1 + math.erf(b / math.sqrt(2)))
+        lo, hi = (b, hi) if 1 / (1 + b * cdf / density) > p else (lo, b)
+    return (lo + hi) / 2
+
+
+@register("adaptive")
+def _make(params: PolicyParams) -> Adaptive:
+    return Adaptive()

@@ -1,0 +1,149 @@
+"""adaptive, decision by decision on hand-made views, and against the classic policies in the
+simulator."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from types import MappingProxyType
+
+import pytest
+
+from dacirco.analytics.figures import figures
+from dacirco.domain import FLAVORS, WorkerState
+from dacirco.policies.adaptive import Adaptive, spare_for
+from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
+from dacirco.policies.stats import SHORT_WINDOW, RecentStats
+from dacirco.sim.cluster import DataCenter
+from dacirco.sim.compare import Setup
+from dacirco.sim.models import Models
+from dacirco.sim.run import SimConfig
+from dacirco.sim.workload import CatalogShape
+
+NOW = 1000.0
+P1080_30 = 1920 * 1080 * 30
+
+
+def job(
+    i: int, duration: float = 10.0, speed: str = "ultrafast", frames: int | None = 300
+) -> JobView:
+    return JobView(
+        id=f"j{i}",
+        id_video="bbb_9.mp4",
+        bitrate=1000,
+        speed=speed,
+        received_at=NOW,
+        input_duration=duration,
+        input_pixel_rate=P1080_30,
+        frames=frames,
+    )
+
+
+def idle(i: int, since: float = NOW - 1) -> WorkerView:
+    return WorkerView(f"w{i}", FLAVORS["tiny"], WorkerState.IDLE, NOW - 500, "n0", idle_since=since)
+
+
+def stats(
+    rate: float, works: tuple[float, ...] = (10.0,) * 9, last: float | None = NOW
+) -> RecentStats:
+    return RecentStats(
+        rate_short=rate,
+        rate_long=rate,
+        arrivals=100,
+        last_arrival=last,
+        boot_seconds=20.0,
+        seconds_per_work=MappingProxyType({"tiny": 1.0}),
+        recent_work=works,
+    )
+
+
+def view(waiting=(), workers=(), st=None, split=True, cores=18) -> ClusterView:  # type: ignore[no-untyped-def]
+    used = sum(w.flavor.cpus for w in workers)
+    return ClusterView(
+        now=NOW,
+        waiting=tuple(waiting),
+        workers=tuple(workers),
+        nodes=(NodeView("n0", cores, 64.0, cores - used, 64.0 - 2 * used),),
+        limits=Limits(max_workers=cores, can_split=split),
+        stats=st or RecentStats(),
+    )
+
+
+def test_the_spare_capacity_is_halfin_and_whitts() -> None:
+    # P(wait) = 1 / (1 + b Phi(b) / phi(b)): 1 at b = 0, 0.224 at b = 1, 0.0269 at b = 2.
+    assert spare_for(1.0) == pytest.approx(0.0, abs=1e-3)
+    assert spare_for(0.5) == pytest.approx(0.506, abs=1e-2)
+    assert spare_for(0.2236) == pytest.approx(1.0, abs=1e-2)
+    assert spare_for(0.0269) == pytest.approx(2.0, abs=1e-2)
+
+
+def test_a_job_is_split_to_the_length_of_a_typical_one() -> None:
+    # The median recent job lasts 10 s on one core; this one 40 s: four chunks of 10 s.
+    v = view([job(1, duration=40.0)], st=stats(0.1))
+    d = Adaptive().decide(v)
+    assert [(s.job_id, s.chunks) for s in d.split] == [("j1", 4)]
+    assert all(s.flavor == "tiny" for s in d.start)
+    # As long as a typical job, or without splitting: whole.
+    assert Adaptive().decide(view([job(1, duration=10.0)], st=stats(0.1))).split == ()
+    assert Adaptive().decide(view([job(1, duration=40.0)], st=stats(0.1), split=False)).split == ()
+
+
+def test_the_pool_follows_the_traffic() -> None:
+    policy = Adaptive()
+    # 0.5 requests/s of 10 s each keep 5 workers busy; the pool adds a margin above that.
+    busy = policy.pool(view(st=stats(0.5)), 1.0)
+    assert 5.0 < busy < 10.0
+    # Ten times the traffic: about ten times the pool, relatively less margin.
+    more = policy.pool(view(st=stats(5.0)), 1.0)
+    assert 50.0 < more < 10 * busy
+    # A warm pool is started with nothing waiting ...
+    starts = policy.decide(view(st=stats(0.5))).start
+    assert len(starts) == math.ceil(busy)
+    # ... and kept while the traffic lasts, idle workers beyond it stopped.
+    workers = [idle(i, since=NOW - 30) for i in range(12)]
+    d = policy.decide(view(workers=workers, st=stats(0.5)))
+    assert len(d.stop) == 12 - math.ceil(busy) and not d.start
+
+
+def test_a_silence_empties_the_pool_and_a_burst_fills_it() -> None:
+    policy = Adaptive()
+    workers = [idle(i, since=NOW - 100) for i in range(8)]
+    # Nothing for 100 s at 0.5 requests/s (50 expected): the traffic stopped.
+    quiet = view(workers=workers, st=stats(0.5, last=NOW - 100))
+    assert policy.arrival_rate(quiet) == pytest.approx(0.01)
+    assert len(policy.decide(quiet).stop) == 7  # one kept: a request may still come
+    # The last minute's count far above the ten-minute rate's: the last minute's rate.
+    burst = replace(stats(0.1), rate_short=1.0)
+    assert policy.arrival_rate(view(st=burst)) == 1.0
+    # Within Poisson noise of it: the steady rate.
+    noise = replace(stats(0.5), rate_short=0.5 + 1.9 * math.sqrt(0.5 * SHORT_WINDOW) / SHORT_WINDOW)
+    assert policy.arrival_rate(view(st=noise)) == 0.5
+
+
+def test_merges_go_first() -> None:
+    merge = replace(job(9), id="j9#merge", part="merge", parent_id="j9", frames=None)
+    d = Adaptive().decide(view([job(1, frames=None), merge], [idle(1)], st=stats(0.01)))
+    assert [a.job_id for a in d.assign] == ["j9#merge"]
+
+
+@pytest.mark.parametrize("workload", ["poisson@0.3", "bursty"])
+def test_faster_than_grace_period_and_leaner_than_minimize_workers(workload: str) -> None:
+    """The simulator, reference data center, VM boots, jobs split: a lower average and p95
+    delay than grace-period's, fewer reserved core-seconds than minimize-workers'."""
+    setup = Setup(
+        DataCenter.reference(),
+        SimConfig(split=True),
+        Models.build("vm"),
+        jobs=300,
+        catalog=CatalogShape.named("default"),
+    )
+    jobs, _ = setup.workload(workload, 1)
+    got = {
+        p: figures(setup.run(p, jobs, 1).run)
+        for p in ("adaptive", "grace-period", "minimize-workers")
+    }
+    new = got["adaptive"]
+    assert new.completed + new.reused == len(jobs)
+    assert new.delay.avg < got["grace-period"].delay.avg
+    assert new.delay.p95 < 0.8 * got["grace-period"].delay.p95
+    assert new.reserved_core_seconds < got["minimize-workers"].reserved_core_seconds
