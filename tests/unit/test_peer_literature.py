@@ -107,13 +107,13 @@ def test_erlang_c_and_the_tail() -> None:
     assert tails == sorted(tails, reverse=True) and wait_tail(4, 0.2, 20.0, 1.0, 30.0) == 1.0
 
 
-@pytest.mark.parametrize("name", ["covt", "cvss"])
+@pytest.mark.parametrize("name", ["covt", "cvss", "mpc"])
 def test_an_empty_cluster_is_left_alone(name: str) -> None:
     d = make_policy(name).decide(view())
     assert d.empty and d.wake_at == math.inf
 
 
-@pytest.mark.parametrize("name", ["covt", "cvss"])
+@pytest.mark.parametrize("name", ["covt", "cvss", "mpc"])
 def test_no_start_when_the_nodes_are_full_or_max_workers_reached(name: str) -> None:
     waiting = [job(i, at=0.0, seconds=60, speed="fast") for i in range(5)]
     busy = [
@@ -249,14 +249,16 @@ def most_at_once(run: RunData) -> int:
     return peak
 
 
-def diurnal(seed: int, jobs: int = 400, mean_rate: float = 0.15) -> list[SimJob]:
+def diurnal(
+    seed: int, jobs: int = 400, mean_rate: float = 0.15, period: float = 3600.0
+) -> list[SimJob]:
     # A 'day' of an hour, long enough for the rate to be tracked (its default is 10 minutes).
     setup = Setup(
         DataCenter.reference(),
         SimConfig(split=False),
         Models.build("vm"),
         jobs=jobs,
-        params={"period_seconds": 3600.0, "mean_rate": mean_rate},
+        params={"period_seconds": period, "mean_rate": mean_rate},
     )
     return setup.workload("diurnal", seed)[0]
 

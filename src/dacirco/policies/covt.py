@@ -47,7 +47,7 @@ from dacirco.policies.base import (
     register,
 )
 from dacirco.policies.deadline import WAIT_ALLOWANCE, job_work, seconds_per_work
-from dacirco.policies.provision import Room, Server, boot_seconds, servers
+from dacirco.policies.provision import Room, Server, boot_seconds, servers, work_moments
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -81,16 +81,7 @@ class Covt:
     # ---- the model -------------------------------------------------------------------------
     def workload(self, view: ClusterView) -> tuple[float, float, float]:
         """(lambda, mean work, squared coefficient of variation of the work)."""
-        s = view.stats
-        rate = s.rate_long
-        works = [w for w in s.recent_work if w > 0] or [
-            w for w in (job_work(j) for j in view.waiting) if w > 0
-        ]
-        if not works:
-            return rate, 0.0, 0.0
-        mean = sum(works) / len(works)
-        var = sum((w - mean) ** 2 for w in works) / len(works)
-        return rate, mean, var / (mean * mean)
+        return (view.stats.rate_long, *work_moments(view))
 
     def workers_for(
         self, view: ClusterView, flavor: str, load: tuple[float, float, float] | None = None

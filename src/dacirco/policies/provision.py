@@ -22,6 +22,19 @@ def boot_seconds(view: ClusterView) -> float:
     return DEFAULT_BOOT if b is None else b
 
 
+def work_moments(view: ClusterView) -> tuple[float, float]:
+    """(mean, squared coefficient of variation) of a request's work: of the recent requests
+    (``view.stats.recent_work``), else of the waiting ones; (0, 0) when none has any."""
+    works = [w for w in view.stats.recent_work if w > 0] or [
+        w for w in (job_work(j) for j in view.waiting) if w > 0
+    ]
+    if not works:
+        return 0.0, 0.0
+    mean = sum(works) / len(works)
+    var = sum((w - mean) ** 2 for w in works) / len(works)
+    return mean, var / (mean * mean)
+
+
 class Room:
     """What may still be started during one decision: ``max_workers`` and each node's free
     cores and memory, taken as workers are granted. A new worker goes to the node with the
