@@ -1,7 +1,8 @@
-"""The peer policies' plain definitions, for the tests: ``cvss`` and ``covt`` as first
-written (every waiting job sorted, the whole queue list-scheduled on every server for each
-worker considered). The shipped policies take the same decisions in less time on large views;
-``test_peer_reference.py`` checks that they agree."""
+"""The peer policies' plain definitions, for the tests: ``cvss``, ``covt`` and
+``priority-dynamic`` as first written (every waiting job sorted, the whole queue
+list-scheduled on every server for each worker considered). The shipped policies take the
+same decisions in less time on large views; ``test_peer_reference.py`` checks that they
+agree."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dacirco.policies.base import (
 from dacirco.policies.covt import Covt
 from dacirco.policies.cvss import Cvss, urgency
 from dacirco.policies.deadline import deadline, job_work, predicted_seconds, seconds_per_work
+from dacirco.policies.priority_dynamic import PriorityDynamic
 from dacirco.policies.provision import Room, Server, boot_seconds, servers
 
 
@@ -223,3 +225,9 @@ class PlainCovt(Covt):
                 break
             first.at += job_work(job) * spw[first.flavor]
         return tuple(start)
+
+
+@dataclass(frozen=True)
+class PlainPriorityDynamic(PriorityDynamic):
+    def first(self, view: ClusterView, n: int) -> list[JobView]:
+        return self.queue(view)[:n]  # every waiting job sorted

@@ -1,8 +1,9 @@
-"""The peer policies ``cvss`` and ``covt`` decide as their plain definitions
-(``reference_peers.py``: every waiting job sorted, the whole queue list-scheduled again for
-each worker considered): on random views (priorities, parts, ties, views out of queue order
-among them), and on every view of whole simulated runs (the core's views, with their indexes),
-overloaded ones with queues of hundreds of jobs among them."""
+"""The peer policies ``cvss``, ``covt`` and ``priority-dynamic`` decide as their plain
+definitions (``reference_peers.py``: every waiting job sorted, the whole queue list-scheduled
+again for each worker considered): on random views (priorities, parts, ties, views out of
+queue order among them), on crowded views, and on every view of whole simulated runs (the
+core's views, with their indexes), overloaded ones with queues of hundreds of jobs among
+them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, Policy
 from dacirco.policies.batch import Batch, misses_above
 from dacirco.policies.covt import Covt
 from dacirco.policies.cvss import Cvss
+from dacirco.policies.priority_dynamic import PriorityDynamic
 from dacirco.policies.provision import Room, Server, boot_seconds, completions, free_times
 from dacirco.policies.stats import RecentStats
 from dacirco.sim.cluster import DataCenter
@@ -25,7 +27,7 @@ from dacirco.sim.models import Models
 from dacirco.sim.run import SimConfig, Simulation
 from dacirco.sim.workload import make_jobs, parse_priorities, requests_for
 
-from .reference_peers import PlainCovt, PlainCvss, plain_completions
+from .reference_peers import PlainCovt, PlainCvss, PlainPriorityDynamic, plain_completions
 from .test_policy_properties import views
 from .test_policy_reference import Both
 
@@ -35,6 +37,9 @@ PAIRS: list[tuple[Policy, Policy]] = [
     (Cvss(upper=0.9, lower=0.5, split_work=1.0), PlainCvss(upper=0.9, lower=0.5, split_work=1.0)),
     (Covt(), PlainCovt()),
     (Covt(target_wait=0.0, target_share=0.5), PlainCovt(target_wait=0.0, target_share=0.5)),
+    (PriorityDynamic(), PlainPriorityDynamic()),
+    (PriorityDynamic(aging=0.5), PlainPriorityDynamic(aging=0.5)),
+    (PriorityDynamic(largest_first=True), PlainPriorityDynamic(largest_first=True)),
 ]
 
 
@@ -90,8 +95,9 @@ def test_random_views(view: ClusterView, kind: str, split: bool, room: int) -> N
         (Cvss(), PlainCvss(), 30, 30),
         (Covt(), PlainCovt(), 8, 8),
         (Covt(), PlainCovt(), 30, 30),
+        (PriorityDynamic(), PlainPriorityDynamic(), 8, 8),
     ],
-    ids=["cvss-8", "cvss-30", "covt-8", "covt-30"],
+    ids=["cvss-8", "cvss-30", "covt-8", "covt-30", "priority-dynamic-8"],
 )
 def test_every_view_of_an_overloaded_run(
     policy: Policy, plain: Policy, max_workers: int, speedup: int
@@ -157,6 +163,7 @@ def test_crowded_views(seed: int) -> None:
             view = replace(base, now=base.now + later)
             assert Cvss().decide(view) == PlainCvss().decide(view)
             assert Covt().decide(view) == PlainCovt().decide(view)
+            assert PriorityDynamic().decide(view) == PlainPriorityDynamic().decide(view)
             fast += rounds_are_sure(view)
     assert fast  # the provisioner's quick rounds were compared too
 

@@ -50,6 +50,7 @@ from dacirco.policies.common import starts_for
 
 SIZE_WEIGHT, BITRATE_WEIGHT, SPEED_WEIGHT = 0.5, 0.3, 0.2  # the source's weights
 AGING = 10.0  # seconds of waiting worth one point of score (the source's)
+CHEAPEST = SPEED_WEIGHT * 1.0  # the lowest cost: no size, no bitrate, "ultrafast"
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,31 @@ class PriorityDynamic:
         now = view.now
         return sorted(view.waiting, key=lambda j: self.key(j, now))  # stable: ties by rank
 
+    def first(self, view: ClusterView, n: int) -> list[JobView]:
+        """``self.queue(view)[:n]``, mostly without reading the whole queue: in rank order
+        (``view.waiting_groups`` known), a job is worth less aging than the one before it,
+        and no cost is below ``CHEAPEST`` (sizes and bitrates are never negative); so once
+        the cheapest cost, aged as the next job, cannot beat the ``n``-th best found, no job
+        further in the queue can."""
+        now, aging = view.now, self.aging
+        if self.largest_first or aging <= 0 or view.waiting_groups is None:
+            return heapq.nsmallest(n, view.waiting, key=lambda j: self.key(j, now))
+        worst: list[tuple[float, int, JobView]] = []  # the n best: (-key, -place), worst first
+        for place, job in enumerate(view.waiting):
+            aged = (now - job.ranked_at) / aging  # as ``key``
+            if len(worst) == n and CHEAPEST - aged >= -worst[0][0]:
+                break
+            entry = (-(self.cost(job) - aged), -place, job)
+            if len(worst) < n:
+                heapq.heappush(worst, entry)
+            elif entry > worst[0]:  # a lower key, or an equal one earlier in the queue
+                heapq.heapreplace(worst, entry)
+        return [job for _, _, job in sorted(worst, reverse=True)]
+
     def decide(self, view: ClusterView) -> Decisions:
         now, grace = view.now, self.max_idle_time
         n = min(len(view.waiting), len(view.idle))
-        queue = self.queue(view) if n else []
+        queue = self.first(view, n) if n else []
         # Longest idle first, as grace-period.
         first = heapq.nsmallest(n, view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
         assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, first, strict=False))
