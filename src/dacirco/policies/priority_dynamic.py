@@ -89,15 +89,25 @@ class PriorityDynamic:
         if self.largest_first or aging <= 0 or view.waiting_groups is None:
             return heapq.nsmallest(n, view.waiting, key=lambda j: self.key(j, now))
         worst: list[tuple[float, int, JobView]] = []  # the n best: (-key, -place), worst first
+        bar = math.inf  # the n-th best key so far
         for place, job in enumerate(view.waiting):
-            aged = (now - job.ranked_at) / aging  # as ``key``
-            if len(worst) == n and CHEAPEST - aged >= -worst[0][0]:
+            rank = job.received_at if job.rank is None else job.rank  # JobView.ranked_at
+            aged = (now - rank) / aging  # as ``key``
+            if CHEAPEST - aged >= bar:
                 break
-            entry = (-(self.cost(job) - aged), -place, job)
+            # ``cost``, written out: this loop may read thousands of jobs.
+            mb = (job.input_size or 0) / 1e6
+            mbps = job.bitrate / 1000
+            speed = 1.0 if job.speed == "ultrafast" else 2.0
+            key = SIZE_WEIGHT * mb + BITRATE_WEIGHT * mbps + SPEED_WEIGHT * speed - aged
             if len(worst) < n:
-                heapq.heappush(worst, entry)
-            elif entry > worst[0]:  # a lower key, or an equal one earlier in the queue
-                heapq.heapreplace(worst, entry)
+                heapq.heappush(worst, (-key, -place, job))
+            elif key < bar:  # an equal key comes later in the queue: it stays out
+                heapq.heapreplace(worst, (-key, -place, job))
+            else:
+                continue
+            if len(worst) == n:
+                bar = -worst[0][0]
         return [job for _, _, job in sorted(worst, reverse=True)]
 
     def decide(self, view: ClusterView) -> Decisions:
