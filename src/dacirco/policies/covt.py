@@ -48,7 +48,7 @@ from dacirco.policies.base import (
     register,
 )
 from dacirco.policies.deadline import WAIT_ALLOWANCE, job_work, seconds_per_work
-from dacirco.policies.provision import Room, boot_seconds, servers
+from dacirco.policies.provision import Room, boot_seconds, free_times
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -154,9 +154,9 @@ class Covt:
         if not waiting or room.count <= 0:  # nothing could be started
             return ()
         now, boot = view.now, boot_seconds(view)
-        pool = servers(view, (*view.busy, *view.booting))
-        flavors = [s.flavor for s in pool]
-        free = [(s.at, i) for i, s in enumerate(pool)]
+        pool = free_times(view, (*view.busy, *view.booting))
+        flavors = [flavor for _, flavor in pool]
+        free = [(at, i) for i, (at, _) in enumerate(pool)]
         heapify(free)
         spw = {f: seconds_per_work(view, f) for f in FLAVORS}
         start: list[StartWorker] = []
