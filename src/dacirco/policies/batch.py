@@ -1,12 +1,13 @@
 """``cvss``'s batch queue, read only as far as a decision needs it, and a bound on how many
 of its jobs list scheduling would make miss their deadline, found without scheduling them.
 
-The bound: the jobs that meet their deadline are all done by the last deadline, on the
+The bound: the jobs due by some time that meet their deadline are all done by then, on the
 servers' time until then; let the jobs share servers at will and the smallest go first, and
-no more than those that fit can be on time (``late_at_least``). When it says that even
-with every worker that could still be started the miss rate stays above the provisioner's
-threshold, the provisioner adds a worker per round for sure, and only the first late job of
-each round is needed: list scheduling stops there.
+no more than those that fit can be on time (``misses_above``: at the last deadline, and on a
+long queue at a few earlier ones too). When it says that even with every worker that could
+still be started the miss rate stays above the provisioner's threshold, the provisioner adds
+a worker per round for sure, and only the first late job of each round is needed: list
+scheduling stops there.
 """
 
 from __future__ import annotations

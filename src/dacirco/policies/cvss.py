@@ -71,7 +71,7 @@ from dacirco.policies.provision import (
     speeds,
 )
 
-__all__ = ["Cvss", "urgency"]
+__all__ = ["Cvss", "urgency"]  # ``urgency`` is defined in ``edf``, still importable from here
 
 
 @dataclass(frozen=True)
