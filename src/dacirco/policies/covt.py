@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from heapq import heapify, heappush, heapreplace
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -47,7 +48,7 @@ from dacirco.policies.base import (
     register,
 )
 from dacirco.policies.deadline import WAIT_ALLOWANCE, job_work, seconds_per_work
-from dacirco.policies.provision import Room, Server, boot_seconds, servers, work_moments
+from dacirco.policies.provision import Room, boot_seconds, free_times, work_moments
 
 
 def erlang_c(c: int, a: float) -> float:
@@ -108,7 +109,7 @@ class Covt:
     # ---- decisions -------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
         flavor, reserved = self.reservation(view)
-        idle = sorted(view.idle, key=lambda w: (w.idle_since or 0.0, w.id))  # longest idle first
+        idle = view.idle_by_age  # longest idle first
         n = min(len(idle), len(view.waiting))
         assign = tuple(Assign(j.id, w.id) for j, w in zip(view.waiting[:n], idle[:n], strict=True))
         waiting, still_idle = view.waiting[n:], idle[n:]
@@ -136,25 +137,32 @@ class Covt:
     def backlog(
         self, view: ClusterView, waiting: tuple[JobView, ...], flavor: str, room: Room
     ) -> tuple[StartWorker, ...]:
-        """A worker for each waiting job the current workers would start too late."""
-        if not waiting:
+        """A worker for each waiting job the current workers would start too late.
+
+        The workers in a heap by when they come free (then by their place: ``min`` over the
+        list would take the first of equals), and the pass ends once no more worker can be
+        started: the rest of the queue could only move free times that no start follows."""
+        if not waiting or room.count <= 0:  # nothing could be started
             return ()
         now, boot = view.now, boot_seconds(view)
-        pool = servers(view, (*view.busy, *view.booting))
+        pool = free_times(view, (*view.busy, *view.booting))
+        flavors = [flavor for _, flavor in pool]
+        free = [(at, i) for i, (at, _) in enumerate(pool)]
+        heapify(free)
         spw = {f: seconds_per_work(view, f) for f in FLAVORS}
-        start = []
+        start: list[StartWorker] = []
         for job in waiting:  # queue order: each takes the server free first
-            first = min(pool, key=lambda s: s.at, default=None)
-            late = first is None or now + first.at - job.received_at > self.target_wait
-            if late and (first is None or boot < first.at):
+            at, i = free[0] if free else (math.inf, -1)
+            late = not free or now + at - job.received_at > self.target_wait
+            if late and (not free or boot < at):
                 got = room.take(flavor)
-                if got is not None:
-                    start.append(got)
-                    first = Server(boot, flavor)
-                    pool.append(first)
-            if first is None:
-                break
-            first.at += job_work(job) * spw[first.flavor]
+                if got is None:
+                    break  # none later either: room and node space only shrink
+                start.append(got)
+                flavors.append(flavor)
+                heappush(free, (boot + job_work(job) * spw[flavor], len(flavors) - 1))
+                continue
+            heapreplace(free, (at + job_work(job) * spw[flavors[i]], i))
         return tuple(start)
 
 

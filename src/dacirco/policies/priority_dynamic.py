@@ -50,6 +50,7 @@ from dacirco.policies.common import starts_for
 
 SIZE_WEIGHT, BITRATE_WEIGHT, SPEED_WEIGHT = 0.5, 0.3, 0.2  # the source's weights
 AGING = 10.0  # seconds of waiting worth one point of score (the source's)
+CHEAPEST = SPEED_WEIGHT * 1.0  # the lowest cost: no size, no bitrate, "ultrafast"
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,41 @@ class PriorityDynamic:
         now = view.now
         return sorted(view.waiting, key=lambda j: self.key(j, now))  # stable: ties by rank
 
+    def first(self, view: ClusterView, n: int) -> list[JobView]:
+        """``self.queue(view)[:n]``, mostly without reading the whole queue: in rank order
+        (``view.waiting_groups`` known), a job is worth less aging than the one before it,
+        and no cost is below ``CHEAPEST`` (sizes and bitrates are never negative); so once
+        the cheapest cost, aged as the next job, cannot beat the ``n``-th best found, no job
+        further in the queue can."""
+        now, aging = view.now, self.aging
+        if self.largest_first or aging <= 0 or view.waiting_groups is None:
+            return heapq.nsmallest(n, view.waiting, key=lambda j: self.key(j, now))
+        worst: list[tuple[float, int, JobView]] = []  # the n best: (-key, -place), worst first
+        bar = math.inf  # the n-th best key so far
+        for place, job in enumerate(view.waiting):
+            rank = job.received_at if job.rank is None else job.rank  # JobView.ranked_at
+            aged = (now - rank) / aging  # as ``key``
+            if CHEAPEST - aged >= bar:
+                break
+            # ``cost``, written out: this loop may read thousands of jobs.
+            mb = (job.input_size or 0) / 1e6
+            mbps = job.bitrate / 1000
+            speed = 1.0 if job.speed == "ultrafast" else 2.0
+            key = SIZE_WEIGHT * mb + BITRATE_WEIGHT * mbps + SPEED_WEIGHT * speed - aged
+            if len(worst) < n:
+                heapq.heappush(worst, (-key, -place, job))
+            elif key < bar:  # an equal key comes later in the queue: it stays out
+                heapq.heapreplace(worst, (-key, -place, job))
+            else:
+                continue
+            if len(worst) == n:
+                bar = -worst[0][0]
+        return [job for _, _, job in sorted(worst, reverse=True)]
+
     def decide(self, view: ClusterView) -> Decisions:
         now, grace = view.now, self.max_idle_time
         n = min(len(view.waiting), len(view.idle))
-        queue = self.queue(view) if n else []
+        queue = self.first(view, n) if n else []
         # Longest idle first, as grace-period.
         first = heapq.nsmallest(n, view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
         assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, first, strict=False))
