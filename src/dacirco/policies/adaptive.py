@@ -110,15 +110,35 @@ class Adaptive:
         k = math.ceil(view_work(job) * rate / piece)
         return max(1, min(k, self.max_chunks, job.frames))
 
-    def pool(self, view: ClusterView, rate: float) -> float:
-        """The workers the traffic keeps busy, plus the spare ones (square-root staffing)."""
+    def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
+        """The workers the traffic keeps busy, plus the spare ones (square-root staffing)
+        for the jobs a boot would delay by more than ``wait_share`` of their length, but no
+        more idle ones than the tasks expected within one boot would take."""
         works = view.stats.recent_work
         if not works:
             return 0.0
-        mean_s = sum(works) / len(works) * rate
-        busy = self.arrival_rate(view) * mean_s
-        beta = spare_for(round(min(0.5, self.wait_share * mean_s / self.boot(view)), 3))
-        return busy + beta * math.sqrt(busy)
+        lam = self.arrival_rate(view) if lam is None else lam
+        boot = self.boot(view)
+        seconds = [w * rate for w in works]
+        piece = self.piece(view, rate) if view.limits.can_split else math.inf
+        chunks = [max(1, min(self.max_chunks, math.ceil(t / piece))) for t in seconds]
+        busy = lam * sum(seconds) / len(seconds)
+        # An idle worker kept longer than the next boot's worth of tasks needs costs more
+        # than booting one when needed (ski rental).
+        cap = len(view.busy) + lam * sum(chunks) / len(chunks) * boot
+        # The jobs that cannot afford to wait a boot: shorter than boot / wait_share.
+        sensitive = [
+            (t, k) for t, k in zip(seconds, chunks, strict=True) if t * self.wait_share < boot
+        ]
+        if not sensitive:
+            return min(busy, cap)
+        mean_s = sum(t for t, _ in sensitive) / len(sensitive)
+        busy_s = lam * len(sensitive) / len(seconds) * mean_s
+        beta = spare_for(round(min(1.0, self.wait_share * mean_s / boot), 3))
+        # A job split in k chunks asks for k workers at once: the busy count varies k times
+        # more (its variance is R·E[k²]/E[k] for batches of k).
+        spread = sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
+        return min(busy + beta * math.sqrt(busy_s * spread), cap)
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -140,7 +160,13 @@ class Adaptive:
         if demand > 0:
             demand -= self.due(view, rate, boot * self.wait_factor)
         target = math.ceil(self.pool(view, rate))
-        start = self.place(view, min(max(demand, target - len(view.workers), 0), view.room))
+        # New workers for the pool only at the rate both windows agree on (hysteresis: one
+        # request after a silence does not bring back the pool of the last burst).
+        s = view.stats
+        up = math.ceil(
+            self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
+        )
+        start = self.place(view, min(max(demand, up - len(view.workers), 0), view.room))
         stop = []
         if len(assign) == len(view.waiting) and not splits:
             surplus = len(view.workers) + len(start) - target

@@ -1,0 +1,199 @@
+"""The targets of the adaptive policy, cell by cell: its average and p95 delay against
+grace-period's, its reserved core-seconds against minimize-workers', both against the oracle,
+and (``--peers``) against the best published peer of each cell.
+
+    .venv/bin/python benchmarks/default_policy.py [--grid reference|general] [--seeds 5]
+        [--jobs 1000] [--peers] [--no-oracle]
+
+``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
+split; default and short catalogs x poisson@0.3/0.6/0.9, bursty, diurnal). ``general`` holds
+cells the policy was not tuned on: more and larger nodes, pod boots, stronger and longer
+bursts, a heavy-tailed catalog, a wide daily swing. The same seeds for every policy; the
+figures are means over seeds. Runs go on every core (``--procs``).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dacirco.analytics.figures import figures
+from dacirco.policies.base import available
+from dacirco.sim.cluster import DataCenter
+from dacirco.sim.compare import Setup
+from dacirco.sim.models import Models
+from dacirco.sim.oracle import ORACLE
+from dacirco.sim.run import SimConfig
+from dacirco.sim.workload import CatalogShape
+
+console = Console(width=180)
+NEW, GRACE, MINIMIZE = "adaptive", "grace-period", "minimize-workers"
+CLASSIC = (NEW, GRACE, MINIMIZE)
+# Movies of 5 s to 5 min, most of them short: a heavy tail of long ones.
+HEAVY_TAIL = (5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 40.0, 90.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Cell:
+    label: str
+    workload: str
+    catalog: str = "default"  # "default", "short" or "heavy"
+    nodes: int = 0  # 0: the reference data center
+    cores: int = 6
+    memory_gb: float = 16.0
+    runtime: str = "vm"
+    params: tuple[tuple[str, float], ...] = ()
+    p95_target: float = 0.7  # x grace-period's
+
+    def setup(self, jobs: int) -> Setup:
+        dc = (
+            DataCenter.reference()
+            if not self.nodes
+            else DataCenter.uniform(self.nodes, self.cores, self.memory_gb)
+        )
+        catalog = (
+            CatalogShape(durations=HEAVY_TAIL)
+            if self.catalog == "heavy"
+            else CatalogShape.named(self.catalog)
+        )
+        return Setup(
+            dc,
+            SimConfig(split=True),
+            Models.build(self.runtime),
+            jobs=jobs,
+            catalog=catalog,
+            params=dict(self.params),
+        )
+
+
+def reference_grid() -> list[Cell]:
+    out = []
+    for catalog in ("default", "short"):
+        for w in ("poisson@0.3", "poisson@0.6", "poisson@0.9", "bursty", "diurnal"):
+            strict = catalog == "default" and w in ("poisson@0.3", "poisson@0.6")
+            out.append(Cell(f"{catalog} {w}", w, catalog, p95_target=0.5 if strict else 0.7))
+    return out
+
+
+def general_grid() -> list[Cell]:
+    return [
+        Cell("6 x 8 cores, default poisson@0.3", "poisson@0.3", nodes=6, cores=8, memory_gb=32),
+        Cell("6 x 8 cores, short poisson@0.6", "poisson@0.6", "short", 6, 8, 32.0),
+        Cell("pod boots, default poisson@0.3", "poisson@0.3", runtime="pod"),
+        Cell("pod boots, short bursty", "bursty", "short", runtime="pod"),
+        Cell(
+            "bursts x2 rate x2 length, default",
+            "bursty",
+            params=(("on_rate", 2.0), ("on_seconds", 60.0)),
+        ),
+        Cell("heavy-tailed catalog poisson@0.3", "poisson@0.3", "heavy"),
+        Cell("heavy-tailed catalog poisson@0.6", "poisson@0.6", "heavy"),
+        Cell(
+            "10x daily swing, short",
+            "diurnal",
+            "short",
+            params=(("amplitude", 0.82), ("period_seconds", 1800.0)),
+        ),
+    ]
+
+
+GRIDS = {"reference": reference_grid, "general": general_grid}
+
+
+def run_one(task: tuple[Cell, str, int, int]) -> tuple[str, str, float, float, float]:
+    cell, policy, seed, jobs = task
+    setup = cell.setup(jobs)
+    work, _ = setup.workload(cell.workload, seed)
+    f = figures(setup.run(policy, work, seed).run)
+    return cell.label, policy, f.delay.avg, f.delay.p95, f.reserved_core_seconds
+
+
+@dataclass
+class Means:
+    runs: dict[tuple[str, str], list[tuple[float, float, float]]] = field(default_factory=dict)
+
+    def add(self, label: str, policy: str, avg: float, p95: float, reserved: float) -> None:
+        self.runs.setdefault((label, policy), []).append((avg, p95, reserved))
+
+    def get(self, label: str, policy: str) -> tuple[float, float, float]:
+        rows = self.runs[(label, policy)]
+        return tuple(statistics.fmean(r[i] for r in rows) for i in range(3))  # type: ignore[return-value]
+
+    def policies(self, label: str) -> Iterator[str]:
+        return (p for (lbl, p) in self.runs if lbl == label)
+
+
+def main(
+    grid: Annotated[str, typer.Option(help="reference (the 10 cells) or general")] = "reference",
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
+    jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
+    peers: Annotated[bool, typer.Option(help="also run every other shipped policy")] = False,
+    oracle: Annotated[bool, typer.Option(help="also run the oracle (slower)")] = True,
+    procs: Annotated[int, typer.Option(min=1, help="processes")] = 2,
+) -> None:
+    """Run the cells of GRID and print, per cell, the adaptive policy's ratios to its targets."""
+    if grid not in GRIDS:
+        raise typer.BadParameter(f"unknown grid {grid!r}: one of {', '.join(GRIDS)}")
+    cells = GRIDS[grid]()
+    policies = list(CLASSIC) + ([ORACLE] if oracle else [])
+    if peers:
+        policies += [p for p in available() if p not in policies]
+    tasks = [(c, p, s, jobs) for c in cells for p in policies for s in range(1, seeds + 1)]
+    means = Means()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with (
+        Progress(*columns, console=console, transient=True) as bar,
+        ProcessPoolExecutor(procs) as pool,
+    ):
+        task = bar.add_task(f"{grid}: simulating", total=len(tasks))
+        for label, policy, avg, p95, reserved in pool.map(run_one, tasks):
+            means.add(label, policy, avg, p95, reserved)
+            bar.advance(task)
+    table = Table(title=f"adaptive against its targets ({grid}, {seeds} seeds x {jobs} requests)")
+    for name in ("cell", "avg / grace", "p95 / grace (target)", "reserved / min-workers"):
+        table.add_column(name, justify="left" if name == "cell" else "right")
+    if oracle:
+        table.add_column("p95 / oracle", justify="right")
+        table.add_column("reserved / oracle", justify="right")
+    if peers:
+        table.add_column("best peer on p95: adaptive / it", justify="left")
+        table.add_column("best peer on reserved: adaptive / it", justify="left")
+    table.add_column("all three targets", justify="center")
+    met = 0
+    for c in cells:
+        a, p, r = means.get(c.label, NEW)
+        ga, gp, _ = means.get(c.label, GRACE)
+        mr = means.get(c.label, MINIMIZE)[2]
+        ok = a <= ga and p <= c.p95_target * gp and r <= mr
+        met += ok
+        row = [c.label, f"{a / ga:.2f}", f"{p / gp:.2f} ({c.p95_target})", f"{r / mr:.2f}"]
+        if oracle:
+            _, op, orr = means.get(c.label, ORACLE)
+            row += [f"{p / op:.2f}", f"{r / orr:.2f}"]
+        if peers:
+            others = [q for q in means.policies(c.label) if q not in (NEW, ORACLE)]
+            by_p95 = min(others, key=lambda q: means.get(c.label, q)[1])
+            by_res = min(others, key=lambda q: means.get(c.label, q)[2])
+            row.append(f"{by_p95}: {p / means.get(c.label, by_p95)[1]:.2f}")
+            row.append(f"{by_res}: {r / means.get(c.label, by_res)[2]:.2f}")
+        row.append("yes" if ok else "no")
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"all three targets met in {met} of {len(cells)} cells")
+
+
+if __name__ == "__main__":
+    typer.run(main)
