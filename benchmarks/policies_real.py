@@ -37,7 +37,7 @@ from dacirco.sim.workload import CatalogShape, make_jobs
 from harness import free_port, start_service
 
 console = Console(width=140)
-POLICIES = ("minimize-workers", "grace-period", "right-size")
+POLICIES = ("minimize-workers", "grace-period", "right-size", "adaptive")
 
 
 def play(port: int, requests: list[Request], timeout: float) -> None:
