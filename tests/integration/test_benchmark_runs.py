@@ -165,3 +165,20 @@ def test_scale_benchmark_runs_and_prints_each_figure_beside_its_goal():
         assert figure in out.stdout
     assert re.search(r"accepted jobs not listed afterwards\s*│\s*0\s*│\s*0\s*│", out.stdout)
     assert re.search(r"answers\s*│[^│]*│\s*201: 40\s*│", out.stdout), out.stdout
+
+
+def test_adaptive_pool_benchmark_runs_and_writes_its_plot(tmp_path):
+    plot = tmp_path / "adaptive-pool.png"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "adaptive_pool.py"),
+            "--period", "600", "--periods", "1", "--quiet-seconds", "120",
+            "--burst-seconds", "30", "--after-seconds", "60", "--out", str(plot),
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "busiest" in out.stdout and "quietest" in out.stdout
+    assert "mean of the first 10" in out.stdout
+    assert 10_000 < plot.stat().st_size < 150_000
