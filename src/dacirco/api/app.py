@@ -195,7 +195,7 @@ def create_controller_app(
     app.state.controller = controller
     signer = getattr(local_storage, "signer", None) or UrlSigner()
     app.state.playback = playback = Playback(
-        controller.storage, signer, controller.config.controller_url
+        controller.storage, signer, controller.config.controller_url, controller.clock
     )
     app.state.backend = LocalBackend(controller, playback)
     app.state.local_storage = local_storage
