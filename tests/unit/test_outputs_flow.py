@@ -176,6 +176,6 @@ def test_the_dash_command_shares_one_audio_representation_per_bitrate():
 
 def test_mp4_renditions_are_files_of_their_own():
     cmd = build_streaming_command("in.mp4", PRESETS["audio"].outputs[0], speed="fast")
-    assert "-filter_complex" not in cmd and cmd[-1] == "audio-128k.m4a"
+    assert "-filter_complex" not in cmd and cmd[-1] == "1-audio-128k.m4a"
     cmd = build_streaming_command("in.mp4", PRESETS["mp4-720p"].outputs[0], speed="fast")
-    assert cmd[-1] == "720p-3000k.mp4" and "+faststart" in cmd
+    assert cmd[-1] == "1-720p-3000k.mp4" and "+faststart" in cmd

@@ -27,7 +27,14 @@ from dacirco.domain import (
     shown,
 )
 from dacirco.outputs.presets import PRESETS, known
-from dacirco.outputs.spec import MAX_RENDITIONS, Container, OutputSpec, check_all
+from dacirco.outputs.spec import (
+    MAX_RENDITIONS,
+    Container,
+    OutputSpec,
+    check_all,
+    present,
+    without_null,
+)
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
 MOVIE_NAME_PATTERN = rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_MOVIE_NAME - 1}}}$"
@@ -41,17 +48,34 @@ def integral(value: object) -> object:
     return value
 
 
+def _without(*fields: str) -> dict[str, Any]:
+    return {"not": {"anyOf": [{"required": [f]} for f in fields]}}
+
+
+# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed), a
+# preset, or outputs (bitrate and codec then come from each rendition).
+SHAPES = [
+    {"required": ["bitrate", "speed"], **_without("preset", "outputs")},
+    {"required": ["preset"], **_without("outputs", "bitrate", "codec")},
+    {"required": ["outputs"], **_without("preset", "bitrate", "codec")},
+]
+
+
+def _job_schema(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"},
+        {"id_video": "bbb_5.mp4", "preset": "hls-ladder"},
+    ]
+    schema["oneOf"] = SHAPES
+    without_null("bitrate", "speed", "preset", "outputs")(schema)
+
+
 class JobCreate(BaseModel):
     """A transcoding request, as classic clients send it."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"},
-                {"id_video": "bbb_5.mp4", "preset": "hls-ladder"},
-            ]
-        },
+        json_schema_extra=lambda schema: _job_schema(schema),
     )
 
     id_video: Annotated[
@@ -72,7 +96,7 @@ class JobCreate(BaseModel):
             description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}; "
             "required, unless the job has a preset or outputs (each rendition has its own)",
         ),
-        BeforeValidator(integral),
+        BeforeValidator(present),
     ] = None
     speed: Annotated[
         Speed | None,
@@ -80,6 +104,7 @@ class JobCreate(BaseModel):
             description="x264/x265 preset: ultrafast or fast; required, unless the job has a "
             "preset or outputs (then fast by default)"
         ),
+        BeforeValidator(present),
     ] = None
     codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
     priority: Annotated[
@@ -117,7 +142,9 @@ class JobCreate(BaseModel):
             max_length=64,
             description=f"ready-made streaming outputs instead of one MP4: {known()} "
             "(docs/outputs.md)",
+            json_schema_extra={"enum": list(PRESETS)},
         ),
+        BeforeValidator(present),
     ] = None
     outputs: Annotated[
         list[OutputSpec] | None,
@@ -128,6 +155,7 @@ class JobCreate(BaseModel):
             f"and their renditions, at most {MAX_RENDITIONS} in all (docs/outputs.md)",
         ),
         AfterValidator(check_all),
+        BeforeValidator(present),
     ] = None
 
     @field_validator("id_video")

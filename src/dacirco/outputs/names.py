@@ -23,13 +23,13 @@ def output_dir(id_video: str, job_id: str) -> str:
     return f"{id_video.rsplit('.', 1)[0]}-{job_id}"
 
 
-def rendition_file(rendition: dict[str, Any]) -> str:
-    """A single-file rendition's name: ``720p-3000k.mp4``, ``source-3000k.mp4`` (the input's
-    height), ``audio-128k.m4a``."""
+def rendition_file(rendition: dict[str, Any], index: int) -> str:
+    """The file of the ``index``-th rendition (from 0) of an MP4 output: ``1-720p-3000k.mp4``,
+    ``1-source-3000k.mp4`` (the input's height), ``2-audio-128k.m4a``."""
     height, video = rendition.get("height"), rendition.get("video_bitrate")
     if video is None:
-        return f"audio-{rendition.get('audio_bitrate')}k.m4a"
-    return f"{f'{height}p' if height else 'source'}-{video}k.mp4"
+        return f"{index + 1}-audio-{rendition.get('audio_bitrate')}k.m4a"
+    return f"{index + 1}-{f'{height}p' if height else 'source'}-{video}k.mp4"
 
 
 def main_file(outputs: list[dict[str, Any]]) -> str:
@@ -40,7 +40,7 @@ def main_file(outputs: list[dict[str, Any]]) -> str:
         return MASTER_PLAYLIST
     if "dash" in containers:
         return DASH_MANIFEST
-    return rendition_file(outputs[0]["renditions"][0])
+    return rendition_file(outputs[0]["renditions"][0], 0)
 
 
 def media_type(name: str) -> str | None:

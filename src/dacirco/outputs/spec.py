@@ -3,14 +3,14 @@ validated with field-named errors; ``fit`` checks them against the input's heigh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from dacirco.domain import Codec
-from dacirco.outputs.names import rendition_file
 
 MAX_RENDITIONS = 10  # in all, over every output of a job
 MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1.0, 20.0
@@ -42,29 +42,79 @@ def _whole(value: object) -> object:
 Kbps = Annotated[int, Field(strict=True)]
 
 
+def present(value: object) -> object:
+    """An explicit null is refused where leaving the field out is how to say "none"."""
+    if value is None:
+        raise PydanticCustomError("null", "must not be null: leave the field out instead")
+    return _whole(value)
+
+
+def without_null(*fields: str) -> Callable[[dict[str, Any]], None]:
+    """A model's ``json_schema_extra`` that says these fields are never null: they are left
+    out to mean "none" (``present`` refuses an explicit null)."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name in fields:
+            prop = schema["properties"][name]
+            branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+            if len(branches) == 1:
+                prop.update(branches[0])
+            if prop.get("default", 0) is None:
+                del prop["default"]
+
+    return edit
+
+
+# What the rendition's own checks say, in its JSON schema: a height goes with a video
+# bitrate, and a rendition has video or audio.
+RENDITION_SCHEMA: dict[str, Any] = {
+    "allOf": [
+        {"anyOf": [{"not": {"required": ["height"]}}, {"required": ["video_bitrate"]}]},
+        {
+            "anyOf": [
+                {"required": ["video_bitrate"]},
+                {"properties": {"audio_bitrate": {"type": "integer"}}},
+            ]
+        },
+    ]
+}
+
+
+def _rendition_schema(schema: dict[str, Any]) -> None:
+    schema.update(RENDITION_SCHEMA)
+    without_null("height", "video_bitrate")(schema)
+
+
 class Rendition(BaseModel):
     """One encoding of the movie: a video height and bitrate with audio, or audio alone."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra=lambda schema: _rendition_schema(schema),
+    )
 
     height: Annotated[
         int | None,
         Field(
             ge=MIN_HEIGHT,
             le=MAX_HEIGHT,
+            multiple_of=2,
             strict=True,
-            description="video height in pixels (even; the width keeps the aspect ratio); "
-            "none: the input's height",
+            description="video height in pixels, even (the width keeps the aspect ratio); "
+            "left out: the input's height",
         ),
+        BeforeValidator(present),
     ] = None
     video_bitrate: Annotated[
         Kbps | None,
         Field(
             ge=MIN_VIDEO_KBPS,
             le=MAX_VIDEO_KBPS,
-            description=f"kbit/s, {MIN_VIDEO_KBPS}..{MAX_VIDEO_KBPS}; none: an audio-only "
-            "rendition",
+            description=f"kbit/s, {MIN_VIDEO_KBPS}..{MAX_VIDEO_KBPS}; left out: an "
+            "audio-only rendition",
         ),
+        BeforeValidator(present),
     ] = None
     codec: Annotated[Codec, Field(description="video codec: h264 or hevc")] = Codec.H264
     audio_bitrate: Annotated[
@@ -72,23 +122,10 @@ class Rendition(BaseModel):
         Field(
             ge=MIN_AUDIO_KBPS,
             le=MAX_AUDIO_KBPS,
-            description=f"AAC kbit/s, {MIN_AUDIO_KBPS}..{MAX_AUDIO_KBPS}; none: no audio",
+            description=f"AAC kbit/s, {MIN_AUDIO_KBPS}..{MAX_AUDIO_KBPS}; null: no audio",
         ),
+        BeforeValidator(_whole),
     ] = 128
-
-    @field_validator("height", "video_bitrate", "audio_bitrate", mode="before")
-    @classmethod
-    def _integral(cls, value: object) -> object:
-        return _whole(value)
-
-    @field_validator("height")
-    @classmethod
-    def _even(cls, value: int | None) -> int | None:
-        if value is not None and value % 2:
-            raise PydanticCustomError(
-                "even", "must be even (4:2:0 video), not {value}", {"value": value}
-            )
-        return value
 
     @model_validator(mode="after")
     def _something(self) -> Rendition:
@@ -127,19 +164,11 @@ class OutputSpec(BaseModel):
         Field(description="a rendition taller than the input: refuse (422), skip or upscale"),
     ] = Taller.REFUSE
 
-    @model_validator(mode="after")
-    def _distinct(self) -> OutputSpec:
-        if self.container is Container.MP4:
-            names = [rendition_file(r.model_dump()) for r in self.renditions]
-            if len(set(names)) < len(names):
-                raise PydanticCustomError(
-                    "renditions", "renditions: two renditions would make the same file"
-                )
-        return self
 
-
-def check_all(outputs: list[OutputSpec]) -> list[OutputSpec]:
+def check_all(outputs: list[OutputSpec] | None) -> list[OutputSpec] | None:
     """One output per container, at most ``MAX_RENDITIONS`` renditions in all."""
+    if outputs is None:
+        return None
     containers = [o.container for o in outputs]
     if len(set(containers)) < len(containers):
         raise PydanticCustomError("outputs", "at most one output per container (mp4, hls, dash)")

@@ -154,13 +154,13 @@ def _mp4_outputs(out: OutputSpec, speed: str, has_audio: bool) -> list[str]:
     """One file per rendition, each with its own maps and encoder options."""
     args: list[str] = []
     v = 0
-    for r in out.renditions:
+    for i, r in enumerate(out.renditions):
         if r.video_bitrate is not None:
             args += ["-map", f"[v{v}]", *_video_options(0, r, speed)]
             v += 1
         if has_audio and r.audio_bitrate is not None:
             args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{r.audio_bitrate}k", "-ac", "2"]
-        args += ["-movflags", "+faststart", rendition_file(r.model_dump())]
+        args += ["-movflags", "+faststart", rendition_file(r.model_dump(), i)]
     return ["-progress", "pipe:1", "-nostats", *args]
 
 
