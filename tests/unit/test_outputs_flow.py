@@ -179,3 +179,19 @@ def test_mp4_renditions_are_files_of_their_own():
     assert "-filter_complex" not in cmd and cmd[-1] == "1-audio-128k.m4a"
     cmd = build_streaming_command("in.mp4", PRESETS["mp4-720p"].outputs[0], speed="fast")
     assert cmd[-1] == "1-720p-3000k.mp4" and "+faststart" in cmd
+
+
+def test_retention_deletes_a_streaming_jobs_whole_folder(tmp_path):
+    from dacirco.controller.retention import delete_objects
+    from dacirco.storage.local import LocalStorage
+
+    storage = LocalStorage(tmp_path)
+    source = tmp_path / "file.bin"
+    for name, data in FILES.items():
+        source.write_bytes(data)
+        storage.put_file(f"output-videos/bbb_1-j1/{name}", source)
+    assert delete_objects(storage, ["bbb_1-j1/master.m3u8", "bbb_1-j2/master.m3u8"]) == (
+        1,
+        sum(map(len, FILES.values())),
+    )
+    assert not (tmp_path / "output-videos" / "bbb_1-j1").exists()
