@@ -67,7 +67,7 @@ def many(n: int) -> list[dict]:
         (job(outputs=[HLS, HLS]), "outputs: at most one output per container"),
         (job(outputs=[]), "outputs: List should have at least 1 item after validation, not 0"),
         (job(outputs=None), "outputs: must not be null: leave the field out instead"),
-        (job(preset="audio", bitrate=None), "bitrate: must not be null"),
+        (job(preset="audio", bitrate=None), "bitrate: Input should be a valid integer"),
         (job(preset="hls-ladder", outputs=[HLS]), "outputs: give a preset or outputs, not both"),
         (job(preset="hls-ladder", bitrate=1000), "bitrate: not with a preset or outputs"),
         (job(preset="hls-ladder", codec="hevc"), "codec: not with a preset or outputs"),

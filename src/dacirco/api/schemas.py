@@ -70,6 +70,17 @@ def _job_schema(schema: dict[str, Any]) -> None:
     without_null("bitrate", "speed", "preset", "outputs")(schema)
 
 
+def not_null(message: str) -> BeforeValidator:
+    """An explicit null refused with the message the classic API gave for it."""
+
+    def check(value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null", message)
+        return integral(value)
+
+    return BeforeValidator(check)
+
+
 class JobCreate(BaseModel):
     """A transcoding request, as classic clients send it."""
 
@@ -96,7 +107,7 @@ class JobCreate(BaseModel):
             description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}; "
             "required, unless the job has a preset or outputs (each rendition has its own)",
         ),
-        BeforeValidator(present),
+        not_null("Input should be a valid integer"),
     ] = None
     speed: Annotated[
         Speed | None,
@@ -104,7 +115,7 @@ class JobCreate(BaseModel):
             description="x264/x265 preset: ultrafast or fast; required, unless the job has a "
             "preset or outputs (then fast by default)"
         ),
-        BeforeValidator(present),
+        not_null("Input should be 'ultrafast' or 'fast'"),
     ] = None
     codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
     priority: Annotated[
