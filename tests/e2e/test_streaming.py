@@ -140,41 +140,32 @@ def outputs(svc, job_id: str, kind: str) -> tuple[dict, str]:
     return body, url
 
 
-def storage_for(request: pytest.FixtureRequest, storage: str, movie: Path):
-    if storage == "local":
-        return None
-    from dacirco.catalog.service import add
+@pytest.fixture(scope="module", params=["local", "s3"])
+def svc(request, ladder_catalog: Path, movie: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One service per storage for both ladders (its worker kept warm between them), with
+    client tokens on: the play URLs must work without one."""
+    s3 = None
+    if request.param == "s3":
+        from dacirco.catalog.service import add
 
-    server = request.getfixturevalue("s3_catalog")
-    add(s3_storage(server), [movie])
-    return server
-
-
-def start(request, ladder_catalog: Path, tmp_path: Path, storage: str, movie: Path):
-    s3 = storage_for(request, storage, movie)
-    svc = start_service(ladder_catalog, tmp_path, "--api-token-file", str(_token(tmp_path)), s3=s3)
-    svc.client.headers["Authorization"] = "Bearer streaming-token"
-
-    def stop() -> None:
-        svc.stop()
+        s3 = request.getfixturevalue("s3_catalog")
+        add(s3_storage(s3), [movie])
+    tmp = tmp_path_factory.mktemp(f"streaming-{request.param}")
+    tokens = tmp / "tokens"
+    tokens.write_text("streaming-token\n")
+    service = start_service(ladder_catalog, tmp, "--api-token-file", str(tokens), s3=s3)
+    service.client.headers["Authorization"] = "Bearer streaming-token"
+    service.played = []  # type: ignore[attr-defined]
+    try:
+        yield service
+    finally:
+        service.stop()
         # Neither a file's signed URL nor a play URL's signature (in its path) in any log.
-        assert not leaks(svc, (*SIGNATURES, *played_signatures)), leaks(svc)[:3]
-
-    request.addfinalizer(stop)
-    played_signatures: list[str] = []
-    svc.played = played_signatures  # type: ignore[attr-defined]
-    return svc
+        secrets = (*SIGNATURES, *service.played)  # type: ignore[attr-defined]
+        assert not leaks(service, secrets), leaks(service, secrets)[:3]
 
 
-def _token(tmp_path: Path) -> Path:
-    path = tmp_path / "tokens"
-    path.write_text("streaming-token\n")
-    return path
-
-
-@pytest.mark.parametrize("storage", ["local", "s3"])
-def test_hls_ladder_plays_from_the_service(request, ladder_catalog, movie, tmp_path, storage):
-    svc = start(request, ladder_catalog, tmp_path, storage, movie)
+def test_hls_ladder_plays_from_the_service(svc, movie, tmp_path):
     job_id = submit(svc, "hls-ladder")
     body, master_url = outputs(svc, job_id, "hls")
     names = {f["name"] for f in body["files"]}
@@ -198,9 +189,7 @@ def test_hls_ladder_plays_from_the_service(request, ladder_catalog, movie, tmp_p
     check_renditions(played, movie, audio_tracks=len(LADDER))
 
 
-@pytest.mark.parametrize("storage", ["local", "s3"])
-def test_dash_ladder_plays_from_the_service(request, ladder_catalog, movie, tmp_path, storage):
-    svc = start(request, ladder_catalog, tmp_path, storage, movie)
+def test_dash_ladder_plays_from_the_service(svc, movie, tmp_path):
     job_id = submit(svc, "dash-ladder")
     _, mpd_url = outputs(svc, job_id, "dash")
 
