@@ -51,7 +51,7 @@ class Playback:
         return self.signer.check(PLAY, folder, expires, sig, self.clock())
 
     def listing(self, job_id: str, folder: str) -> OutputsPublic:
-        infos = self.storage.list(OUTPUT_PREFIX + folder)
+        infos = self.storage.list(OUTPUT_PREFIX + folder, metadata=False)
         names = {info.file for info in infos}
         playlists = {
             kind: self.play_url(folder, name)

@@ -176,7 +176,11 @@ def delete_objects(storage: Storage, names: Iterable[str]) -> tuple[int, int]:
         key = output_key(name)
         try:
             folder = folder_of(name)  # a streaming job's: every file of its folder
-            infos = storage.list(OUTPUT_PREFIX + folder) if folder else [storage.stat(key)]
+            infos = (
+                storage.list(OUTPUT_PREFIX + folder, metadata=False)
+                if folder
+                else [storage.stat(key)]
+            )
             if not infos or infos[0] is None:
                 continue
             for info in infos:

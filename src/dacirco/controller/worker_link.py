@@ -220,9 +220,9 @@ class WorkerLink:
         name, ttl = task_output(self.jobs[task.job_id], task), self.config.upload_url_ttl
         if names:
             keys = {n: folder_key(name, n) for n in names}  # ValueError: a 422
-            urls = {}
-            for n, key in keys.items():
-                urls[n] = await asyncio.to_thread(self.storage.put_url, key, ttl, task.id)
+            urls = await asyncio.to_thread(
+                lambda: {n: self.storage.put_url(k, ttl, task.id) for n, k in keys.items()}
+            )
             return UploadGrant(urls=urls, expires_in=ttl)
         url = await asyncio.to_thread(self.storage.put_url, output_key(name), ttl, task.id)
         return UploadGrant(url=url, expires_in=ttl)
@@ -348,7 +348,7 @@ class WorkerLink:
         """A streaming job's folder as one object: its files' bytes summed."""
         folder = key.rpartition("/")[0] + "/"
         try:
-            infos = await asyncio.to_thread(self.storage.list, folder)
+            infos = await asyncio.to_thread(self.storage.list, folder, False)
         except StorageError as exc:
             raise StorageUnavailable(f"uploaded: cannot list {folder}: {exc}") from exc
         return ObjectInfo(folder, sum(i.size for i in infos), 0.0)

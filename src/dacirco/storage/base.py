@@ -56,7 +56,7 @@ def delete_output(storage: Storage, name: str) -> None:
     if folder is None:
         storage.delete(output_key(name))
         return
-    for info in storage.list(OUTPUT_PREFIX + folder + "/"):
+    for info in storage.list(OUTPUT_PREFIX + folder + "/", metadata=False):
         storage.delete(info.key)
 
 
@@ -96,7 +96,8 @@ class Storage(Protocol):
     bucket: str
 
     def stat(self, key: str) -> ObjectInfo | None: ...
-    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    # ``metadata`` false: sizes and times only (what S3 lists give without a stat each).
+    def list(self, prefix: str, metadata: bool = True) -> list[ObjectInfo]: ...
     def get_url(self, key: str, ttl: float) -> str: ...
     # ``task``: the task whose output this is; a backend that can (local) binds the URL to
     # it, so that the URL stops working when the task is no longer open.

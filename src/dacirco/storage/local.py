@@ -75,7 +75,8 @@ class LocalStorage:
                 metadata = {}
         return ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime, metadata=metadata)
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, metadata: bool = True) -> list[ObjectInfo]:
+        # Metadata is a small file beside each object: read either way.
         folder = self.root / prefix.strip("/")
         if not folder.is_dir():
             return []
