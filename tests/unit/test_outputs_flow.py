@@ -167,7 +167,7 @@ def test_the_dash_command_shares_one_audio_representation_per_bitrate():
     )
     cmd = build_streaming_command("in.mp4", out, speed="ultrafast")
     assert cmd.count("0:a:0") == 2  # 128k (shared by both videos) and 64k
-    assert cmd[cmd.index("-c:v:0") + 1] == "libx265" and "forced-idr=1" in " ".join(cmd)
+    assert cmd[cmd.index("-c:v:0") + 1] == "libx265" and "-forced-idr:v:0" in cmd
     assert cmd[cmd.index("-adaptation_sets") + 1] == "id=0,streams=v id=1,streams=a"
     assert "-g" not in cmd  # no frame rate known: the forced keyframes alone
     with pytest.raises(TranscodeError, match="no audio"):

@@ -30,8 +30,8 @@ def _video_options(i: int, r: Rendition, speed: str) -> list[str]:
     (as the classic command), scene cuts off so that keyframes come only where forced."""
     rate, buffer = f"{r.video_bitrate}k", f"{max(1, (r.video_bitrate or 0) // 2)}k"
     if r.codec == "hevc":
-        codec = ["libx265", f"-tag:v:{i}", "hvc1"]
-        codec += [f"-x265-params:v:{i}", "log-level=error:scenecut=0:open-gop=0:forced-idr=1"]
+        codec = ["libx265", f"-tag:v:{i}", "hvc1", f"-forced-idr:v:{i}", "1"]
+        codec += [f"-x265-params:v:{i}", "log-level=error:scenecut=0:open-gop=0"]
     else:
         codec = ["libx264", f"-sc_threshold:v:{i}", "0"]
     return [
