@@ -42,8 +42,7 @@ from dacirco.domain import (
     movie_name_problem,
     shown,
 )
-from dacirco.outputs.names import total_kbps
-from dacirco.outputs.spec import OutputsError, OutputSpec, dump, fit
+from dacirco.outputs.spec import OutputsError, OutputSpec, fitted
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -326,13 +325,10 @@ class Controller(WorkerLink, Shell):
         meta = {k.lower(): v for k, v in info.metadata.items()}
         width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
         frames = _positive(meta.get("frames"))
-        streams = None
-        if outputs is not None:  # fitted to the input's height: refused, or ladder cut
-            try:
-                streams = dump(fit(outputs, height, preset))
-            except OutputsError as exc:
-                raise InvalidRequest(str(exc)) from None
-            bitrate = total_kbps(streams)
+        try:  # streaming outputs, fitted to the input's height: refused, or a ladder cut
+            streams, bitrate = fitted(outputs, height, preset) if outputs else (None, bitrate)
+        except OutputsError as exc:
+            raise InvalidRequest(str(exc)) from None
         job = Job(
             id=self.core.new_id("job"),
             id_video=id_video,

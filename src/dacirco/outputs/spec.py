@@ -11,6 +11,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from pydantic_core import PydanticCustomError
 
 from dacirco.domain import Codec
+from dacirco.outputs.names import total_kbps
 
 MAX_RENDITIONS = 10  # in all, over every output of a job
 MIN_SEGMENT_SECONDS, MAX_SEGMENT_SECONDS = 1.0, 20.0
@@ -225,3 +226,12 @@ def fit(
 def dump(outputs: list[OutputSpec]) -> list[dict[str, Any]]:
     """The outputs as stored with the job and sent to the worker (plain JSON data)."""
     return [o.model_dump(mode="json") for o in outputs]
+
+
+def fitted(
+    outputs: list[OutputSpec], input_height: float | None, preset: str | None = None
+) -> tuple[list[dict[str, Any]], int]:
+    """What a job stores of ``outputs`` for its input (``fit``, dumped), and its bitrate: the
+    sum of every rendition's (``names.total_kbps``)."""
+    stored = dump(fit(outputs, input_height, preset))
+    return stored, total_kbps(stored)
