@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from dacirco.outputs.names import digest, main_file, output_dir
+
 
 class JobState(StrEnum):
     WAITING = "Waiting"
@@ -197,6 +199,10 @@ class Job:
     input_pixel_rate: float | None = None  # width x height x frames per second, likewise
     input_fps: float | None = None  # likewise
     input_frames: int | None = None  # likewise
+    preset: str | None = None  # the preset its outputs come from (outputs.presets)
+    # Streaming outputs (outputs.spec.OutputSpec as JSON), fitted to the input; None: the
+    # classic single MP4 at ``bitrate``, which is then the sum of every rendition's bitrates.
+    outputs: list[dict[str, Any]] | None = None
     chunks: int = 0  # split in this many chunks (0: encoded whole)
     chunks_done: list[int] = field(default_factory=list)  # indexes (1..chunks) uploaded
     progress: float = 0.0
@@ -265,7 +271,10 @@ class Task:
 
 
 def output_name(job: Job) -> str:
-    """Output object name: the job id keeps outputs of the same movie apart."""
+    """Output object name: the job id keeps outputs of the same movie apart. A job with
+    streaming outputs has a folder of files; this names its main one (``<folder>/<file>``)."""
+    if job.outputs:
+        return f"{output_dir(job.id_video, job.id)}/{main_file(job.outputs)}"
     stem = job.id_video.rsplit(".", 1)[0]
     return f"{stem}-{job.bitrate}k-{job.speed._value_}-{job.id}.mp4"
 
@@ -276,8 +285,11 @@ ReuseKey = tuple[str, int, str, str, int | None]
 def reuse_key(job: Job) -> ReuseKey:
     """What makes two requests ask for the same output: the movie as stored (its name and
     size, so that a movie replaced in the catalog is not confused with the old one) and
-    every output parameter."""
-    return (job.id_video, job.bitrate, job.speed._value_, job.codec._value_, job.input_size)
+    every output parameter (streaming outputs by their fingerprint, beside the codec)."""
+    codec = job.codec._value_
+    if job.outputs:
+        codec = f"{codec}+{digest(job.outputs)}"
+    return (job.id_video, job.bitrate, job.speed._value_, codec, job.input_size)
 
 
 def chunk_name(job: Job, index: int) -> str:

@@ -10,7 +10,8 @@ HTTP + JSON, every call carries ``Authorization: Bearer <worker token>``. Routes
   409 when the task is no longer this worker's (drop it and poll again).
 - ``POST /worker/tasks/{task_id}/upload-url`` -> UploadGrant: the signed PUT URL of the task's
   output, asked for just before the upload (it lives minutes, and only while the task is
-  open); 409 when the task is no longer this worker's or no longer open.
+  open); 409 when the task is no longer this worker's or no longer open. A streaming task
+  names its files (UploadRequest) and gets one URL each, in its output's folder.
 - ``GET /worker/tasks/{task_id}/watch?wait=S``: long-poll while working; answers the task's
   state (a JSON string) at once when it is ``Canceled`` (its job was canceled: stop, drop
   it, poll for the next task), else after ``S`` seconds (watch again).
@@ -31,6 +32,8 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
+
+from dacirco.outputs.spec import OutputSpec
 
 TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
 # The node a runtime placed the worker on, when the host name does not say it (Ray nodes).
@@ -104,6 +107,11 @@ class TaskSpec(BaseModel):
     chunks: int = Field(0, ge=0, description="chunk, merge: how many chunks the job has")
     input_fps: float | None = Field(None, description="chunk: the input's frame rate")
     input_frames: int | None = Field(None, description="chunk: the input's frame count")
+    outputs: list[OutputSpec] | None = Field(
+        None,
+        description="streaming outputs: every file goes into output_name's folder, "
+        "output_name (its main file) last",
+    )
     chunk_urls: list[Annotated[str, Field(max_length=MAX_URL_LENGTH)]] = Field(
         default_factory=list,
         max_length=MAX_CHUNK_URLS,
@@ -111,10 +119,25 @@ class TaskSpec(BaseModel):
     )
 
 
-class UploadGrant(BaseModel):
-    """``POST /worker/tasks/{task_id}/upload-url``: where to PUT the task's output."""
+MAX_UPLOAD_NAMES = 500  # files named in one upload-url call (a ladder asks in batches)
 
-    url: str = Field(description="signed PUT URL for the output, for this task only")
+
+class UploadRequest(BaseModel):
+    """The files of a streaming task's folder to upload (none: the task's one output)."""
+
+    names: list[Annotated[str, Field(max_length=MAX_NAME_LENGTH)]] = Field(
+        default_factory=list, max_length=MAX_UPLOAD_NAMES
+    )
+
+
+class UploadGrant(BaseModel):
+    """``POST /worker/tasks/{task_id}/upload-url``: where to PUT the task's output, or each
+    file named in its ``UploadRequest``."""
+
+    url: str = Field("", description="signed PUT URL for the output, for this task only")
+    urls: dict[str, str] = Field(
+        default_factory=dict, description="a streaming task: file name -> signed PUT URL"
+    )
     expires_in: float = Field(description="seconds the URL is valid from now")
 
 

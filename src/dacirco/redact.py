@@ -1,5 +1,6 @@
-"""Secrets out of every log line: the query string of a signed URL, bearer tokens, passwords in
-URLs and the service's own secrets are replaced before a line is written.
+"""Secrets out of every log line: the query string of a signed URL (and a play URL's signature,
+in its path), bearer tokens, passwords in URLs and the service's own secrets are replaced
+before a line is written.
 
 A signed URL is a credential for as long as it lives: an access log that keeps it hands its
 object to anyone who reads the log. ``RedactSecrets`` is put on every handler the service, its
@@ -26,6 +27,8 @@ SECRET_PARAMS = frozenset(
     }
 )  # fmt: skip
 _QUERY = re.compile(r"\?[^\s\"'<>#]+")
+# A play URL's signature is in its path: /play/<folder>/<expires>/<sig>/<file>.
+_PLAY = re.compile(r"(/play/[^/\s]+/\d+/)[0-9a-fA-F]{8,}")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{4,}")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@\"']+:[^/\s@\"']+@")
 MIN_KNOWN = 6  # a shorter "secret" would blank out ordinary words
@@ -52,6 +55,8 @@ def redact(text: str) -> str:
     # simulator writes millions of event-log lines).
     if "?" in text:
         text = _QUERY.sub(_query, text)
+    if "/play/" in text:
+        text = _PLAY.sub(rf"\1{REDACTED}", text)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(rf"\1\2{REDACTED}", text)
     if "@" in text:

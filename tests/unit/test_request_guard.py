@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import fastapi.routing
 import pytest
@@ -111,6 +112,8 @@ def _kind(path: str) -> str:
         return "open"  # the dashboard's pages check its session themselves
     if path.startswith("/worker/"):
         return "worker"
+    if path.startswith("/play/"):
+        return "play"
     return "files" if path.startswith("/files/") else "client"
 
 
@@ -134,6 +137,8 @@ async def test_every_route_refuses_an_oversized_body_before_reading_it(make: Mak
             target = concrete(path)
             if kind == "files":
                 target = upload  # a real signed URL: the cap, not the signature, refuses it
+            if kind == "play":  # likewise, a real play URL
+                target = urlsplit(app.state.playback.play_url("f", "master.m3u8")).path
             headers = credentials.get(kind, {})
             size = (MAX_UPLOAD if kind == "files" and method == "PUT" else MAX_BODY) + 1
             body = Body(size)

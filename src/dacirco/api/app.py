@@ -16,17 +16,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from dacirco import __version__
-from dacirco.api import events, files, jobs, metrics, worker_protocol, workers
+from dacirco.api import events, files, jobs, metrics, outputs, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, error_headers, one_line
 from dacirco.api.deps import known_query
 from dacirco.api.guard import MAX_BODY, RequestGuard
+from dacirco.api.playback import Playback
 from dacirco.api.remote import RemoteBackend
 from dacirco.api.responses import AUTH, COMMON
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
 from dacirco.service_config import ServerOptions
 from dacirco.storage.local import LocalStorage
+from dacirco.storage.signing import UrlSigner
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +163,7 @@ def _base(
     if tokens:
         auth = {"dependencies": [Depends(require_client)], "responses": COMMON | AUTH}
     app.include_router(jobs.router, **auth)
+    app.include_router(outputs.router, **auth)
     app.include_router(workers.router, **auth)
     app.include_router(events.router, **auth)
 
@@ -190,7 +193,11 @@ def create_controller_app(
 
     app = _base("DaCirco", lifespan, api_tokens, max_upload)
     app.state.controller = controller
-    app.state.backend = LocalBackend(controller)
+    signer = getattr(local_storage, "signer", None) or UrlSigner()
+    app.state.playback = playback = Playback(
+        controller.storage, signer, controller.config.controller_url, controller.clock
+    )
+    app.state.backend = LocalBackend(controller, playback)
     app.state.local_storage = local_storage
     app.state.upload_refusal = controller.upload_refusal  # a PUT URL works while its task is open
     app.include_router(worker_protocol.router)
@@ -200,6 +207,7 @@ def create_controller_app(
         app.include_router(metrics.router, dependencies=[Depends(require_client)], responses=AUTH)
     else:
         app.include_router(metrics.router)
+    app.include_router(outputs.play_router)
     if local_storage is not None:
         app.include_router(files.router)
     _dashboard(app)

@@ -7,7 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from dacirco.api.job_figures import JobFigures, job_figures
-from dacirco.api.schemas import JobCreate, JobPublic, Page, Timings, WorkerPublic
+from dacirco.api.playback import Playback
+from dacirco.api.schemas import (
+    JobCreate,
+    JobPublic,
+    OutputsPublic,
+    Page,
+    Timings,
+    WorkerPublic,
+)
 from dacirco.controller.changes import sse
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import (
@@ -17,8 +25,10 @@ from dacirco.controller.errors import (
     StorageUnavailable,
 )
 from dacirco.controller.events import iso
-from dacirco.domain import Job, JobState, Worker
-from dacirco.storage.base import StorageError, output_key
+from dacirco.domain import Job, JobState, Speed, Worker
+from dacirco.outputs.names import media_type
+from dacirco.storage.base import StorageError, folder_of, output_key
+from dacirco.storage.signing import UrlSigner
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -60,6 +70,7 @@ class Backend(Protocol):
     async def workers(self, limit: int | None, after: str | None) -> Page: ...
     async def worker(self, worker_id: str) -> WorkerPublic: ...
     async def output_url(self, job_id: str) -> str: ...
+    async def outputs(self, job_id: str) -> OutputsPublic: ...
     async def cancel(self, job_id: str) -> JobPublic: ...
     async def events(
         self, job_id: str | None, after: int | None, follow: bool = True
@@ -101,6 +112,8 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
         bitrate=job.bitrate,
         speed=job.speed.value,
         codec=job.codec.value,
+        preset=job.preset,
+        outputs=job.outputs,
         state=job.state.value,
         priority=job.priority,
         callback_url=job.callback_url,
@@ -111,6 +124,9 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
         progress=round(job.progress, 4),
         output=job.output,
         output_url=f"/jobs/{job.id}/output" if job.state == JobState.COMPLETED else None,
+        outputs_url=f"/jobs/{job.id}/outputs"
+        if job.outputs and job.state == JobState.COMPLETED
+        else None,
         error=job.error,
         errors=list(job.errors),
         input_duration=job.input_duration,
@@ -151,19 +167,30 @@ def worker_public(worker: Worker) -> WorkerPublic:
 class LocalBackend:
     """The controller runs in this process."""
 
-    def __init__(self, controller: Controller) -> None:
+    def __init__(self, controller: Controller, playback: Playback | None = None) -> None:
         self.c = controller
+        self._playback = playback
+
+    @property
+    def playback(self) -> Playback:
+        if self._playback is None:  # a backend made without the app's (tests)
+            self._playback = Playback(self.c.storage, UrlSigner(), self.c.config.controller_url)
+        return self._playback
 
     async def submit(self, body: JobCreate) -> str:
+        # Streaming outputs are passed only when asked for: a classic call stays as it was.
+        streaming = body.streaming()
+        extra = {"outputs": streaming, "preset": body.preset} if streaming is not None else {}
         try:
             job = await self.c.submit(
                 body.id_video,
-                body.bitrate,
-                body.speed,
+                body.bitrate or 0,
+                body.speed or Speed.FAST,
                 body.codec,
                 priority=body.priority,
                 callback_url=body.callback_url,
                 reuse=body.reuse,
+                **extra,
             )
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc), headers=error_headers(exc)) from exc
@@ -219,10 +246,31 @@ class LocalBackend:
             if job.state != JobState.COMPLETED or job.output is None:
                 what = "no output yet" if job.state.value in ("Waiting", "Started") else "no output"
                 raise NotReady(f"job {job_id!r} is {job.state.value}: {what}")
+            folder, _, name = job.output.rpartition("/")
             try:
+                if folder and media_type(name):  # a streaming job's playlist: playable
+                    return self.playback.play_url(folder, name)
                 return await asyncio.to_thread(
                     self.c.storage.get_url, output_key(job.output), 3600.0
                 )
+            except StorageError as exc:
+                raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+
+    async def outputs(self, job_id: str) -> OutputsPublic:
+        try:
+            job, _ = await self.c.find_job(job_id)
+            folder = folder_of(job.output or "")
+            if not job.outputs and (job.state == JobState.COMPLETED or job.output):
+                raise NotReady(
+                    f"job {job_id!r} has one output, no streaming outputs: "
+                    f"GET /jobs/{job_id}/output"
+                )
+            if job.state != JobState.COMPLETED or folder is None:
+                raise NotReady(f"job {job_id!r} is {job.state.value}: no outputs yet")
+            try:
+                return await asyncio.to_thread(self.playback.listing, job.id, folder)
             except StorageError as exc:
                 raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
         except ControllerError as exc:

@@ -77,7 +77,7 @@ async def upload(request: Request, key: str, expires: Expires, sig: Sig, task: T
     storage = _checked(request, "PUT", key, expires, sig, task)  # refused without its task
     task = task or ""
     _still_open(request, task, key)
-    dest = storage.path(key)
+    dest = await anyio.to_thread.run_sync(storage.folder_for, key)
     tmp = part_path(dest)
     size = 0
     try:

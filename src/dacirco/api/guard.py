@@ -11,6 +11,8 @@ chunked body declares none). What each path needs:
 - ``/health``, the API documentation, and the dashboard's pages (``/ui``, which check its
   session themselves): nothing;
 - ``/worker/...``, the worker protocol: a worker's token, asked of the controller;
+- ``/play/<folder>/<expires>/<sig>/<file>``, a streaming job's playlists and files: that
+  signature, valid;
 - ``/files/...``, signed transfers: a signature in the query (the route checks it in full and
   asks whether the upload's task is still open, before it reads a byte); a ``PUT`` carries an
   output, up to ``max_upload`` bytes;
@@ -21,6 +23,9 @@ every error answer.
 """
 
 from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException
@@ -121,6 +126,9 @@ class RequestGuard:
             if query.get("sig") and query.get("expires"):
                 return None
             return refusal(401, "a signed URL is required: this one has no 'expires' and 'sig'")
+        playback = getattr(state, "playback", None)
+        if path.startswith("/play/") and playback is not None:
+            return _play_refusal(playback, path)
         controller = getattr(state, "controller", None)
         if path.startswith("/worker/") and controller is not None:
             token = bearer_token(headers.get("authorization"))
@@ -158,3 +166,13 @@ def _wrong_method(scope: Scope) -> bool:
 
 def _too_large(limit: int, what: str) -> str:
     return f"the request body is larger than {limit} bytes, the most {what} takes"
+
+
+def _play_refusal(playback: Any, path: str) -> JSONResponse | None:
+    """A play URL opens its folder until it expires: 401 if the path is not one, 403 if its
+    signature is wrong or old."""
+    parts = path.split("/")
+    if len(parts) != 6 or not parts[3].isdigit() or not parts[4]:
+        return refusal(401, "a signed play URL is required: /play/<folder>/<expires>/<sig>/<file>")
+    refused = playback.refusal(unquote(parts[2]), int(parts[3]), parts[4])
+    return refusal(403, refused) if refused else None

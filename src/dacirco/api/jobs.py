@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 
 from dacirco.api.deps import BackendDep
@@ -30,6 +31,8 @@ After = Annotated[
     responses={429: QUEUE_FULL},
 )
 async def create_job(body: JobCreate, request: Request, response: Response, backend: BackendDep):
+    if errors := body.problems():
+        raise RequestValidationError(errors)
     job_id = await backend.submit(body)
     response.headers["Location"] = str(request.url_for("read_job", job_id=job_id))
     return job_id

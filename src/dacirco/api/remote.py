@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from dacirco.api.backend import ApiError, one_line
 from dacirco.api.responses import error_fields
-from dacirco.api.schemas import JobCreate, JobPublic, Page, WorkerPublic
+from dacirco.api.schemas import JobCreate, JobPublic, OutputsPublic, Page, WorkerPublic
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -90,7 +90,11 @@ class RemoteBackend:
     async def submit(self, body: JobCreate) -> str:
         # Fields left at their defaults are not sent: a classic controller keeps working.
         data = body.model_dump(mode="json", exclude_defaults=True)
-        data.update(body.model_dump(mode="json", include={"id_video", "bitrate", "speed"}))
+        data.update(
+            body.model_dump(
+                mode="json", include={"id_video", "bitrate", "speed"}, exclude_none=True
+            )
+        )
         resp = await self._call("POST", "/jobs", json=data)
         try:
             job_id = resp.json()
@@ -158,6 +162,11 @@ class RemoteBackend:
         if not location:
             raise _invalid("no output location")
         return location
+
+    async def outputs(self, job_id: str) -> OutputsPublic:
+        return self._model(
+            await self._call("GET", f"/jobs/{_segment(job_id)}/outputs"), OutputsPublic
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from dacirco.api.job_figures import JobFigures
@@ -17,6 +24,16 @@ from dacirco.domain import (
     Codec,
     Speed,
     movie_name_problem,
+    shown,
+)
+from dacirco.outputs.presets import PRESETS, known
+from dacirco.outputs.spec import (
+    MAX_RENDITIONS,
+    Container,
+    OutputSpec,
+    check_all,
+    present,
+    without_null,
 )
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
@@ -31,14 +48,45 @@ def integral(value: object) -> object:
     return value
 
 
+def _without(*fields: str) -> dict[str, Any]:
+    return {"not": {"anyOf": [{"required": [f]} for f in fields]}}
+
+
+# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed), a
+# preset, or outputs (bitrate and codec then come from each rendition).
+SHAPES = [
+    {"required": ["bitrate", "speed"], **_without("preset", "outputs")},
+    {"required": ["preset"], **_without("outputs", "bitrate", "codec")},
+    {"required": ["outputs"], **_without("preset", "bitrate", "codec")},
+]
+
+
+def _job_schema(schema: dict[str, Any]) -> None:
+    schema["examples"] = [
+        {"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"},
+        {"id_video": "bbb_5.mp4", "preset": "hls-ladder"},
+    ]
+    schema["oneOf"] = SHAPES
+    without_null("bitrate", "speed", "preset", "outputs")(schema)
+
+
+def not_null(message: str) -> BeforeValidator:
+    """An explicit null refused with the message the classic API gave for it."""
+
+    def check(value: object) -> object:
+        if value is None:
+            raise PydanticCustomError("null", message)
+        return integral(value)
+
+    return BeforeValidator(check)
+
+
 class JobCreate(BaseModel):
     """A transcoding request, as classic clients send it."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"id_video": "bbb_5.mp4", "bitrate": 7000, "speed": "ultrafast"}]
-        },
+        json_schema_extra=lambda schema: _job_schema(schema),
     )
 
     id_video: Annotated[
@@ -51,16 +99,24 @@ class JobCreate(BaseModel):
         ),
     ]
     bitrate: Annotated[
-        int,
+        int | None,
         Field(
             ge=MIN_BITRATE_KBPS,
             le=MAX_BITRATE_KBPS,
             strict=True,
-            description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}",
+            description=f"video bitrate in kbit/s, {MIN_BITRATE_KBPS}..{MAX_BITRATE_KBPS}; "
+            "required, unless the job has a preset or outputs (each rendition has its own)",
         ),
-        BeforeValidator(integral),
-    ]
-    speed: Annotated[Speed, Field(description="x264/x265 preset: ultrafast or fast")]
+        not_null("Input should be a valid integer"),
+    ] = None
+    speed: Annotated[
+        Speed | None,
+        Field(
+            description="x264/x265 preset: ultrafast or fast; required, unless the job has a "
+            "preset or outputs (then fast by default)"
+        ),
+        not_null("Input should be 'ultrafast' or 'fast'"),
+    ] = None
     codec: Annotated[Codec, Field(description="output video codec")] = Codec.H264
     priority: Annotated[
         int,
@@ -91,12 +147,71 @@ class JobCreate(BaseModel):
         ),
     ] = True
 
+    preset: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description=f"ready-made streaming outputs instead of one MP4: {known()} "
+            "(docs/outputs.md)",
+            json_schema_extra={"enum": list(PRESETS)},
+        ),
+        BeforeValidator(present),
+    ] = None
+    outputs: Annotated[
+        list[OutputSpec] | None,
+        Field(
+            min_length=1,
+            max_length=len(Container),
+            description="streaming outputs instead of one MP4: containers (mp4, hls, dash) "
+            f"and their renditions, at most {MAX_RENDITIONS} in all (docs/outputs.md)",
+        ),
+        AfterValidator(check_all),
+        BeforeValidator(present),
+    ] = None
+
     @field_validator("id_video")
     @classmethod
     def _movie_name(cls, value: str) -> str:
         if problem := movie_name_problem(value):
             raise PydanticCustomError("movie_name", "{problem}", {"problem": problem})
         return value
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in PRESETS:
+            raise PydanticCustomError(
+                "unknown_preset",
+                "unknown preset {name} (known: {known})",
+                {"name": shown(value), "known": known()},
+            )
+        return value
+
+    def problems(self) -> list[dict[str, Any]]:
+        """What the fields alone cannot say, as validation errors: a classic job needs its
+        bitrate and speed; a streaming one (preset or outputs) has them per rendition."""
+        errors: list[dict[str, Any]] = []
+
+        def add(field: str, kind: str, msg: str) -> None:
+            errors.append({"loc": ("body", field), "msg": msg, "type": kind, "input": None})
+
+        if self.preset is None and self.outputs is None:
+            for field in ("bitrate", "speed"):
+                if getattr(self, field) is None:
+                    add(field, "missing", "Field required")
+            return errors
+        if self.preset is not None and self.outputs is not None:
+            add("outputs", "conflict", "give a preset or outputs, not both")
+        for field in ("bitrate", "codec"):
+            if field in self.model_fields_set:
+                add(field, "conflict", "not with a preset or outputs: each rendition has its own")
+        return errors
+
+    def streaming(self) -> list[OutputSpec] | None:
+        """The outputs asked for (a preset's, or the job's own), before they meet the input."""
+        if self.preset is not None:
+            return list(PRESETS[self.preset].outputs)
+        return self.outputs
 
 
 class Timings(BaseModel):
@@ -117,6 +232,10 @@ class JobPublic(BaseModel):
     bitrate: int
     speed: str
     codec: str
+    preset: str | None = None
+    outputs: list[dict[str, Any]] | None = Field(
+        None, description="its streaming outputs, fitted to the input (none: one MP4)"
+    )
     state: str
     priority: int = 0
     callback_url: str | None = None
@@ -130,6 +249,9 @@ class JobPublic(BaseModel):
     progress: float = 0.0
     output: str | None = Field(None, description="output name under output-videos/")
     output_url: str | None = Field(None, description="where to download the output")
+    outputs_url: str | None = Field(
+        None, description="a streaming job's files and playlists (GET /jobs/{id}/outputs)"
+    )
     error: str | None = None
     errors: list[str] = Field(default_factory=list, description="one reason per failed attempt")
     input_duration: float | None = None
@@ -161,3 +283,22 @@ class WorkerPublic(BaseModel):
 class Page(BaseModel):
     items: list[str]
     has_more: bool
+
+
+class OutputFile(BaseModel):
+    name: str = Field(description="file name in the job's output folder")
+    size: int = Field(description="bytes")
+    url: str = Field(description="signed, expiring GET URL")
+
+
+class OutputsPublic(BaseModel):
+    """``GET /jobs/{id}/outputs``: a streaming job's files, and its playlists to play."""
+
+    job: str
+    folder: str = Field(description="the folder under output-videos/ that holds the files")
+    playlists: dict[str, str] = Field(
+        description="hls, dash: the signed URL of the master playlist or MPD, playable as is "
+        "(the media playlists and segments it names are reached through the same URL)"
+    )
+    files: list[OutputFile]
+    expires_in: float = Field(description="seconds the URLs are valid from now")

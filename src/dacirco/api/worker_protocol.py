@@ -15,6 +15,7 @@ from dacirco.protocol import (
     TaskReport,
     TaskSpec,
     UploadGrant,
+    UploadRequest,
 )
 
 router = APIRouter(
@@ -62,8 +63,10 @@ async def report(task_id: str, body: TaskReport, worker: WorkerDep, c: Controlle
     response_model=UploadGrant,
     summary="The signed PUT URL of the task's output, short-lived, asked just before uploading",
 )
-async def upload_url(task_id: str, worker: WorkerDep, c: ControllerDep) -> UploadGrant:
-    return await c.upload_url(worker, task_id)
+async def upload_url(
+    task_id: str, worker: WorkerDep, c: ControllerDep, body: UploadRequest | None = None
+) -> UploadGrant:
+    return await c.upload_url(worker, task_id, body.names if body is not None else [])
 
 
 @router.post("/samples")

@@ -42,6 +42,7 @@ from dacirco.domain import (
     movie_name_problem,
     shown,
 )
+from dacirco.outputs.spec import OutputsError, OutputSpec, fitted
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -302,6 +303,8 @@ class Controller(WorkerLink, Shell):
         priority: int = 0,
         callback_url: str | None = None,
         reuse: bool = True,
+        outputs: list[OutputSpec] | None = None,
+        preset: str | None = None,
     ) -> Job:
         if problem := movie_name_problem(id_video):
             raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
@@ -322,6 +325,10 @@ class Controller(WorkerLink, Shell):
         meta = {k.lower(): v for k, v in info.metadata.items()}
         width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
         frames = _positive(meta.get("frames"))
+        try:  # streaming outputs, fitted to the input's height: refused, or a ladder cut
+            streams, bitrate = fitted(outputs, height, preset) if outputs else (None, bitrate)
+        except OutputsError as exc:
+            raise InvalidRequest(str(exc)) from None
         job = Job(
             id=self.core.new_id("job"),
             id_video=id_video,
@@ -331,6 +338,8 @@ class Controller(WorkerLink, Shell):
             priority=priority,
             callback_url=callback_url,
             reuse=reuse,
+            preset=preset,
+            outputs=streams,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,

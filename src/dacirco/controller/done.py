@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from dacirco.domain import FINAL_JOB_STATES, Job, JobState
+from dacirco.domain import FINAL_JOB_STATES, Job, JobState, reuse_key
 
 # (name, type): when it ended, the transcoded delay (request to uploaded), the job whose
 # output it reused, its output, and its reuse key (domain.reuse_key).
@@ -58,7 +58,7 @@ def values(job: Job) -> tuple[object, ...]:
         job.id_video,
         job.bitrate,
         job.speed.value,
-        job.codec.value,
+        reuse_key(job)[3],  # the codec, with a streaming job's outputs' fingerprint
         job.input_size,
     )
 

@@ -36,7 +36,7 @@ from dacirco.core import retention as core_retention
 from dacirco.core.errors import NotStored
 from dacirco.core.stimuli import Expire
 from dacirco.durations import show_duration
-from dacirco.storage.base import Storage, StorageError, output_key
+from dacirco.storage.base import OUTPUT_PREFIX, Storage, StorageError, folder_of, output_key
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
@@ -175,15 +175,21 @@ def delete_objects(storage: Storage, names: Iterable[str]) -> tuple[int, int]:
     for name in names:
         key = output_key(name)
         try:
-            info = storage.stat(key)
-            if info is None:
+            folder = folder_of(name)  # a streaming job's: every file of its folder
+            infos = (
+                storage.list(OUTPUT_PREFIX + folder, metadata=False)
+                if folder
+                else [storage.stat(key)]
+            )
+            if not infos or infos[0] is None:
                 continue
-            storage.delete(key)
+            for info in infos:
+                storage.delete(info.key)
         except (StorageError, OSError) as exc:
             log.warning("retention could not delete %s: %s", key, exc)
             continue
         count += 1
-        size += info.size
+        size += sum(info.size for info in infos if info is not None)
     return count, size
 
 

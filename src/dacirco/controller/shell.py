@@ -35,7 +35,7 @@ from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Subm
 from dacirco.core.txn import Txn
 from dacirco.domain import FINAL_JOB_STATES, ExitCause, Job
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
-from dacirco.storage.base import Storage, StorageError, output_key
+from dacirco.storage.base import Storage, StorageError, delete_output
 from dacirco.webhooks import Deliverer
 
 log = logging.getLogger(__name__)
@@ -276,4 +276,4 @@ class Shell:
         """Objects no longer needed go, best effort, off the event loop."""
         for name in names:
             with contextlib.suppress(StorageError, OSError):
-                await asyncio.to_thread(self.storage.delete, output_key(name))
+                await asyncio.to_thread(delete_output, self.storage, name)

@@ -35,6 +35,7 @@ from dacirco.domain import (
     chunk_name,
     task_output,
 )
+from dacirco.outputs.names import FILE_NAME_RE
 from dacirco.protocol import (
     RegisterReply,
     RegisterRequest,
@@ -45,7 +46,15 @@ from dacirco.protocol import (
     clip,
 )
 from dacirco.redact import redact
-from dacirco.storage.base import StorageError, check_key, input_key, output_key
+from dacirco.storage.base import (
+    OUTPUT_PREFIX,
+    ObjectInfo,
+    StorageError,
+    check_key,
+    folder_of,
+    input_key,
+    output_key,
+)
 
 if TYPE_CHECKING:
     from dacirco.controller.core import Controller
@@ -196,8 +205,11 @@ class WorkerLink:
         await self.step(Failed(worker.id, task.id, kind, message))
         return None
 
-    async def upload_url(self: Controller, worker: Worker, task_id: str) -> UploadGrant:
-        """The PUT URL of an open task's output, valid ``upload_url_ttl`` seconds."""
+    async def upload_url(
+        self: Controller, worker: Worker, task_id: str, names: list[str] | None = None
+    ) -> UploadGrant:
+        """The PUT URL of an open task's output, valid ``upload_url_ttl`` seconds; of each
+        file in ``names`` for a streaming task (in its output's folder)."""
         if worker.state == WorkerState.STOPPED:
             raise WorkerGone("this worker was stopped")
         task = self.tasks.get(task_id)
@@ -205,8 +217,14 @@ class WorkerLink:
             raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
         if task.state not in OPEN:
             raise TaskNotYours(f"task {task_id!r} is no longer open ({task.state.value})")
-        key, ttl = output_key(task_output(self.jobs[task.job_id], task)), self.config.upload_url_ttl
-        url = await asyncio.to_thread(self.storage.put_url, key, ttl, task.id)
+        name, ttl = task_output(self.jobs[task.job_id], task), self.config.upload_url_ttl
+        if names:
+            keys = {n: folder_key(name, n) for n in names}  # ValueError: a 422
+            urls = await asyncio.to_thread(
+                lambda: {n: self.storage.put_url(k, ttl, task.id) for n, k in keys.items()}
+            )
+            return UploadGrant(urls=urls, expires_in=ttl)
+        url = await asyncio.to_thread(self.storage.put_url, output_key(name), ttl, task.id)
         return UploadGrant(url=url, expires_in=ttl)
 
     def upload_refusal(self: Controller, task_id: str, key: str) -> str | None:
@@ -216,7 +234,11 @@ class WorkerLink:
         if task is None or task.state not in OPEN:
             state = f" ({task.state.value})" if task is not None else ""
             return f"the task of this upload URL is no longer open{state}"
-        if output_key(task_output(self.jobs[task.job_id], task)) != key:
+        name = task_output(self.jobs[task.job_id], task)
+        folder = folder_of(name)
+        if output_key(name) != key and not (
+            folder is not None and key.rpartition("/")[0] == OUTPUT_PREFIX + folder
+        ):
             return "this upload URL is for another object"
         return None
 
@@ -253,6 +275,7 @@ class WorkerLink:
             input_fps=job.input_fps,
             input_frames=job.input_frames,
             chunk_urls=chunk_urls,
+            outputs=job.outputs,
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:
@@ -306,6 +329,8 @@ class WorkerLink:
             raise StorageUnavailable(f"uploaded: cannot look at {key}: {exc}") from exc
         if info is None:
             raise ReportRefused(f"uploaded: {key} is not in the storage")
+        if job.outputs:  # a streaming job: its main file is there; the folder is measured
+            info = await self._folder_size(key)
         if info.size <= 0:
             raise ReportRefused(f"uploaded: {key} is empty")
         if rep.bytes is not None and rep.bytes != info.size:
@@ -318,3 +343,22 @@ class WorkerLink:
                 f"uploaded: {key} holds {info.size} bytes, more than this job can make "
                 f"({most} bytes at most)"
             )
+
+    async def _folder_size(self: Controller, key: str) -> ObjectInfo:
+        """A streaming job's folder as one object: its files' bytes summed."""
+        folder = key.rpartition("/")[0] + "/"
+        try:
+            infos = await asyncio.to_thread(self.storage.list, folder, False)
+        except StorageError as exc:
+            raise StorageUnavailable(f"uploaded: cannot list {folder}: {exc}") from exc
+        return ObjectInfo(folder, sum(i.size for i in infos), 0.0)
+
+
+def folder_key(name: str, file: str) -> str:
+    """The key of ``file`` in the folder of a streaming task's output ``name``."""
+    folder = folder_of(name)
+    if folder is None:
+        raise ReportRefused("upload-url: this task has one output: it names no files")
+    if not FILE_NAME_RE.fullmatch(file):
+        raise ReportRefused(f"upload-url: {file[:80]!r} is not a file a streaming task makes")
+    return output_key(f"{folder}/{file}")

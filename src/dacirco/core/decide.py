@@ -49,6 +49,8 @@ def apply_split(st: State, out: Step, split: Split, now: float) -> bool:
         refuse(st, out, "split: not enabled", split)
     elif job is None or split.job_id not in st.waiting or st.waiting[split.job_id] is not None:
         refuse(st, out, "split: not a waiting whole job", split)
+    elif job.outputs:
+        refuse(st, out, "split: a job with streaming outputs is encoded whole", split)
     elif not 2 <= split.chunks <= MAX_CHUNKS:
         refuse(st, out, f"split: chunks must be 2..{MAX_CHUNKS}", split)
     elif not (job.input_fps and job.input_frames) or split.chunks > job.input_frames:

@@ -15,6 +15,10 @@ INPUT_PREFIX = "input-videos/"
 OUTPUT_PREFIX = "output-videos/"
 
 _KEY_RE = re.compile(r"^(input-videos|output-videos)/[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# A streaming job's files sit in a folder of their own: output-videos/<folder>/<file>.
+_IN_FOLDER_RE = re.compile(
+    r"^output-videos/[A-Za-z0-9_][A-Za-z0-9._-]*/[A-Za-z0-9_][A-Za-z0-9._-]*$"
+)
 
 
 class StorageError(Exception):
@@ -27,15 +31,33 @@ class InvalidKey(ValueError):
 
 
 def check_key(key: str) -> str:
-    name = key.partition("/")[2]
-    if len(name) > MAX_OBJECT_NAME:
-        raise InvalidKey(
-            f"object name {shown(name)} is too long: at most {MAX_OBJECT_NAME} characters "
-            f"(a file name of at most {MAX_FILE_NAME} bytes while it is written)"
-        )
-    if not _KEY_RE.match(key) or ".." in key:
+    """``key`` if it is in the bucket's layout: ``input-videos/<name>``,
+    ``output-videos/<name>`` or ``output-videos/<folder>/<name>``, each part a file name."""
+    for name in key.split("/")[1:]:
+        if len(name) > MAX_OBJECT_NAME:
+            raise InvalidKey(
+                f"object name {shown(name)} is too long: at most {MAX_OBJECT_NAME} characters "
+                f"(a file name of at most {MAX_FILE_NAME} bytes while it is written)"
+            )
+    if not (_KEY_RE.match(key) or _IN_FOLDER_RE.match(key)) or ".." in key:
         raise InvalidKey(f"invalid object key {shown(key, 80)}")
     return key
+
+
+def folder_of(name: str) -> str | None:
+    """The folder of an output's name (``<folder>/<file>``: a streaming job's), or None."""
+    folder, sep, _ = name.rpartition("/")
+    return folder if sep else None
+
+
+def delete_output(storage: Storage, name: str) -> None:
+    """Delete an output: one object, or every file of a streaming job's folder."""
+    folder = folder_of(name)
+    if folder is None:
+        storage.delete(output_key(name))
+        return
+    for info in storage.list(OUTPUT_PREFIX + folder + "/", metadata=False):
+        storage.delete(info.key)
 
 
 def part_path(dest: Path) -> Path:
@@ -63,6 +85,10 @@ class ObjectInfo:
     def name(self) -> str:
         return self.key.split("/", 1)[1]
 
+    @property
+    def file(self) -> str:
+        return self.key.rsplit("/", 1)[1]
+
 
 class Storage(Protocol):
     """Blocking calls: the controller runs them in a thread, never in its event loop."""
@@ -70,7 +96,8 @@ class Storage(Protocol):
     bucket: str
 
     def stat(self, key: str) -> ObjectInfo | None: ...
-    def list(self, prefix: str) -> list[ObjectInfo]: ...
+    # ``metadata`` false: sizes and times only (what S3 lists give without a stat each).
+    def list(self, prefix: str, metadata: bool = True) -> list[ObjectInfo]: ...
     def get_url(self, key: str, ttl: float) -> str: ...
     # ``task``: the task whose output this is; a backend that can (local) binds the URL to
     # it, so that the URL stops working when the task is no longer open.

@@ -6,6 +6,7 @@ them in ``<root>/.meta/<key>.json``. Workers reach objects only through the API'
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -43,7 +44,9 @@ class LocalStorage:
         add`` at any time: only one untouched for ``stale_inputs_after`` seconds goes."""
         now, removed = self._clock(), 0
         for prefix, max_age in (("output-videos", 0.0), ("input-videos", stale_inputs_after)):
-            for part in (self.root / prefix).glob(".*.part"):
+            folder = self.root / prefix
+            # A streaming job's files are one folder down (output-videos/<folder>/<file>).
+            for part in [*folder.glob(".*.part"), *folder.glob("*/.*.part")]:
                 try:
                     if now - part.stat().st_mtime >= max_age:
                         part.unlink()
@@ -72,7 +75,8 @@ class LocalStorage:
                 metadata = {}
         return ObjectInfo(key=key, size=st.st_size, modified=st.st_mtime, metadata=metadata)
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
+    def list(self, prefix: str, metadata: bool = True) -> list[ObjectInfo]:
+        # Metadata is a small file beside each object: read either way.
         folder = self.root / prefix.strip("/")
         if not folder.is_dir():
             return []
@@ -105,17 +109,26 @@ class LocalStorage:
             return "an upload URL must name its task"
         return self.signer.check(method, key, expires, sig, self._clock(), task)
 
-    def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+    def folder_for(self, key: str) -> Path:
+        """The object's path, its folder made if it is in one (a streaming job's file)."""
         dest = self.path(key)
-        tmp = part_path(dest)
+        if dest.parent != self.root / key.split("/", 1)[0]:
+            dest.parent.mkdir(exist_ok=True)
+        return dest
+
+    def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None) -> None:
+        tmp = None
         try:
+            dest = self.folder_for(key)
+            tmp = part_path(dest)
             shutil.copyfile(path, tmp)
             os.replace(tmp, dest)
             if metadata is not None:
                 self._meta_path(key).parent.mkdir(parents=True, exist_ok=True)
                 self._meta_path(key).write_text(json.dumps(metadata, sort_keys=True))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
             raise StorageError(f"cannot write {key}: {exc}") from exc
 
     def get_file(self, key: str, path: Path) -> None:
@@ -125,5 +138,9 @@ class LocalStorage:
             raise StorageError(f"cannot read {key}: {exc}") from exc
 
     def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        path = self.path(key)
+        path.unlink(missing_ok=True)
         self._meta_path(key).unlink(missing_ok=True)
+        if key.count("/") == 2:  # a streaming job's folder goes with its last file
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()

@@ -105,21 +105,27 @@ class S3Storage:
             key=key, size=int(obj.size or 0), modified=modified, metadata=user_metadata(obj)
         )
 
-    def list(self, prefix: str) -> list[ObjectInfo]:
-        """Objects under ``prefix``, with their metadata (one stat each: S3 lists carry none)."""
+    def list(self, prefix: str, metadata: bool = True) -> list[ObjectInfo]:
+        """Objects under ``prefix``, with their metadata (one stat each: S3 lists carry none)
+        unless ``metadata`` is false (sizes from the listing alone: a streaming job's folder
+        of thousands of segments)."""
         prefix = prefix.strip("/") + "/"
         try:
-            keys = [
-                o.object_name
+            found = {
+                o.object_name: o
                 for o in self.client.list_objects(self.bucket, prefix=prefix)
                 if o.object_name and not o.is_dir
-            ]
+            }
         except (MinioException, Urllib3Error, OSError, ValueError) as exc:
             raise self._error(f"cannot list {prefix}", exc) from None
         infos = []
-        for key in sorted(keys):
+        for key, obj in sorted(found.items()):
             name = key[len(prefix) :]
             if not name or name.startswith("."):
+                continue
+            if not metadata:
+                modified = obj.last_modified.timestamp() if obj.last_modified else 0.0
+                infos.append(ObjectInfo(key=key, size=int(obj.size or 0), modified=modified))
                 continue
             info = self.stat(key)
             if info is not None:

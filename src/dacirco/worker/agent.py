@@ -38,6 +38,7 @@ from dacirco.worker.ffmpeg import (
     run_ffmpeg,
     warm_up,
 )
+from dacirco.worker.ladder import run_streaming
 from dacirco.worker.parts import encode_part
 from dacirco.worker.samples import SamplePusher
 from dacirco.worker.transfer import StorageError, download, upload
@@ -315,6 +316,10 @@ class Agent:
         started = time.monotonic()
         info = await asyncio.to_thread(probe_input, work / source)
         timings["probe"] = time.monotonic() - started
+        if spec.outputs:
+            assert self._store is not None
+            await run_streaming(spec, channel, work / source, info, self._store, self._retries)
+            return
         if spec.kind != "whole":
             await encode_part(
                 spec, work / source, work / target, info, channel, self._store, self._retries
@@ -357,12 +362,11 @@ class Agent:
         size = await upload(self._store, path, url, check=channel.check, **self._retries)
         timings["upload"] = time.monotonic() - started
         await channel.send(TaskReport(step="uploaded", seconds=timings["upload"], bytes=size))
-        log.info(
-            "task %s (%s) done: %s",
-            spec.task_id,
-            spec.kind,
-            ", ".join(f"{step} {seconds:.3f} s" for step, seconds in timings.items()),
-        )
+        log.info("task %s (%s) done: %s", spec.task_id, spec.kind, _timings(timings))
+
+
+def _timings(timings: dict[str, float]) -> str:
+    return ", ".join(f"{step} {seconds:.3f} s" for step, seconds in timings.items())
 
 
 def _describe(resp: httpx.Response) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from dacirco.protocol import ErrorKind, TaskReport, UploadGrant
+from dacirco.protocol import ErrorKind, TaskReport, UploadGrant, UploadRequest
 from dacirco.worker.transfer import StorageError
 
 if TYPE_CHECKING:
@@ -142,6 +142,24 @@ class TaskChannel:
         if resp.status_code != 200:
             raise StorageError(f"no upload URL for the output: HTTP {resp.status_code}")
         return UploadGrant.model_validate(resp.json()).url
+
+    async def upload_urls(self, names: list[str]) -> dict[str, str]:
+        """A streaming task's PUT URLs, one per file of its output's folder."""
+        resp = await self.agent.call(
+            "POST",
+            f"/worker/tasks/{self.task_id}/upload-url",
+            json=UploadRequest(names=names).model_dump(),
+        )
+        if resp.status_code in (404, 409):
+            raise TaskGone()
+        if resp.status_code == 410:
+            raise Dismissed()
+        if resp.status_code != 200:
+            raise StorageError(f"no upload URLs for the outputs: HTTP {resp.status_code}")
+        urls = UploadGrant.model_validate(resp.json()).urls
+        if set(urls) != set(names):
+            raise StorageError("the controller did not sign every file of the outputs")
+        return urls
 
     async def fail(self, kind: ErrorKind, message: str, *, retry: bool = True) -> None:
         log.warning("task %s failed (%s): %s", self.task_id, kind, message)

@@ -1,0 +1,1 @@
+"""Streaming outputs of a job: renditions, containers (MP4, HLS, DASH), presets, file names."""

@@ -1,0 +1,267 @@
+"""A streaming task: every rendition of a job's outputs from one decode of the input (HLS,
+DASH with fMP4 segments, MP4 files), keyframes at the same times in every rendition, then
+each file uploaded into the job's output folder, the main file last."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from dacirco.outputs.names import DASH_MANIFEST, FILE_NAME_RE, MASTER_PLAYLIST, rendition_file
+from dacirco.outputs.spec import Container, OutputSpec, Rendition
+from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
+from dacirco.worker.channel import TaskChannel
+from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
+from dacirco.worker.transfer import upload
+
+log = logging.getLogger("dacirco.worker")
+
+UPLOADS_AT_ONCE = 4
+
+
+def _video_options(i: int, r: Rendition, speed: str) -> list[str]:
+    """Encoder options of the ``i``-th video stream: capped rate with a half-second buffer
+    (as the classic command), scene cuts off so that keyframes come only where forced."""
+    rate, buffer = f"{r.video_bitrate}k", f"{max(1, (r.video_bitrate or 0) // 2)}k"
+    if r.codec == "hevc":
+        codec = ["libx265", f"-tag:v:{i}", "hvc1", f"-forced-idr:v:{i}", "1"]
+        codec += [f"-x265-params:v:{i}", "log-level=error:scenecut=0:open-gop=0"]
+    else:
+        codec = ["libx264", f"-sc_threshold:v:{i}", "0"]
+    return [
+        f"-c:v:{i}",
+        *codec,
+        f"-b:v:{i}",
+        rate,
+        f"-maxrate:v:{i}",
+        rate,
+        f"-bufsize:v:{i}",
+        buffer,
+        f"-preset:v:{i}",
+        speed,
+    ]
+
+
+def _scaled(renditions: list[Rendition]) -> str:
+    """One decode split into every video rendition's size: ``[v0]``, ``[v1]``…"""
+    n = len(renditions)
+    heads = "".join(f"[s{i}]" for i in range(n))
+    graph = [f"[0:v:0]split={n}{heads}"] if n > 1 else []
+    for i, r in enumerate(renditions):
+        source = f"[s{i}]" if n > 1 else "[0:v:0]"
+        size = f"scale=-2:{r.height}" if r.height else "null"
+        graph.append(f"{source}{size}[v{i}]")
+    return ";".join(graph)
+
+
+def _keyframes(segment: float, fps: float | None) -> list[str]:
+    """A keyframe at every multiple of ``segment`` seconds and nowhere else: segment
+    boundaries at the same times in every rendition."""
+    opts = ["-force_key_frames", f"expr:gte(t,n_forced*{segment:g})"]
+    if fps:
+        gop = str(max(1, round(fps * segment)))
+        opts += ["-g", gop, "-keyint_min", gop]
+    return opts
+
+
+def build_streaming_command(
+    source: Path | str,
+    out: OutputSpec,
+    *,
+    speed: str,
+    threads: int = 0,
+    has_audio: bool = True,
+    fps: float | None = None,
+    input_format: str | None = None,
+    ffmpeg: str | None = None,
+) -> list[str]:
+    """The ffmpeg command that writes ``out``'s files into the current directory."""
+    video = [r for r in out.renditions if r.video_bitrate is not None]
+    if not has_audio and any(r.video_bitrate is None for r in out.renditions):
+        raise TranscodeError("an audio-only rendition was asked for, and the input has no audio")
+    cmd = [*ffmpeg_head(ffmpeg), *input_args(source, input_format)]
+    if video:
+        cmd += ["-filter_complex", _scaled(video)]
+    if threads > 0:
+        cmd += ["-threads", str(threads)]
+    if out.container is Container.MP4:
+        return cmd + _mp4_outputs(out, speed, has_audio)
+    maps: list[str] = []
+    options: list[str] = []
+    streams: list[str] = []  # var_stream_map entries (HLS), one per rendition
+    audio_rates: list[int] = []  # DASH: one audio representation per distinct bitrate
+    v = 0
+    for r in out.renditions:
+        entry = []
+        if r.video_bitrate is not None:
+            maps += ["-map", f"[v{v}]"]
+            options += _video_options(v, r, speed)
+            entry.append(f"v:{v}")
+            v += 1
+        rate = r.audio_bitrate if has_audio else None
+        # HLS: each variant muxes its own audio; DASH: one audio representation per bitrate.
+        if rate is not None and (out.container is Container.HLS or rate not in audio_rates):
+            a = len(audio_rates)
+            audio_rates.append(rate)
+            maps += ["-map", "0:a:0"]
+            options += [
+                f"-c:a:{a}",
+                "aac",
+                f"-b:a:{a}",
+                f"{rate}k",
+                f"-ac:a:{a}",
+                "2",
+            ]
+            entry.append(f"a:{a}")
+        streams.append(",".join(entry))
+    cmd += [*maps, *options, *_keyframes(out.segment_seconds, fps)]
+    cmd += ["-progress", "pipe:1", "-nostats"]
+    if out.container is Container.HLS:
+        return [
+            *cmd,
+            "-f", "hls",
+            "-hls_time", f"{out.segment_seconds:g}",
+            "-hls_playlist_type", "vod",
+            "-hls_segment_type", "fmp4",
+            "-hls_flags", "independent_segments",
+            "-hls_segment_filename", "hls-%v-%05d.m4s",
+            "-hls_fmp4_init_filename", "hls-%v-init.mp4",
+            "-master_pl_name", MASTER_PLAYLIST,
+            "-var_stream_map", " ".join(streams),
+            "hls-%v.m3u8",
+        ]  # fmt: skip
+    sets = [f"streams={kind}" for kind, n in (("v", v), ("a", len(audio_rates))) if n]
+    return [
+        *cmd,
+        "-f", "dash",
+        "-seg_duration", f"{out.segment_seconds:g}",
+        "-use_template", "1",
+        "-use_timeline", "1",
+        "-adaptation_sets", " ".join(f"id={i},{s}" for i, s in enumerate(sets)),
+        "-init_seg_name", "dash-$RepresentationID$-init.m4s",
+        "-media_seg_name", "dash-$RepresentationID$-$Number%05d$.m4s",
+        DASH_MANIFEST,
+    ]  # fmt: skip
+
+
+def _mp4_outputs(out: OutputSpec, speed: str, has_audio: bool) -> list[str]:
+    """One file per rendition, each with its own maps and encoder options."""
+    args: list[str] = []
+    v = 0
+    for i, r in enumerate(out.renditions):
+        if r.video_bitrate is not None:
+            args += ["-map", f"[v{v}]", *_video_options(0, r, speed)]
+            v += 1
+        if has_audio and r.audio_bitrate is not None:
+            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", f"{r.audio_bitrate}k", "-ac", "2"]
+        args += ["-movflags", "+faststart", rendition_file(r.model_dump(), i)]
+    return ["-progress", "pipe:1", "-nostats", *args]
+
+
+async def encode_outputs(
+    outputs: list[OutputSpec],
+    source: Path,
+    folder: Path,
+    info: InputInfo,
+    *,
+    speed: str,
+    threads: int,
+    fps: float | None,
+    duration: float | None,
+    deadline: float | None,
+    on_progress: Callable[[float], Awaitable[None]],
+) -> None:
+    """Every output's files in ``folder``, one ffmpeg run per container."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, out in enumerate(outputs):
+
+        async def progress(fraction: float, k: int = k) -> None:
+            await on_progress((k + fraction) / len(outputs))
+
+        cmd = build_streaming_command(
+            source.resolve(),
+            out,
+            speed=speed,
+            threads=threads,
+            has_audio=info.audio_codec is not None,
+            fps=fps,
+            input_format=info.format_name,
+        )
+        await run_ffmpeg(cmd, duration, deadline, progress, cwd=folder)
+
+
+async def upload_folder(
+    folder: Path,
+    main: str,
+    channel: TaskChannel,
+    store: httpx.AsyncClient,
+    retries: dict[str, Any],
+) -> int:
+    """Upload every file of ``folder``, ``main`` last (a main file in the storage means the
+    rest is there); the bytes sent."""
+    files = sorted(p.name for p in folder.iterdir() if p.is_file())
+    if main not in files:
+        raise TranscodeError(f"ffmpeg wrote no {main}")
+    strays = [name for name in files if not FILE_NAME_RE.fullmatch(name)]
+    if strays:
+        raise TranscodeError(f"ffmpeg wrote unexpected files: {', '.join(strays[:3])}")
+    files.remove(main)
+    sent = 0
+    gate = asyncio.Semaphore(UPLOADS_AT_ONCE)
+
+    async def one(name: str, url: str) -> int:
+        async with gate:
+            return await upload(store, folder / name, url, check=channel.check, **retries)
+
+    for batch in [files[i : i + MAX_UPLOAD_NAMES] for i in range(0, len(files), MAX_UPLOAD_NAMES)]:
+        urls = await channel.upload_urls(batch)
+        sent += sum(await asyncio.gather(*(one(n, urls[n]) for n in batch)))
+    urls = await channel.upload_urls([main])
+    return sent + await one(main, urls[main])
+
+
+async def run_streaming(
+    spec: TaskSpec,
+    channel: TaskChannel,
+    source: Path,
+    info: InputInfo,
+    store: httpx.AsyncClient,
+    retries: dict[str, Any],
+) -> None:
+    """A streaming task once its input is downloaded: encoded, then every file uploaded."""
+    assert spec.outputs is not None
+    folder = source.parent / "outputs"
+    started = time.monotonic()
+    await encode_outputs(
+        spec.outputs,
+        source,
+        folder,
+        info,
+        speed=spec.speed,
+        threads=spec.threads,
+        fps=spec.input_fps,
+        duration=spec.input_duration or info.duration,
+        deadline=spec.deadline_seconds,
+        on_progress=channel.on_progress,
+    )
+    transcode = time.monotonic() - started
+    await channel.send(TaskReport(step="transcoded", seconds=transcode))
+    started = time.monotonic()
+    main = spec.output_name.rpartition("/")[2]
+    size = await upload_folder(folder, main, channel, store, retries)
+    seconds = time.monotonic() - started
+    await channel.send(TaskReport(step="uploaded", seconds=seconds, bytes=size))
+    log.info(
+        "task %s: outputs of %s done: transcode %.3f s, upload %.3f s (%d bytes)",
+        spec.task_id,
+        spec.input_name,
+        transcode,
+        seconds,
+        size,
+    )
