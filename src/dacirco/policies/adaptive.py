@@ -58,7 +58,8 @@ from dacirco.policies.stats import SHORT_WINDOW
 from dacirco.policies.work import view_work
 
 FLAVOR = "tiny"
-MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed cost
+MIN_ARRIVALS = 10  # requests seen before the traffic's rate is trusted
+MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed costs
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ class Adaptive:
         for the jobs a boot would delay by more than ``wait_share`` of their length, but no
         more idle ones than the tasks expected within one boot would take."""
         works = view.stats.recent_work
-        if not works:
-            return 0.0
+        if not works or view.stats.arrivals < MIN_ARRIVALS:
+            return 0.0  # a rate from so few arrivals is noise: only the queue starts workers
         lam = self.arrival_rate(view) if lam is None else lam
         boot = self.boot(view)
         seconds = [w * rate for w in works]
