@@ -28,8 +28,8 @@ from dacirco.sim.run import SimConfig
 from dacirco.sim.workload import CatalogShape
 
 console = Console(width=160)
-POLICIES = ("minimize-workers", "grace-period", "right-size")
-NEW = "right-size"
+POLICIES = ("minimize-workers", "grace-period", "right-size", "adaptive")
+NEW = "adaptive"
 WORKLOADS = ("poisson@0.3", "poisson@0.6", "poisson@0.9", "bursty", "diurnal")
 # section key -> (catalog, jobs may be split, title)
 SECTIONS = {

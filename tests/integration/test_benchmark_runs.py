@@ -182,3 +182,22 @@ def test_adaptive_pool_benchmark_runs_and_writes_its_plot(tmp_path):
     assert "busiest" in out.stdout and "quietest" in out.stdout
     assert "mean of the first 10" in out.stdout
     assert 10_000 < plot.stat().st_size < 150_000
+
+
+def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "default_policy.py"),
+            "--grid", "general", "--seeds", "1", "--jobs", "30", "--no-oracle", "--procs", "1",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "pod boots, short bursty" in out.stdout and "heavy-tailed catalog" in out.stdout
+    assert re.search(r"all three targets met in \d of 8 cells", out.stdout), out.stdout
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "default_policy.py"), "--grid", "nowhere"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "unknown grid 'nowhere'" in bad.stderr
