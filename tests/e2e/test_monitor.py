@@ -65,6 +65,9 @@ def test_once_with_an_unreachable_server_exits_1():
 def _run_live(port: int, seconds: float) -> subprocess.CompletedProcess[str]:
     code = "import typer; from dacirco.monitor import monitor; typer.run(monitor)"
     args = ["--port", str(port), "--refresh-interval", "0.2"]
+    # Its imports first, alone: on a busy machine with cold caches they alone may take longer
+    # than ``seconds``, and a Ctrl-C during the imports is not what is tested here.
+    subprocess.run([sys.executable, "-c", "import typer, dacirco.monitor"], check=True, timeout=120)
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
         stdout=subprocess.PIPE,
@@ -74,7 +77,12 @@ def _run_live(port: int, seconds: float) -> subprocess.CompletedProcess[str]:
     time.sleep(seconds)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=20)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"still running 60 s after Ctrl-C; stderr: {err[-2000:]}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
