@@ -19,16 +19,20 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dacirco.analytics.figures import Figures
+from dacirco.policies.base import available
 from dacirco.sim.bound import Bound
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Comparison, Setup, compare
 from dacirco.sim.models import Models
+from dacirco.sim.oracle import ORACLE
 from dacirco.sim.pareto import pareto_plot
 from dacirco.sim.run import SimConfig
 from dacirco.sim.workload import CatalogShape
 
 console = Console(width=160)
-POLICIES = ("minimize-workers", "grace-period", "right-size", "adaptive")
+OWN = ("minimize-workers", "grace-period", "right-size", "adaptive")
+# Ours, then every published peer shipped (src/dacirco/policies/), then the oracle.
+POLICIES = (*OWN, *(p for p in available() if p not in OWN), ORACLE)
 NEW = "adaptive"
 WORKLOADS = ("poisson@0.3", "poisson@0.6", "poisson@0.9", "bursty", "diurnal")
 # section key -> (catalog, jobs may be split, title)

@@ -25,7 +25,8 @@ def pareto_plot(result: Comparison, out: Path, title: str = "") -> Path:
     rows = math.ceil(len(workloads) / cols) or 1
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 4.5 * rows), squeeze=False)
     policies = sorted({c.policy for c in result.cells})
-    colors = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(policies)}
+    palette = plt.get_cmap("tab10" if len(policies) <= 10 else "tab20")
+    colors = {p: palette(i % palette.N) for i, p in enumerate(policies)}
     for ax, w in zip(axes.flat, workloads, strict=False):
         for cell in (c for c in result.cells if c.workload == w):
             xs = _finite([f.reserved_core_seconds for f in cell.figures])
