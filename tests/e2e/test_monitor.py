@@ -68,8 +68,11 @@ def _run_live(port: int, seconds: float) -> subprocess.CompletedProcess[str]:
     # Its imports first, alone: on a busy machine with cold caches they alone may take longer
     # than ``seconds``, and a Ctrl-C during the imports is not what is tested here.
     subprocess.run([sys.executable, "-c", "import typer, dacirco.monitor"], check=True, timeout=120)
+    # Started with SIGINT ignored, as a shell starts a command in its background: Ctrl-C
+    # must stop it all the same.
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

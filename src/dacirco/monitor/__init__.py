@@ -4,6 +4,7 @@ and jobs, read over the public REST API only."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -116,6 +117,9 @@ def monitor(
             raise typer.Exit(1) from None
         _console().print(render(snapshot))
         return
+    # Ctrl-C (SIGINT) stops it even when it was started in the background of a shell, which
+    # starts it with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         asyncio.run(run_live(url, limit, refresh_interval, _console(), api_token))
     except KeyboardInterrupt:
