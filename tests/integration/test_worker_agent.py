@@ -298,7 +298,9 @@ def test_a_refused_upload_report_fails_the_task_with_the_reason(
 
 def _start_long_transcode(standin: Standin, worker: subprocess.Popen) -> tuple[TaskSpec, list]:
     task = standin.task("long.mp4", codec="hevc", speed="fast")
-    standin.wait_for(lambda: any(r.step == "downloaded" for r in standin.steps(task.task_id)), 10)
+    # A worker's start (interpreter, imports, registration) can take tens of seconds on a
+    # busy machine: wait long, it returns as soon as the input is downloaded.
+    standin.wait_for(lambda: any(r.step == "downloaded" for r in standin.steps(task.task_id)), 60)
     parent = psutil.Process(worker.pid)
     deadline = time.monotonic() + 5
     while not (children := parent.children(recursive=True)) and time.monotonic() < deadline:
