@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -71,26 +71,22 @@ def simulate(policy: str, jobs: list[SimJob], seed: int) -> RunData:
 def pool_curve(run: RunData) -> Curve:
     """The cores of the workers alive (booting, idle or busy) over time, from the run's
     worker spans: adaptive's workers have one core each, the others' flavor may have more."""
-    changes: dict[float, float] = {}
-    for w in run.workers:
-        changes[w.created] = changes.get(w.created, 0) + w.cpus
-        end = run.end if w.destroyed is None else w.destroyed
-        changes[end] = changes.get(end, 0) - w.cpus
-    times, values, n = [0.0], [0.0], 0.0
-    for t in sorted(changes):
-        n += changes[t]
-        times.append(t)
-        values.append(n)
-    return times, values
+    return step_curve(
+        (w.created, run.end if w.destroyed is None else w.destroyed, w.cpus) for w in run.workers
+    )
 
 
 def busy_curve(run: RunData) -> Curve:
     """The cores of the workers with a task over time."""
+    return step_curve((a, b, w.cpus) for w in run.workers for a, b in w.busy)
+
+
+def step_curve(spans: Iterable[tuple[float, float, float]]) -> Curve:
+    """The sum over time of ``(start, end, value)`` spans, as a step curve from 0."""
     changes: dict[float, float] = {}
-    for w in run.workers:
-        for a, b in w.busy:
-            changes[a] = changes.get(a, 0) + w.cpus
-            changes[b] = changes.get(b, 0) - w.cpus
+    for start, end, value in spans:
+        changes[start] = changes.get(start, 0) + value
+        changes[end] = changes.get(end, 0) - value
     times, values, n = [0.0], [0.0], 0.0
     for t in sorted(changes):
         n += changes[t]
