@@ -22,6 +22,7 @@ from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
 from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
+from dacirco.controller.single_flight import SingleFlight
 from dacirco.controller.store import Store
 from dacirco.controller.tally import Tally
 from dacirco.controller.worker_link import WorkerLink
@@ -118,6 +119,8 @@ class Controller(WorkerLink, Shell):
         self._loop_task: asyncio.Task[None] | None = None
         self._admitting = 0  # submissions past the queue check, not yet waiting
         self.retention = Retention(config.retention) if config.retention else None
+        # One storage call answers the submissions for a movie that arrive while it runs.
+        self._input_info = SingleFlight(lambda key: self.storage.stat(key))
 
     # ---- what the core holds, for the API ----------------------------------------------
     @property
@@ -317,7 +320,7 @@ class Controller(WorkerLink, Shell):
                 raise InvalidRequest(f"callback_url: {exc}") from None
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
-            info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
+            info = await self._input_info(input_key(id_video))
         except StorageError as exc:
             raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
         if info is None:
