@@ -89,6 +89,13 @@ def check(config: ServiceConfig) -> None:
         raise ConfigError(f"--runtime {runtime.kind!r}: choose one of {', '.join(RUNTIMES)}")
     if runtime.ray_address is not None and runtime.kind != "ray":
         raise ConfigError("--ray-address goes with --runtime ray")
+    slurm = (runtime.slurm_partition, runtime.slurm_account, runtime.slurm_time_limit)
+    if runtime.kind != "slurm" and any(v is not None for v in slurm):
+        raise ConfigError(
+            "--slurm-partition, --slurm-account and --slurm-time-limit go with --runtime slurm"
+        )
+    if runtime.slurm_time_limit is not None and not runtime.slurm_time_limit > 0:
+        raise ConfigError("--slurm-time-limit must be more than 0")
     if scheduling.flavor not in FLAVORS:
         raise ConfigError(f"--flavor {scheduling.flavor!r}: choose one of {', '.join(FLAVORS)}")
     if (storage := config.storage.kind) not in STORAGES:

@@ -15,7 +15,7 @@ from types import ModuleType
 from dacirco.runtimes.base import Runtime
 from dacirco.runtimes.local import LocalRuntime
 
-RUNTIMES = ("local", "pod", "vm", "ray")
+RUNTIMES = ("local", "pod", "vm", "ray", "slurm")
 
 
 class RuntimeUnavailable(ValueError):
@@ -36,6 +36,9 @@ class RuntimeOptions:
     os_cloud: str | None = None  # vm: the clouds.yaml entry (None: env OS_CLOUD)
     os_image: str = "dacirco-worker"  # vm: the worker image (name or id)
     os_network: str | None = None  # vm: the network of the servers (name or id)
+    slurm_partition: str | None = None  # slurm: the partition (None: the cluster's default)
+    slurm_account: str | None = None  # slurm: the account jobs are charged to
+    slurm_time_limit: float | None = None  # slurm: seconds a worker's job may live (--time)
 
 
 def make_runtime(
@@ -62,6 +65,12 @@ def make_runtime(
         )
     if options.kind == "ray":
         return _optional("ray", "ray", "Ray", "ray").RayRuntime(options.ray_address)
+    if options.kind == "slurm":
+        slurm = importlib.import_module("dacirco.runtimes.slurm")
+        slurm_options = slurm.SlurmOptions(
+            options.slurm_partition, options.slurm_account, options.slurm_time_limit
+        )
+        return slurm.SlurmRuntime(slurm_options, log_dir=log_dir)
     raise RuntimeUnavailable(f"--runtime {options.kind!r}: choose one of {', '.join(RUNTIMES)}")
 
 
