@@ -130,7 +130,8 @@ def read_partition(partition: str | None, env: dict[str, str] | None = None) -> 
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeUnavailable(f"{where}: cannot run sinfo ({exc})") from None
     if done.returncode != 0:
-        why = " ".join(done.stderr.split())[:300]
+        lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+        why = (lines[-1] if lines else f"exit code {done.returncode}")[:300]  # its conclusion
         raise RuntimeUnavailable(f"{where}: the SLURM cluster does not answer: {why}")
     partitions = parse_sinfo(done.stdout)
     known = ", ".join(sorted(partitions)) or "none"
