@@ -189,7 +189,9 @@ def _assemble(
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
     try:
-        runtime = make_runtime(config.runtime, log_dir=data_dir / "logs", work_root=work_root)
+        runtime = make_runtime(
+            config.runtime, data_dir / "logs", work_root, config.controller.boot_timeout
+        )
     except RuntimeUnavailable as exc:
         raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))

@@ -42,10 +42,14 @@ class RuntimeOptions:
 
 
 def make_runtime(
-    options: RuntimeOptions, log_dir: Path | None = None, work_root: Path | None = None
+    options: RuntimeOptions,
+    log_dir: Path | None = None,
+    work_root: Path | None = None,
+    boot_timeout: float | None = None,
 ) -> Runtime:
     """The runtime ``options`` name; ``log_dir`` and ``work_root``: where local workers write
-    their logs and keep their task folders (the service puts them in its data dir)."""
+    their logs and keep their task folders (the service puts them in its data dir);
+    ``boot_timeout``: the controller's (a SLURM job queued half of it is given back)."""
     if options.kind == "local":
         return LocalRuntime(
             cpus=options.local_cpus,
@@ -70,7 +74,8 @@ def make_runtime(
         slurm_options = slurm.SlurmOptions(
             options.slurm_partition, options.slurm_account, options.slurm_time_limit
         )
-        return slurm.SlurmRuntime(slurm_options, log_dir=log_dir)
+        pending = {"pending_limit": boot_timeout / 2} if boot_timeout else {}
+        return slurm.SlurmRuntime(slurm_options, log_dir=log_dir, **pending)
     raise RuntimeUnavailable(f"--runtime {options.kind!r}: choose one of {', '.join(RUNTIMES)}")
 
 
