@@ -63,6 +63,7 @@ def test_exit_code_in_words() -> None:
          "failed: Job violates accounting/QOS policy", True),
         ("sbatch: error: Batch job submission failed: Unable to contact slurm controller "
          "(connect failure)", True),
+        ("sbatch did not answer within 30 s", True),
         ("sbatch: error: invalid partition specified: nope\nsbatch: error: Batch job "
          "submission failed: Invalid partition name specified", False),
         ("sbatch: error: Batch job submission failed: Invalid account or account/partition "
@@ -90,5 +91,5 @@ def test_sbatchs_complaint_on_one_line() -> None:
 
 def test_time_limit_as_sbatch_wants_it() -> None:
     assert time_limit(600) == "0-00:10:00"
-    assert time_limit(90061.2) == "1-01:01:02"
-    assert time_limit(0.1) == "0-00:00:01"
+    assert time_limit(90061.2) == "1-01:02:00"  # whole minutes, rounded up
+    assert time_limit(0.1) == "0-00:01:00"

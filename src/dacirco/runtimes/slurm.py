@@ -32,7 +32,7 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dacirco.domain import ExitCause, Node
@@ -79,10 +79,8 @@ class SlurmOptions:
 @dataclass
 class _Job:
     job_id: str
-    name: str
-    log: Path | None
-    log_start: int
-    submitted: float = field(default_factory=time.monotonic)
+    log: Path | None  # the worker's output
+    log_start: int  # the log's size at submission: what this job wrote comes after
     pending_since: float | None = None
 
 
@@ -240,7 +238,7 @@ class SlurmRuntime:
         job_id = parse_job_id(out)
         if job_id is None:
             raise RuntimeError_(f"sbatch gave no job id for {spec.name}: {out.strip()[:200]!r}")
-        self._jobs[spec.worker_id] = _Job(job_id, spec.name, log_path, log_start)
+        self._jobs[spec.worker_id] = _Job(job_id, log_path, log_start)
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll_loop())
 

@@ -31,7 +31,7 @@ _NOT_NOW = re.compile(
     r"not available \(inactive or drain\)|partition.*(down|inactive)|QOSMax|AssocMax|"
     r"MaxSubmit|submit limit|accounting/QOS policy|job count limit|"
     r"temporarily unable|Unable to contact slurm controller|Socket timed out|"
-    r"Resource temporarily unavailable|Slurm backup controller in standby mode",
+    r"Resource temporarily unavailable|Slurm backup controller in standby mode|did not answer",
     re.IGNORECASE,
 )
 
@@ -109,9 +109,9 @@ def refused_for_now(stderr: str) -> bool:
 
 
 def time_limit(seconds: float) -> str:
-    """A duration as sbatch's ``--time`` (``D-HH:MM:SS``), rounded up to the second."""
-    total = max(1, math.ceil(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{days}-{hours:02d}:{minutes:02d}:{secs:02d}"
+    """A duration as sbatch's ``--time`` (``D-HH:MM:SS``), rounded up to the minute: SLURM
+    keeps time limits in whole minutes."""
+    minutes = max(1, math.ceil(seconds / 60))
+    days, rest = divmod(minutes, 1440)
+    hours, minutes = divmod(rest, 60)
+    return f"{days}-{hours:02d}:{minutes:02d}:00"
