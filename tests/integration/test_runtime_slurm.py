@@ -8,6 +8,7 @@ job with no room that waits rather than fails, and ``close`` leaving no job in t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 import uuid
@@ -183,3 +184,42 @@ async def test_close_leaves_no_job_in_the_queue(
         await runtime.close()
         assert not ids & set(slurm_cluster.jobs())
     assert set(slurm_cluster.jobs()) <= before
+
+
+def test_the_test_cluster_stops_everything_it_started(tmp_path: Path) -> None:
+    """A cluster of its own beside the session's: stopped with a job running, its daemons,
+    the job's processes and its folder are gone."""
+    import psutil
+
+    from dacirco.runtimes.slurm_cluster import ClusterUnavailable, missing_programs
+
+    if missing := missing_programs():
+        pytest.skip(f"SLURM is not installed ({', '.join(missing)}): `make slurm` installs it")
+    cluster = LocalSlurmCluster(root=tmp_path / "cluster")
+    try:
+        cluster.start()
+    except ClusterUnavailable as exc:
+        pytest.fail(f"the cluster did not start: {exc}")
+    daemons = [psutil.Process(p.pid) for p in cluster._procs]
+    marker = f"dacirco-test-{uuid.uuid4().hex[:8]}"  # in the job's environment
+    cluster.run(
+        "sbatch", "--output=/dev/null", f"--chdir={tmp_path}",
+        f"--export=ALL,DACIRCO_TEST_MARKER={marker}", "--wrap=sleep 600",
+    )  # fmt: skip
+
+    def job_processes() -> list[psutil.Process]:
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get("DACIRCO_TEST_MARKER") == marker:
+                    found.append(proc)
+        return found
+
+    deadline = time.monotonic() + 60
+    while not job_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job_processes(), "the job did not start"
+    cluster.stop()
+    _, alive = psutil.wait_procs(daemons + job_processes(), timeout=30)
+    assert alive == [] and job_processes() == []
+    assert not cluster.root.exists()
