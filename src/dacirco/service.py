@@ -27,6 +27,7 @@ from dacirco.controller.usage import Usage
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.factory import RUNTIMES, RuntimeUnavailable, make_runtime
+from dacirco.runtimes.pilots import PilotRuntime
 from dacirco.service_config import ServiceConfig, controller_config
 from dacirco.storage.base import Storage, StorageError
 from dacirco.storage.local import LocalStorage
@@ -182,7 +183,10 @@ def _assemble(
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
     try:
-        runtime = make_runtime(config.runtime, log_dir=data_dir / "logs", work_root=work_root)
+        # The node agents' machines beside it (``dacirco node-agent``): pilots on idle cycles.
+        runtime = PilotRuntime(
+            make_runtime(config.runtime, log_dir=data_dir / "logs", work_root=work_root)
+        )
     except RuntimeUnavailable as exc:
         raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))
