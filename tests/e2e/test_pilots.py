@@ -25,7 +25,7 @@ TOKEN = "pilot-test-token"
 NODE = "idle-test"
 # Busy loops for the owner: more than the cores, so that the run queue shows them however
 # busy the machine already is (the agent's threshold is relative to the load it measured).
-BURNERS = 8
+BURNERS = 12
 BURN = "import time\nwhile True: pass"
 
 
@@ -116,14 +116,14 @@ def test_the_owner_comes_back_the_pilot_stops_and_nothing_is_lost(
     proc, log = agent(
         svc.url, tmp_path, token_file,
         "--node-name", NODE, "--cpus", "1", "--baseline", "2",
-        "--max-owner-load", "4", "--preempt-after", "2", "--pilot-idle", "30",
+        "--max-owner-load", "6", "--window", "2", "--preempt-after", "2", "--pilot-idle", "30",
     )  # fmt: skip
     seen: list[int] = []
     try:
         # The agent's node, offering a core (its baseline measured first).
         wait_until(lambda: offers(svc), 60, "the agent's offer")
         # A 60 s movie is a short job: the policy puts it on the pilot.
-        job_id = svc.submit(id_video="long.mp4", bitrate=2000, speed="fast")
+        job_id = svc.submit(id_video="long.mp4", bitrate=8000)
         wid = wait_until(lambda: pilot_on(svc, job_id), 90, "the pilot's transcode")
         seen += pilot_pids(proc.pid)
         assert seen, "no pilot process under the agent"

@@ -53,7 +53,7 @@ class AgentOptions:
     pilot_idle: float = 60.0
     interval: float = 1.0
     sample_interval: float = 0.5
-    window: float = 1.5
+    window: float = 2.0
     work_dir: Path | None = None
     log_dir: Path | None = None
 

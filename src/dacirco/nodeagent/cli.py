@@ -65,6 +65,10 @@ def node_agent(
             "stop (and below it before pilots are offered again).",
         ),
     ] = 3.0,
+    window: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds over which the owner's load is averaged."),
+    ] = 2.0,
     pilot_ttl: Annotated[
         float, typer.Option(min=1.0, help="Seconds a pilot may live; then it is stopped.")
     ] = 3600.0,
@@ -123,6 +127,7 @@ def node_agent(
         cpus=cpus,
         baseline=baseline,
         preempt_after=preempt_after,
+        window=window,
         pilot_ttl=pilot_ttl,
         pilot_idle=pilot_idle,
         work_dir=work_dir / "work" if work_dir else None,
