@@ -91,6 +91,13 @@ def pilot_on(svc: Service, job_id: str) -> str | None:
     return wid if w["node"] == NODE and w["state"] == "Busy" and started else None
 
 
+def gone(svc: Service, job_id: str) -> str | None:
+    """ "gone" once ``job_id`` left the pilot before the test's owner came back."""
+    requeued = any(e["code"] == "EV14" and e.get("request_id") == job_id for e in svc.events())
+    done = svc.client.get(f"/jobs/{job_id}/state").json() == "Completed"
+    return "gone" if requeued or done else None
+
+
 def offers(svc: Service) -> bool:
     resp = svc.client.get("/agents")
     assert resp.status_code == 200, resp.text
@@ -122,9 +129,17 @@ def test_the_owner_comes_back_the_pilot_stops_and_nothing_is_lost(
     try:
         # The agent's node, offering a core (its baseline measured first).
         wait_until(lambda: offers(svc), 60, "the agent's offer")
-        # A 60 s movie is a short job: the policy puts it on the pilot.
-        job_id = svc.submit(id_video="long.mp4", bitrate=8000)
-        wid = wait_until(lambda: pilot_on(svc, job_id), 90, "the pilot's transcode")
+        # A 60 s movie is a short job: the policy puts it on the pilot. This machine is shared:
+        # a surge of other work may preempt the pilot before the test's owner comes (as it
+        # should); then the job goes elsewhere and another one is tried.
+        jobs: list[str] = []
+        wid = None
+        while wid is None:
+            assert len(jobs) < 4, "the pilot was preempted by other work four times"
+            jobs.append(svc.submit(id_video="long.mp4", bitrate=8000))
+            wid = wait_until(lambda: pilot_on(svc, jobs[-1]) or gone(svc, jobs[-1]), 90, "a pilot")
+            wid = None if wid == "gone" else wid
+        job_id = jobs[-1]
         seen += pilot_pids(proc.pid)
         assert seen, "no pilot process under the agent"
         # The owner comes back.
@@ -156,12 +171,10 @@ def test_the_owner_comes_back_the_pilot_stops_and_nothing_is_lost(
         codec, duration = probe(out)
         _, in_duration = probe(svc.data_dir / "videos" / "input-videos" / "long.mp4")
         assert codec == "h264" and abs(duration - in_duration) <= 0.2
-        states = [
-            svc.client.get(f"/jobs/{j}/state").json()
-            for j in svc.client.get("/jobs").json()["items"]
-        ]
+        states = [svc.wait_state(j, {"Completed", "Error"}, timeout=180) for j in jobs]
         done = states.count("Completed")
         print(f"jobs completed {done}, lost {len(states) - done}")
+        assert done == len(jobs)
         # The agent stops cleanly (SIGTERM) and leaves no pilot behind.
         seen += pilot_pids(proc.pid)
         assert stop(proc) == 0, log.read_text()[-2000:]
