@@ -7,7 +7,7 @@ heartbeat: an agent silent for ``AGENT_TIMEOUT`` seconds is a lost node.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,7 +33,9 @@ class AgentBeat(BaseModel):
     owner_load: float | None = Field(
         default=None, ge=0, le=1e6, description="the owner's load in cores (for the logs)"
     )
-    running: list[str] = Field(default_factory=list, max_length=4096)
+    running: list[Annotated[str, Field(max_length=255)]] = Field(
+        default_factory=list, max_length=4096
+    )
     exits: list[PilotExit] = Field(default_factory=list, max_length=4096)
 
 
