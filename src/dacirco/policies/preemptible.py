@@ -29,8 +29,9 @@ def suits_pilot(job: JobView, short: float = SHORT_JOB_S) -> bool:
 
 
 def has_pilots(view: ClusterView) -> bool:
-    """The view holds an opportunistic node or a pilot (else the rule changes nothing)."""
-    return any(n.opportunistic for n in view.nodes) or any(w.preemptible for w in view.workers)
+    """The view holds an opportunistic node (else the rule changes nothing). A pilot lives on
+    one: its node leaves the view only when its agent is lost, and its pilots with it."""
+    return any(n.opportunistic for n in view.nodes)
 
 
 def match(
