@@ -24,6 +24,12 @@ class Scripted:
         return self.load
 
 
+async def until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
 def agent(**kw: float) -> tuple[NodeAgent, Scripted]:
     options = AgentOptions(
         controller="http://127.0.0.1:1",
@@ -41,11 +47,11 @@ def agent(**kw: float) -> tuple[NodeAgent, Scripted]:
 
 
 async def test_the_offer_waits_for_a_calm_owner() -> None:
-    a, meter = agent(preempt_after=0.2)
+    a, meter = agent(preempt_after=1.0)
     meter.load = 1.0
     a._sample()
     assert a.offer() == 0  # not calm for preempt_after yet
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(1.05)
     a._sample()
     assert a.offer() == 3  # the idle cores: 4 less the owner's 1
     meter.load = 3.5
@@ -65,18 +71,12 @@ async def test_a_busy_owner_preempts_the_pilots_and_the_controller_hears_first()
     a.runtime.stop = stop  # type: ignore[method-assign]
     meter.load = 5.0
     watch = asyncio.create_task(a.watch())
-    for _ in range(200):
-        if a.exits:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: bool(a.exits))
     assert [e.cause for e in a.exits] == ["preempted", "preempted"]
     assert "owner's load 5.0 cores above 2.0" in a.exits[0].reason
     assert stopped == []  # not before the controller is told (or TELL_FIRST passed)
     a.exits.clear()  # a heartbeat told it
-    for _ in range(200):
-        if len(stopped) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(stopped) == 2)
     assert sorted(stopped) == [("w1", False), ("w2", False)] and a.pilots == {}
     a._stopping = True
     watch.cancel()
