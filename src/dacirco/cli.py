@@ -23,6 +23,7 @@ COMMANDS = {
     "controller": "dacirco.service_cli:controller",
     "rest-api": "dacirco.service_cli:rest_api",
     "worker": "dacirco.worker.cli:worker",
+    "node-agent": "dacirco.nodeagent.cli:node_agent",
     "scenario": "dacirco.scenario.cli:scenario",
     "wait-scenario": "dacirco.scenario.cli:wait_scenario",
     "process-logs": "dacirco.analytics.cli:process_logs",

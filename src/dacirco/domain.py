@@ -46,6 +46,9 @@ class ExitCause(StrEnum):
     CRASHED = "crashed"  # its process, pod or server ended: the worker is lost
     NO_CAPACITY = "no capacity"  # the cloud found no room for it: not the job's fault
     STOPPED = "stopped"  # it ended as asked (or while the service shuts down)
+    # Its host's owner needed the machine back (a pilot on an opportunistic node): not the
+    # job's fault, its task waits again without counting an attempt.
+    PREEMPTED = "preempted"
 
 
 class Speed(StrEnum):
@@ -239,6 +242,8 @@ class Worker:
     last_seen: float | None = None
     jobs_done: int = 0
     stop_reason: str | None = None
+    preemptible: bool = False  # placed on an opportunistic node (a node agent's pilot)
+    preempted: bool = False  # it ended because its host's owner took the machine back
     history: list[Transition] = field(default_factory=list)
 
     def transition(self, new: WorkerState, at: float, detail: str = "") -> None:
@@ -262,6 +267,7 @@ class Task:
     part: str | None = None  # None: the whole job; "chunk" or "merge" of a split job
     index: int = 0  # a chunk's index, 1..chunks
     ended_at: float | None = None  # when it was done, failed or lost
+    preempted: bool = False  # lost to a preemption of its worker: no attempt counted
 
     def transition(self, new: TaskState, at: float, detail: str = "") -> None:
         _check(TASK_TRANSITIONS, "task", self.id, self.state, new)
@@ -309,3 +315,6 @@ class Node:
     name: str
     cpus: int
     memory_gb: float
+    # Capacity that is not ours (a node agent's idle machine): free, but its workers may be
+    # preempted at any time when the owner's load comes back.
+    opportunistic: bool = False

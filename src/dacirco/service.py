@@ -27,6 +27,7 @@ from dacirco.controller.usage import Usage
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.factory import RUNTIMES, RuntimeUnavailable, make_runtime
+from dacirco.runtimes.pilots import PilotRuntime
 from dacirco.service_config import ServiceConfig, controller_config
 from dacirco.storage.base import Storage, StorageError
 from dacirco.storage.local import LocalStorage
@@ -189,8 +190,11 @@ def _assemble(
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
     try:
-        runtime = make_runtime(
-            config.runtime, data_dir / "logs", work_root, config.controller.boot_timeout
+        # The node agents' machines beside it (``dacirco node-agent``): pilots on idle cycles.
+        runtime = PilotRuntime(
+            make_runtime(
+                config.runtime, data_dir / "logs", work_root, config.controller.boot_timeout
+            )
         )
     except RuntimeUnavailable as exc:
         raise ConfigError(str(exc)) from None

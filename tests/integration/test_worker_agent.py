@@ -361,3 +361,13 @@ def test_gives_up_on_an_unreachable_controller(start_worker: Callable) -> None:
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     worker = start_worker(TOKEN, closed, "--give-up-after", "1")
     assert worker.wait(timeout=10) == 1
+
+
+def test_idle_exit_leaves_after_that_long_without_a_task(
+    standin: Standin, start_worker: Callable
+) -> None:
+    # A node agent's pilot: no task for --idle-exit seconds, and it leaves (code 0).
+    started = time.monotonic()
+    worker = start_worker(TOKEN, None, "--idle-exit", "2")
+    assert worker.wait(timeout=60) == 0
+    assert time.monotonic() - started >= 2.0  # after polls that found nothing, not at once

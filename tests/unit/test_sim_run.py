@@ -133,7 +133,12 @@ def test_the_event_log_reads_back_to_the_same_figures(policy, tmp_path):
     assert result.log is not None
     path = result.log.write(tmp_path / "tc-events-01.txt", {**result.run.meta, "algorithm": policy})
     parsed = from_log(path)
-    assert parsed.meta["nodes"][0] == {"name": "compute1", "cpus": 6, "memory_gb": 16.0}
+    assert parsed.meta["nodes"][0] == {
+        "name": "compute1",
+        "cpus": 6,
+        "memory_gb": 16.0,
+        "opportunistic": False,
+    }
     assert parsed.meta["algorithm"] == policy and parsed.meta["flavor"] == "small"
     mine, theirs = figures(result.run), figures(parsed)
     for name in ("jobs", "completed", "failed", "unfinished", "workers"):

@@ -20,7 +20,7 @@ STEP_CODES: dict[str, str] = {
     "EV7": "file_uploaded",
 }
 STEPS: tuple[str, ...] = tuple(STEP_CODES.values())
-WORKER_CODES = frozenset({"EV2", "EV8", "EV11", "EV12"})
+WORKER_CODES = frozenset({"EV2", "EV8", "EV11", "EV12", "EV20"})
 
 WAITING, STARTED, COMPLETED, ERROR = "Waiting", "Started", "Completed", "Error"
 CANCELED = "Canceled"
@@ -234,6 +234,8 @@ def _on_worker_event(workers: dict[str, WorkerRecord], event: dict[str, Any]) ->
         w.time_destroyed = w.time_destroyed or time
     elif code == "EV12":
         w.lost_reason = str(event.get("reason", ""))
+    elif code == "EV20":
+        w.lost_reason = "preempted: " + str(event.get("reason", ""))
 
 
 def _on_request_event(

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from dacirco import __version__
-from dacirco.api import events, files, jobs, metrics, outputs, worker_protocol, workers
+from dacirco.api import agents, events, files, jobs, metrics, outputs, worker_protocol, workers
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, error_answer, error_headers, one_line
 from dacirco.api.cors import PlayerCors
@@ -199,6 +199,10 @@ def create_controller_app(
     app.state.local_storage = local_storage
     app.state.upload_refusal = controller.upload_refusal  # a PUT URL works while its task is open
     app.include_router(worker_protocol.router)
+    if app.state.api_tokens:  # an agent sends a client token like any client
+        app.include_router(agents.router, dependencies=[Depends(require_client)], responses=AUTH)
+    else:
+        app.include_router(agents.router)
     app.state.metrics_registry = metrics.registry_for(controller)
     # A scraper sends a client token like any client (Prometheus: `authorization`).
     if app.state.api_tokens:

@@ -172,6 +172,8 @@ def worker_public(worker: Worker) -> WorkerPublic:
         job_id=worker.job_id,
         jobs_done=worker.jobs_done,
         stop_reason=worker.stop_reason,
+        preemptible=worker.preemptible,
+        preempted=worker.preempted,
     )
 
 

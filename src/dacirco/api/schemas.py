@@ -278,6 +278,12 @@ class WorkerPublic(BaseModel):
     job_id: str | None = None
     jobs_done: int = 0
     stop_reason: str | None = None
+    preemptible: bool = Field(
+        default=False, description="a pilot on an opportunistic node (a node agent's machine)"
+    )
+    preempted: bool = Field(
+        default=False, description="stopped because its host's owner took the machine back"
+    )
 
 
 class Page(BaseModel):

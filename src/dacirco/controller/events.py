@@ -46,6 +46,9 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # once (the source had completed) or when its source completes. No worker worked for it.
     "EV18": ("Request attached", ("request_id", "source")),
     "EV19": ("Request reused", ("request_id", "source", "output")),
+    # A pilot on an opportunistic node stopped because its host's owner needed the machine
+    # back; then EV8. Its task waits again without counting an attempt (EV14).
+    "EV20": ("Runner preempted", ("name", "worker_id", "reason")),
 }
 
 

@@ -139,6 +139,7 @@ def apply_start(
         flavor=flavor,
         created_at=now,
         node=node,
+        preemptible=room.opportunistic,
     )
     st.add_worker(worker)
     emit(out, "EV2", now, name=worker.name, worker_id=worker.id, flavor=flavor.name, node=node)

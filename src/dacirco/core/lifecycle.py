@@ -44,12 +44,14 @@ def stop_worker(
     *,
     lost: bool = False,
     charge: bool = True,
+    preempted: bool = False,
 ) -> None:
-    """The worker is stopped (EV8, or EV12 + EV8 when lost); the runtime will stop it.
+    """The worker is stopped (EV8, or EV12 + EV8 when lost, EV20 + EV8 when preempted); the
+    runtime will stop it.
 
     Its job, if any, waits again (or fails past its attempts); a part of a split job waits
-    alone. ``charge`` False: not the job's fault (shutdown, restart, no room), the attempt is
-    not counted. A worker lost before it registered backs further starts off.
+    alone. ``charge`` False: not the job's fault (shutdown, restart, no room, preemption),
+    the attempt is not counted. A worker lost before it registered backs further starts off.
     """
     if worker.state is WorkerState.STOPPED:
         return
@@ -60,15 +62,18 @@ def stop_worker(
     worker.stopped_at, worker.stop_reason = now, reason
     worker.job_id = worker.task_id = None
     worker.idle_since = None
+    worker.preempted = preempted
     st.stopped(worker)
-    if lost:
+    if preempted:
+        emit(out, "EV20", now, name=worker.name, worker_id=worker.id, reason=reason)
+    elif lost:
         emit(out, "EV12", now, name=worker.name, worker_id=worker.id, reason=reason)
     emit(out, "EV8", now, name=worker.name, worker_id=worker.id)
     task = st.tasks.get(task_id) if task_id else None
     if task is not None and task.state in OPEN_TASK:
         st.task(task)
         task.transition(TaskState.LOST, now, reason)
-        task.error = reason
+        task.error, task.preempted = reason, preempted
     job = st.jobs.get(job_id) if job_id else None
     if job is not None and job.state is JobState.STARTED:
         why = f"worker {worker.name}: {reason}"
@@ -165,8 +170,11 @@ def drop_parts(st: State, job: Job) -> None:
 
 
 def part_attempts(st: State, task: Task) -> int:
+    """The attempts at ``task``'s part so far (a preempted one is not counted)."""
     tasks = (st.tasks[t] for t in st.job_tasks.get(task.job_id, ()))
-    return sum(1 for t in tasks if t.part == task.part and t.index == task.index)
+    return sum(
+        1 for t in tasks if t.part == task.part and t.index == task.index and not t.preempted
+    )
 
 
 def requeue_part(

@@ -259,6 +259,11 @@ class Core:
             return
         if s.cause is ExitCause.STOPPED:
             stop_worker(st, out, worker, s.reason, now, charge=False)
+        elif s.cause is ExitCause.PREEMPTED:
+            # Its host's owner took the machine back: its task (a whole job or one chunk)
+            # waits again without counting an attempt.
+            why = f"preempted: {s.reason}"
+            stop_worker(st, out, worker, why, now, charge=False, preempted=True)
         elif s.cause is ExitCause.NO_CAPACITY:
             # No room in the cloud: wait, as after a refusal; the jobs wait, they do not fail.
             st.count().start_blocked_until = now + st.config.capacity_backoff

@@ -3,7 +3,10 @@
 A node holds a flavor while its free cores and free memory (its capacity less what the
 workers placed on it reserve) are both at least the flavor's. With no node named, a worker
 goes to the node with the most free cores that fits (ties: most free memory, then the node
-listed first), as the spreading weighers of OpenStack and Kubernetes do.
+listed first), as the spreading weighers of OpenStack and Kubernetes do; an opportunistic
+node (a node agent's idle machine, whose workers may be preempted) only when no node of our
+own has room: a policy that wants one for a chunk or a short job names it
+(``policies/preemptible.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def place(nodes: Sequence[HasRoom], flavor: Flavor) -> str | None:
     best, key = None, None
     for i, node in enumerate(nodes):
         if fits(node, flavor):
-            k = (node.free_cpus, node.free_memory_gb, -i)
+            k = (not getattr(node, "opportunistic", False), node.free_cpus, node.free_memory_gb, -i)
             if key is None or k > key:
                 best, key = node.name, k
     return best

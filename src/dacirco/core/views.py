@@ -238,7 +238,16 @@ class Views:
         task = self.tasks.get(w.task_id) if w.task_id else None
         if task is None:
             return _make_worker(
-                w.id, w.flavor, w.state, w.created_at, w.node, w.idle_since, None, None, None
+                w.id,
+                w.flavor,
+                w.state,
+                w.created_at,
+                w.node,
+                w.idle_since,
+                None,
+                None,
+                None,
+                w.preemptible,
             )
         job = self.jobs[task.job_id]
         return _make_worker(  # WorkerView's fields, in order
@@ -251,8 +260,10 @@ class Views:
             job.id,
             task.assigned_at,
             task_work(job, task),
+            w.preemptible,
         )
 
     def _node(self, n: Node) -> NodeView:
         cpus, mem = self.used.get(n.name, (0.0, 0.0))
-        return NodeView(n.name, n.cpus, n.memory_gb, n.cpus - cpus, n.memory_gb - mem)
+        free_cpus, free_mem = n.cpus - cpus, n.memory_gb - mem
+        return NodeView(n.name, n.cpus, n.memory_gb, free_cpus, free_mem, n.opportunistic)

@@ -30,6 +30,9 @@ many seconds a unit of work takes on a one-core worker.
   longest idle first; requests go to the most recently idle worker so the oldest age out.
   Each idle worker goes after ``max_idle_time`` at the latest.
 - **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
+- **Capacity that is not ours** (opportunistic nodes, ``policies/preemptible.py``): chunks,
+  merges and short jobs go to pilots first; long whole jobs (those it cannot split) only to
+  our own workers, and new workers for them only on our own nodes.
 
 It reads only the view: it is as pure as the classic policies, and the simulator and the
 controller run the same object.
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, islice
 
+from dacirco.policies import preemptible
 from dacirco.policies.base import (
     Assign,
     ClusterView,
@@ -151,12 +155,21 @@ class Adaptive:
         # idle workers are looked at.
         merges = self.merges(view)
         rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
-        queue = chain(merges, islice(rest, max(0, len(idle) - len(merges))))
-        assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, idle, strict=False))
-        still_idle = idle[len(assign) :]
+        pilots = preemptible.has_pilots(view)
+        if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
+            assign, left, still_idle_ = preemptible.match(chain(merges, rest), idle)
+            still_idle = list(still_idle_)
+            owned_only = sum(1 for j in left if not preemptible.suits_pilot(j))
+        else:
+            owned_only = 0
+            queue = chain(merges, islice(rest, max(0, len(idle) - len(merges))))
+            assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, idle, strict=False))
+            still_idle = idle[len(assign) :]
         # Tasks left (and the chunks to come) take booting workers, then busy ones due soon,
         # then new ones; the pool is kept at its size.
         demand = self.tasks(view, rate) - len(assign) - len(still_idle)
+        if pilots:  # an idle pilot takes no long whole job
+            demand += min(owned_only, sum(1 for w in still_idle if w.preemptible))
         demand -= len(view.booting)
         if demand > 0:
             demand -= self.due(view, rate, boot * self.wait_factor)
@@ -167,7 +180,14 @@ class Adaptive:
         up = math.ceil(
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
-        start = self.place(view, min(max(demand, up - len(view.workers), 0), view.room))
+        wanted = min(max(demand, up - len(view.workers), 0), view.room)
+        if pilots:
+            owned_only = min(
+                wanted, max(0, owned_only - sum(1 for w in view.booting if not w.preemptible))
+            )
+            start = preemptible.place(view, owned_only, wanted - owned_only, FLAVOR)
+        else:
+            start = self.place(view, wanted)
         stop = []
         if len(assign) == len(view.waiting) and not splits:
             surplus = len(view.workers) + len(start) - target

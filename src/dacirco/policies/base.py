@@ -51,6 +51,7 @@ class WorkerView:
     job_id: str | None = None
     busy_since: float | None = None  # when its current job was assigned
     job_work: float | None = None  # its current job's work (policies.work), if known
+    preemptible: bool = False  # a pilot on an opportunistic node: may be preempted any time
 
 
 def job_kind(j: JobView) -> tuple[str | None, float | None, float | None, str]:
@@ -83,6 +84,9 @@ class NodeView:
     memory_gb: float
     free_cpus: float
     free_memory_gb: float
+    # Not ours (a node agent's idle machine): free, but preemptible when its owner's load
+    # comes back (``policies/preemptible.py``: chunks and short jobs go there first).
+    opportunistic: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
+from dacirco.policies.base import (
+    Assign,
+    ClusterView,
+    Decisions,
+    PolicyParams,
+    StartWorker,
+    StopWorker,
+    WorkerView,
+    register,
+)
 from dacirco.policies.common import first_fifo, match_fifo, starts_for
+from dacirco.policies.preemptible import has_pilots, match, needs, place
 
 
 @dataclass(frozen=True)
@@ -17,6 +27,8 @@ class GracePeriod:
     name: str = "grace-period"
 
     def decide(self, view: ClusterView) -> Decisions:
+        if has_pilots(view):
+            return self._decide_pilots(view)
         if not view.idle_since_known:
             return self._decide_scan(view)
         # Every idle worker's age is known: the ones stopped are the longest idle of those
@@ -43,8 +55,25 @@ class GracePeriod:
             wake_at=oldest_kept + grace,
         )
 
+    def _decide_pilots(self, view: ClusterView) -> Decisions:
+        """With opportunistic capacity (``policies/preemptible.py``): chunks and short jobs
+        to pilots first, long whole jobs to our own workers only."""
+        assign, unserved, still_idle = match(view.waiting, view.idle_by_age)
+        owned_only, anywhere = needs(view, unserved)
+        return self._stops(view, assign, still_idle, place(view, owned_only, anywhere, self.flavor))
+
     def _decide_scan(self, view: ClusterView) -> Decisions:
         assign, unserved, still_idle = match_fifo(view)
+        return self._stops(view, assign, still_idle, starts_for(view, len(unserved), self.flavor))
+
+    def _stops(
+        self,
+        view: ClusterView,
+        assign: tuple[Assign, ...],
+        still_idle: tuple[WorkerView, ...],
+        start: tuple[StartWorker, ...],
+    ) -> Decisions:
+        """The decisions, with the idle workers past their grace stopped."""
         now, grace = view.now, self.max_idle_time
         stop = []
         oldest_kept = math.inf  # when the longest idle of the kept workers became idle
@@ -54,12 +83,7 @@ class GracePeriod:
                 stop.append(StopWorker(w.id, f"idle for {grace:g} s"))
             elif t < oldest_kept:
                 oldest_kept = t
-        return Decisions(
-            start=starts_for(view, len(unserved), self.flavor),
-            stop=tuple(stop),
-            assign=assign,
-            wake_at=oldest_kept + grace,
-        )
+        return Decisions(start=start, stop=tuple(stop), assign=assign, wake_at=oldest_kept + grace)
 
 
 @register("grace-period")

@@ -26,6 +26,7 @@ class WorkerExit:
     worker_id: str
     cause: ExitCause
     reason: str
+    code: int | None = None  # a local process's exit status, when the runtime knows it
 
 
 ExitHandler = Callable[[WorkerExit], Awaitable[None]]

@@ -100,7 +100,10 @@ class LocalRuntime:
         work_root: Path | None = None,
         python: str = sys.executable,
         stop_grace: float = 10.0,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
+        """``extra_args``: more options of ``dacirco worker`` for every worker (a node
+        agent's pilots: ``--idle-exit``)."""
         total_gb = psutil.virtual_memory().total / 2**30
         self._node = Node(
             name=socket.gethostname(),
@@ -111,6 +114,7 @@ class LocalRuntime:
         self._work_root = work_root
         self._python = python
         self._stop_grace = stop_grace
+        self._extra_args = extra_args
         self._procs: dict[str, _Proc] = {}
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
@@ -129,7 +133,7 @@ class LocalRuntime:
     async def start(self, spec: WorkerSpec) -> None:
         if spec.worker_id in self._procs:
             return
-        cmd = [self._python, "-m", "dacirco.worker", *worker_command(spec)]
+        cmd = [self._python, "-m", "dacirco.worker", *worker_command(spec), *self._extra_args]
         work_dir = None
         if self._work_root is not None:
             work_dir = self._work_root / _folder_name(spec.name, spec.worker_id)
@@ -180,7 +184,7 @@ class LocalRuntime:
                 if tail:
                     reason = f"{reason}: {tail}"
             try:
-                await self._on_exit(WorkerExit(worker_id, ExitCause.CRASHED, reason))
+                await self._on_exit(WorkerExit(worker_id, ExitCause.CRASHED, reason, code))
             except Exception:
                 log.exception("exit handler failed for worker %s", worker_id)
 

@@ -10,10 +10,11 @@
   down nor drained), read at start and every ``refresh_interval`` seconds.
 - One background task polls ``squeue`` for this runtime's jobs (asyncio subprocesses: the
   event loop never waits on SLURM). A job that ends unasked goes to the exit handler
-  (``ExitCause.CRASHED``, with its state, exit code and the last lines of its log). A job
-  pending longer than ``pending_limit`` (no room: other users' jobs, a flavor larger than the
-  node) is cancelled and reported as ``ExitCause.NO_CAPACITY``: its jobs wait and the
-  controller tries again later; it is never counted against them.
+  (``ExitCause.CRASHED``, or ``PREEMPTED`` when SLURM preempted it, with its state, exit
+  code and the last lines of its log). A job pending longer than ``pending_limit`` (no room:
+  other users' jobs, a flavor larger than the node) is cancelled and reported as
+  ``ExitCause.NO_CAPACITY``: its jobs wait and the controller tries again later; it is never
+  counted against them.
 - A refused ``sbatch`` is one line with sbatch's own reason: ``CapacityRefused`` for a limit or
   an outage that passes (a QOS or association limit, a drained partition, the controller
   away: the jobs wait), ``RuntimeError_`` otherwise (an unknown partition or account).
@@ -303,7 +304,10 @@ class SlurmRuntime:
         if job.log is not None:
             tail = await asyncio.to_thread(log_tail, job.log, job.log_start)
             words += f": {tail}" if tail else ""
-        await self._report(WorkerExit(worker_id, ExitCause.CRASHED, words))
+        # SLURM took the cores back for other work (a preemption): the worker's task waits
+        # again without counting an attempt, as for a pilot stopped by its machine's owner.
+        cause = ExitCause.PREEMPTED if state.upper() == "PREEMPTED" else ExitCause.CRASHED
+        await self._report(WorkerExit(worker_id, cause, words))
 
     async def _report(self, exit: WorkerExit) -> None:
         if self._on_exit is None:

@@ -214,9 +214,7 @@ class Simulation:
                     progress(i)
             if t_heap == t:
                 for kind, data in engine.pop_batch():
-                    happened = (
-                        self._booted(data, t) if kind == BOOTED else self._task_done(data, t)
-                    ) or happened
+                    happened = self._event(kind, data, t) or happened
             if happened:
                 self._anchor, self._k = t, 0
             elif t == self.next_tick:
@@ -300,6 +298,11 @@ class Simulation:
         self._pending[worker_id] = (task.id, (started, downloaded, transcoded, uploaded))
         self.engine.at(uploaded, DONE, worker_id)
         self._progress_at = now
+
+    def _event(self, kind: int, data: Any, now: float) -> bool:
+        """One event of the heap; True when it changed something (``sim/idle.py`` adds its
+        owners' comings and goings)."""
+        return self._booted(data, now) if kind == BOOTED else self._task_done(data, now)
 
     def _booted(self, worker_id: str, now: float) -> bool:
         w = self.state.workers[worker_id]

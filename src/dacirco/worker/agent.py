@@ -64,6 +64,7 @@ class AgentConfig:
     storage_backoff: float = 0.5
     progress_interval: float = 1.0
     keepalive_interval: float = 5.0
+    idle_exit: float = 0.0  # seconds without a task before it exits by itself (0: never)
 
 
 class Agent:
@@ -99,6 +100,7 @@ class Agent:
                 # While the first poll waits, not when the first task arrives.
                 self._warming = asyncio.create_task(asyncio.to_thread(warm_up))
                 await self._serve_forever()
+                return EXIT_OK  # idle for --idle-exit seconds
             except asyncio.CancelledError:
                 if self._stopping is None:
                     raise
@@ -118,7 +120,6 @@ class Agent:
             finally:
                 if self._samples is not None:
                     await self._samples.stop()
-        return EXIT_OK  # pragma: no cover - the loop only ends by an exception
 
     def stop(self, reason: str) -> None:
         """Signal handler: cancel whatever runs (ffmpeg is killed and reaped), then exit 0."""
@@ -145,11 +146,17 @@ class Agent:
         log.info("registered with %s (poll wait %g s)", self.config.controller, self.poll_wait)
 
     async def _serve_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        idle_since = loop.time()
         while True:
             try:
                 spec = await self._poll()
                 if spec is not None:
                     await self._serve(spec)
+                    idle_since = loop.time()
+                elif self.config.idle_exit and loop.time() - idle_since >= self.config.idle_exit:
+                    log.info("idle for %.0f s: exiting (--idle-exit)", loop.time() - idle_since)
+                    return
             except MustExit:
                 raise
             except Exception:

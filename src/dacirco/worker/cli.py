@@ -49,6 +49,14 @@ def worker(
             "about 20 s of storage outage (env DACIRCO_STORAGE_ATTEMPTS).",
         ),
     ] = 8,
+    idle_exit: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Exit (code 0) after this many seconds without a task; 0: never (a node "
+            "agent's pilots leave when idle).",
+        ),
+    ] = 0.0,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run a transcoding worker: register with the controller, then take tasks one at a time
@@ -76,6 +84,7 @@ def worker(
         work_dir=work_dir,
         give_up_after=give_up_after,
         storage_attempts=storage_attempts,
+        idle_exit=idle_exit,
     )
     raise typer.Exit(asyncio.run(run_agent(config)))
 
