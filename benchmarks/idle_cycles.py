@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
 from dacirco.analytics.figures import figures
@@ -74,16 +75,23 @@ def main(
     table.add_column("desks")
     for c in cols:
         table.add_column(c, justify="right")
-    for algorithm in ("grace-period", "adaptive"):
-        for d in (0, desks):
-            runs = [one(algorithm, d, rate, s) for s in range(1, seeds + 1)]
-            cells = []
-            for c in cols:
-                xs = [r[c] for r in runs]
-                fmt = "{:.1%}" if c == "share" else "{:.0f}" if c != "delay avg" else "{:.1f}"
-                spread = f" ({fmt.format(min(xs))}-{fmt.format(max(xs))})" if seeds > 1 else ""
-                cells.append(fmt.format(statistics.fmean(xs)) + spread)
-            table.add_row(algorithm, str(d), *cells)
+    cases = [(a, d) for a in ("grace-period", "adaptive") for d in (0, desks)]
+    runs_of: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for algorithm, d, seed in track(
+        [(a, d, s) for a, d in cases for s in range(1, seeds + 1)],
+        description="simulated days",
+        console=console,
+    ):
+        runs_of.setdefault((algorithm, d), []).append(one(algorithm, d, rate, seed))
+    for algorithm, d in cases:
+        runs = runs_of[(algorithm, d)]
+        cells = []
+        for c in cols:
+            xs = [r[c] for r in runs]
+            fmt = "{:.1%}" if c == "share" else "{:.0f}" if c != "delay avg" else "{:.1f}"
+            spread = f" ({fmt.format(min(xs))}-{fmt.format(max(xs))})" if seeds > 1 else ""
+            cells.append(fmt.format(statistics.fmean(xs)) + spread)
+        table.add_row(algorithm, str(d), *cells)
     console.print(table)
 
 
