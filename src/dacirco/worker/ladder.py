@@ -18,6 +18,7 @@ from dacirco.outputs.spec import Container, OutputSpec, Rendition
 from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
+from dacirco.worker.quality import measure_outputs
 from dacirco.worker.transfer import upload
 
 log = logging.getLogger("dacirco.worker")
@@ -251,7 +252,19 @@ async def run_streaming(
         on_progress=channel.on_progress,
     )
     transcode = time.monotonic() - started
-    await channel.send(TaskReport(step="transcoded", seconds=transcode))
+    quality = None
+    if spec.quality:
+        quality = await measure_outputs(
+            spec.outputs,
+            source,
+            folder,
+            has_audio=info.audio_codec is not None,
+            fps=spec.input_fps,
+            threads=spec.threads,
+            input_format=info.format_name,
+            deadline=spec.deadline_seconds,
+        )
+    await channel.send(TaskReport(step="transcoded", seconds=transcode, quality=quality))
     started = time.monotonic()
     main = spec.output_name.rpartition("/")[2]
     size = await upload_folder(folder, main, channel, store, retries)
