@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from dacirco.api.job_figures import JobFigures, job_figures
 from dacirco.api.playback import Playback
@@ -142,6 +143,8 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
             canceled=_t(t.get("canceled")),
             reused=_t(t.get("reused")),
         ),
+        quality=job.quality,
+        quality_figures=job.quality_figures,
         figures=figures,
     )
 
@@ -180,7 +183,11 @@ class LocalBackend:
     async def submit(self, body: JobCreate) -> str:
         # Streaming outputs are passed only when asked for: a classic call stays as it was.
         streaming = body.streaming()
-        extra = {"outputs": streaming, "preset": body.preset} if streaming is not None else {}
+        extra: dict[str, Any] = {}
+        if streaming is not None:
+            extra |= {"outputs": streaming, "preset": body.preset}
+        if body.wants_quality():
+            extra["quality"] = True
         try:
             job = await self.c.submit(
                 body.id_video,
@@ -209,7 +216,12 @@ class LocalBackend:
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
         figures = job_figures(job, tasks, self.c.workers, self.c.clock())
-        return job_public(job, figures)
+        public = job_public(job, figures)
+        if job.quality and job.reused_from and job.quality_figures is None:
+            with contextlib.suppress(NotFound):  # its source's output, its source's figures
+                source, _ = await self.c.find_job(job.reused_from)
+                public.quality_figures = job_public(source).quality_figures
+        return public
 
     async def cancel(self, job_id: str) -> JobPublic:
         try:

@@ -35,6 +35,7 @@ from dacirco.outputs.spec import (
     present,
     without_null,
 )
+from dacirco.protocol import QualityReport
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
 MOVIE_NAME_PATTERN = rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_MOVIE_NAME - 1}}}$"
@@ -146,6 +147,15 @@ class JobCreate(BaseModel):
             "job's output",
         ),
     ] = True
+    quality: Annotated[
+        bool,
+        Field(
+            strict=True,
+            description="true: measure VMAF, PSNR and SSIM of every video rendition against "
+            "the input at its size (shown in `quality_figures`); default: the preset's "
+            "choice, else false (docs/outputs.md)",
+        ),
+    ] = False
 
     preset: Annotated[
         str | None,
@@ -207,6 +217,12 @@ class JobCreate(BaseModel):
                 add(field, "conflict", "not with a preset or outputs: each rendition has its own")
         return errors
 
+    def wants_quality(self) -> bool:
+        """Its own ``quality`` when given, else its preset's."""
+        if "quality" in self.model_fields_set or self.preset is None:
+            return self.quality
+        return PRESETS[self.preset].quality
+
     def streaming(self) -> list[OutputSpec] | None:
         """The outputs asked for (a preset's, or the job's own), before they meet the input."""
         if self.preset is not None:
@@ -251,6 +267,12 @@ class JobPublic(BaseModel):
     output_url: str | None = Field(None, description="where to download the output")
     outputs_url: str | None = Field(
         None, description="a streaming job's files and playlists (GET /jobs/{id}/outputs)"
+    )
+    quality: bool = Field(False, description="whether it asked for its measured quality")
+    quality_figures: QualityReport | None = Field(
+        None,
+        description="VMAF, PSNR and SSIM of each video rendition, once transcoded (a reused "
+        "job: its source's)",
     )
     error: str | None = None
     errors: list[str] = Field(default_factory=list, description="one reason per failed attempt")

@@ -305,6 +305,7 @@ class Controller(WorkerLink, Shell):
         reuse: bool = True,
         outputs: list[OutputSpec] | None = None,
         preset: str | None = None,
+        quality: bool = False,
     ) -> Job:
         if problem := movie_name_problem(id_video):
             raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
@@ -340,6 +341,7 @@ class Controller(WorkerLink, Shell):
             reuse=reuse,
             preset=preset,
             outputs=streams,
+            quality=quality,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,

@@ -46,6 +46,12 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # once (the source had completed) or when its source completes. No worker worked for it.
     "EV18": ("Request attached", ("request_id", "source")),
     "EV19": ("Request reused", ("request_id", "source", "output")),
+    # A request that asked for its quality ("quality": true): one line per video rendition
+    # of its output, after its EV6 (core/quality.py).
+    "EV21": (
+        "Quality measured",
+        ("request_id", "worker_id", "task_id", "output", "rendition", "vmaf", "psnr", "ssim"),
+    ),
 }
 
 

@@ -22,6 +22,7 @@ class Preset:
     name: str
     description: str
     outputs: tuple[OutputSpec, ...]
+    quality: bool = False  # its jobs measure VMAF, PSNR and SSIM (unless they say otherwise)
 
 
 def _ladder(container: Container) -> OutputSpec:
