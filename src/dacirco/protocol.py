@@ -117,6 +117,9 @@ class TaskSpec(BaseModel):
         max_length=MAX_CHUNK_URLS,
         description="merge: signed GET URLs of the chunks, in order",
     )
+    thumbnails_every: float | None = Field(
+        None, description="streaming: a poster and sprite sheets of a frame every N seconds"
+    )
     quality: bool = Field(
         False,
         description="measure VMAF, PSNR and SSIM of the output's video renditions (not for "

@@ -143,6 +143,7 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
             canceled=_t(t.get("canceled")),
             reused=_t(t.get("reused")),
         ),
+        thumbnails=job.thumbnails,
         quality=job.quality,
         quality_figures=job.quality_figures,
         figures=figures,
@@ -188,6 +189,8 @@ class LocalBackend:
             extra |= {"outputs": streaming, "preset": body.preset}
         if body.wants_quality():
             extra["quality"] = True
+        if (thumbnails := body.wants_thumbnails()) is not None:
+            extra["thumbnails"] = thumbnails
         try:
             job = await self.c.submit(
                 body.id_video,

@@ -31,6 +31,7 @@ from dacirco.outputs.spec import (
     MAX_RENDITIONS,
     Container,
     OutputSpec,
+    ThumbnailSpec,
     check_all,
     present,
     without_null,
@@ -53,10 +54,10 @@ def _without(*fields: str) -> dict[str, Any]:
     return {"not": {"anyOf": [{"required": [f]} for f in fields]}}
 
 
-# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed), a
-# preset, or outputs (bitrate and codec then come from each rendition).
+# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed, no
+# thumbnails), a preset, or outputs (bitrate and codec then come from each rendition).
 SHAPES = [
-    {"required": ["bitrate", "speed"], **_without("preset", "outputs")},
+    {"required": ["bitrate", "speed"], **_without("preset", "outputs", "thumbnails")},
     {"required": ["preset"], **_without("outputs", "bitrate", "codec")},
     {"required": ["outputs"], **_without("preset", "bitrate", "codec")},
 ]
@@ -68,7 +69,7 @@ def _job_schema(schema: dict[str, Any]) -> None:
         {"id_video": "bbb_5.mp4", "preset": "hls-ladder"},
     ]
     schema["oneOf"] = SHAPES
-    without_null("bitrate", "speed", "preset", "outputs")(schema)
+    without_null("bitrate", "speed", "preset", "outputs", "thumbnails")(schema)
 
 
 def not_null(message: str) -> BeforeValidator:
@@ -179,6 +180,16 @@ class JobCreate(BaseModel):
         BeforeValidator(present),
     ] = None
 
+    thumbnails: Annotated[
+        ThumbnailSpec | None,
+        Field(
+            description="with a preset or outputs: a poster and sprite sheets of a frame every "
+            "`every` seconds (1..60) with a WebVTT index, in the job's outputs; default: the "
+            "preset's (docs/outputs.md)"
+        ),
+        BeforeValidator(present),
+    ] = None
+
     @field_validator("id_video")
     @classmethod
     def _movie_name(cls, value: str) -> str:
@@ -209,6 +220,8 @@ class JobCreate(BaseModel):
             for field in ("bitrate", "speed"):
                 if getattr(self, field) is None:
                     add(field, "missing", "Field required")
+            if self.thumbnails is not None:
+                add("thumbnails", "conflict", "only with a preset or outputs (a folder of files)")
             return errors
         if self.preset is not None and self.outputs is not None:
             add("outputs", "conflict", "give a preset or outputs, not both")
@@ -222,6 +235,12 @@ class JobCreate(BaseModel):
         if "quality" in self.model_fields_set or self.preset is None:
             return self.quality
         return PRESETS[self.preset].quality
+
+    def wants_thumbnails(self) -> ThumbnailSpec | None:
+        """Its own ``thumbnails`` when given, else its preset's."""
+        if self.thumbnails is not None or self.preset is None:
+            return self.thumbnails
+        return PRESETS[self.preset].thumbnails
 
     def streaming(self) -> list[OutputSpec] | None:
         """The outputs asked for (a preset's, or the job's own), before they meet the input."""
@@ -267,6 +286,9 @@ class JobPublic(BaseModel):
     output_url: str | None = Field(None, description="where to download the output")
     outputs_url: str | None = Field(
         None, description="a streaming job's files and playlists (GET /jobs/{id}/outputs)"
+    )
+    thumbnails: dict[str, Any] | None = Field(
+        None, description="its thumbnails, as asked (`every`: seconds); none: no thumbnails"
     )
     quality: bool = Field(False, description="whether it asked for its measured quality")
     quality_figures: QualityReport | None = Field(
@@ -323,4 +345,9 @@ class OutputsPublic(BaseModel):
         "(the media playlists and segments it names are reached through the same URL)"
     )
     files: list[OutputFile]
+    thumbnails: dict[str, str] = Field(
+        default_factory=dict,
+        description="poster: the poster's signed URL; vtt: the WebVTT index as a play URL "
+        "(the sprite sheets it names are reached through the same URL); empty: none asked",
+    )
     expires_in: float = Field(description="seconds the URLs are valid from now")

@@ -42,7 +42,7 @@ from dacirco.domain import (
     movie_name_problem,
     shown,
 )
-from dacirco.outputs.spec import OutputsError, OutputSpec, fitted
+from dacirco.outputs.spec import OutputsError, OutputSpec, ThumbnailSpec, fitted
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -306,6 +306,7 @@ class Controller(WorkerLink, Shell):
         outputs: list[OutputSpec] | None = None,
         preset: str | None = None,
         quality: bool = False,
+        thumbnails: ThumbnailSpec | None = None,
     ) -> Job:
         if problem := movie_name_problem(id_video):
             raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
@@ -316,6 +317,8 @@ class Controller(WorkerLink, Shell):
                 callback_url = check_url(callback_url, self.config.webhook_allow_private)
             except RefusedTarget as exc:
                 raise InvalidRequest(f"callback_url: {exc}") from None
+        if thumbnails is not None and not outputs:
+            raise InvalidRequest("thumbnails: only with a preset or outputs (a folder of files)")
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
@@ -342,6 +345,7 @@ class Controller(WorkerLink, Shell):
             preset=preset,
             outputs=streams,
             quality=quality,
+            thumbnails=thumbnails.model_dump() if thumbnails is not None else None,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,

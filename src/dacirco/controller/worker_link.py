@@ -277,6 +277,7 @@ class WorkerLink:
             chunk_urls=chunk_urls,
             outputs=job.outputs,
             quality=job.quality,
+            thumbnails_every=(job.thumbnails or {}).get("every"),
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dacirco.outputs.spec import Container, OutputSpec, Rendition, Taller
+from dacirco.outputs.spec import Container, OutputSpec, Rendition, Taller, ThumbnailSpec
 
 # (height, video kbit/s): Apple's H.264 ladder, one rendition per height.
 LADDER = ((1080, 6000), (720, 3000), (540, 2000), (432, 1100), (360, 730))
@@ -23,6 +23,7 @@ class Preset:
     description: str
     outputs: tuple[OutputSpec, ...]
     quality: bool = False  # its jobs measure VMAF, PSNR and SSIM (unless they say otherwise)
+    thumbnails: ThumbnailSpec | None = None  # its jobs make thumbnails (unless they say so)
 
 
 def _ladder(container: Container) -> OutputSpec:

@@ -19,6 +19,7 @@ from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
 from dacirco.worker.quality import measure_outputs
+from dacirco.worker.thumbnails import make_thumbnails
 from dacirco.worker.transfer import upload
 
 log = logging.getLogger("dacirco.worker")
@@ -251,6 +252,15 @@ async def run_streaming(
         deadline=spec.deadline_seconds,
         on_progress=channel.on_progress,
     )
+    if spec.thumbnails_every is not None:
+        await make_thumbnails(
+            source,
+            folder,
+            every=spec.thumbnails_every,
+            duration=info.duration or spec.input_duration,
+            input_format=info.format_name,
+            deadline=spec.deadline_seconds,
+        )
     transcode = time.monotonic() - started
     quality = None
     if spec.quality:
