@@ -26,8 +26,9 @@ from dacirco.controller.errors import (
     StorageUnavailable,
 )
 from dacirco.controller.events import iso
-from dacirco.domain import Job, JobState, Speed, Worker
+from dacirco.domain import Job, JobState, Speed, Worker, shown
 from dacirco.outputs.names import media_type
+from dacirco.outputs.presets import PresetBody, PresetPublic, PresetsPublic, public
 from dacirco.storage.base import StorageError, folder_of, output_key
 from dacirco.storage.signing import UrlSigner
 
@@ -73,6 +74,10 @@ class Backend(Protocol):
     async def output_url(self, job_id: str) -> str: ...
     async def outputs(self, job_id: str) -> OutputsPublic: ...
     async def cancel(self, job_id: str) -> JobPublic: ...
+    async def presets(self) -> PresetsPublic: ...
+    async def preset(self, name: str) -> PresetPublic: ...
+    async def put_preset(self, name: str, body: PresetBody) -> tuple[PresetPublic, bool]: ...
+    async def delete_preset(self, name: str) -> None: ...
     async def events(
         self, job_id: str | None, after: int | None, follow: bool = True
     ) -> AsyncIterator[bytes]: ...
@@ -182,14 +187,20 @@ class LocalBackend:
         return self._playback
 
     async def submit(self, body: JobCreate) -> str:
+        preset = None
+        if body.preset is not None:
+            preset = await self.c.presets.get(body.preset)
+            if preset is None:
+                known = await self.c.presets.known()
+                raise ApiError(422, f"preset: unknown preset {shown(body.preset)} (known: {known})")
         # Streaming outputs are passed only when asked for: a classic call stays as it was.
-        streaming = body.streaming()
+        streaming = body.streaming(preset)
         extra: dict[str, Any] = {}
         if streaming is not None:
             extra |= {"outputs": streaming, "preset": body.preset}
-        if body.wants_quality():
+        if body.wants_quality(preset):
             extra["quality"] = True
-        if (thumbnails := body.wants_thumbnails()) is not None:
+        if (thumbnails := body.wants_thumbnails(preset)) is not None:
             extra["thumbnails"] = thumbnails
         try:
             job = await self.c.submit(
@@ -270,6 +281,28 @@ class LocalBackend:
                 )
             except StorageError as exc:
                 raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+
+    async def presets(self) -> PresetsPublic:
+        return PresetsPublic(items=[public(p) for p in (await self.c.presets.all()).values()])
+
+    async def preset(self, name: str) -> PresetPublic:
+        found = await self.c.presets.get(name)
+        if found is None:
+            raise ApiError(404, f"preset {shown(name)} not found")
+        return public(found)
+
+    async def put_preset(self, name: str, body: PresetBody) -> tuple[PresetPublic, bool]:
+        try:
+            new = await self.c.presets.put(name, body)
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+        return await self.preset(name), new
+
+    async def delete_preset(self, name: str) -> None:
+        try:
+            await self.c.presets.delete(name)
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc)) from exc
 

@@ -24,9 +24,8 @@ from dacirco.domain import (
     Codec,
     Speed,
     movie_name_problem,
-    shown,
 )
-from dacirco.outputs.presets import PRESETS, known
+from dacirco.outputs.presets import Preset, known
 from dacirco.outputs.spec import (
     MAX_RENDITIONS,
     Container,
@@ -162,9 +161,8 @@ class JobCreate(BaseModel):
         str | None,
         Field(
             max_length=64,
-            description=f"ready-made streaming outputs instead of one MP4: {known()} "
-            "(docs/outputs.md)",
-            json_schema_extra={"enum": list(PRESETS)},
+            description=f"ready-made streaming outputs instead of one MP4: {known()}, or an "
+            "operator's (GET /presets; docs/outputs.md)",
         ),
         BeforeValidator(present),
     ] = None
@@ -197,17 +195,6 @@ class JobCreate(BaseModel):
             raise PydanticCustomError("movie_name", "{problem}", {"problem": problem})
         return value
 
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in PRESETS:
-            raise PydanticCustomError(
-                "unknown_preset",
-                "unknown preset {name} (known: {known})",
-                {"name": shown(value), "known": known()},
-            )
-        return value
-
     def problems(self) -> list[dict[str, Any]]:
         """What the fields alone cannot say, as validation errors: a classic job needs its
         bitrate and speed; a streaming one (preset or outputs) has them per rendition."""
@@ -230,22 +217,23 @@ class JobCreate(BaseModel):
                 add(field, "conflict", "not with a preset or outputs: each rendition has its own")
         return errors
 
-    def wants_quality(self) -> bool:
-        """Its own ``quality`` when given, else its preset's."""
-        if "quality" in self.model_fields_set or self.preset is None:
+    def wants_quality(self, preset: Preset | None = None) -> bool:
+        """Its own ``quality`` when given, else its ``preset``'s (the one it names)."""
+        if "quality" in self.model_fields_set or preset is None:
             return self.quality
-        return PRESETS[self.preset].quality
+        return preset.quality
 
-    def wants_thumbnails(self) -> ThumbnailSpec | None:
-        """Its own ``thumbnails`` when given, else its preset's."""
-        if self.thumbnails is not None or self.preset is None:
+    def wants_thumbnails(self, preset: Preset | None = None) -> ThumbnailSpec | None:
+        """Its own ``thumbnails`` when given, else its ``preset``'s."""
+        if self.thumbnails is not None or preset is None:
             return self.thumbnails
-        return PRESETS[self.preset].thumbnails
+        return preset.thumbnails
 
-    def streaming(self) -> list[OutputSpec] | None:
-        """The outputs asked for (a preset's, or the job's own), before they meet the input."""
-        if self.preset is not None:
-            return list(PRESETS[self.preset].outputs)
+    def streaming(self, preset: Preset | None = None) -> list[OutputSpec] | None:
+        """The outputs asked for (its ``preset``'s, or the job's own), before they meet the
+        input."""
+        if preset is not None:
+            return list(preset.outputs)
         return self.outputs
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from dacirco.controller import archive
 from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
+from dacirco.controller.presets import PresetBook
 from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
 from dacirco.controller.store import Store
@@ -118,6 +119,7 @@ class Controller(WorkerLink, Shell):
         self._loop_task: asyncio.Task[None] | None = None
         self._admitting = 0  # submissions past the queue check, not yet waiting
         self.retention = Retention(config.retention) if config.retention else None
+        self.presets = PresetBook(store)  # the shipped ones and the operators'
 
     # ---- what the core holds, for the API ----------------------------------------------
     @property
