@@ -24,6 +24,7 @@ from dacirco.outputs.spec import (
     check_all,
     dump,
     present,
+    without_null,
 )
 
 # (height, video kbit/s): Apple's H.264 ladder, one rendition per height.
@@ -98,7 +99,7 @@ NAME_RE = re.compile(NAME_PATTERN)
 class PresetBody(BaseModel):
     """``PUT /presets/{name}``: an operator's preset, checked as a job's body is."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=without_null("thumbnails"))
 
     description: Annotated[str, Field(max_length=300, description="what it makes")] = ""
     outputs: Annotated[
