@@ -86,3 +86,31 @@ def test_a_classic_mp4_is_measured_at_the_input_size(catalog_dir: Path, tmp_path
     good, bad = (asyncio.run(run(kbps)).renditions[0] for kbps in (6000, 500))
     assert good.height is None and good.video_bitrate == 6000
     assert good.vmaf > bad.vmaf and good.psnr > bad.psnr and good.ssim > bad.ssim, (good, bad)
+
+
+def test_a_one_rendition_hls_output_has_its_init_file_and_is_measured(
+    catalog_dir: Path, tmp_path: Path
+):
+    source = copy(catalog_dir, tmp_path)
+    info = probe_input(source)
+    out = OutputSpec(
+        container=Container.HLS,
+        renditions=[Rendition(height=360, video_bitrate=800)],
+        segment_seconds=1.0,
+    )
+    folder = tmp_path / "outputs"
+
+    async def run():  # type: ignore[no-untyped-def]
+        await encode_outputs(
+            [out], source, folder, info, speed="ultrafast", threads=2, fps=25.0,
+            duration=info.duration, deadline=DEADLINE, on_progress=_nothing,
+        )  # fmt: skip
+        return await measure_outputs(
+            [out], source, folder, has_audio=True, fps=25.0, threads=2, deadline=DEADLINE
+        )
+
+    (only,) = asyncio.run(run()).renditions
+    names = sorted(p.name for p in folder.iterdir())
+    assert "hls-0-init.mp4" in names and not [n for n in names if "%" in n], names
+    assert 'URI="hls-0-init.mp4"' in (folder / "hls-0.m3u8").read_text()
+    assert only.height == 360 and only.vmaf > 50 and only.frames >= 1

@@ -125,6 +125,8 @@ def build_streaming_command(
     cmd += [*maps, *options, *_keyframes(out.segment_seconds, fps)]
     cmd += ["-progress", "pipe:1", "-nostats"]
     if out.container is Container.HLS:
+        # ffmpeg leaves %v as is in the init file's name when there is one variant.
+        init = "hls-%v-init.mp4" if len(streams) > 1 else "hls-0-init.mp4"
         return [
             *cmd,
             "-f", "hls",
@@ -133,7 +135,7 @@ def build_streaming_command(
             "-hls_segment_type", "fmp4",
             "-hls_flags", "independent_segments",
             "-hls_segment_filename", "hls-%v-%05d.m4s",
-            "-hls_fmp4_init_filename", "hls-%v-init.mp4",
+            "-hls_fmp4_init_filename", init,
             "-master_pl_name", MASTER_PLAYLIST,
             "-var_stream_map", " ".join(streams),
             "hls-%v.m3u8",
