@@ -215,14 +215,16 @@ async def measure_file(
     threads: int = 0,
     input_format: str | None = None,
     deadline: float | None = None,
+    work: Path | None = None,
 ) -> QualityReport:
-    """A classic task's figures: its one MP4 (the input's size) against the input."""
+    """A classic task's figures: its one MP4 (the input's size) against the input; ``work``
+    holds ffmpeg's logs (default: ``quality/`` beside the input)."""
     started = time.monotonic()
     target = Target("mp4", 1, Rendition(video_bitrate=bitrate_kbps), (output,))
     figures = await measure(
         source,
         [target],
-        source.parent / "quality",
+        work or source.parent / "quality",
         fps=fps,
         threads=threads,
         input_format=input_format,
