@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast lint browser bench bench-storage bench-runtimes bench-chunked bench-sim bench-scale policies policies-real clean install
+.PHONY: run test test-fast lint browser slurm bench bench-storage bench-runtimes bench-chunked bench-sim bench-scale policies policies-real clean install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,22 @@ browser:
 	      || echo "could not install chromium: the browser tests will be skipped"; \
 	  else echo "no chromium and no root apt-get: the browser tests will be skipped"; fi; }
 
-test: lint browser
+# Debian's SLURM (slurmctld, slurmd, munge) for the SLURM runtime's tests, installed when
+# missing (as root, with apt; about 15 s). Nothing is started or configured here: the tests run
+# their own cluster on 127.0.0.1 (dacirco.runtimes.slurm_cluster); elsewhere they are skipped.
+SLURM_PROGRAMS := slurmctld slurmd munged sbatch squeue scancel sinfo scontrol
+slurm:
+	@missing=0; for p in $(SLURM_PROGRAMS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $$p >/dev/null 2>&1 || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing slurmctld, slurmd, munge (Debian) for the SLURM tests"; \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        slurmctld slurmd munge slurm-client >/dev/null; } \
+	      || echo "could not install SLURM: the SLURM tests will be skipped"; \
+	  else echo "no SLURM and no root apt-get: the SLURM tests will be skipped"; fi; fi
+
+test: lint browser slurm
 	$(BIN)/pytest -q
 
 # The fast loop: the unit tests (no processes, no ffmpeg), well under a minute.

@@ -1,12 +1,15 @@
 """How long a worker takes from the start decision to its registration, per runtime.
 
-In one run, alternately: a local process (``LocalRuntime``) and a Ray actor (``RayRuntime``
-on a local multi-node Ray cluster started here, or on ``--ray-address``), ``--repeats`` times
-each (20 by default). Each sample is the time from the call to ``runtime.start`` to the
-worker's ``POST /worker/register`` arriving at a stand-in controller in this process (one
-clock); the worker is then stopped before the next one starts. Prints a table of medians.
+In one run, alternately: a local process (``LocalRuntime``), a Ray actor (``RayRuntime``
+on a local multi-node Ray cluster started here, or on ``--ray-address``) and a SLURM job
+(``SlurmRuntime`` on a single-node SLURM cluster started here, where SLURM is installed:
+``make slurm``; ``--no-slurm`` leaves it out), ``--repeats`` times each (20 by default). Each
+sample is the time from the call to ``runtime.start`` to the worker's ``POST /worker/register``
+arriving at a stand-in controller in this process (one clock); the worker is then stopped
+before the next one starts. Prints a table of medians.
 
     python benchmarks/runtimes.py [--repeats 20] [--ray-address host:port] [--flavor tiny]
+                                  [--no-slurm]
 """
 
 from __future__ import annotations
@@ -108,9 +111,21 @@ def main(
         typer.Option(help="an existing Ray cluster (default: a local one, started here)"),
     ] = None,
     flavor: Annotated[str, typer.Option(help="worker flavor")] = "tiny",
+    slurm: Annotated[
+        bool, typer.Option(help="also a SLURM job, on a one-node SLURM cluster started here")
+    ] = True,
 ) -> None:
     from dacirco.runtimes.ray import RayRuntime
     from dacirco.runtimes.ray_cluster import LocalRayCluster
+    from dacirco.runtimes.slurm import SlurmRuntime
+    from dacirco.runtimes.slurm_cluster import LocalSlurmCluster, missing_programs
+
+    slurm_cluster = None
+    if slurm and (missing := missing_programs()):
+        print(f"no SLURM here ({', '.join(missing)} missing: make slurm): SLURM left out")
+    elif slurm:
+        print("starting a one-node SLURM cluster…")
+        slurm_cluster = LocalSlurmCluster().start()
 
     cluster = None
     if ray_address is None:
@@ -123,10 +138,14 @@ def main(
                 "local process": LocalRuntime(log_dir=Path(tmp) / "logs", work_root=Path(tmp)),
                 "Ray actor": RayRuntime(ray_address),
             }
+            if slurm_cluster is not None:
+                runtimes["SLURM job"] = SlurmRuntime(conf=slurm_cluster.conf, log_dir=Path(tmp))
             samples = asyncio.run(measure(runtimes, sink, repeats, flavor))
     finally:
         if cluster is not None:
             cluster.stop()
+        if slurm_cluster is not None:
+            slurm_cluster.stop()
     table = Table(title=f"start decision → registration, {repeats} starts each ({flavor} worker)")
     for column in ("runtime", "median s", "min s", "max s", "first s"):
         table.add_column(column, justify="left" if column == "runtime" else "right")

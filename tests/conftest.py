@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -352,3 +353,18 @@ def service_factory(catalog_dir: Path, tmp_path: Path, request: pytest.FixtureRe
         _, alive = psutil.wait_procs(procs, timeout=10)
         assert not alive, f"worker processes left behind: {alive}"
         assert not leaks(svc), f"signed URLs in the logs: {leaks(svc)[:3]}"
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[Any]:
+    """The session's real single-node SLURM cluster (munged, slurmctld, slurmd on 127.0.0.1:
+    dacirco.runtimes.slurm_cluster), started on first use and stopped, jobs and daemons, at the
+    end; the test is skipped, saying why, where SLURM is not installed (`make slurm`)."""
+    from dacirco.runtimes.slurm_cluster import ClusterUnavailable, shared_cluster, stop_shared
+
+    try:
+        cluster = shared_cluster()
+    except ClusterUnavailable as exc:
+        pytest.skip(f"no SLURM cluster here ({exc}): `make slurm` installs it (root, Debian)")
+    yield cluster
+    stop_shared()

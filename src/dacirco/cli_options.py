@@ -48,7 +48,9 @@ MaxIdle = Annotated[
 CallInterval = Annotated[float, typer.Option(help="seconds between two policy ticks")]
 RuntimeOpt = Annotated[
     str,
-    typer.Option("--runtime", "-r", "--runner-type", help="where workers run: local, pod, vm, ray"),
+    typer.Option(
+        "--runtime", "-r", "--runner-type", help="where workers run: local, pod, vm, ray, slurm"
+    ),
 ]
 RayAddress = Annotated[
     str | None,
@@ -69,6 +71,13 @@ OsCloud = Annotated[
 OsImage = Annotated[str, typer.Option(help="--runtime vm: the worker image, name or id")]
 OsNetwork = Annotated[
     str | None, typer.Option(help="--runtime vm: the servers' network, name or id (default: auto)")
+]
+SlurmPartition = Annotated[
+    str | None,
+    typer.Option(help="--runtime slurm: the partition (default: the cluster's default)"),
+]
+SlurmAccount = Annotated[
+    str | None, typer.Option(help="--runtime slurm: the account the jobs are charged to")
 ]
 BootTimeout = Annotated[
     float, typer.Option(help="seconds a new worker has to register before it is counted lost")
@@ -132,6 +141,16 @@ Retention = Annotated[
         show_default=False,
         help="delete finished jobs (their rows and outputs) and stopped workers this long after "
         "they ended: 30d, 12h, 90m, 3600s (default: off, keep everything)",
+    ),
+]
+SlurmTimeLimit = Annotated[
+    str | None,
+    typer.Option(
+        callback=_duration,
+        metavar="DURATION",
+        show_default=False,
+        help="--runtime slurm: how long a worker's job may live (sbatch --time): 12h, 90m "
+        "(default: the partition's)",
     ),
 ]
 EventLogMaxMb = Annotated[

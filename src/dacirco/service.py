@@ -89,6 +89,13 @@ def check(config: ServiceConfig) -> None:
         raise ConfigError(f"--runtime {runtime.kind!r}: choose one of {', '.join(RUNTIMES)}")
     if runtime.ray_address is not None and runtime.kind != "ray":
         raise ConfigError("--ray-address goes with --runtime ray")
+    slurm = (runtime.slurm_partition, runtime.slurm_account, runtime.slurm_time_limit)
+    if runtime.kind != "slurm" and any(v is not None for v in slurm):
+        raise ConfigError(
+            "--slurm-partition, --slurm-account and --slurm-time-limit go with --runtime slurm"
+        )
+    if runtime.slurm_time_limit is not None and not runtime.slurm_time_limit > 0:
+        raise ConfigError("--slurm-time-limit must be more than 0")
     if scheduling.flavor not in FLAVORS:
         raise ConfigError(f"--flavor {scheduling.flavor!r}: choose one of {', '.join(FLAVORS)}")
     if (storage := config.storage.kind) not in STORAGES:
@@ -182,7 +189,9 @@ def _assemble(
     # Ours alone (the lock): what is there is left by workers of a run that crashed.
     shutil.rmtree(work_root, ignore_errors=True)
     try:
-        runtime = make_runtime(config.runtime, log_dir=data_dir / "logs", work_root=work_root)
+        runtime = make_runtime(
+            config.runtime, data_dir / "logs", work_root, config.controller.boot_timeout
+        )
     except RuntimeUnavailable as exc:
         raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))

@@ -56,6 +56,9 @@ from dacirco.cli_options import (
     Reuse,
     RuntimeOpt,
     SampleInterval,
+    SlurmAccount,
+    SlurmPartition,
+    SlurmTimeLimit,
     configure_logging,
     option,
     option_for,
@@ -104,6 +107,9 @@ RUNTIME_OPTIONS = {
     "os_cloud": OsCloud,
     "os_image": OsImage,
     "os_network": OsNetwork,
+    "slurm_partition": SlurmPartition,
+    "slurm_account": SlurmAccount,
+    "slurm_time_limit": SlurmTimeLimit,
 }
 
 

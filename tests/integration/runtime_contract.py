@@ -134,9 +134,26 @@ async def ray_runtime(tmp: Path) -> AsyncIterator[Runtime]:
         await runtime.close()
 
 
+@contextlib.asynccontextmanager
+async def slurm_runtime(tmp: Path) -> AsyncIterator[Runtime]:
+    """A SlurmRuntime on the session's real single-node SLURM cluster (the ``slurm_cluster``
+    fixture, which the contract suite requests for this runtime)."""
+    from dacirco.runtimes.slurm import SlurmRuntime
+    from dacirco.runtimes.slurm_cluster import shared_cluster
+
+    runtime = SlurmRuntime(conf=shared_cluster().conf, log_dir=tmp / "logs", poll_interval=0.5)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
 FACTORIES: dict[str, RuntimeFactory] = {
     "local": local_runtime,
     "pod": pod_runtime,
     "vm": vm_runtime,
     "ray": ray_runtime,
+    "slurm": slurm_runtime,
 }
+# Runtimes that need a session fixture first (a real cluster): name -> the fixture's name.
+FIXTURES = {"slurm": "slurm_cluster"}

@@ -165,6 +165,7 @@ def test_scale_benchmark_runs_and_prints_each_figure_beside_its_goal():
         assert figure in out.stdout
     assert re.search(r"accepted jobs not listed afterwards\s*│\s*0\s*│\s*0\s*│", out.stdout)
     assert re.search(r"answers\s*│[^│]*│\s*201: 40\s*│", out.stdout), out.stdout
+    assert re.search(r"service CPU per answered POST /jobs\s*│[^│]*│\s*\d+ µs", out.stdout)
 
 
 def test_adaptive_pool_benchmark_runs_and_writes_its_plot(tmp_path):

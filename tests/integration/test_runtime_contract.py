@@ -23,7 +23,7 @@ from dacirco.core.placement import place
 from dacirco.domain import FLAVORS, ExitCause
 from dacirco.policies.base import NodeView
 from dacirco.runtimes.base import WorkerExit, WorkerSpec
-from tests.integration.runtime_contract import FACTORIES, Sink
+from tests.integration.runtime_contract import FACTORIES, FIXTURES, Sink
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +33,8 @@ REGISTERS_WITHIN = 60.0
 
 @pytest.fixture(params=sorted(FACTORIES))
 def runtime_name(request: pytest.FixtureRequest) -> str:
+    if request.param in FIXTURES:  # a real cluster: started once, or the test says why not
+        request.getfixturevalue(FIXTURES[request.param])
     return request.param
 
 

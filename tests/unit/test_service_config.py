@@ -110,3 +110,21 @@ def test_the_event_logs_config_has_the_classic_names_and_no_secret():
         "flavor": "small",
         "max_workers": 2,
     }.items() <= (recorded.items())
+
+
+def test_the_slurm_options_fill_the_runtime_section_and_go_with_slurm_only(configs):
+    from dacirco.service import ConfigError, check
+
+    args = ["serve", "-r", "slurm", "--slurm-partition", "debug", "--slurm-account", "lab",
+            "--slurm-time-limit", "90m"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [(config, _)] = configs
+    assert config.runtime == RuntimeOptions(
+        kind="slurm", slurm_partition="debug", slurm_account="lab", slurm_time_limit=5400.0
+    )
+    check(config)
+    with pytest.raises(ConfigError, match=r"--slurm-partition.* go with --runtime slurm"):
+        check(ServiceConfig.of(slurm_partition="debug"))
+    result = CliRunner().invoke(app, ["serve", "-r", "slurm", "--slurm-time-limit", "soon"])
+    assert result.exit_code == 2 and "'soon' is not a duration" in result.output

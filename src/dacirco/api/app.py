@@ -27,12 +27,13 @@ from dacirco.api import (
     workers,
 )
 from dacirco.api.auth import clean_tokens, require_client
-from dacirco.api.backend import ApiError, LocalBackend, error_headers, one_line
+from dacirco.api.backend import ApiError, LocalBackend, error_answer, error_headers, one_line
 from dacirco.api.deps import known_query
 from dacirco.api.guard import MAX_BODY, RequestGuard
 from dacirco.api.playback import Playback
 from dacirco.api.remote import RemoteBackend
 from dacirco.api.responses import AUTH, COMMON
+from dacirco.api.submit_path import SubmitPath
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
 from dacirco.service_config import ServerOptions
@@ -100,15 +101,6 @@ def _unreadable_body(cause: BaseException | None) -> str:
     return "body: could not be read"
 
 
-def _error(status: int, detail: object, message: str, headers: Any = None) -> JSONResponse:
-    """Every error answer: ``detail`` (as it always was) and a one-line ``message``."""
-    return JSONResponse(
-        status_code=status,
-        content={"detail": detail, "message": one_line(message, 1000)},
-        headers=headers,
-    )
-
-
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:
     """The methods some route of the request's path takes (Starlette's own 405 names only the
     first route's): each asked of the routes as they are (included routers too)."""
@@ -128,28 +120,28 @@ def _install_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in raw
         ]
-        return _error(422, errors, _validation_message(raw))
+        return error_answer(422, errors, _validation_message(raw))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 405:  # every method of the path, not only its first route's
             allowed = allowed_methods(app, request)
             message = f"method {request.method} is not allowed here: {', '.join(allowed)}"
-            return _error(405, message, message, {"Allow": ", ".join(allowed)})
+            return error_answer(405, message, message, {"Allow": ", ".join(allowed)})
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
             # A body FastAPI could not parse: a malformed body like any other, named as such.
             message = _unreadable_body(exc.__cause__)
             detail = [{"loc": ["body"], "msg": message, "type": "json_invalid"}]
-            return _error(422, detail, message)
-        return _error(exc.status_code, exc.detail, str(exc.detail), exc.headers)
+            return error_answer(422, detail, message)
+        return error_answer(exc.status_code, exc.detail, str(exc.detail), exc.headers)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.detail, exc.message, exc.headers)
+        return error_answer(exc.status, exc.detail, exc.message, exc.headers)
 
     @app.exception_handler(ControllerError)
     async def _controller_error(_: Request, exc: ControllerError) -> JSONResponse:
-        return _error(exc.status, str(exc), str(exc), error_headers(exc))
+        return error_answer(exc.status, str(exc), str(exc), error_headers(exc))
 
 
 def _base(
@@ -163,6 +155,8 @@ def _base(
         dependencies=[Depends(known_query)],  # an unknown query parameter is a 422
     )
     _install_handlers(app)
+    # POST /jobs on a short path, inside the guard (added first: the innermost).
+    app.add_middleware(SubmitPath)
     # Credentials and size checked before any body is read, on every route.
     app.add_middleware(RequestGuard, max_body=MAX_BODY, max_upload=max_upload)
     app.state.api_tokens = tokens = clean_tokens(api_tokens)
@@ -265,6 +259,6 @@ def create_api_app(
     @app.get("/ui", include_in_schema=False)
     @app.get("/ui/{rest:path}", include_in_schema=False)
     async def dashboard_elsewhere() -> JSONResponse:
-        return _error(404, where, where)
+        return error_answer(404, where, where)
 
     return app

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+from fastapi.responses import JSONResponse
+
 from dacirco.api.job_figures import JobFigures, job_figures
 from dacirco.api.playback import Playback
 from dacirco.api.schemas import (
@@ -37,6 +39,15 @@ def one_line(text: object, limit: int = 300) -> str:
     """``text`` on one line, at most ``limit`` characters."""
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def error_answer(status: int, detail: object, message: str, headers: Any = None) -> JSONResponse:
+    """Every error answer: ``detail`` (as it always was) and a one-line ``message``."""
+    return JSONResponse(
+        status_code=status,
+        content={"detail": detail, "message": one_line(message, 1000)},
+        headers=headers,
+    )
 
 
 class ApiError(Exception):

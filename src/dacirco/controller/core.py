@@ -23,6 +23,7 @@ from dacirco.controller.events import EventLog
 from dacirco.controller.presets import PresetBook
 from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
+from dacirco.controller.single_flight import SingleFlight
 from dacirco.controller.store import Store
 from dacirco.controller.tally import Tally
 from dacirco.controller.worker_link import WorkerLink
@@ -120,6 +121,8 @@ class Controller(WorkerLink, Shell):
         self._admitting = 0  # submissions past the queue check, not yet waiting
         self.retention = Retention(config.retention) if config.retention else None
         self.presets = PresetBook(store)  # the shipped ones and the operators'
+        # One storage call answers the submissions for a movie that arrive while it runs.
+        self._input_info = SingleFlight(lambda key: self.storage.stat(key))
 
     # ---- what the core holds, for the API ----------------------------------------------
     @property
@@ -323,7 +326,7 @@ class Controller(WorkerLink, Shell):
             raise InvalidRequest("thumbnails: only with a preset or outputs (a folder of files)")
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
-            info = await asyncio.to_thread(self.storage.stat, input_key(id_video))
+            info = await self._input_info(input_key(id_video))
         except StorageError as exc:
             raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
         if info is None:

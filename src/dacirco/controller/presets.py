@@ -13,12 +13,15 @@ from dacirco.outputs.presets import PRESETS, Preset, PresetBody, from_body, name
 
 
 class PresetBook:
-    def __init__(self, store: Store) -> None:
+    """``store`` None: the shipped presets only (nothing can be added)."""
+
+    def __init__(self, store: Store | None) -> None:
         self.store = store
-        self._own: dict[str, Preset] | None = None  # None: not read yet
+        self._own: dict[str, Preset] | None = None if store is not None else {}  # None: unread
 
     async def _load(self) -> dict[str, Preset]:
         if self._own is None:
+            assert self.store is not None
 
             def read(db: sqlite3.Connection) -> list[tuple[str, str]]:
                 return db.execute("SELECT name, data FROM presets ORDER BY name").fetchall()
@@ -44,6 +47,8 @@ class PresetBook:
         if (problem := name_problem(name)) is not None:
             raise (Conflict if name in PRESETS else InvalidRequest)(f"name: {problem}")
         own = await self._load()
+        if self.store is None:
+            raise InvalidRequest("name: this service keeps no presets of its own")
         data = body.model_dump_json()
 
         def write(db: sqlite3.Connection) -> None:  # one statement: its own transaction
@@ -62,7 +67,7 @@ class PresetBook:
         if name in PRESETS:
             raise Conflict(f"name: {name_problem(name)}")
         own = await self._load()
-        if name not in own:
+        if name not in own or self.store is None:
             raise NotFound(f"preset {name[:70]!r} not found")
 
         def remove(db: sqlite3.Connection) -> None:

@@ -15,7 +15,7 @@ from types import ModuleType
 from dacirco.runtimes.base import Runtime
 from dacirco.runtimes.local import LocalRuntime
 
-RUNTIMES = ("local", "pod", "vm", "ray")
+RUNTIMES = ("local", "pod", "vm", "ray", "slurm")
 
 
 class RuntimeUnavailable(ValueError):
@@ -36,13 +36,20 @@ class RuntimeOptions:
     os_cloud: str | None = None  # vm: the clouds.yaml entry (None: env OS_CLOUD)
     os_image: str = "dacirco-worker"  # vm: the worker image (name or id)
     os_network: str | None = None  # vm: the network of the servers (name or id)
+    slurm_partition: str | None = None  # slurm: the partition (None: the cluster's default)
+    slurm_account: str | None = None  # slurm: the account jobs are charged to
+    slurm_time_limit: float | None = None  # slurm: seconds a worker's job may live (--time)
 
 
 def make_runtime(
-    options: RuntimeOptions, log_dir: Path | None = None, work_root: Path | None = None
+    options: RuntimeOptions,
+    log_dir: Path | None = None,
+    work_root: Path | None = None,
+    boot_timeout: float | None = None,
 ) -> Runtime:
     """The runtime ``options`` name; ``log_dir`` and ``work_root``: where local workers write
-    their logs and keep their task folders (the service puts them in its data dir)."""
+    their logs and keep their task folders (the service puts them in its data dir);
+    ``boot_timeout``: the controller's (a SLURM job queued half of it is given back)."""
     if options.kind == "local":
         return LocalRuntime(
             cpus=options.local_cpus,
@@ -62,6 +69,13 @@ def make_runtime(
         )
     if options.kind == "ray":
         return _optional("ray", "ray", "Ray", "ray").RayRuntime(options.ray_address)
+    if options.kind == "slurm":
+        slurm = importlib.import_module("dacirco.runtimes.slurm")
+        slurm_options = slurm.SlurmOptions(
+            options.slurm_partition, options.slurm_account, options.slurm_time_limit
+        )
+        pending = {"pending_limit": boot_timeout / 2} if boot_timeout else {}
+        return slurm.SlurmRuntime(slurm_options, log_dir=log_dir, **pending)
     raise RuntimeUnavailable(f"--runtime {options.kind!r}: choose one of {', '.join(RUNTIMES)}")
 
 

@@ -1,0 +1,72 @@
+"""Storage reads shared by concurrent submissions (``controller/single_flight.py``): one call
+for the requests that wait together, a fresh call for a request that comes after, errors
+given to every waiter, and a waiter that gives up does not cancel the others' call."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from dacirco.controller.single_flight import SingleFlight
+
+
+class Slow:
+    """A storage read that blocks until released, counting its calls per key."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.release = threading.Event()
+
+    def __call__(self, key: str) -> str:
+        self.calls.append(key)
+        if not self.release.wait(30):
+            raise TimeoutError("never released")
+        if key == "bad":
+            raise OSError("disk on fire")
+        return f"info of {key} #{len(self.calls)}"
+
+
+async def test_requests_that_wait_together_share_one_call():
+    fetch = Slow()
+    flight = SingleFlight(fetch)
+    waiting = [asyncio.create_task(flight("a")) for _ in range(50)]
+    other = asyncio.create_task(flight("b"))
+    await asyncio.sleep(0.05)
+    assert len(flight) == 2  # one call per key in flight
+    fetch.release.set()
+    answers = await asyncio.gather(*waiting)
+    assert set(answers) == {answers[0]} and answers[0].startswith("info of a")
+    assert (await other).startswith("info of b")
+    assert sorted(fetch.calls) == ["a", "b"]
+    assert len(flight) == 0  # nothing kept once answered
+    # A request after the answer asks again: an answer is never older than its request.
+    assert await flight("a") == "info of a #3"
+
+
+async def test_an_error_reaches_every_waiter_and_is_not_kept():
+    fetch = Slow()
+    flight = SingleFlight(fetch)
+    waiting = [asyncio.create_task(flight("bad")) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    fetch.release.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, OSError) and "disk on fire" in str(r) for r in results)
+    assert fetch.calls == ["bad"]
+    with pytest.raises(OSError):
+        await flight("bad")
+    assert fetch.calls == ["bad", "bad"]
+
+
+async def test_a_waiter_that_gives_up_leaves_the_call_to_the_others():
+    fetch = Slow()
+    flight = SingleFlight(fetch)
+    quitter = asyncio.create_task(flight("a"))
+    stayer = asyncio.create_task(flight("a"))
+    await asyncio.sleep(0.05)
+    quitter.cancel()
+    await asyncio.sleep(0)
+    fetch.release.set()
+    assert (await stayer).startswith("info of a")
+    assert quitter.cancelled() and fetch.calls == ["a"]
