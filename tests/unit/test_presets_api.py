@@ -125,3 +125,23 @@ def test_every_presets_command_has_help(command):
     assert result.exit_code == 0, result.output
     assert f"Usage: dacirco presets {command}" in " ".join(result.output.split())
     assert "--url" in result.output and "--api-token" in result.output
+
+
+async def test_the_python_clients_add_show_and_remove_a_preset(make: Make):
+    import httpx
+
+    from dacirco.client import AsyncClient
+    from dacirco.client.errors import ApiError
+
+    h = make()
+    app = create_controller_app(h.controller, h.controller.storage)
+    transport = httpx.ASGITransport(app=app)
+    async with AsyncClient("http://api.test", transport=transport) as api:
+        stored = await api.put_preset("mine", MINE)
+        assert stored.name == "mine" and not stored.shipped and stored.quality
+        assert [p.name for p in (await api.presets()).items][-1] == "mine"
+        assert (await api.preset("mine")).thumbnails == {"every": 10.0}
+        await api.delete_preset("mine")
+        with pytest.raises(ApiError) as refused:
+            await api.delete_preset("hls-ladder")
+        assert refused.value.status == 409
