@@ -49,7 +49,7 @@ slurm:
 	  else echo "no SLURM and no root apt-get: the SLURM tests will be skipped"; fi; fi
 
 test: lint browser slurm
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 # The fast loop: the unit tests (no processes, no ffmpeg), well under a minute.
 test-fast: $(STAMP)

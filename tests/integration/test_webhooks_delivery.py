@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import socket
 import sqlite3
 import threading
@@ -191,11 +192,16 @@ async def test_receiver_down_then_up(db_path: Path, receivers) -> None:  # type:
     assert r.ids() == ["ev-down"]
 
 
-async def test_a_500_until_given_up(db_path: Path, receivers) -> None:  # type: ignore[no-untyped-def]
+async def test_a_500_until_given_up(db_path: Path, receivers, caplog) -> None:  # type: ignore[no-untyped-def]
     r = receivers(status=500)
-    store(db_path, [("ev-500", r.url, "{}")])
-    async with running(db_path, give_up_after=2.0, backoff_base=0.2):
-        await until(lambda: rows(db_path)[0]["state"] == "gave_up", "given up")
+    secret_url = f"{r.url}/services/T0/B0/s3cr3tPathToken?key=abc"  # the receiver takes any path
+    store(db_path, [("ev-500", secret_url, "{}")])
+    with caplog.at_level(logging.WARNING, logger="dacirco.webhooks.deliverer"):
+        async with running(db_path, give_up_after=2.0, backoff_base=0.2):
+            await until(lambda: rows(db_path)[0]["state"] == "gave_up", "given up")
+    # The log names the receiver's host, never the secret in its path or query.
+    (line,) = [m for m in caplog.messages if "ev-500" in m]
+    assert f"127.0.0.1:{r.port}/… #" in line and "s3cr3t" not in line and "key=" not in line
     row = rows(db_path)[0]
     assert row["attempts"] > 1
     assert row["attempts"] == len(r.received)

@@ -91,6 +91,25 @@ async def test_a_streaming_task_uploads_a_folder_and_is_played_from_it(make: Mak
             httpx.QueryParams(urlsplit(segment.headers["location"]).query)
         ))  # fmt: skip
         assert got.content == b"segment"
+        # A player in another site's page may read them (CORS), the API stays closed to it.
+        page = {"Origin": "https://player.example.org"}
+        preflight = {**page, "Access-Control-Request-Method": "GET",
+                     "Access-Control-Request-Headers": "range"}  # fmt: skip
+        for url in (play, urlsplit(segment.headers["location"]).path):
+            pre = await http.options(url, headers=preflight)
+            assert pre.status_code == 200, pre.text
+            assert pre.headers["access-control-allow-origin"] == "*"
+            assert "GET" in pre.headers["access-control-allow-methods"]
+            assert "range" in pre.headers["access-control-allow-headers"].lower()
+        for answer in (
+            await http.get(play, headers=page),
+            await http.get(play.replace("master.m3u8", "hls-0-00000.m4s"), headers=page),
+            await http.get(play.replace(folder, "bbb_1-other"), headers=page),  # a 403 too
+        ):
+            assert answer.headers["access-control-allow-origin"] == "*", answer.status_code
+        api = await http.get(f"/jobs/{job.id}/outputs", headers=page)
+        assert "access-control-allow-origin" not in api.headers
+        assert (await http.options(f"/jobs/{job.id}", headers=preflight)).status_code == 405
         # Another folder, a stale or forged signature, a file that is not there: refused.
         assert (await http.get(play.replace(folder, "bbb_1-other"))).status_code == 403
         _, _, name, expires, sig, file = play.split("/")

@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from dacirco.webhooks import RefusedTarget, check_url, resolve_checked
+from dacirco.webhooks.addresses import shown_target
 
 LOOPBACK = [
     "http://127.0.0.1/hook",
@@ -227,3 +228,19 @@ async def test_resolve_localhost_for_real_when_allowed() -> None:
     addresses = await resolve_checked("localhost", 80, True)
     assert addresses
     assert set(addresses) <= {"127.0.0.1", "::1"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.example.com/services/T000/B000/XXXXsecretXXXX",
+        "https://hooks.example.com/hook?token=abcdef123456",
+        "https://user:pw@hooks.example.com:8443/a/b",
+    ],
+)
+def test_a_target_is_shown_without_its_path_or_query(url):
+    shown = shown_target(url)
+    assert shown.startswith(("https://hooks.example.com/… #", "https://hooks.example.com:8443/… #"))
+    assert "secret" not in shown and "token" not in shown and "pw" not in shown
+    assert shown != shown_target(url + "x")  # two targets of one host told apart
+    assert shown_target("https://hooks.example.com/") == "https://hooks.example.com/"

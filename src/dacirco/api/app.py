@@ -28,6 +28,7 @@ from dacirco.api import (
 )
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, error_answer, error_headers, one_line
+from dacirco.api.cors import PlayerCors
 from dacirco.api.deps import known_query
 from dacirco.api.guard import MAX_BODY, RequestGuard
 from dacirco.api.playback import Playback
@@ -159,6 +160,9 @@ def _base(
     app.add_middleware(SubmitPath)
     # Credentials and size checked before any body is read, on every route.
     app.add_middleware(RequestGuard, max_body=MAX_BODY, max_upload=max_upload)
+    # Players in other sites' pages may read the signed /play and /files URLs (outermost:
+    # their preflights are answered before the guard).
+    app.add_middleware(PlayerCors)
     app.state.api_tokens = tokens = clean_tokens(api_tokens)
     # With tokens, the public job and worker routes need one (401 without, 403 wrong);
     # /health, /docs, /openapi.json, the worker protocol and /files keep their own rules.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,11 +33,14 @@ MAX_URL_TTL = 7 * 24 * 3600  # S3's limit for a presigned URL
 logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 
+POOL_SIZE = 10  # connections kept open to the S3 server (and HEADs at once in ``list``)
+
+
 def _http_client(secure: bool) -> urllib3.PoolManager:
     # Fail fast when S3 is down (the SDK's default retries for a minute); reads may be long.
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=3.0, read=120.0),
-        maxsize=10,
+        maxsize=POOL_SIZE,
         cert_reqs="CERT_REQUIRED" if secure else "CERT_NONE",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=urllib3.Retry(total=2, connect=1, backoff_factor=0.2, status_forcelist=[502, 503]),
@@ -118,19 +122,27 @@ class S3Storage:
             }
         except (MinioException, Urllib3Error, OSError, ValueError) as exc:
             raise self._error(f"cannot list {prefix}", exc) from None
-        infos = []
-        for key, obj in sorted(found.items()):
-            name = key[len(prefix) :]
-            if not name or name.startswith("."):
-                continue
-            if not metadata:
-                modified = obj.last_modified.timestamp() if obj.last_modified else 0.0
-                infos.append(ObjectInfo(key=key, size=int(obj.size or 0), modified=modified))
-                continue
-            info = self.stat(key)
-            if info is not None:
-                infos.append(info)
-        return infos
+        shown = [
+            (key, obj)
+            for key, obj in sorted(found.items())
+            if (name := key[len(prefix) :]) and not name.startswith(".")
+        ]
+        if not metadata:
+            return [
+                ObjectInfo(
+                    key=key,
+                    size=int(obj.size or 0),
+                    modified=obj.last_modified.timestamp() if obj.last_modified else 0.0,
+                )
+                for key, obj in shown
+            ]
+        # One HEAD each, several at a time (as many as the connection pool keeps open).
+        if len(shown) <= 1:
+            stats = [self.stat(key) for key, _ in shown]
+        else:
+            with ThreadPoolExecutor(min(POOL_SIZE, len(shown))) as pool:
+                stats = list(pool.map(self.stat, (key for key, _ in shown)))
+        return [info for info in stats if info is not None]
 
     def _presign(self, method: str, key: str, ttl: float) -> str:
         expires = timedelta(seconds=max(1, min(int(ttl), MAX_URL_TTL)))

@@ -6,6 +6,7 @@ network (DNS rebinding) is refused too."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import socket
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +68,19 @@ def check_url(url: str, allow_private: bool) -> str:
     if port is not None and port != {"http": 80, "https": 443}[scheme]:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def shown_target(url: str) -> str:
+    """``url`` as a log line shows it: its scheme and host, then ``/…`` and a short digest of
+    the rest in place of its path and query. Receivers often put their secret there (a chat
+    service's ``/services/T0/B0/<token>``, a ``?key=``); the digest still tells two targets
+    of one host apart and finds a target's lines in the log from its URL."""
+    parts = urlsplit(url)
+    rest = urlunsplit(("", "", parts.path, parts.query, ""))
+    if rest in ("", "/"):
+        return url
+    digest = hashlib.sha256(url.encode()).hexdigest()[:8]
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/… #{digest}"
 
 
 def _without_credentials(url: str) -> str:

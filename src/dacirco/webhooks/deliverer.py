@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 
 from dacirco.webhooks import outbox, send
+from dacirco.webhooks.addresses import shown_target
 from dacirco.webhooks.outbox import Delivery
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,9 @@ class Deliverer:
         if self._main is None or self._closing:
             return
         if len(self._progress) >= MAX_PROGRESS:
-            log.info("webhook progress %s to %s dropped: too many in flight", event_id, url)
+            log.info(
+                "webhook progress %s to %s dropped: too many in flight", event_id, shown_target(url)
+            )
             return
         data = body.encode() if isinstance(body, str) else body
         task = asyncio.create_task(self._progress_once(event_id, url, data))
@@ -204,7 +207,9 @@ class Deliverer:
                 # Its rows stay pending; they are taken again after a pause, not at once, so
                 # that a database refusing writes does not turn into a flood of deliveries.
                 self._paused_until = time.monotonic() + POLL
-                log.error("webhook deliveries to %s stopped", url, exc_info=t.exception())
+                log.error(
+                    "webhook deliveries to %s stopped", shown_target(url), exc_info=t.exception()
+                )
             elif self._wake is not None:
                 self._wake.set()
 
@@ -228,7 +233,10 @@ class Deliverer:
                     f"{error} (gave up after {attempts} attempt{'s' * (attempts > 1)} "
                     f"in {now - row.created_at:.0f} s)"
                 )
-                log.warning("webhook %s to %s: %s", row.event_id, row.url, reason)
+                shown = shown_target(row.url)
+                log.warning(
+                    "webhook %s to %s: %s", row.event_id, shown, reason.replace(row.url, shown)
+                )
                 await self._db(outbox.mark_gave_up, row.id, reason)
             else:
                 next_at = min(now + backoff(attempts, self._base, self._cap, self._rng), deadline)
@@ -251,7 +259,9 @@ class Deliverer:
     async def _progress_once(self, event_id: str, url: str, body: bytes) -> None:
         error = await self._attempt(url, event_id, body)
         if error is not None:
-            log.info("webhook progress %s to %s not delivered: %s", event_id, url, error)
+            log.info(
+                "webhook progress %s to %s not delivered: %s", event_id, shown_target(url), error
+            )
 
 
 def _by_url(rows: list[Delivery]) -> dict[str, list[Delivery]]:
