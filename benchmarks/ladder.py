@@ -7,6 +7,10 @@ with ffmpeg over HTTP from the service and measures every rendition (resolution,
 bitrate against the one asked, duration, keyframes at the segment boundaries).
 
     python benchmarks/ladder.py [--movie bbb_9.mp4] [--preset hls-ladder] [--speed ultrafast]
+                                [--quality]
+
+With ``--quality`` the job also measures each rendition's VMAF, PSNR and SSIM against the
+input (``"quality": true``): they are printed, with the seconds the measurement added.
 """
 
 from __future__ import annotations
@@ -59,11 +63,31 @@ def measure(path: Path) -> list[tuple[int, int, float, float, int]]:
     return rows
 
 
+def print_quality(job: dict, wall: float) -> None:
+    """Each rendition's measured quality, and what measuring it cost."""
+    measured = job["quality_figures"]
+    table = Table(title="measured quality (libvmaf vmaf_v0.6.1; PSNR and SSIM of luma)")
+    for column in ("rendition", "kbit/s", "VMAF", "PSNR dB", "SSIM", "frames scored"):
+        table.add_column(column, justify="right")
+    for r in measured["renditions"]:
+        table.add_row(
+            f"{r['height']}p", str(r["video_bitrate"]), f"{r['vmaf']:.2f}", f"{r['psnr']:.2f}",
+            f"{r['ssim']:.4f}", f"{r['frames']} (1 in {r['every']})",
+        )  # fmt: skip
+    console.print(table)
+    extra = measured["seconds"]
+    console.print(
+        f"measuring took {extra:.1f} s on the worker, inside the transcode step: "
+        f"{extra / max(wall - extra, 1e-9):+.0%} on the wall time without it"
+    )
+
+
 def main(
     movie: Annotated[str, typer.Option(help="catalog movie")] = "bbb_9.mp4",
     preset: Annotated[str, typer.Option(help="hls-ladder or dash-ladder")] = "hls-ladder",
     speed: Annotated[str, typer.Option(help="ultrafast or fast")] = "ultrafast",
     max_height: Annotated[int, typer.Option(help="catalog resolution cap")] = 1080,
+    quality: Annotated[bool, typer.Option(help="measure VMAF, PSNR and SSIM too")] = False,
 ) -> None:
     """Run a ladder preset on one movie and measure what a player gets."""
     workdir = Path(tempfile.mkdtemp(prefix="dacirco-ladder-"))
@@ -77,7 +101,7 @@ def main(
     proc = start_service(data_dir, port, workdir)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
-            body = {"id_video": movie, "preset": preset, "speed": speed}
+            body = {"id_video": movie, "preset": preset, "speed": speed, "quality": quality}
             started = time.monotonic()
             job_id = api.post("/jobs", json=body).raise_for_status().json()
             while (state := api.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
@@ -110,6 +134,8 @@ def main(
             f"{figures.get('transcode', 0):.1f} s on one small worker); "
             f"{len(listing['files'])} files, {total / 1e6:.1f} MB"
         )
+        if quality:
+            print_quality(job, wall)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

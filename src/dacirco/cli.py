@@ -36,6 +36,7 @@ COMMANDS = {
     "catalog": "dacirco.catalog.cli:catalog_app",
     "storage": "dacirco.storage.cli:storage_app",
     "jobs": "dacirco.client.cli:jobs_app",
+    "presets": "dacirco.client.presets_cli:presets_app",
 }
 
 

@@ -206,6 +206,10 @@ class Job:
     # Streaming outputs (outputs.spec.OutputSpec as JSON), fitted to the input; None: the
     # classic single MP4 at ``bitrate``, which is then the sum of every rendition's bitrates.
     outputs: list[dict[str, Any]] | None = None
+    quality: bool = False  # measure VMAF, PSNR and SSIM of its video renditions
+    thumbnails: dict[str, Any] | None = None  # outputs.spec.ThumbnailSpec as JSON, or none
+    # What its worker measured (protocol.QualityReport as JSON): renditions, seconds.
+    quality_figures: dict[str, Any] | None = None
     chunks: int = 0  # split in this many chunks (0: encoded whole)
     chunks_done: list[int] = field(default_factory=list)  # indexes (1..chunks) uploaded
     progress: float = 0.0
@@ -291,10 +295,15 @@ ReuseKey = tuple[str, int, str, str, int | None]
 def reuse_key(job: Job) -> ReuseKey:
     """What makes two requests ask for the same output: the movie as stored (its name and
     size, so that a movie replaced in the catalog is not confused with the old one) and
-    every output parameter (streaming outputs by their fingerprint, beside the codec)."""
+    every output parameter (streaming outputs by their fingerprint, beside the codec, and
+    whether it asks for its quality and its thumbnails)."""
     codec = job.codec._value_
     if job.outputs:
         codec = f"{codec}+{digest(job.outputs)}"
+    if job.quality:  # its figures are part of what it asks for
+        codec = f"{codec}+quality"
+    if job.thumbnails:
+        codec = f"{codec}+thumbnails{job.thumbnails.get('every', 0):g}"
     return (job.id_video, job.bitrate, job.speed._value_, codec, job.input_size)
 
 

@@ -117,6 +117,14 @@ class TaskSpec(BaseModel):
         max_length=MAX_CHUNK_URLS,
         description="merge: signed GET URLs of the chunks, in order",
     )
+    thumbnails_every: float | None = Field(
+        None, description="streaming: a poster and sprite sheets of a frame every N seconds"
+    )
+    quality: bool = Field(
+        False,
+        description="measure VMAF, PSNR and SSIM of the output's video renditions (not for "
+        "a chunk): sent with the transcoded report",
+    )
 
 
 MAX_UPLOAD_NAMES = 500  # files named in one upload-url call (a ladder asks in batches)
@@ -141,6 +149,27 @@ class UploadGrant(BaseModel):
     expires_in: float = Field(description="seconds the URL is valid from now")
 
 
+class RenditionQuality(BaseModel):
+    """The measured quality of one video rendition against its input at the same size."""
+
+    output: Literal["mp4", "hls", "dash"] = Field(description="the container it belongs to")
+    rendition: int = Field(ge=1, le=64, description="its place in its output, from 1")
+    height: int | None = Field(None, ge=1, le=100_000, description="None: the input's")
+    video_bitrate: int | None = Field(None, ge=0, le=1_000_000, description="kbit/s asked")
+    vmaf: float = Field(ge=0.0, le=100.0, description="VMAF (model vmaf_v0.6.1), mean")
+    psnr: float = Field(ge=0.0, le=100.0, description="luma PSNR in dB, mean")
+    ssim: float = Field(ge=0.0, le=1.0, description="luma SSIM, mean")
+    frames: int = Field(ge=0, le=1 << 40, description="frames scored")
+    every: int = Field(1, ge=1, le=1 << 20, description="one frame scored in this many")
+
+
+class QualityReport(BaseModel):
+    """What a task measured of its outputs (``TaskSpec.quality``)."""
+
+    renditions: list[RenditionQuality] = Field(max_length=64)
+    seconds: float = Field(0.0, ge=0.0, le=MAX_SECONDS, description="what measuring took")
+
+
 class TaskReport(BaseModel):
     step: Step
     seconds: float | None = Field(
@@ -152,6 +181,9 @@ class TaskReport(BaseModel):
     message: str | None = Field(
         None,
         description=f"failed: why; cut to {MAX_MESSAGE_LENGTH} characters around a marker",
+    )
+    quality: QualityReport | None = Field(
+        None, description="transcoded: the outputs' measured quality, when the task asked"
     )
 
     @field_validator("message", mode="before")

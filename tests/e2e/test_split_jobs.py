@@ -65,10 +65,14 @@ def events(log: Path) -> list[dict]:
 def test_a_split_job_is_encoded_in_chunks_then_merged(catalog_dir: Path, tmp_path: Path) -> None:
     policy = RightSize(split_work=0.1, max_chunks=3)  # every job is split, in 3 chunks
     with service(catalog_dir, tmp_path, policy) as (client, log):
-        body = {"id_video": "bbb_5.mp4", "bitrate": 1500, "speed": "ultrafast"}
+        body = {"id_video": "bbb_5.mp4", "bitrate": 1500, "speed": "ultrafast", "quality": True}
         job_id = client.post("/jobs", json=body).raise_for_status().json()
         job = wait_done(client, job_id)
         assert job["state"] == "Completed", job.get("error")
+    # Its quality is measured once, on the merged output, by the merge's worker.
+    (measured,) = job["quality_figures"]["renditions"]
+    assert measured["output"] == "mp4" and measured["video_bitrate"] == 1500
+    assert 0 < measured["vmaf"] <= 100 and measured["frames"] >= 1
     out = tmp_path / "data" / "videos" / "output-videos" / job["output"]
     source = tmp_path / "data" / "videos" / "input-videos" / "bbb_5.mp4"
     got, want = frames_and_durations(out), frames_and_durations(source)
@@ -78,6 +82,9 @@ def test_a_split_job_is_encoded_in_chunks_then_merged(catalog_dir: Path, tmp_pat
     codes = [e["code"] for e in evs]
     assert codes.count("EV15") == 1 and codes.count("EV16") == 3 and codes.count("EV7") == 1
     assert codes.count("EV3") == 4  # three chunks and the merge
+    (quality,) = [e for e in evs if e["code"] == "EV21"]
+    assert quality["task_id"] == job["figures"]["attempts"][-1]["task_id"]  # the merge's
+    assert [a["part"] for a in job["figures"]["attempts"]][-1] == "merge"
     assert not list(out.parent.glob("_chunk-*"))  # the chunks are gone once merged
 
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from dacirco.api.app import create_api_app
 from dacirco.api.backend import LocalBackend
 from dacirco.controller.errors import InvalidRequest, NotFound
+from dacirco.controller.presets import PresetBook
 from dacirco.domain import FLAVORS, Codec, Job, Speed, Worker
 
 CONTROLLER_URL = "http://controller.test"
@@ -18,7 +19,8 @@ T0 = 1_700_000_000.0
 
 class StubController:
     """What LocalBackend reads from a Controller: ``jobs``, ``workers``, ``job``, ``find_job``,
-    ``job_ids``, ``worker``, ``submit`` (any movie but ``bbb_*.mp4`` is not in the catalog)."""
+    ``job_ids``, ``worker``, ``submit`` (any movie but ``bbb_*.mp4`` is not in the catalog),
+    ``presets``."""
 
     def __init__(self, jobs: int = 0, workers: int = 0) -> None:
         self.jobs = {
@@ -28,6 +30,7 @@ class StubController:
             f"w{i:05d}": Worker(f"w{i:05d}", f"worker-{i}", FLAVORS["small"], T0)
             for i in range(workers)
         }
+        self.presets = PresetBook(None)  # the shipped presets only
 
     def job(self, job_id: str) -> Job:
         try:

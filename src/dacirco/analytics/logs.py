@@ -89,6 +89,7 @@ class RequestRecord:
     chunks: int = 0  # split in this many chunks (EV15); its ok attempt is the merge
     reused_from: str | None = None  # served with this request's output (EV19): no work
     time_reused: str | None = None
+    quality: list[dict[str, Any]] = field(default_factory=list)  # EV21 lines of one task
 
     @property
     def ok_attempt(self) -> Attempt | None:
@@ -267,6 +268,10 @@ def _on_request_event(
     elif code == "EV19":  # served with another request's output, without a task of its own
         r.reused_from, r.time_reused = str(event.get("source") or "?"), time
         r.state = COMPLETED
+    elif code == "EV21":  # a rendition's measured quality; a later attempt's replace them
+        if r.quality and r.quality[-1].get("task_id") != event.get("task_id"):
+            r.quality = []
+        r.quality.append(event)
     elif code == "EV16":  # a chunk is done: its attempt ends there, the request goes on
         chunk = r.attempt(str(event.get("task_id")))
         if chunk is not None and chunk.ended is None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from dacirco.analytics.figures import Figures, Stats, figures, reused_summary
 from dacirco.analytics.html import write_html
 from dacirco.analytics.plots import Plot, render
+from dacirco.analytics.quality import quality_rows
 from dacirco.analytics.run import RunData
 
 HTML_NAME = "report.html"
@@ -138,7 +139,7 @@ def report(runs: list[RunData], out: Path) -> ReportResult:
     out.mkdir(parents=True, exist_ok=True)
     labels = unique_labels(runs)
     figs = [figures(r) for r in runs]
-    rows = table_rows(figs)
+    rows = table_rows(figs) + quality_rows(runs)
     plots = render(runs, labels, unique_slugs(labels), figs, out)
     notes = [
         f"{label}: used CPU and RAM from {f.used_source}"

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from dacirco.analytics.logs import NotAnEventLog, parse_log
 from dacirco.analytics.nodestats import NodeStatsError, node_stats
+from dacirco.analytics.quality import rendition_table
 from dacirco.analytics.report import default_out, report, rich_table
 from dacirco.analytics.run import RunData, from_parsed, read_config
 
@@ -95,6 +96,9 @@ def report_command(runs: Runs, out: Out = None) -> None:
         raise _fail(f"cannot write the report into {folder}: {exc.strerror or exc}", 1) from None
     console = Console(width=max(100, 46 + 26 * len(data)))
     console.print(rich_table(result))
+    for run, label in zip(data, result.labels, strict=True):
+        if (renditions := rendition_table(run, label)) is not None:
+            console.print(renditions)
     for run, fig in zip(data, result.figures, strict=True):
         if fig.unfinished:
             _warn(f"{run.label}: {fig.unfinished} job(s) unfinished when the log ends")

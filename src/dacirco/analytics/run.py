@@ -62,6 +62,7 @@ class JobSpan:
     worker_id: str | None = None
     attempts: int = 0
     reused_from: str | None = None
+    quality: list[dict[str, Any]] = field(default_factory=list)  # EV21: one per rendition
 
     @property
     def delay(self) -> float | None:
@@ -181,6 +182,7 @@ def from_parsed(parsed: ParsedLog, meta: dict[str, Any] | None = None) -> RunDat
             speed=str(r.speed or ""),
             state=r.state,
             attempts=len(r.attempts),
+            quality=list(r.quality),
         )
         jobs.append(span)
         if ok is None and r.reused_from and r.state == COMPLETED:

@@ -16,7 +16,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from dacirco import __version__
-from dacirco.api import agents, events, files, jobs, metrics, outputs, worker_protocol, workers
+from dacirco.api import (
+    agents,
+    events,
+    files,
+    jobs,
+    metrics,
+    outputs,
+    presets,
+    worker_protocol,
+    workers,
+)
 from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, error_answer, error_headers, one_line
 from dacirco.api.cors import PlayerCors
@@ -164,6 +174,7 @@ def _base(
     app.include_router(outputs.router, **auth)
     app.include_router(workers.router, **auth)
     app.include_router(events.router, **auth)
+    app.include_router(presets.router, **auth)
 
     @app.get("/health", tags=["service"], summary="Liveness probe")
     async def health() -> dict[str, str]:

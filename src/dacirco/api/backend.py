@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
@@ -27,8 +28,9 @@ from dacirco.controller.errors import (
     StorageUnavailable,
 )
 from dacirco.controller.events import iso
-from dacirco.domain import Job, JobState, Speed, Worker
+from dacirco.domain import Job, JobState, Speed, Worker, shown
 from dacirco.outputs.names import media_type
+from dacirco.outputs.presets import PresetBody, PresetPublic, PresetsPublic, public
 from dacirco.storage.base import StorageError, folder_of, output_key
 from dacirco.storage.signing import UrlSigner
 
@@ -83,6 +85,10 @@ class Backend(Protocol):
     async def output_url(self, job_id: str) -> str: ...
     async def outputs(self, job_id: str) -> OutputsPublic: ...
     async def cancel(self, job_id: str) -> JobPublic: ...
+    async def presets(self) -> PresetsPublic: ...
+    async def preset(self, name: str) -> PresetPublic: ...
+    async def put_preset(self, name: str, body: PresetBody) -> tuple[PresetPublic, bool]: ...
+    async def delete_preset(self, name: str) -> None: ...
     async def events(
         self, job_id: str | None, after: int | None, follow: bool = True
     ) -> AsyncIterator[bytes]: ...
@@ -153,6 +159,9 @@ def job_public(job: Job, figures: JobFigures | None = None, leader: Job | None =
             canceled=_t(t.get("canceled")),
             reused=_t(t.get("reused")),
         ),
+        thumbnails=job.thumbnails,
+        quality=job.quality,
+        quality_figures=job.quality_figures,
         figures=figures,
     )
 
@@ -191,9 +200,21 @@ class LocalBackend:
         return self._playback
 
     async def submit(self, body: JobCreate) -> str:
+        preset = None
+        if body.preset is not None:
+            preset = await self.c.presets.get(body.preset)
+            if preset is None:
+                known = await self.c.presets.known()
+                raise ApiError(422, f"preset: unknown preset {shown(body.preset)} (known: {known})")
         # Streaming outputs are passed only when asked for: a classic call stays as it was.
-        streaming = body.streaming()
-        extra = {"outputs": streaming, "preset": body.preset} if streaming is not None else {}
+        streaming = body.streaming(preset)
+        extra: dict[str, Any] = {}
+        if streaming is not None:
+            extra |= {"outputs": streaming, "preset": body.preset}
+        if body.wants_quality(preset):
+            extra["quality"] = True
+        if (thumbnails := body.wants_thumbnails(preset)) is not None:
+            extra["thumbnails"] = thumbnails
         try:
             job = await self.c.submit(
                 body.id_video,
@@ -222,7 +243,12 @@ class LocalBackend:
         except NotFound as exc:
             raise ApiError(404, str(exc)) from exc
         figures = job_figures(job, tasks, self.c.workers, self.c.clock())
-        return job_public(job, figures)
+        public = job_public(job, figures)
+        if job.quality and job.reused_from and job.quality_figures is None:
+            with contextlib.suppress(NotFound):  # its source's output, its source's figures
+                source, _ = await self.c.find_job(job.reused_from)
+                public.quality_figures = job_public(source).quality_figures
+        return public
 
     async def cancel(self, job_id: str) -> JobPublic:
         try:
@@ -268,6 +294,28 @@ class LocalBackend:
                 )
             except StorageError as exc:
                 raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+
+    async def presets(self) -> PresetsPublic:
+        return PresetsPublic(items=[public(p) for p in (await self.c.presets.all()).values()])
+
+    async def preset(self, name: str) -> PresetPublic:
+        found = await self.c.presets.get(name)
+        if found is None:
+            raise ApiError(404, f"preset {shown(name)} not found")
+        return public(found)
+
+    async def put_preset(self, name: str, body: PresetBody) -> tuple[PresetPublic, bool]:
+        try:
+            new = await self.c.presets.put(name, body)
+        except ControllerError as exc:
+            raise ApiError(exc.status, str(exc)) from exc
+        return await self.preset(name), new
+
+    async def delete_preset(self, name: str) -> None:
+        try:
+            await self.c.presets.delete(name)
         except ControllerError as exc:
             raise ApiError(exc.status, str(exc)) from exc
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from dacirco.api.schemas import OutputFile, OutputsPublic
-from dacirco.outputs.names import DASH_MANIFEST, MASTER_PLAYLIST
+from dacirco.outputs.names import DASH_MANIFEST, MASTER_PLAYLIST, POSTER, THUMBNAILS_VTT
 from dacirco.storage.base import OUTPUT_PREFIX, Storage, output_key
 from dacirco.storage.signing import UrlSigner
 
@@ -62,8 +62,18 @@ class Playback:
             OutputFile(name=i.file, size=i.size, url=self.storage.get_url(i.key, FILE_TTL))
             for i in infos
         ]
+        thumbnails = {}
+        if THUMBNAILS_VTT in names:
+            thumbnails["vtt"] = self.play_url(folder, THUMBNAILS_VTT)
+        if POSTER in names:
+            thumbnails["poster"] = next(f.url for f in files if f.name == POSTER)
         return OutputsPublic(
-            job=job_id, folder=folder, playlists=playlists, files=files, expires_in=FILE_TTL
+            job=job_id,
+            folder=folder,
+            playlists=playlists,
+            files=files,
+            thumbnails=thumbnails,
+            expires_in=FILE_TTL,
         )
 
     def file_url(self, folder: str, name: str) -> str:

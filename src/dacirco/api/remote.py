@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from dacirco.api.backend import ApiError, one_line
 from dacirco.api.responses import error_fields
 from dacirco.api.schemas import JobCreate, JobPublic, OutputsPublic, Page, WorkerPublic
+from dacirco.outputs.presets import PresetBody, PresetPublic, PresetsPublic
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -167,6 +168,21 @@ class RemoteBackend:
         return self._model(
             await self._call("GET", f"/jobs/{_segment(job_id)}/outputs"), OutputsPublic
         )
+
+    async def presets(self) -> PresetsPublic:
+        return self._model(await self._call("GET", "/presets"), PresetsPublic)
+
+    async def preset(self, name: str) -> PresetPublic:
+        return self._model(await self._call("GET", f"/presets/{_segment(name)}"), PresetPublic)
+
+    async def put_preset(self, name: str, body: PresetBody) -> tuple[PresetPublic, bool]:
+        resp = await self._call(
+            "PUT", f"/presets/{_segment(name)}", json=body.model_dump(mode="json")
+        )
+        return self._model(resp, PresetPublic), resp.status_code == 201
+
+    async def delete_preset(self, name: str) -> None:
+        await self._call("DELETE", f"/presets/{_segment(name)}")
 
     async def aclose(self) -> None:
         await self.client.aclose()

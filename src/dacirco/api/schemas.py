@@ -24,17 +24,18 @@ from dacirco.domain import (
     Codec,
     Speed,
     movie_name_problem,
-    shown,
 )
-from dacirco.outputs.presets import PRESETS, known
+from dacirco.outputs.presets import Preset, known
 from dacirco.outputs.spec import (
     MAX_RENDITIONS,
     Container,
     OutputSpec,
+    ThumbnailSpec,
     check_all,
     present,
     without_null,
 )
+from dacirco.protocol import QualityReport
 
 # valid_movie_name as a JSON Schema (ECMA 262) pattern: no "..", a safe first character.
 MOVIE_NAME_PATTERN = rf"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_MOVIE_NAME - 1}}}$"
@@ -52,10 +53,10 @@ def _without(*fields: str) -> dict[str, Any]:
     return {"not": {"anyOf": [{"required": [f]} for f in fields]}}
 
 
-# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed), a
-# preset, or outputs (bitrate and codec then come from each rendition).
+# The three shapes of a request, as ``problems`` checks them: classic (bitrate and speed, no
+# thumbnails), a preset, or outputs (bitrate and codec then come from each rendition).
 SHAPES = [
-    {"required": ["bitrate", "speed"], **_without("preset", "outputs")},
+    {"required": ["bitrate", "speed"], **_without("preset", "outputs", "thumbnails")},
     {"required": ["preset"], **_without("outputs", "bitrate", "codec")},
     {"required": ["outputs"], **_without("preset", "bitrate", "codec")},
 ]
@@ -67,7 +68,7 @@ def _job_schema(schema: dict[str, Any]) -> None:
         {"id_video": "bbb_5.mp4", "preset": "hls-ladder"},
     ]
     schema["oneOf"] = SHAPES
-    without_null("bitrate", "speed", "preset", "outputs")(schema)
+    without_null("bitrate", "speed", "preset", "outputs", "thumbnails")(schema)
 
 
 def not_null(message: str) -> BeforeValidator:
@@ -146,14 +147,22 @@ class JobCreate(BaseModel):
             "job's output",
         ),
     ] = True
+    quality: Annotated[
+        bool,
+        Field(
+            strict=True,
+            description="true: measure VMAF, PSNR and SSIM of every video rendition against "
+            "the input at its size (shown in `quality_figures`); default: the preset's "
+            "choice, else false (docs/outputs.md)",
+        ),
+    ] = False
 
     preset: Annotated[
         str | None,
         Field(
             max_length=64,
-            description=f"ready-made streaming outputs instead of one MP4: {known()} "
-            "(docs/outputs.md)",
-            json_schema_extra={"enum": list(PRESETS)},
+            description=f"ready-made streaming outputs instead of one MP4: {known()}, or an "
+            "operator's (GET /presets; docs/outputs.md)",
         ),
         BeforeValidator(present),
     ] = None
@@ -169,22 +178,21 @@ class JobCreate(BaseModel):
         BeforeValidator(present),
     ] = None
 
+    thumbnails: Annotated[
+        ThumbnailSpec | None,
+        Field(
+            description="with a preset or outputs: a poster and sprite sheets of a frame every "
+            "`every` seconds (1..60) with a WebVTT index, in the job's outputs; default: the "
+            "preset's (docs/outputs.md)"
+        ),
+        BeforeValidator(present),
+    ] = None
+
     @field_validator("id_video")
     @classmethod
     def _movie_name(cls, value: str) -> str:
         if problem := movie_name_problem(value):
             raise PydanticCustomError("movie_name", "{problem}", {"problem": problem})
-        return value
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in PRESETS:
-            raise PydanticCustomError(
-                "unknown_preset",
-                "unknown preset {name} (known: {known})",
-                {"name": shown(value), "known": known()},
-            )
         return value
 
     def problems(self) -> list[dict[str, Any]]:
@@ -199,6 +207,8 @@ class JobCreate(BaseModel):
             for field in ("bitrate", "speed"):
                 if getattr(self, field) is None:
                     add(field, "missing", "Field required")
+            if self.thumbnails is not None:
+                add("thumbnails", "conflict", "only with a preset or outputs (a folder of files)")
             return errors
         if self.preset is not None and self.outputs is not None:
             add("outputs", "conflict", "give a preset or outputs, not both")
@@ -207,10 +217,23 @@ class JobCreate(BaseModel):
                 add(field, "conflict", "not with a preset or outputs: each rendition has its own")
         return errors
 
-    def streaming(self) -> list[OutputSpec] | None:
-        """The outputs asked for (a preset's, or the job's own), before they meet the input."""
-        if self.preset is not None:
-            return list(PRESETS[self.preset].outputs)
+    def wants_quality(self, preset: Preset | None = None) -> bool:
+        """Its own ``quality`` when given, else its ``preset``'s (the one it names)."""
+        if "quality" in self.model_fields_set or preset is None:
+            return self.quality
+        return preset.quality
+
+    def wants_thumbnails(self, preset: Preset | None = None) -> ThumbnailSpec | None:
+        """Its own ``thumbnails`` when given, else its ``preset``'s."""
+        if self.thumbnails is not None or preset is None:
+            return self.thumbnails
+        return preset.thumbnails
+
+    def streaming(self, preset: Preset | None = None) -> list[OutputSpec] | None:
+        """The outputs asked for (its ``preset``'s, or the job's own), before they meet the
+        input."""
+        if preset is not None:
+            return list(preset.outputs)
         return self.outputs
 
 
@@ -251,6 +274,15 @@ class JobPublic(BaseModel):
     output_url: str | None = Field(None, description="where to download the output")
     outputs_url: str | None = Field(
         None, description="a streaming job's files and playlists (GET /jobs/{id}/outputs)"
+    )
+    thumbnails: dict[str, Any] | None = Field(
+        None, description="its thumbnails, as asked (`every`: seconds); none: no thumbnails"
+    )
+    quality: bool = Field(False, description="whether it asked for its measured quality")
+    quality_figures: QualityReport | None = Field(
+        None,
+        description="VMAF, PSNR and SSIM of each video rendition, once transcoded (a reused "
+        "job: its source's)",
     )
     error: str | None = None
     errors: list[str] = Field(default_factory=list, description="one reason per failed attempt")
@@ -307,4 +339,9 @@ class OutputsPublic(BaseModel):
         "(the media playlists and segments it names are reached through the same URL)"
     )
     files: list[OutputFile]
+    thumbnails: dict[str, str] = Field(
+        default_factory=dict,
+        description="poster: the poster's signed URL; vtt: the WebVTT index as a play URL "
+        "(the sprite sheets it names are reached through the same URL); empty: none asked",
+    )
     expires_in: float = Field(description="seconds the URLs are valid from now")

@@ -17,6 +17,7 @@ from dacirco.client import calls, sse
 from dacirco.client.calls import DEFAULT_CODEC, DEFAULT_URL, FINAL_STATES, Call
 from dacirco.client.errors import Unavailable, WaitTimeout, error_for, unreachable
 from dacirco.client.sse import Event
+from dacirco.outputs.presets import PresetPublic, PresetsPublic
 
 
 class AsyncClient:
@@ -155,6 +156,22 @@ class AsyncClient:
             if not page.has_more or not page.items:
                 return
             after = page.items[-1]
+
+    # ---- presets ---------------------------------------------------------------------------
+    async def presets(self) -> PresetsPublic:
+        """Every preset, the shipped ones first."""
+        return calls.model(await self._send(Call("GET", "/presets")), PresetsPublic)
+
+    async def preset(self, name: str) -> PresetPublic:
+        return calls.model(await self._send(Call("GET", calls.preset_path(name))), PresetPublic)
+
+    async def put_preset(self, name: str, body: dict[str, Any]) -> PresetPublic:
+        """Add or replace an operator's preset (the body of ``PUT /presets/{name}``)."""
+        resp = await self._send(Call("PUT", calls.preset_path(name), json=body))
+        return calls.model(resp, PresetPublic)
+
+    async def delete_preset(self, name: str) -> None:
+        await self._send(Call("DELETE", calls.preset_path(name)))
 
     # ---- the service -----------------------------------------------------------------------
     async def metrics_text(self) -> str:

@@ -53,6 +53,10 @@ def worker_path(worker_id: str) -> str:
     return f"/workers/{_segment(worker_id)}"
 
 
+def preset_path(name: str) -> str:
+    return f"/presets/{_segment(name)}"
+
+
 def submit_call(
     id_video: str,
     bitrate: int,

@@ -15,6 +15,7 @@ from dacirco.client import calls, sse
 from dacirco.client.calls import DEFAULT_CODEC, DEFAULT_URL, FINAL_STATES, Call
 from dacirco.client.errors import Unavailable, WaitTimeout, error_for, unreachable
 from dacirco.client.sse import Event
+from dacirco.outputs.presets import PresetPublic, PresetsPublic
 
 
 class Client:
@@ -165,6 +166,22 @@ class Client:
             if not page.has_more or not page.items:
                 return
             after = page.items[-1]
+
+    # ---- presets ---------------------------------------------------------------------------
+    def presets(self) -> PresetsPublic:
+        """Every preset, the shipped ones first."""
+        return calls.model(self._send(Call("GET", "/presets")), PresetsPublic)
+
+    def preset(self, name: str) -> PresetPublic:
+        return calls.model(self._send(Call("GET", calls.preset_path(name))), PresetPublic)
+
+    def put_preset(self, name: str, body: dict[str, Any]) -> PresetPublic:
+        """Add or replace an operator's preset (the body of ``PUT /presets/{name}``)."""
+        resp = self._send(Call("PUT", calls.preset_path(name), json=body))
+        return calls.model(resp, PresetPublic)
+
+    def delete_preset(self, name: str) -> None:
+        self._send(Call("DELETE", calls.preset_path(name)))
 
     # ---- the service -----------------------------------------------------------------------
     def metrics_text(self) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from dacirco.controller import archive
 from dacirco.controller.backpressure import check_queue
 from dacirco.controller.events import EventLog
+from dacirco.controller.presets import PresetBook
 from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
 from dacirco.controller.single_flight import SingleFlight
@@ -43,7 +44,7 @@ from dacirco.domain import (
     movie_name_problem,
     shown,
 )
-from dacirco.outputs.spec import OutputsError, OutputSpec, fitted
+from dacirco.outputs.spec import OutputsError, OutputSpec, ThumbnailSpec, fitted
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
@@ -119,6 +120,7 @@ class Controller(WorkerLink, Shell):
         self._loop_task: asyncio.Task[None] | None = None
         self._admitting = 0  # submissions past the queue check, not yet waiting
         self.retention = Retention(config.retention) if config.retention else None
+        self.presets = PresetBook(store)  # the shipped ones and the operators'
         # One storage call answers the submissions for a movie that arrive while it runs.
         self._input_info = SingleFlight(lambda key: self.storage.stat(key))
 
@@ -308,6 +310,8 @@ class Controller(WorkerLink, Shell):
         reuse: bool = True,
         outputs: list[OutputSpec] | None = None,
         preset: str | None = None,
+        quality: bool = False,
+        thumbnails: ThumbnailSpec | None = None,
     ) -> Job:
         if problem := movie_name_problem(id_video):
             raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
@@ -318,6 +322,8 @@ class Controller(WorkerLink, Shell):
                 callback_url = check_url(callback_url, self.config.webhook_allow_private)
             except RefusedTarget as exc:
                 raise InvalidRequest(f"callback_url: {exc}") from None
+        if thumbnails is not None and not outputs:
+            raise InvalidRequest("thumbnails: only with a preset or outputs (a folder of files)")
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await self._input_info(input_key(id_video))
@@ -343,6 +349,8 @@ class Controller(WorkerLink, Shell):
             reuse=reuse,
             preset=preset,
             outputs=streams,
+            quality=quality,
+            thumbnails=thumbnails.model_dump() if thumbnails is not None else None,
             received_at=self.clock(),
             max_attempts=self.config.max_attempts,
             input_size=info.size,

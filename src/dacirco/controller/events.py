@@ -49,6 +49,12 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # A pilot on an opportunistic node stopped because its host's owner needed the machine
     # back; then EV8. Its task waits again without counting an attempt (EV14).
     "EV20": ("Runner preempted", ("name", "worker_id", "reason")),
+    # A request that asked for its quality ("quality": true): one line per video rendition
+    # of its output, after its EV6 (core/quality.py).
+    "EV21": (
+        "Quality measured",
+        ("request_id", "worker_id", "task_id", "output", "rendition", "vmaf", "psnr", "ssim"),
+    ),
 }
 
 

@@ -47,9 +47,10 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT = 2.0  # seconds a step waits for a lock held by another program
 # The layout of the tables (PRAGMA user_version). 0: before it was recorded; 1: + set_aside;
-# 2: + the finished jobs' columns (``done``). A database of an older version is migrated on
-# open; one of a newer version is refused.
-SCHEMA_VERSION = 2
+# 2: + the finished jobs' columns (``done``); 3: + presets (the operators', controller/
+# presets.py). A database of an older version is migrated on open; one of a newer version is
+# refused.
+SCHEMA_VERSION = 3
 _FINAL = done.FINAL
 _JOB_COLUMNS = ("id", "state", "data", *done.NAMES)
 _UPSERT_JOB = (
@@ -77,6 +78,8 @@ CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
     kind TEXT NOT NULL, entity TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS changes_by_entity ON changes (entity, seq);
+CREATE TABLE IF NOT EXISTS presets (
+    name TEXT PRIMARY KEY, data TEXT NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS set_aside (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, source TEXT NOT NULL,
     reason TEXT NOT NULL, data TEXT);

@@ -276,6 +276,8 @@ class WorkerLink:
             input_frames=job.input_frames,
             chunk_urls=chunk_urls,
             outputs=job.outputs,
+            quality=job.quality,
+            thumbnails_every=(job.thumbnails or {}).get("every"),
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:
@@ -311,7 +313,8 @@ class WorkerLink:
             return
         if rep.step == "uploaded" and task.state in (TaskState.ASSIGNED, TaskState.RUNNING):
             await self._check_upload(task, rep)
-        await self.step(Reported(worker.id, task_id, rep.step, rep.seconds))
+        quality = rep.quality.model_dump() if rep.quality is not None else None
+        await self.step(Reported(worker.id, task_id, rep.step, rep.seconds, quality))
 
     async def _check_upload(self: Controller, task: Task, rep: TaskReport) -> None:
         """An ``uploaded`` report is believed once the storage holds the object (looked at in

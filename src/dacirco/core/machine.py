@@ -11,6 +11,7 @@ again at once (while jobs wait, or always when ``exact``), as the simulator alwa
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from dacirco.domain import (
     ExitCause,
@@ -40,6 +41,7 @@ from .lifecycle import (
     stop_worker,
 )
 from .parts import chunk_done, merged, restore_parts
+from .quality import measured
 from .state import CoreConfig, State
 from .stimuli import (
     Cancel,
@@ -124,7 +126,7 @@ class Core:
             for step, at in s.steps:
                 self._reported(s.worker_id, s.task_id, step, None, at, out)
         elif isinstance(s, Reported):
-            self._reported(s.worker_id, s.task_id, s.step, s.seconds, now, out)
+            self._reported(s.worker_id, s.task_id, s.step, s.seconds, now, out, s.quality)
         elif isinstance(s, Registered):
             self._registered(s, now, out)
         elif isinstance(s, Tick):
@@ -297,6 +299,7 @@ class Core:
         seconds: float | None,
         now: float,
         out: Step,
+        quality: dict[str, Any] | None = None,
     ) -> None:
         if step not in STEP_EVENTS:
             raise ValueError(f"unknown step {step!r}")
@@ -317,6 +320,8 @@ class Core:
             job.timings[step] = now
         code = "EV16" if chunk_upload else STEP_EVENTS[step]
         emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
+        if quality is not None and step == "transcoded" and task.part != "chunk":
+            measured(out, job, task, quality, now)
         if step != "uploaded":
             return
         task.transition(TaskState.DONE, now)

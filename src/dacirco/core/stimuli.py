@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dacirco.domain import ExitCause, Job, ReuseKey, Task, Worker
 
@@ -31,6 +32,7 @@ class Reported:
     task_id: str
     step: str
     seconds: float | None = None  # the worker's own timing of the step
+    quality: dict[str, Any] | None = None  # transcoded: what it measured (QualityReport)
 
 
 @dataclass(frozen=True, slots=True)

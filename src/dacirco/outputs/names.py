@@ -12,10 +12,25 @@ import re
 from typing import Any
 
 # The files a worker may upload into a job's folder: what ``worker.ladder`` writes.
-FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(m3u8|mpd|m4s|mp4|m4a)$")
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.(m3u8|mpd|m4s|mp4|m4a|jpg|vtt)$")
 MASTER_PLAYLIST = "master.m3u8"
 DASH_MANIFEST = "manifest.mpd"
-PLAYLISTS = {".m3u8": "application/vnd.apple.mpegurl", ".mpd": "application/dash+xml"}
+# Served by the play route itself, so that the names they hold resolve under its signature
+# (a WebVTT thumbnail index names its sprite sheets as a playlist names its segments).
+PLAYLISTS = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".vtt": "text/vtt",
+}
+# Thumbnails (worker.thumbnails): a poster, sprite sheets and their WebVTT index.
+POSTER = "poster.jpg"
+SPRITE_PATTERN = "sprite-%d.jpg"  # ffmpeg's image2 numbering, from 1
+THUMBNAILS_VTT = "thumbnails.vtt"
+
+
+def sprite_file(sheet: int) -> str:
+    """The ``sheet``-th sprite sheet (from 1)."""
+    return SPRITE_PATTERN.replace("%d", str(sheet))
 
 
 def output_dir(id_video: str, job_id: str) -> str:

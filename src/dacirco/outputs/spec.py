@@ -166,6 +166,24 @@ class OutputSpec(BaseModel):
     ] = Taller.REFUSE
 
 
+MIN_THUMBNAIL_EVERY, MAX_THUMBNAIL_EVERY = 1.0, 60.0
+
+
+class ThumbnailSpec(BaseModel):
+    """A poster and sprite sheets of a frame every ``every`` seconds, with a WebVTT index."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: Annotated[
+        float,
+        Field(
+            ge=MIN_THUMBNAIL_EVERY,
+            le=MAX_THUMBNAIL_EVERY,
+            description="seconds between two thumbnails of the sprite sheets, 1..60",
+        ),
+    ]
+
+
 def check_all(outputs: list[OutputSpec] | None) -> list[OutputSpec] | None:
     """One output per container, at most ``MAX_RENDITIONS`` renditions in all."""
     if outputs is None:

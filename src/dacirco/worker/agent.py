@@ -40,6 +40,7 @@ from dacirco.worker.ffmpeg import (
 )
 from dacirco.worker.ladder import run_streaming
 from dacirco.worker.parts import encode_part
+from dacirco.worker.quality import task_quality
 from dacirco.worker.samples import SamplePusher
 from dacirco.worker.transfer import StorageError, download, upload
 
@@ -332,7 +333,9 @@ class Agent:
                 spec, work / source, work / target, info, channel, self._store, self._retries
             )
             timings["transcode"] = time.monotonic() - started
-            await channel.send(TaskReport(step="transcoded", seconds=timings["transcode"]))
+            quality = await task_quality(spec, work / source, work / target, info)
+            report = TaskReport(step="transcoded", seconds=timings["transcode"], quality=quality)
+            await channel.send(report)
             await self._upload(spec, channel, work / target, timings)
             return
         cmd = build_command(
@@ -354,7 +357,9 @@ class Agent:
             cwd=work,
         )
         timings["transcode"] = time.monotonic() - started
-        await channel.send(TaskReport(step="transcoded", seconds=timings["transcode"]))
+        quality = await task_quality(spec, work / source, work / target, info)
+        report = TaskReport(step="transcoded", seconds=timings["transcode"], quality=quality)
+        await channel.send(report)
         if self._samples is not None:
             self._samples.flush_soon()  # the transcode's samples, while the upload runs
 

@@ -18,6 +18,8 @@ from dacirco.outputs.spec import Container, OutputSpec, Rendition
 from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
+from dacirco.worker.quality import measure_outputs
+from dacirco.worker.thumbnails import make_thumbnails
 from dacirco.worker.transfer import upload
 
 log = logging.getLogger("dacirco.worker")
@@ -123,6 +125,8 @@ def build_streaming_command(
     cmd += [*maps, *options, *_keyframes(out.segment_seconds, fps)]
     cmd += ["-progress", "pipe:1", "-nostats"]
     if out.container is Container.HLS:
+        # ffmpeg leaves %v as is in the init file's name when there is one variant.
+        init = "hls-%v-init.mp4" if len(streams) > 1 else "hls-0-init.mp4"
         return [
             *cmd,
             "-f", "hls",
@@ -131,7 +135,7 @@ def build_streaming_command(
             "-hls_segment_type", "fmp4",
             "-hls_flags", "independent_segments",
             "-hls_segment_filename", "hls-%v-%05d.m4s",
-            "-hls_fmp4_init_filename", "hls-%v-init.mp4",
+            "-hls_fmp4_init_filename", init,
             "-master_pl_name", MASTER_PLAYLIST,
             "-var_stream_map", " ".join(streams),
             "hls-%v.m3u8",
@@ -250,8 +254,29 @@ async def run_streaming(
         deadline=spec.deadline_seconds,
         on_progress=channel.on_progress,
     )
+    if spec.thumbnails_every is not None:
+        await make_thumbnails(
+            source,
+            folder,
+            every=spec.thumbnails_every,
+            duration=info.duration or spec.input_duration,
+            input_format=info.format_name,
+            deadline=spec.deadline_seconds,
+        )
     transcode = time.monotonic() - started
-    await channel.send(TaskReport(step="transcoded", seconds=transcode))
+    quality = None
+    if spec.quality:
+        quality = await measure_outputs(
+            spec.outputs,
+            source,
+            folder,
+            has_audio=info.audio_codec is not None,
+            fps=spec.input_fps,
+            threads=spec.threads,
+            input_format=info.format_name,
+            deadline=spec.deadline_seconds,
+        )
+    await channel.send(TaskReport(step="transcoded", seconds=transcode, quality=quality))
     started = time.monotonic()
     main = spec.output_name.rpartition("/")[2]
     size = await upload_folder(folder, main, channel, store, retries)
