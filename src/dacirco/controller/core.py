@@ -25,30 +25,26 @@ from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
 from dacirco.controller.single_flight import SingleFlight
 from dacirco.controller.store import Store
+from dacirco.controller.submissions import Request, checked, new_job
 from dacirco.controller.tally import Tally
 from dacirco.controller.worker_link import WorkerLink
-from dacirco.core.errors import Conflict, InvalidRequest, NotFound, StorageUnavailable
+from dacirco.core.errors import Conflict, NotFound, StorageUnavailable
 from dacirco.core.lifecycle import cancel_refusal
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
 from dacirco.core.stimuli import Cancel, Decide, Recover, Shutdown, Tick
 from dacirco.domain import (
-    MAX_PRIORITY,
-    MIN_PRIORITY,
     Codec,
     ExitCause,
     Job,
     Speed,
     Task,
     Worker,
-    movie_name_problem,
-    shown,
 )
-from dacirco.outputs.spec import OutputsError, OutputSpec, ThumbnailSpec, fitted
+from dacirco.outputs.spec import OutputSpec, ThumbnailSpec
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
-from dacirco.webhooks import RefusedTarget, check_url
 
 log = logging.getLogger(__name__)
 
@@ -313,51 +309,18 @@ class Controller(WorkerLink, Shell):
         quality: bool = False,
         thumbnails: ThumbnailSpec | None = None,
     ) -> Job:
-        if problem := movie_name_problem(id_video):
-            raise InvalidRequest(f"id_video: {shown(id_video)}: {problem}")
-        if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
-            raise InvalidRequest(f"priority: {priority} is not in {MIN_PRIORITY}..{MAX_PRIORITY}")
-        if callback_url is not None:
-            try:
-                callback_url = check_url(callback_url, self.config.webhook_allow_private)
-            except RefusedTarget as exc:
-                raise InvalidRequest(f"callback_url: {exc}") from None
-        if thumbnails is not None and not outputs:
-            raise InvalidRequest("thumbnails: only with a preset or outputs (a folder of files)")
+        request = Request(
+            id_video, bitrate, speed, codec, priority, callback_url, reuse, outputs, preset,
+            quality, thumbnails,
+        )  # fmt: skip
+        url = checked(request, self.config.webhook_allow_private)
         check_queue(self)  # before any storage call: a refused job costs nothing
         try:
             info = await self._input_info(input_key(id_video))
         except StorageError as exc:
             raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
-        if info is None:
-            raise InvalidRequest(f"id_video: movie {id_video!r} is not in the catalog")
-        meta = {k.lower(): v for k, v in info.metadata.items()}
-        width, height, fps = (_positive(meta.get(k)) for k in ("width", "height", "fps"))
-        frames = _positive(meta.get("frames"))
-        try:  # streaming outputs, fitted to the input's height: refused, or a ladder cut
-            streams, bitrate = fitted(outputs, height, preset) if outputs else (None, bitrate)
-        except OutputsError as exc:
-            raise InvalidRequest(str(exc)) from None
-        job = Job(
-            id=self.core.new_id("job"),
-            id_video=id_video,
-            bitrate=bitrate,
-            speed=speed,
-            codec=codec,
-            priority=priority,
-            callback_url=callback_url,
-            reuse=reuse,
-            preset=preset,
-            outputs=streams,
-            quality=quality,
-            thumbnails=thumbnails.model_dump() if thumbnails is not None else None,
-            received_at=self.clock(),
-            max_attempts=self.config.max_attempts,
-            input_size=info.size,
-            input_duration=_positive(meta.get("duration")),
-            input_pixel_rate=width * height * fps if width and height and fps else None,
-            input_fps=fps,
-            input_frames=int(frames) if frames else None,
+        job = new_job(
+            request, info, self.core.new_id("job"), url, self.clock(), self.config.max_attempts
         )
         check_queue(self)  # again: others may have been admitted during the stat
         self._admitting += 1
@@ -409,12 +372,3 @@ class Controller(WorkerLink, Shell):
             return job  # Canceled already: the same answer
         await self.step(Cancel(job_id, reason))
         return self.job(job_id)
-
-
-def _positive(value: str | None) -> float | None:
-    """A catalog metadata number, or None if missing, malformed or not positive."""
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and number > 0 and number != float("inf") else None
