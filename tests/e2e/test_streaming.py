@@ -15,7 +15,10 @@ from urllib.parse import urljoin, urlsplit
 import av
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from dacirco.client import Client
+from dacirco.client.cli import jobs_app
 from dacirco.ffmpeg_bin import ffmpeg_exe
 from tests.conftest import SIGNATURES, leaks, s3_storage, start_service
 
@@ -134,6 +137,17 @@ def outputs(svc, job_id: str, kind: str) -> tuple[dict, str]:
     out = svc.client.get(f"/jobs/{job_id}/output", follow_redirects=False)
     assert out.status_code == 307
     assert urlsplit(out.headers["location"]).path.rsplit("/", 1)[1] == url.rsplit("/", 1)[1]
+    # The typed client and `dacirco jobs outputs` list the same files and playlists.
+    with Client(svc.url, token="streaming-token") as api:
+        typed = api.outputs(job_id)
+    assert sorted(typed.playlists) == [kind] and typed.folder == body["folder"]
+    assert [f.name for f in typed.files] == [f["name"] for f in body["files"]]
+    shown = CliRunner().invoke(
+        jobs_app, ["outputs", job_id, "--url", svc.url, "--api-token", "streaming-token"],
+        env={"COLUMNS": "300"},
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    assert f"{kind} playlist" in shown.output and body["files"][0]["name"] in shown.output
     # Every file is there, and each one's own URL gives its bytes.
     small = min(body["files"], key=lambda f: f["size"])
     assert len(httpx.get(small["url"], follow_redirects=True).content) == small["size"]

@@ -137,11 +137,14 @@ def test_submit_sends_the_optional_fields_only_when_given() -> None:
         assert api.submit("bbb_1.mp4", 1000, "fast") == "j1"
         api.submit("bbb_1.mp4", 1000, "fast", "hevc", priority=0, callback_url="http://cb")
         api.submit("bbb_1.mp4", 1000, "fast", reuse=False)
+        api.submit("bbb_1.mp4", None, None, preset="hls-ladder", quality=True, thumbnails_every=5)
     assert bodies == [
         {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast"},
         {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast", "codec": "hevc",
          "priority": 0, "callback_url": "http://cb"},
         {"id_video": "bbb_1.mp4", "bitrate": 1000, "speed": "fast", "reuse": False},
+        {"id_video": "bbb_1.mp4", "preset": "hls-ladder", "quality": True,
+         "thumbnails": {"every": 5}},
     ]  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from dacirco.cli import app
 from tests.conftest import free_port
 
 runner = CliRunner()
-COMMANDS = ["submit", "list", "show", "cancel", "wait", "events"]
+COMMANDS = ["submit", "list", "show", "cancel", "wait", "events", "outputs"]
 
 
 def test_the_group_lists_its_commands():
@@ -33,7 +33,7 @@ def test_every_command_and_option_has_help(name):
             pytest.fail(f"option without help: {line}")
 
 
-@pytest.mark.parametrize("name", ["show", "cancel", "wait"])
+@pytest.mark.parametrize("name", ["show", "cancel", "wait", "outputs"])
 def test_an_unreachable_service_is_said_in_one_line_and_exits_1(name, monkeypatch):
     url = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("DACIRCO_URL", url)
@@ -54,3 +54,19 @@ def test_a_refused_token_says_which_option_sends_one():
     )
     assert "refused the API token" in error_text(Unauthorized(403, "bad token"))
     assert error_json(Unauthorized(403, "bad token")).startswith('{"status":403,')
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ([], "give --bitrate for one MP4, or --preset for a streaming job"),
+        (["-b", "1000", "--preset", "hls-ladder"], "not both"),
+        (["-b", "1000", "--thumbnails", "5"], "thumbnails come with a --preset"),
+        (["--preset", "hls-ladder", "--thumbnails", "99"], "less than or equal to 60"),
+    ],
+)
+def test_submit_refuses_what_cannot_go_together_in_one_line(args, words):
+    result = runner.invoke(app, ["jobs", "submit", "bbb_1.mp4", *args])
+    assert result.exit_code == 2
+    assert words in " ".join(result.output.replace("│", " ").split()), result.output
+    assert "Traceback" not in result.output

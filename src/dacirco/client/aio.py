@@ -12,7 +12,7 @@ import anyio
 import httpx
 from httpx_sse import aconnect_sse
 
-from dacirco.api.schemas import JobPublic, Page, WorkerPublic
+from dacirco.api.schemas import JobPublic, OutputsPublic, Page, WorkerPublic
 from dacirco.client import calls, sse
 from dacirco.client.calls import DEFAULT_CODEC, DEFAULT_URL, FINAL_STATES, Call
 from dacirco.client.errors import Unavailable, WaitTimeout, error_for, unreachable
@@ -62,16 +62,29 @@ class AsyncClient:
     async def submit(
         self,
         id_video: str,
-        bitrate: int,
-        speed: str,
+        bitrate: int | None,
+        speed: str | None,
         codec: str = DEFAULT_CODEC,
         priority: int | None = None,
         callback_url: str | None = None,
         reuse: bool | None = None,
+        *,
+        preset: str | None = None,
+        quality: bool | None = None,
+        thumbnails_every: float | None = None,
     ) -> str:
-        """Submit a job; its id (optional fields sent only when given)."""
-        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url, reuse)
+        """Submit a job; its id (optional fields sent only when given; ``preset``: a
+        streaming job, whose bitrates are the preset's)."""
+        call = calls.submit_call(
+            id_video, bitrate, speed, codec, priority, callback_url, reuse,
+            preset=preset, quality=quality, thumbnails_every=thumbnails_every,
+        )  # fmt: skip
         return calls.text(await self._send(call), "a job id")
+
+    async def outputs(self, job_id: str) -> OutputsPublic:
+        """A completed streaming job's files, playlists and thumbnails, with signed URLs;
+        ``Conflict`` for a classic job or one not completed."""
+        return calls.model(await self._send(calls.outputs_call(job_id)), OutputsPublic)
 
     async def jobs(self, limit: int | None = None, after: str | None = None) -> Page:
         return calls.model(await self._send(calls.page_call("jobs", limit, after)), Page)

@@ -59,15 +59,24 @@ def preset_path(name: str) -> str:
 
 def submit_call(
     id_video: str,
-    bitrate: int,
-    speed: str,
+    bitrate: int | None,
+    speed: str | None,
     codec: str = DEFAULT_CODEC,
     priority: int | None = None,
     callback_url: str | None = None,
     reuse: bool | None = None,
+    *,
+    preset: str | None = None,
+    quality: bool | None = None,
+    thumbnails_every: float | None = None,
 ) -> Call:
-    """``POST /jobs``; the fields a classic server does not know go only when given."""
-    body: dict[str, Any] = {"id_video": id_video, "bitrate": bitrate, "speed": speed}
+    """``POST /jobs``; the fields a classic server does not know go only when given. A
+    streaming job (``preset``) has its bitrates in the preset: ``bitrate`` may be None."""
+    body: dict[str, Any] = {"id_video": id_video}
+    if bitrate is not None:
+        body["bitrate"] = bitrate
+    if speed is not None:
+        body["speed"] = speed
     if codec != DEFAULT_CODEC:
         body["codec"] = codec
     if priority is not None:
@@ -76,7 +85,18 @@ def submit_call(
         body["callback_url"] = callback_url
     if reuse is not None:
         body["reuse"] = reuse
+    if preset is not None:
+        body["preset"] = preset
+    if quality is not None:
+        body["quality"] = quality
+    if thumbnails_every is not None:
+        body["thumbnails"] = {"every": thumbnails_every}
     return Call("POST", "/jobs", json=body)
+
+
+def outputs_call(job_id: str) -> Call:
+    """``GET /jobs/{id}/outputs``: a streaming job's files, playlists and thumbnails."""
+    return Call("GET", job_path(job_id) + "/outputs")
 
 
 def page_call(kind: str, limit: int | None, after: str | None) -> Call:

@@ -72,8 +72,16 @@ def _out(line: str) -> None:
 @jobs_app.command()
 def submit(
     id_video: Annotated[str, typer.Argument(help="a movie of the catalog, e.g. bbb_5.mp4")],
-    bitrate: Annotated[int, typer.Option("--bitrate", "-b", help="kbit/s, 500..8000")],
-    speed: Annotated[str, typer.Option("--speed", "-s", help="ultrafast or fast")] = "ultrafast",
+    bitrate: Annotated[
+        int | None,
+        typer.Option("--bitrate", "-b", help="kbit/s, 500..8000 (not with --preset)"),
+    ] = None,
+    speed: Annotated[
+        str | None,
+        typer.Option(
+            "--speed", "-s", help="ultrafast or fast [default: ultrafast; a preset's: fast]"
+        ),
+    ] = None,
     codec: Annotated[str, typer.Option(help="output video codec: h264 or hevc")] = "h264",
     priority: Annotated[
         int | None, typer.Option(help="-50..50, higher first (default 0)", show_default=False)
@@ -90,14 +98,52 @@ def submit(
             show_default=False,
         ),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="a streaming job: a preset's outputs (dacirco presets list)"),
+    ] = None,
+    quality: Annotated[
+        bool, typer.Option("--quality", help="measure VMAF, PSNR and SSIM of the output")
+    ] = False,
+    thumbnails: Annotated[
+        float | None,
+        typer.Option(
+            "--thumbnails", min=1, max=60, help="with --preset: a poster and a frame every N s"
+        ),
+    ] = None,
     url: Url = DEFAULT_URL,
     api_token: ClientToken = None,
     as_json: Json = False,
 ) -> None:
-    """Submit a job; print its id."""
+    """Submit a job (a classic one: --bitrate; a streaming one: --preset); print its id."""
+    if (bitrate is None) == (preset is None):
+        raise typer.BadParameter(
+            "give --bitrate for one MP4, or --preset for a streaming job (not both)",
+            param_hint="--bitrate / --preset",
+        )
+    if thumbnails is not None and preset is None:
+        raise typer.BadParameter("thumbnails come with a --preset", param_hint="--thumbnails")
+    if preset is None and speed is None:
+        speed = "ultrafast"
     with _api(url, api_token, as_json) as api:
-        job_id = api.submit(id_video, bitrate, speed, codec, priority, callback_url, reuse)
+        job_id = api.submit(
+            id_video, bitrate, speed, codec, priority, callback_url, reuse,
+            preset=preset, quality=quality or None, thumbnails_every=thumbnails,
+        )  # fmt: skip
     _out(render.dumps({"id": job_id}) if as_json else job_id)
+
+
+@jobs_app.command()
+def outputs(
+    job_id: JobId, url: Url = DEFAULT_URL, api_token: ClientToken = None, as_json: Json = False
+) -> None:
+    """A completed streaming job's playlists, thumbnails and files, with signed URLs."""
+    with _api(url, api_token, as_json) as api:
+        found = api.outputs(job_id)
+    if as_json:
+        _out(render.dumps(found.model_dump(mode="json")))
+    else:
+        _console().print(render.outputs_table(found))
 
 
 @jobs_app.command("list")

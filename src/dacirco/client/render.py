@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from dacirco.api.schemas import JobPublic
+from dacirco.api.schemas import JobPublic, OutputsPublic
 from dacirco.client.errors import ApiError, Unauthorized, WaitTimeout
 from dacirco.client.sse import Event
 from dacirco.monitor.render import state_text
@@ -59,6 +59,23 @@ def job_table(job: JobPublic) -> Table:
     for name, value in job.timings.model_dump().items():
         if value:
             table.add_row(f"timings.{name}", value)
+    return table
+
+
+def outputs_table(found: OutputsPublic) -> Table:
+    """A streaming job's playlists and thumbnails (their URLs), then its files."""
+    table = Table(
+        title=f"job {found.job}: {len(found.files)} files in {found.folder} "
+        f"(URLs valid {found.expires_in:.0f} s)"
+    )
+    table.add_column("what")
+    table.add_column("size or URL", overflow="fold")
+    for kind, where in sorted(found.playlists.items()):
+        table.add_row(f"{kind} playlist", where)
+    for kind, where in sorted(found.thumbnails.items()):
+        table.add_row(f"thumbnails {kind}", where)
+    for f in found.files:
+        table.add_row(f.name, f"{f.size:,} B")
     return table
 
 

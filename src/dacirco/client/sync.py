@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from httpx_sse import connect_sse
 
-from dacirco.api.schemas import JobPublic, Page, WorkerPublic
+from dacirco.api.schemas import JobPublic, OutputsPublic, Page, WorkerPublic
 from dacirco.client import calls, sse
 from dacirco.client.calls import DEFAULT_CODEC, DEFAULT_URL, FINAL_STATES, Call
 from dacirco.client.errors import Unavailable, WaitTimeout, error_for, unreachable
@@ -65,18 +65,32 @@ class Client:
     def submit(
         self,
         id_video: str,
-        bitrate: int,
-        speed: str,
+        bitrate: int | None,
+        speed: str | None,
         codec: str = DEFAULT_CODEC,
         priority: int | None = None,
         callback_url: str | None = None,
         reuse: bool | None = None,
+        *,
+        preset: str | None = None,
+        quality: bool | None = None,
+        thumbnails_every: float | None = None,
     ) -> str:
         """Submit a job; its id. ``priority``, ``callback_url`` and ``reuse`` (False: run
         it even if an identical job exists) are sent only when given (a classic server does
-        not know them)."""
-        call = calls.submit_call(id_video, bitrate, speed, codec, priority, callback_url, reuse)
+        not know them); so are ``preset`` (a streaming job: its bitrates are the preset's,
+        ``bitrate`` may be None), ``quality`` (measure VMAF, PSNR and SSIM) and
+        ``thumbnails_every`` (a poster and a frame every N seconds)."""
+        call = calls.submit_call(
+            id_video, bitrate, speed, codec, priority, callback_url, reuse,
+            preset=preset, quality=quality, thumbnails_every=thumbnails_every,
+        )  # fmt: skip
         return calls.text(self._send(call), "a job id")
+
+    def outputs(self, job_id: str) -> OutputsPublic:
+        """A completed streaming job's files, playlists and thumbnails, with signed URLs;
+        ``Conflict`` for a classic job or one not completed."""
+        return calls.model(self._send(calls.outputs_call(job_id)), OutputsPublic)
 
     def jobs(self, limit: int | None = None, after: str | None = None) -> Page:
         """One page of job ids, oldest first (every id when ``limit`` is None)."""
