@@ -7,11 +7,13 @@ their owner, and those with a task under way) and the core-seconds they threw aw
 jobs' delay (average, p95) and the core-seconds reserved on our own nodes.
 
     .venv/bin/python benchmarks/idle_cycles.py [--desks 6] [--rate 0.05] [--seeds 3]
+        [--plot docs/img/idle-cycles.png]
 """
 
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,7 +32,7 @@ from dacirco.sim.workload import make_jobs, requests_for
 console = Console(width=140)
 
 
-def one(algorithm: str, desks: int, rate: float, seed: int) -> dict[str, float]:
+def simulate(algorithm: str, desks: int, rate: float, seed: int) -> IdleCyclesSimulation:
     models = Models.build("vm")
     n = int(DAY * rate)
     requests = requests_for("diurnal", n, seed, mean_rate=rate, amplitude=0.8, period_seconds=DAY)
@@ -38,9 +40,14 @@ def one(algorithm: str, desks: int, rate: float, seed: int) -> dict[str, float]:
     nodes = [Node(f"desk{i + 1}", 4, 8.0) for i in range(desks)]
     traces = {n.name: OwnerTrace.office_hours(seed * 100 + i) for i, n in enumerate(nodes)}
     config = SimConfig(algorithm=algorithm, flavor="tiny", max_workers=18 + 4 * desks)
-    sim = IdleCyclesSimulation(
+    return IdleCyclesSimulation(
         config, DataCenter.reference(), models, jobs, seed, idle_nodes=nodes, traces=traces
     )
+
+
+def one(algorithm: str, desks: int, rate: float, seed: int) -> dict[str, float]:
+    sim = simulate(algorithm, desks, rate, seed)
+    traces = sim.traces
     result = sim.run()
     fig, idle = figures(result.run), sim.idle_figures()
     ours = sum(
@@ -65,6 +72,9 @@ def main(
     desks: Annotated[int, typer.Option(help="office machines, 4 cores each")] = 6,
     rate: Annotated[float, typer.Option(help="mean requests per second over the day")] = 0.05,
     seeds: Annotated[int, typer.Option(help="seeds (the same for every case)")] = 3,
+    plot: Annotated[
+        Path | None, typer.Option(help="also draw adaptive's day, hour by hour (a PNG)")
+    ] = None,
 ) -> None:
     """Print the figures of each policy with and without the office machines."""
     cols = ("completed", "lost", "share", "preemptions", "under way", "lost core-s",
@@ -93,6 +103,38 @@ def main(
             cells.append(fmt.format(statistics.fmean(xs)) + spread)
         table.add_row(algorithm, str(d), *cells)
     console.print(table)
+    if plot is not None:
+        sim = simulate("adaptive", desks, rate, 1)
+        sim.run()
+        draw(sim, plot, f"adaptive, a day at {rate:g} req/s, {desks} office machines (seed 1)")
+        console.print(f"plot: {plot}")
+
+
+def draw(sim: IdleCyclesSimulation, out: Path, title: str) -> None:
+    """Core-hours per hour on our nodes and on the idle machines, and the owners there."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours, idle, owners = sim.work_by_hour()
+    hours = range(len(ours))
+    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    ax.bar(hours, ours, color="tab:blue", label="work on our nodes")
+    ax.bar(hours, idle, bottom=ours, color="tab:green", label="work on idle office machines")
+    ax.set_xlabel("hour of the day")
+    ax.set_ylabel("core-hours of completed tasks")
+    ax.set_xticks(range(0, len(ours) + 1, 3))
+    twin = ax.twinx()
+    twin.step(hours, owners, where="mid", color="tab:red", label="owners at their machine")
+    twin.set_ylabel(f"owners at their machine (of {len(sim.idle_nodes)})")
+    twin.set_ylim(0, max(1, len(sim.idle_nodes)))
+    handles = [*ax.get_legend_handles_labels()[0], *twin.get_legend_handles_labels()[0]]
+    ax.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize="small")
+    ax.set_title(title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -143,3 +143,29 @@ class IdleCyclesSimulation(Simulation):
             if worker.preemptible:
                 f.pilot_core_s += work
         return f
+
+    def work_by_hour(self, hours: int = 24) -> tuple[list[float], list[float], list[float]]:
+        """Per hour of the run (once it has run): core-hours of completed tasks on our own
+        nodes and on the idle machines, and the mean number of idle machines whose owner
+        was there (for the plot of ``benchmarks/idle_cycles.py``)."""
+        ours, idle = [0.0] * hours, [0.0] * hours
+        for task in self.state.tasks.values():
+            if task.state is not TaskState.DONE or task.ended_at is None:
+                continue
+            worker = self.state.workers[task.worker_id]
+            into = idle if worker.preemptible else ours
+            _spread(into, task.assigned_at, task.ended_at, worker.flavor.cpus / 3600)
+        owners = [0.0] * hours
+        for n in self.idle_nodes:
+            for a, b in self._trace(n.name).busy:
+                _spread(owners, a, b, 1 / 3600)
+        return ours, idle, owners
+
+
+def _spread(bins: list[float], start: float, end: float, per_second: float) -> None:
+    """Add ``per_second`` x the seconds of [start, end) that fall in each hour's bin."""
+    hour = int(start // 3600)
+    while start < end and 0 <= hour < len(bins):
+        edge = min(end, (hour + 1) * 3600.0)
+        bins[hour] += (edge - start) * per_second
+        start, hour = edge, hour + 1
