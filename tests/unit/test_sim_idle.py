@@ -56,3 +56,14 @@ def test_pilots_do_part_of_the_work_and_preemptions_lose_no_job() -> None:
             tasks = [st.tasks[t] for t in st.job_tasks.get(job.id, ())]
             if not job.chunks:
                 assert job.attempts == sum(not t.preempted for t in tasks), job.id
+
+
+def test_the_work_by_hour_adds_up_to_the_run_and_owners_to_their_traces() -> None:
+    spells = ((600.0, 2400.0), (4000.0, 4600.0))
+    sim = run("adaptive", {"desk1": OwnerTrace(spells), "desk2": OwnerTrace(())})
+    f = sim.idle_figures()
+    ours, idle, owners = sim.work_by_hour(hours=24)
+    assert abs(sum(idle) - f.pilot_core_s / 3600) < 1e-6
+    assert abs(sum(ours) + sum(idle) - f.total_core_s / 3600) < 1e-6
+    # desk1's owner: 1800 s in the first hour, 600 s in the second; desk2's never there.
+    assert owners[:3] == [0.5, 600 / 3600, 0.0] and sum(owners) == 2400 / 3600
