@@ -210,6 +210,9 @@ class Job:
     thumbnails: dict[str, Any] | None = None  # outputs.spec.ThumbnailSpec as JSON, or none
     # What its worker measured (protocol.QualityReport as JSON): renditions, seconds.
     quality_figures: dict[str, Any] | None = None
+    # Its encoding work as a multiple of one encode of its input (policies.work): a ladder
+    # counts each rendition by its pixels; measuring its quality adds ``QUALITY_COST``.
+    work_share: float = 1.0
     chunks: int = 0  # split in this many chunks (0: encoded whole)
     chunks_done: list[int] = field(default_factory=list)  # indexes (1..chunks) uploaded
     progress: float = 0.0

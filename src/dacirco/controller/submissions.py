@@ -16,7 +16,9 @@ from dacirco.domain import (
     movie_name_problem,
     shown,
 )
+from dacirco.outputs.names import encode_share
 from dacirco.outputs.spec import OutputsError, OutputSpec, ThumbnailSpec, fitted
+from dacirco.policies.work import QUALITY_COST
 from dacirco.storage.base import ObjectInfo
 from dacirco.webhooks import RefusedTarget, check_url
 
@@ -78,6 +80,7 @@ def new_job(
     except OutputsError as exc:
         raise InvalidRequest(str(exc)) from None
     thumbnails = request.thumbnails
+    share = encode_share(streams, height) if streams else 1.0
     return Job(
         id=job_id,
         id_video=request.id_video,
@@ -98,6 +101,7 @@ def new_job(
         input_pixel_rate=width * height * fps if width and height and fps else None,
         input_fps=fps,
         input_frames=int(frames) if frames else None,
+        work_share=share * (1 + QUALITY_COST if request.quality else 1.0),
     )
 
 

@@ -2,7 +2,8 @@
 
 Work is in seconds of 1080p30 video encoded at "ultrafast": the movie's duration times its
 pixel rate (width x height x frames per second) over 1080p30's, times ``FAST_COST`` for the
-"fast" preset. It orders jobs and sizes workers; how many seconds a unit of work takes on
+"fast" preset; a streaming job's outputs and a measure of quality multiply it
+(``Job.work_share``). It orders jobs and sizes workers; how many seconds a unit of work takes on
 each flavor is measured as tasks complete (``RecentStats.seconds_per_work``).
 """
 
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
     from dacirco.policies.base import JobView
 
 FAST_COST = 6.7  # x264 "fast" / "ultrafast" encoding time, measured on the catalog (2.0 / 0.3)
+# Measuring VMAF, PSNR and SSIM ("quality": true) as a share of the encode it measures:
+# 0.88 (DASH ladder) to 1.52 (HLS ladder) on bbb_9, benchmarks/ladder.py --quality.
+QUALITY_COST = 1.2
 P1080 = 1920 * 1080 * 30  # the pixel rate of a 1080p30 movie
 
 
