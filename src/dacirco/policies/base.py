@@ -159,7 +159,12 @@ class ClusterView:
         with it): a policy that orders jobs by work and age merges the groups instead of
         sorting every waiting job."""
         cache = self.__dict__
-        if "_waiting_groups" not in cache:
+        if "_waiting_groups" in cache:
+            return cache["_waiting_groups"]
+        made = cache.get("_waiting_groups_of")  # the core's, made when first asked
+        if made is not None:
+            cache["_waiting_groups"] = made()
+        else:
             waiting = self.waiting
             ordered = all(a.ranked_at <= b.ranked_at for a, b in pairwise(waiting))
             cache["_waiting_groups"] = group_kinds(waiting) if ordered else None
@@ -168,7 +173,35 @@ class ClusterView:
     @property
     def room(self) -> int:
         """How many more workers may be started under ``max_workers``."""
-        return max(0, self.limits.max_workers - len(self.workers))
+        count = self.__dict__.get("_worker_count")  # the core's views say it
+        return max(0, self.limits.max_workers - (len(self.workers) if count is None else count))
+
+
+class _Later:
+    """A field of ``ClusterView`` that the core's views make when it is first read: such a
+    view has no value of it in its dict but a ``_fill`` that sets them (the core makes the
+    view's ``workers`` and ``stats`` for the policies that read them, and for the others
+    only if the view outlives the state they are made from). A non-data descriptor: a value
+    in the view's dict (any view made by the constructor) is read without it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, view: object, owner: type | None = None) -> object:
+        if view is None:
+            return self
+        cache = view.__dict__
+        fill = cache.pop("_fill", None)
+        if fill is not None:
+            fill(view)
+        try:
+            return cache[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+ClusterView.workers = _Later("workers")  # type: ignore[assignment,misc]
+ClusterView.stats = _Later("stats")  # type: ignore[assignment,misc]
 
 
 @dataclass(frozen=True)
