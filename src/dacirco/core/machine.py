@@ -165,15 +165,16 @@ class Core:
     def _submitted(self, s: Submitted, now: float, out: Step) -> None:
         st, job = self.state, s.job
         st.add_job(job)
-        emit(
-            out,
-            "EV1",
-            now,
-            request_id=job.id,
-            input_video=job.id_video,
-            bitrate=job.bitrate,
-            speed=job.speed.value,
-        )
+        if out.log:
+            emit(
+                out,
+                "EV1",
+                now,
+                request_id=job.id,
+                input_video=job.id_video,
+                bitrate=job.bitrate,
+                speed=job.speed.value,
+            )
         if reuse.submitted(st, out, job, now):
             return  # served with, or attached to, an identical job's output: no work
         st.enqueue(job.id)
@@ -310,8 +311,9 @@ class Core:
         chunk_upload = task.part == "chunk" and step == "uploaded"
         if not chunk_upload and job.state is JobState.STARTED:
             job.timings[step] = now
-        code = "EV16" if chunk_upload else STEP_EVENTS[step]
-        emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
+        if out.log:
+            code = "EV16" if chunk_upload else STEP_EVENTS[step]
+            emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
         if step != "uploaded":
             return
         task.transition(TaskState.DONE, now)

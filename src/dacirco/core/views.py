@@ -18,7 +18,18 @@ from dacirco.policies.work import work_units
 
 _RANK = attrgetter("ranked_at")
 # A view's workers and statistics are made when a policy first reads them (``_fill``).
-_make_view = maker(ClusterView, later=("workers", "stats"))
+_make_view = maker(
+    ClusterView,
+    later=("workers", "stats"),
+    extra=(  # ClusterView's caches, filled
+        "_by_state",
+        "_waiting_groups_of",
+        "_idle_by_age",
+        "_idle_since_known",
+        "_worker_count",
+        "_fill",
+    ),
+)
 _make_job = maker(JobView)
 _make_worker = maker(WorkerView)
 _ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
@@ -99,6 +110,7 @@ class Views:
             s: ([], []) for s in _ALIVE
         }
         self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
+        self._by_state: dict[WorkerState, tuple[WorkerView, ...]] | None = None  # the views'
         # The idle ones by age too (ClusterView.idle_by_age): their keys, for bisect.
         self._age_keys: list[tuple[float, str]] = []
         self._by_age: list[WorkerView] = []
@@ -141,7 +153,8 @@ class Views:
         self._node_view = None  # the nodes may have been observed again meanwhile
 
     def view(self, now: float) -> ClusterView:
-        self._settle()
+        if self._last_view is not None:
+            self._settle()
         if self._waiting_view is None:
             views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
             if self._disorder is None:
@@ -166,22 +179,32 @@ class Views:
                 self._appended, self._groups = [], None
         if self._dirty_workers:
             self._refresh_workers()
-        view = _make_view(now, self._waiting_view, self.node_views(), self.limits)
-        tuples = self._state_tuples
-        for state in _ALIVE:
-            if state not in tuples:
-                tuples[state] = tuple(self._in_state[state][1])
-        cache = view.__dict__  # ClusterView's caches, filled
-        cache["_by_state"] = dict(tuples)
+        by_state = self._by_state
+        if by_state is None:  # shared by the views until a worker changes state
+            tuples = self._state_tuples
+            for state in _ALIVE:
+                if state not in tuples:
+                    tuples[state] = tuple(self._in_state[state][1])
+            by_state = self._by_state = dict(tuples)
         if self._groups is None:
             self._groups = WaitingGroups(self._kinds, self._base, len(self._waiting_view))
-        cache["_waiting_groups_of"] = self._groups
         if self._by_age_tuple is None:
             self._by_age_tuple = tuple(self._by_age)
-        cache["_idle_by_age"] = self._by_age_tuple
-        cache["_idle_since_known"] = self._idle_unknown == 0
-        cache["_worker_count"] = len(self._worker_views)
-        cache["_fill"] = self._fill
+        nodes = self._node_view
+        if nodes is None or self._nodes_dirty:
+            nodes = self.node_views()
+        view = _make_view(
+            now,
+            self._waiting_view,
+            nodes,
+            self.limits,
+            by_state,
+            self._groups,
+            self._by_age_tuple,
+            self._idle_unknown == 0,
+            len(self._worker_views),
+            self._fill,
+        )
         self._last_view = weakref.ref(view)
         return view
 
@@ -314,6 +337,7 @@ class Views:
         ranks.insert(i, rank)
         views.insert(i, view)
         self._state_tuples.pop(view.state, None)
+        self._by_state = None
         if view.state is WorkerState.IDLE:
             key = idle_age(view)
             i = bisect_left(self._age_keys, key)
@@ -327,6 +351,7 @@ class Views:
         i = bisect_left(ranks, self._rank(view.id))
         del ranks[i], views[i]
         self._state_tuples.pop(view.state, None)
+        self._by_state = None
         if view.state is WorkerState.IDLE:
             i = bisect_left(self._age_keys, idle_age(view))
             del self._age_keys[i], self._by_age[i]

@@ -18,13 +18,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def maker(cls: type[T], later: tuple[str, ...] = ()) -> Callable[..., T]:
+def maker(
+    cls: type[T], later: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+) -> Callable[..., T]:
     """A constructor of the frozen dataclass ``cls`` from every one of its fields, in order:
     the same object as ``cls(...)``, made without the ``object.__setattr__`` of each field of
     a frozen dataclass's ``__init__`` (the core builds views on every event). Written out
     for ``cls``'s fields, as ``dataclasses`` writes ``__init__``: its instance dict in one
-    literal. ``later``: fields left out (set by the caller, or made when first read)."""
+    literal. ``later``: fields left out (set by the caller, or made when first read);
+    ``extra``: more entries of the instance dict (caches), after the fields."""
     names = tuple(f.name for f in fields(cls) if f.name not in later)  # type: ignore[arg-type]
+    names += extra
     body = ", ".join(f"{name!r}: {name}" for name in names)
     source = (
         f"def make({', '.join(names)}):\n"
