@@ -22,11 +22,11 @@ _make_view = maker(
     ClusterView,
     later=("workers", "stats"),
     extra=(  # ClusterView's caches, filled
-        "_by_state",
         "_waiting_groups_of",
-        "_idle_by_age",
         "_idle_since_known",
         "_worker_count",
+        "_idle_count",
+        "_idle_live",
         "_fill",
     ),
 )
@@ -102,16 +102,14 @@ class Views:
         # made (``_settle``) before what they are made from changes, if it is still held.
         self._last_view: weakref.ref[ClusterView] | None = None
         self._job_views: dict[str, JobView] = {}
+        # The workers' views in creation order (one updated in place keeps its place), how
+        # many are in each state; the tuples a view's ``_fill`` makes of them, kept until a
+        # worker changes.
         self._worker_views: dict[str, WorkerView] = {}
-        # Per state, the views in creation order and their creation ranks (for bisect), so
-        # that a view's idle, booting and busy workers need no pass over all of them.
-        self._ranks: dict[str, int] = {w: i for i, w in enumerate(self.workers)}
-        self._in_state: dict[WorkerState, tuple[list[int], list[WorkerView]]] = {
-            s: ([], []) for s in _ALIVE
-        }
-        self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
-        self._by_state: dict[WorkerState, tuple[WorkerView, ...]] | None = None  # the views'
-        # The idle ones by age too (ClusterView.idle_by_age): their keys, for bisect.
+        self._counts: dict[WorkerState, int] = dict.fromkeys(_ALIVE, 0)
+        self._workers_view: tuple[WorkerView, ...] | None = None
+        self._by_state: dict[WorkerState, tuple[WorkerView, ...]] | None = None
+        # The idle ones by age (ClusterView.idle_by_age): their keys, for bisect.
         self._age_keys: list[tuple[float, str]] = []
         self._by_age: list[WorkerView] = []
         self._by_age_tuple: tuple[WorkerView, ...] | None = None
@@ -129,7 +127,6 @@ class Views:
         self._head = 0
         self._groups: WaitingGroups | None = None
         self._appended: list[str] = []
-        self._workers_view: tuple[WorkerView, ...] | None = None
         # The nodes' views: the tuple, and (while it is not None) the same views in a list,
         # each node's place in it and the nodes whose use changed since (``reserve``).
         self._node_view: tuple[NodeView, ...] | None = None
@@ -179,17 +176,8 @@ class Views:
                 self._appended, self._groups = [], None
         if self._dirty_workers:
             self._refresh_workers()
-        by_state = self._by_state
-        if by_state is None:  # shared by the views until a worker changes state
-            tuples = self._state_tuples
-            for state in _ALIVE:
-                if state not in tuples:
-                    tuples[state] = tuple(self._in_state[state][1])
-            by_state = self._by_state = dict(tuples)
         if self._groups is None:
             self._groups = WaitingGroups(self._kinds, self._base, len(self._waiting_view))
-        if self._by_age_tuple is None:
-            self._by_age_tuple = tuple(self._by_age)
         nodes = self._node_view
         if nodes is None or self._nodes_dirty:
             nodes = self.node_views()
@@ -198,23 +186,34 @@ class Views:
             self._waiting_view,
             nodes,
             self.limits,
-            by_state,
             self._groups,
-            self._by_age_tuple,
             self._idle_unknown == 0,
             len(self._worker_views),
+            self._counts[WorkerState.IDLE],
+            self._by_age,  # read as it is until _settle (ClusterView.oldest_idle)
             self._fill,
         )
         self._last_view = weakref.ref(view)
         return view
 
     def _fill(self, view: ClusterView) -> None:
-        """The view's workers and statistics, as they are now: as when it was made, since
-        nothing they are made from changes before ``_settle``."""
-        if self._workers_view is None:
-            self._workers_view = tuple(self._worker_views.values())
+        """The view's workers (all, by state, idle by age) and statistics, as they are now:
+        as when it was made, since nothing they are made from changes before ``_settle``."""
+        workers = self._workers_view
+        if workers is None:
+            workers = self._workers_view = tuple(self._worker_views.values())
+        if self._by_state is None:
+            by_state: dict[WorkerState, list[WorkerView]] = {s: [] for s in _ALIVE}
+            for w in workers:
+                by_state[w.state].append(w)
+            self._by_state = {s: tuple(ws) for s, ws in by_state.items()}
+        if self._by_age_tuple is None:
+            self._by_age_tuple = tuple(self._by_age)
         cache = view.__dict__
-        cache["workers"] = self._workers_view
+        del cache["_idle_live"]
+        cache["workers"] = workers
+        cache["_by_state"] = self._by_state  # shared until a worker changes
+        cache["_idle_by_age"] = self._by_age_tuple
         cache["stats"] = self.stats.snapshot(view.now)
 
     def _settle(self) -> None:
@@ -322,22 +321,10 @@ class Views:
                 view = views[wid] = self._worker_view(w)
                 self._enter(view)
         self._dirty_workers.clear()
-        self._workers_view = None
-
-    def _rank(self, wid: str) -> int:
-        rank = self._ranks.get(wid)
-        if rank is None:
-            rank = self._ranks[wid] = len(self._ranks)
-        return rank
+        self._workers_view = self._by_state = None
 
     def _enter(self, view: WorkerView) -> None:
-        ranks, views = self._in_state[view.state]
-        rank = self._rank(view.id)
-        i = bisect_left(ranks, rank)
-        ranks.insert(i, rank)
-        views.insert(i, view)
-        self._state_tuples.pop(view.state, None)
-        self._by_state = None
+        self._counts[view.state] += 1
         if view.state is WorkerState.IDLE:
             key = idle_age(view)
             i = bisect_left(self._age_keys, key)
@@ -347,11 +334,7 @@ class Views:
             self._idle_unknown += view.idle_since is None
 
     def _leave(self, view: WorkerView) -> None:
-        ranks, views = self._in_state[view.state]
-        i = bisect_left(ranks, self._rank(view.id))
-        del ranks[i], views[i]
-        self._state_tuples.pop(view.state, None)
-        self._by_state = None
+        self._counts[view.state] -= 1
         if view.state is WorkerState.IDLE:
             i = bisect_left(self._age_keys, idle_age(view))
             del self._age_keys[i], self._by_age[i]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
@@ -115,10 +115,6 @@ class ClusterView:
             got = self._by_state[state] = tuple([w for w in self.workers if w.state is state])
         return got
 
-    @cached_property
-    def _by_state(self) -> dict[WorkerState, tuple[WorkerView, ...]]:
-        return {}
-
     @property
     def idle(self) -> tuple[WorkerView, ...]:
         return self.in_state(WorkerState.IDLE)
@@ -127,10 +123,34 @@ class ClusterView:
     def idle_by_age(self) -> tuple[WorkerView, ...]:
         """The idle workers, longest idle first: by ``idle_since`` (unknown counted as 0),
         then by id. Once per view (the core's views come with it)."""
-        got = self.__dict__.get("_idle_by_age")
+        cache = self.__dict__
+        got = cache.get("_idle_by_age")
         if got is None:
-            got = self.__dict__["_idle_by_age"] = tuple(sorted(self.idle, key=idle_age))
+            fill = cache.pop("_fill", None)
+            if fill is not None:  # a core's view: made with its workers
+                fill(self)
+                return cache["_idle_by_age"]  # type: ignore[no-any-return]
+            got = cache["_idle_by_age"] = tuple(sorted(self.idle, key=idle_age))
         return got
+
+    def oldest_idle(self, count: int) -> tuple[WorkerView, ...]:
+        """The first ``count`` of ``idle_by_age`` (a core's view gives them without making
+        the whole tuple: a policy that looks at the longest idle only costs no pass over the
+        others)."""
+        cache = self.__dict__
+        got = cache.get("_idle_by_age")
+        if got is None:
+            live = cache.get("_idle_live")  # the core's list, as it was when the view was made
+            if live is not None:
+                return tuple(live[:count])
+            got = self.idle_by_age
+        return got[:count]
+
+    @property
+    def idle_count(self) -> int:
+        """``len(view.idle)`` (a core's view says it without making the tuple)."""
+        count = self.__dict__.get("_idle_count")
+        return len(self.idle) if count is None else count  # type: ignore[no-any-return]
 
     @property
     def idle_since_known(self) -> bool:
@@ -178,14 +198,15 @@ class ClusterView:
 
 
 class _Later:
-    """A field of ``ClusterView`` that the core's views make when it is first read: such a
-    view has no value of it in its dict but a ``_fill`` that sets them (the core makes the
-    view's ``workers`` and ``stats`` for the policies that read them, and for the others
-    only if the view outlives the state they are made from). A non-data descriptor: a value
-    in the view's dict (any view made by the constructor) is read without it."""
+    """A field of ``ClusterView`` (or a cache of it) that the core's views make when it is
+    first read: such a view has no value of it in its dict but a ``_fill`` that sets them
+    (the core makes the view's ``workers``, by state and by idle age, and ``stats`` for the
+    policies that read them, and for the others only if the view outlives the state they
+    are made from). A non-data descriptor: a value in the view's dict (any view made by the
+    constructor) is read without it. ``missing``: what a view made otherwise starts with."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, name: str, missing: Callable[[], object] | None = None) -> None:
+        self.name, self.missing = name, missing
 
     def __get__(self, view: object, owner: type | None = None) -> object:
         if view is None:
@@ -194,6 +215,8 @@ class _Later:
         fill = cache.pop("_fill", None)
         if fill is not None:
             fill(view)
+        elif self.name not in cache and self.missing is not None:
+            cache[self.name] = self.missing()
         try:
             return cache[self.name]
         except KeyError:
@@ -202,6 +225,7 @@ class _Later:
 
 ClusterView.workers = _Later("workers")  # type: ignore[assignment,misc]
 ClusterView.stats = _Later("stats")  # type: ignore[assignment,misc]
+ClusterView._by_state = _Later("_by_state", dict)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

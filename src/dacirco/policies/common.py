@@ -24,10 +24,10 @@ def match_fifo(
 def first_fifo(view: ClusterView) -> tuple[Assign, ...]:
     """The assignments of :func:`match_fifo` alone: the first waiting jobs to the longest idle
     workers (``view.idle_by_age``), as many as both."""
-    n = min(len(view.waiting), len(view.idle))
+    n = min(len(view.waiting), view.idle_count)
     if n == 0:
         return ()
-    first = view.idle_by_age[:n]
+    first = view.oldest_idle(n)
     return tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
 
 

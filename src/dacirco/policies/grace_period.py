@@ -23,11 +23,18 @@ class GracePeriod:
         # left after the assignments, so the view's age order gives them without a pass over
         # every idle worker (the simulator calls this on every event).
         assign = first_fifo(view)
-        ages, first = view.idle_by_age, len(assign)  # the idle workers left: ages[first:]
-        now, grace = view.now, self.max_idle_time
-        end, idle = first, len(ages)
-        while end < idle and now - (ages[end].idle_since or 0.0) >= grace:
-            end += 1
+        first, now, grace = len(assign), view.now, self.max_idle_time
+        # The idle workers left are ages[first:]: the longest idle ones, as many as past
+        # their grace period and the next (read a few at a time: most calls stop none).
+        count = first + 2
+        while True:
+            ages = view.oldest_idle(count)
+            end, idle = first, len(ages)
+            while end < idle and now - (ages[end].idle_since or 0.0) >= grace:
+                end += 1
+            if end < idle or idle < count:
+                break
+            count *= 2
         stopped = end - first
         stop: tuple[StopWorker, ...] = ()
         if stopped == 1:
