@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dacirco.domain import WorkerState
 from dacirco.policies.base import ClusterView, Decisions, Policy, group_kinds, make_policy
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
@@ -39,7 +40,8 @@ class Keeping:
 
 def what_it_holds(view: ClusterView) -> tuple[object, ...]:
     # What a core's view answers without making its workers first, then the rest.
-    quick = (view.idle_count, view.oldest_idle(2), view.room, view.idle_since_known)
+    counts = tuple(view.count(s) for s in WorkerState)
+    quick = (*counts, view.oldest_idle(2), view.room, view.idle_since_known)
     workers = (view.workers, view.idle, view.busy, view.booting, view.idle_by_age)
     return (*quick, *workers, view.stats, view.waiting, view.waiting_groups)
 
@@ -66,3 +68,4 @@ def test_a_kept_view_shows_its_own_time(policy: str) -> None:
         assert view.waiting_groups == group_kinds(view.waiting)
         assert view.room == max(0, view.limits.max_workers - len(view.workers))
         assert view.idle_count == len(view.idle) and view.oldest_idle(3) == view.idle_by_age[:3]
+        assert all(view.count(s) == len(view.in_state(s)) for s in WorkerState)

@@ -25,7 +25,7 @@ _make_view = maker(
         "_waiting_groups_of",
         "_idle_since_known",
         "_worker_count",
-        "_idle_count",
+        "_counts",
         "_idle_live",
         "_fill",
     ),
@@ -107,6 +107,7 @@ class Views:
         # worker changes.
         self._worker_views: dict[str, WorkerView] = {}
         self._counts: dict[WorkerState, int] = dict.fromkeys(_ALIVE, 0)
+        self._counts_made: dict[WorkerState, int] | None = None  # the views' copy
         self._workers_view: tuple[WorkerView, ...] | None = None
         self._by_state: dict[WorkerState, tuple[WorkerView, ...]] | None = None
         # The idle ones by age (ClusterView.idle_by_age): their keys, for bisect.
@@ -189,7 +190,7 @@ class Views:
             self._groups,
             self._idle_unknown == 0,
             len(self._worker_views),
-            self._counts[WorkerState.IDLE],
+            self._counts_view(),
             self._by_age,  # read as it is until _settle (ClusterView.oldest_idle)
             self._fill,
         )
@@ -323,8 +324,14 @@ class Views:
         self._dirty_workers.clear()
         self._workers_view = self._by_state = None
 
+    def _counts_view(self) -> dict[WorkerState, int]:
+        if self._counts_made is None:
+            self._counts_made = dict(self._counts)
+        return self._counts_made
+
     def _enter(self, view: WorkerView) -> None:
         self._counts[view.state] += 1
+        self._counts_made = None
         if view.state is WorkerState.IDLE:
             key = idle_age(view)
             i = bisect_left(self._age_keys, key)
@@ -335,6 +342,7 @@ class Views:
 
     def _leave(self, view: WorkerView) -> None:
         self._counts[view.state] -= 1
+        self._counts_made = None
         if view.state is WorkerState.IDLE:
             i = bisect_left(self._age_keys, idle_age(view))
             del self._age_keys[i], self._by_age[i]

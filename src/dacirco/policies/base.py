@@ -146,11 +146,15 @@ class ClusterView:
             got = self.idle_by_age
         return got[:count]
 
+    def count(self, state: WorkerState) -> int:
+        """``len(view.in_state(state))`` (a core's view says it without making the tuple)."""
+        counts = self.__dict__.get("_counts")
+        return len(self.in_state(state)) if counts is None else counts.get(state, 0)  # type: ignore[no-any-return]
+
     @property
     def idle_count(self) -> int:
-        """``len(view.idle)`` (a core's view says it without making the tuple)."""
-        count = self.__dict__.get("_idle_count")
-        return len(self.idle) if count is None else count  # type: ignore[no-any-return]
+        """``len(view.idle)``, as ``count``."""
+        return self.count(WorkerState.IDLE)
 
     @property
     def idle_since_known(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dacirco.core.placement import how_many
-from dacirco.domain import FLAVORS, Flavor
+from dacirco.domain import FLAVORS, Flavor, WorkerState
 from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
 
 
@@ -53,7 +53,7 @@ def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[Star
     """
     if unserved <= 0:
         return ()
-    wanted = unserved - len(view.booting)
+    wanted = unserved - view.count(WorkerState.BOOTING)
     if wanted <= 0 or view.room <= 0:
         return ()
     bound = min(wanted, view.room)
