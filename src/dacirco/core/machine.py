@@ -15,7 +15,9 @@ from collections.abc import Callable
 from dacirco.domain import (
     ExitCause,
     JobState,
+    Task,
     TaskState,
+    Worker,
     WorkerState,
     chunk_name,
     output_name,
@@ -121,8 +123,9 @@ class Core:
         elif isinstance(s, Submitted):
             self._submitted(s, now, out)
         elif isinstance(s, ReportedSteps):
+            checked = None  # the worker and its task, as a step before left them: open
             for step, at in s.steps:
-                self._reported(s.worker_id, s.task_id, step, None, at, out)
+                checked = self._reported(s.worker_id, s.task_id, step, None, at, out, checked)
         elif isinstance(s, Reported):
             self._reported(s.worker_id, s.task_id, s.step, s.seconds, now, out)
         elif isinstance(s, Registered):
@@ -293,12 +296,16 @@ class Core:
         seconds: float | None,
         now: float,
         out: Step,
-    ) -> None:
+        checked: tuple[Worker, Task] | None = None,
+    ) -> tuple[Worker, Task] | None:
+        """A worker's step. ``checked``: what ``_open_task`` gave for the step recorded just
+        before (of the same task, not its upload), which no step but an upload changes;
+        returns the same for the next step (None after an upload or a retried report)."""
         if step not in STEP_EVENTS:
             raise ValueError(f"unknown step {step!r}")
-        found = self._open_task(worker_id, task_id, step)
+        found = checked if checked is not None else self._open_task(worker_id, task_id, step)
         if found is None or step in found[1].timings:
-            return
+            return None
         worker, task = found
         st = self.state
         job = st.job(st.jobs[task.job_id])
@@ -315,14 +322,14 @@ class Core:
             code = "EV16" if chunk_upload else STEP_EVENTS[step]
             emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
         if step != "uploaded":
-            return
+            return found
         task.transition(TaskState.DONE, now)
         work, took, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
         st.tx.later(lambda: st.stats.task_done(flavor, work, took))
         if task.part == "chunk":
             chunk_done(st, job, task)
             self._idle(worker, f"chunk {task.index} of job {job.id} done", now)
-            return
+            return None
         if job.state is JobState.STARTED:
             job.transition(JobState.COMPLETED, now, f"done by {worker.id}")
             job.output, job.progress = output_name(job), 1.0
@@ -330,6 +337,7 @@ class Core:
                 merged(out, job)
         worker = self._idle(worker, f"job {job.id} done", now)
         worker.jobs_done += 1
+        return None
 
     def _idle(self, worker, what: str, now: float):  # type: ignore[no-untyped-def]
         return idle_worker(self.state, worker, what, now)
