@@ -169,15 +169,8 @@ class Core:
         st, job = self.state, s.job
         st.add_job(job)
         if out.log:
-            emit(
-                out,
-                "EV1",
-                now,
-                request_id=job.id,
-                input_video=job.id_video,
-                bitrate=job.bitrate,
-                speed=job.speed.value,
-            )
+            fields = {"input_video": job.id_video, "bitrate": job.bitrate}
+            emit(out, "EV1", now, request_id=job.id, **fields, speed=job.speed.value)
         if reuse.submitted(st, out, job, now):
             return  # served with, or attached to, an identical job's output: no work
         st.enqueue(job.id)
@@ -298,9 +291,8 @@ class Core:
         out: Step,
         checked: tuple[Worker, Task] | None = None,
     ) -> tuple[Worker, Task] | None:
-        """A worker's step. ``checked``: what ``_open_task`` gave for the step recorded just
-        before (of the same task, not its upload), which no step but an upload changes;
-        returns the same for the next step (None after an upload or a retried report)."""
+        """``checked``: what ``_open_task`` gave the step before (not an upload: unchanged by
+        it); returned for the next step (None after an upload or a retried report)."""
         if step not in STEP_EVENTS:
             raise ValueError(f"unknown step {step!r}")
         found = checked if checked is not None else self._open_task(worker_id, task_id, step)

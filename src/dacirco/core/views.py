@@ -1,7 +1,11 @@
 """The policy's view of the core's state (``ClusterView``), kept for what changed only: the
-waiting jobs' views (grown at their end while jobs come in order), the workers' by state and
-by idle age, the nodes'. A mixin of ``State``: every attribute it caches starts with an
-underscore and is set by ``invalidate`` (``caches``, ``restore_caches``)."""
+waiting jobs' views (grown at their end while jobs come in order, cut at their start while
+they are assigned in order), the workers' (counts by state, the idle ones by age), the
+nodes' (each made again alone). A view's tuples of workers, its statistics and its groups of
+waiting jobs are made when a policy first reads them, or before they would change if the view
+is still held (``_fill``, ``_settle``): a call costs no pass over the workers. A mixin of
+``State``: every attribute it caches starts with an underscore and is set by ``invalidate``
+(``caches``, ``restore_caches``)."""
 
 from __future__ import annotations
 
