@@ -165,7 +165,7 @@ TASK_TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
 }
 
 
-@dataclass
+@dataclass(slots=True)  # one per change of every job and worker: kept small
 class Transition:
     state: str
     at: float

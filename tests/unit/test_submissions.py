@@ -8,9 +8,11 @@ import pytest
 
 from dacirco.controller.submissions import Request, checked, new_job
 from dacirco.core.errors import InvalidRequest
+from dacirco.core.views import job_work, work_pixel_rate
 from dacirco.domain import Codec, Speed
+from dacirco.outputs.names import AUDIO_SHARE
 from dacirco.outputs.presets import PRESETS
-from dacirco.policies.work import QUALITY_COST
+from dacirco.policies.work import QUALITY_COST, work_units
 from dacirco.storage.base import ObjectInfo
 
 META_1080 = {"duration": "60", "width": "1920", "height": "1080", "fps": "25", "frames": "1500"}
@@ -47,7 +49,7 @@ def test_a_ladder_counts_each_rendition_by_its_pixels():
     )
     assert job_of(with_quality).work_share == pytest.approx(expected * (1 + QUALITY_COST))
     audio = Request("bbb_9.mp4", 0, Speed.FAST, Codec.H264, outputs=list(PRESETS["audio"].outputs))
-    assert job_of(audio).work_share == 0.0  # no video to encode
+    assert job_of(audio).work_share == AUDIO_SHARE  # no video to encode: little work
 
 
 @pytest.mark.parametrize(
@@ -69,3 +71,16 @@ def test_what_needs_no_storage_call_is_refused_naming_the_field(request_, words)
 def test_a_movie_not_in_the_catalog_is_refused_naming_it():
     with pytest.raises(InvalidRequest, match=r"movie 'bbb_9\.mp4' is not in the catalog"):
         new_job(Request("bbb_9.mp4", 1000, Speed.FAST, Codec.H264), None, "j1", None, 0.0, 3)
+
+
+def test_the_scheduler_predicts_a_ladder_as_the_work_of_all_its_renditions():
+    classic = job_of(Request("bbb_9.mp4", 1000, Speed.FAST, Codec.H264))
+    ladder = job_of(
+        Request(
+            "bbb_9.mp4", 0, Speed.FAST, Codec.H264,
+            outputs=list(PRESETS["hls-ladder"].outputs), preset="hls-ladder",
+        )
+    )  # fmt: skip
+    assert job_work(classic) == work_units(60.0, 1920 * 1080 * 25, "fast") > 0
+    assert job_work(ladder) == pytest.approx(job_work(classic) * ladder.work_share)
+    assert work_pixel_rate(ladder) == pytest.approx(1920 * 1080 * 25 * ladder.work_share)

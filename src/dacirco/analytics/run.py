@@ -42,7 +42,7 @@ class WorkerSpan:
     busy: list[tuple[float, float]] = field(default_factory=list)  # [start, end) with a task
 
 
-@dataclass
+@dataclass(slots=True)  # one per request of a run: kept small
 class JobSpan:
     """One request; ``uploaded`` is set only when it completed (its EV7, or its EV19 when it
     got an identical job's output: ``reused_from`` names that job, and no worker worked for

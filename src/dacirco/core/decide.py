@@ -102,7 +102,8 @@ def apply_assign(
     job.timings.setdefault("assigned", now)
     st.add_task(task)
     busy(st, worker, task, what, now)
-    emit(out, "EV3", now, request_id=job.id, worker_id=worker.id, task_id=task.id)
+    if out.log:
+        emit(out, "EV3", now, request_id=job.id, worker_id=worker.id, task_id=task.id)
     out.actions.append(Wake(worker.id))  # the task leaves only once its assignment is stored
 
 

@@ -16,7 +16,9 @@ from typing import Any
 from dacirco.domain import (
     ExitCause,
     JobState,
+    Task,
     TaskState,
+    Worker,
     WorkerState,
     chunk_name,
     output_name,
@@ -123,8 +125,9 @@ class Core:
         elif isinstance(s, Submitted):
             self._submitted(s, now, out)
         elif isinstance(s, ReportedSteps):
+            checked = None  # the worker and its task, as a step before left them: open
             for step, at in s.steps:
-                self._reported(s.worker_id, s.task_id, step, None, at, out)
+                checked = self._reported(s.worker_id, s.task_id, step, None, at, out, None, checked)
         elif isinstance(s, Reported):
             self._reported(s.worker_id, s.task_id, s.step, s.seconds, now, out, s.quality)
         elif isinstance(s, Registered):
@@ -167,15 +170,9 @@ class Core:
     def _submitted(self, s: Submitted, now: float, out: Step) -> None:
         st, job = self.state, s.job
         st.add_job(job)
-        emit(
-            out,
-            "EV1",
-            now,
-            request_id=job.id,
-            input_video=job.id_video,
-            bitrate=job.bitrate,
-            speed=job.speed.value,
-        )
+        if out.log:
+            fields = {"input_video": job.id_video, "bitrate": job.bitrate}
+            emit(out, "EV1", now, request_id=job.id, **fields, speed=job.speed.value)
         if reuse.submitted(st, out, job, now):
             return  # served with, or attached to, an identical job's output: no work
         st.enqueue(job.id)
@@ -300,12 +297,15 @@ class Core:
         now: float,
         out: Step,
         quality: dict[str, Any] | None = None,
-    ) -> None:
+        checked: tuple[Worker, Task] | None = None,
+    ) -> tuple[Worker, Task] | None:
+        """``checked``: what ``_open_task`` gave the step before (not an upload: unchanged by
+        it); returned for the next step (None after an upload or a retried report)."""
         if step not in STEP_EVENTS:
             raise ValueError(f"unknown step {step!r}")
-        found = self._open_task(worker_id, task_id, step)
+        found = checked if checked is not None else self._open_task(worker_id, task_id, step)
         if found is None or step in found[1].timings:
-            return
+            return None
         worker, task = found
         st = self.state
         job = st.job(st.jobs[task.job_id])
@@ -318,19 +318,20 @@ class Core:
         chunk_upload = task.part == "chunk" and step == "uploaded"
         if not chunk_upload and job.state is JobState.STARTED:
             job.timings[step] = now
-        code = "EV16" if chunk_upload else STEP_EVENTS[step]
-        emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
+        if out.log:
+            code = "EV16" if chunk_upload else STEP_EVENTS[step]
+            emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
         if quality is not None and step == "transcoded" and task.part != "chunk":
             measured(out, job, task, quality, now)
         if step != "uploaded":
-            return
+            return found
         task.transition(TaskState.DONE, now)
         work, took, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
         st.tx.later(lambda: st.stats.task_done(flavor, work, took))
         if task.part == "chunk":
             chunk_done(st, job, task)
             self._idle(worker, f"chunk {task.index} of job {job.id} done", now)
-            return
+            return None
         if job.state is JobState.STARTED:
             job.transition(JobState.COMPLETED, now, f"done by {worker.id}")
             job.output, job.progress = output_name(job), 1.0
@@ -338,6 +339,7 @@ class Core:
                 merged(out, job)
         worker = self._idle(worker, f"job {job.id} done", now)
         worker.jobs_done += 1
+        return None
 
     def _idle(self, worker, what: str, now: float):  # type: ignore[no-untyped-def]
         return idle_worker(self.state, worker, what, now)

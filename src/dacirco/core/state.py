@@ -171,7 +171,9 @@ class State(Views):
     def dequeue(self, key: str) -> None:
         if key in self.waiting:
             self.tx.pop(self.waiting, key)
-            self._waiting_view = None
+            self._job_views.pop(key, None)
+            if not self._left_first(key):
+                self._waiting_view = None
             if self._disorder:
                 self._disorder.pop(key, None)
 
@@ -181,7 +183,7 @@ class State(Views):
         cpus, mem = self.used.get(node, (0.0, 0.0))
         flavor = worker.flavor
         self.tx.put(self.used, node, (cpus + sign * flavor.cpus, mem + sign * flavor.memory_gb))
-        self._node_view = None
+        self.node_used(node)
 
     def stopped(self, worker: Worker) -> None:
         self.tx.pop(self.alive, worker.id)

@@ -1,21 +1,39 @@
 """The policy's view of the core's state (``ClusterView``), kept for what changed only: the
-waiting jobs' views (grown at their end while jobs come in order), the workers' by state and
-by idle age, the nodes'. A mixin of ``State``: every attribute it caches starts with an
-underscore and is set by ``invalidate`` (``caches``, ``restore_caches``)."""
+waiting jobs' views (grown at their end while jobs come in order, cut at their start while
+they are assigned in order), the workers' (counts by state, the idle ones by age), the
+nodes' (each made again alone). A view's tuples of workers, its statistics and its groups of
+waiting jobs are made when a policy first reads them, or before they would change if the view
+is still held (``_fill``, ``_settle``): a call costs no pass over the workers. A mixin of
+``State``: every attribute it caches starts with an underscore and is set by ``invalidate``
+(``caches``, ``restore_caches``)."""
 
 from __future__ import annotations
 
+import weakref
 from bisect import bisect_left
+from collections.abc import Callable
 from operator import attrgetter
 from typing import NamedTuple
 
 from dacirco.domain import Job, Node, Task, Worker, WorkerState
 from dacirco.policies.base import ClusterView, JobView, NodeView, WorkerView, idle_age
 from dacirco.policies.stats import maker
-from dacirco.policies.work import work_units
+from dacirco.policies.work import P1080, work_units
 
 _RANK = attrgetter("ranked_at")
-_make_view = maker(ClusterView)
+# A view's workers and statistics are made when a policy first reads them (``_fill``).
+_make_view = maker(
+    ClusterView,
+    later=("workers", "stats"),
+    extra=(  # ClusterView's caches, filled
+        "_waiting_groups_of",
+        "_idle_since_known",
+        "_worker_count",
+        "_counts",
+        "_idle_live",
+        "_fill",
+    ),
+)
 _make_job = maker(JobView)
 _make_worker = maker(WorkerView)
 _ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
@@ -29,8 +47,16 @@ class PartRef(NamedTuple):
     index: int
 
 
+def work_pixel_rate(job: Job) -> float | None:
+    """The pixel rate a job's encoding costs: its input's, times its outputs' share for a
+    streaming job or one that measures its quality (``Job.work_share``)."""
+    if job.work_share == 1.0:
+        return job.input_pixel_rate
+    return (job.input_pixel_rate or P1080) * job.work_share
+
+
 def job_work(job: Job) -> float:
-    return work_units(job.input_duration, job.input_pixel_rate, job.speed._value_)
+    return work_units(job.input_duration, work_pixel_rate(job), job.speed._value_)
 
 
 def task_work(job: Job, task: Task) -> float:
@@ -41,22 +67,62 @@ def task_work(job: Job, task: Task) -> float:
     return work / job.chunks if task.part == "chunk" and job.chunks else work
 
 
+def _settler(ref: weakref.ref[Views]) -> Callable[[], None]:
+    def settle() -> None:
+        views = ref()
+        if views is not None:
+            views._settle()
+
+    return settle
+
+
+class WaitingGroups:
+    """A view's ``waiting_groups``, made when a policy first asks: the positions of each
+    kind's jobs in the waiting view, from the core's positions (counted from ``base``, the
+    view's first job, up to ``base + count``; the lists only grow at their end, so later
+    jobs are left out), the groups in the order of their first job, as ``group_kinds``."""
+
+    __slots__ = ("_base", "_count", "_kinds", "_made")
+
+    def __init__(self, kinds: dict[tuple[object, ...], list[int]], base: int, count: int) -> None:
+        self._kinds, self._base, self._count = kinds, base, count
+        self._made: tuple[tuple[int, ...], ...] | None = None
+
+    def __call__(self) -> tuple[tuple[int, ...], ...]:
+        if self._made is None:
+            base, end, groups = self._base, self._base + self._count, []
+            for positions in self._kinds.values():
+                lo = bisect_left(positions, base)
+                hi = bisect_left(positions, end, lo)
+                if hi > lo:
+                    groups.append(tuple([p - base for p in positions[lo:hi]]))
+            groups.sort()  # by their first job: the first group of the queue first
+            self._made = tuple(groups)
+        return self._made
+
+
 class Views:
     """The view-building half of ``State`` (see the module's docstring)."""
 
     def invalidate(self) -> None:
         """Forget every cached view (after a step was undone or sealed). Every attribute
         set here, and only those, starts with an underscore (``caches``)."""
+        if "_last_view" in vars(self):
+            self._settle()
+        self.stats.before_change = _settler(weakref.ref(self))  # no cycle through the state
+        # The last view made, while its workers and statistics are not made yet: they are
+        # made (``_settle``) before what they are made from changes, if it is still held.
+        self._last_view: weakref.ref[ClusterView] | None = None
         self._job_views: dict[str, JobView] = {}
+        # The workers' views in creation order (one updated in place keeps its place), how
+        # many are in each state; the tuples a view's ``_fill`` makes of them, kept until a
+        # worker changes.
         self._worker_views: dict[str, WorkerView] = {}
-        # Per state, the views in creation order and their creation ranks (for bisect), so
-        # that a view's idle, booting and busy workers need no pass over all of them.
-        self._ranks: dict[str, int] = {w: i for i, w in enumerate(self.workers)}
-        self._in_state: dict[WorkerState, tuple[list[int], list[WorkerView]]] = {
-            s: ([], []) for s in _ALIVE
-        }
-        self._state_tuples: dict[WorkerState, tuple[WorkerView, ...]] = {}
-        # The idle ones by age too (ClusterView.idle_by_age): their keys, for bisect.
+        self._counts: dict[WorkerState, int] = dict.fromkeys(_ALIVE, 0)
+        self._counts_made: dict[WorkerState, int] | None = None  # the views' copy
+        self._workers_view: tuple[WorkerView, ...] | None = None
+        self._by_state: dict[WorkerState, tuple[WorkerView, ...]] | None = None
+        # The idle ones by age (ClusterView.idle_by_age): their keys, for bisect.
         self._age_keys: list[tuple[float, str]] = []
         self._by_age: list[WorkerView] = []
         self._by_age_tuple: tuple[WorkerView, ...] | None = None
@@ -65,13 +131,21 @@ class Views:
             w for w in self.workers if w in self.alive
         )
         self._waiting_view: tuple[JobView, ...] | None = None
-        self._waiting_groups: tuple[tuple[int, ...], ...] = ()
-        # While the view is in rank order: the positions of each job kind, and the keys
-        # enqueued after the view was built, in order (added to it by the next ``view``).
+        # While the view is in rank order: the positions of each job kind, counted from the
+        # view's last full build (``_base`` is its first job's), and the keys enqueued after
+        # the view was built, in order (added to it by the next ``view``). ``_head``: how
+        # many of its first jobs left the queue since (it loses them in the next ``view``).
         self._kinds: dict[tuple[object, ...], list[int]] = {}
+        self._base = 0
+        self._head = 0
+        self._groups: WaitingGroups | None = None
         self._appended: list[str] = []
-        self._workers_view: tuple[WorkerView, ...] | None = None
+        # The nodes' views: the tuple, and (while it is not None) the same views in a list,
+        # each node's place in it and the nodes whose use changed since (``reserve``).
         self._node_view: tuple[NodeView, ...] | None = None
+        self._node_list: list[NodeView] = []
+        self._node_at: dict[str, int] = {}
+        self._nodes_dirty: dict[str, None] = {}
         # The waiting keys out of rank order in ``waiting`` (which is in order of enqueueing):
         # the view is sorted while there is one. None: not known (found on the next view).
         self._disorder: dict[str, None] | None = None
@@ -83,10 +157,14 @@ class Views:
         return {k: v for k, v in vars(self).items() if k.startswith("_")}
 
     def restore_caches(self, caches: dict[str, object]) -> None:
+        self._settle()
         vars(self).update(caches)
+        self._last_view = None  # made whole when the caches were taken, if still held
         self._node_view = None  # the nodes may have been observed again meanwhile
 
     def view(self, now: float) -> ClusterView:
+        if self._last_view is not None:
+            self._settle()
         if self._waiting_view is None:
             views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
             if self._disorder is None:
@@ -96,38 +174,70 @@ class Views:
             if self._disorder:
                 views.sort(key=_RANK)
             self._waiting_view = tuple(views)
-            self._kinds = {}
+            self._kinds, self._base, self._head, self._groups = {}, 0, 0, None
             self._add_kinds(views, 0)
             self._appended = []
-        elif self._appended:  # jobs enqueued in order since: after the others
-            new = [self._job_view(key, self.waiting[key]) for key in self._appended]
-            self._add_kinds(new, len(self._waiting_view))
-            self._waiting_view += tuple(new)
-            self._appended = []
+        else:
+            if self._head:  # its first jobs left the queue (assigned in order)
+                self._waiting_view = self._waiting_view[self._head :]
+                self._base += self._head
+                self._head, self._groups = 0, None
+            if self._appended:  # jobs enqueued in order since: after the others
+                new = [self._job_view(key, self.waiting[key]) for key in self._appended]
+                self._add_kinds(new, self._base + len(self._waiting_view))
+                self._waiting_view += tuple(new)
+                self._appended, self._groups = [], None
         if self._dirty_workers:
             self._refresh_workers()
-        if self._workers_view is None:
-            self._workers_view = tuple(self._worker_views.values())
+        if self._groups is None:
+            self._groups = WaitingGroups(self._kinds, self._base, len(self._waiting_view))
+        nodes = self._node_view
+        if nodes is None or self._nodes_dirty:
+            nodes = self.node_views()
         view = _make_view(
             now,
             self._waiting_view,
-            self._workers_view,
-            self.node_views(),
+            nodes,
             self.limits,
-            self.stats.snapshot(now),
+            self._groups,
+            self._idle_unknown == 0,
+            len(self._worker_views),
+            self._counts_view(),
+            self._by_age,  # read as it is until _settle (ClusterView.oldest_idle)
+            self._fill,
         )
-        tuples = self._state_tuples
-        for state in _ALIVE:
-            if state not in tuples:
-                tuples[state] = tuple(self._in_state[state][1])
-        cache = view.__dict__  # ClusterView's caches, filled
-        cache["_by_state"] = dict(tuples)
-        cache["_waiting_groups"] = self._waiting_groups
+        self._last_view = weakref.ref(view)
+        return view
+
+    def _fill(self, view: ClusterView) -> None:
+        """The view's workers (all, by state, idle by age) and statistics, as they are now:
+        as when it was made, since nothing they are made from changes before ``_settle``."""
+        workers = self._workers_view
+        if workers is None:
+            workers = self._workers_view = tuple(self._worker_views.values())
+        if self._by_state is None:
+            by_state: dict[WorkerState, list[WorkerView]] = {s: [] for s in _ALIVE}
+            for w in workers:
+                by_state[w.state].append(w)
+            self._by_state = {s: tuple(ws) for s, ws in by_state.items()}
         if self._by_age_tuple is None:
             self._by_age_tuple = tuple(self._by_age)
+        cache = view.__dict__
+        del cache["_idle_live"]
+        cache["workers"] = workers
+        cache["_by_state"] = self._by_state  # shared until a worker changes
         cache["_idle_by_age"] = self._by_age_tuple
-        cache["_idle_since_known"] = self._idle_unknown == 0
-        return view
+        cache["stats"] = self.stats.snapshot(view.now)
+
+    def _settle(self) -> None:
+        """Before the workers or the statistics change: the last view, if still held and not
+        whole, gets them as they were."""
+        ref, self._last_view = self._last_view, None
+        view = ref() if ref is not None else None
+        if view is not None:
+            fill = view.__dict__.pop("_fill", None)
+            if fill is not None:
+                fill(view)
 
     def _add_kinds(self, views: list[JobView], start: int) -> None:
         """``views`` at positions ``start``…: their kinds' positions (``group_kinds``)."""
@@ -139,7 +249,15 @@ class Views:
                 kinds[key] = [i]
             else:
                 group.append(i)
-        self._waiting_groups = tuple(tuple(g) for g in kinds.values())
+
+    def _left_first(self, key: str) -> bool:
+        """``key`` left the queue: True if it was the waiting view's first job (still there),
+        which then only loses its first jobs (``view``), not rebuilt."""
+        view, head = self._waiting_view, self._head
+        if view is not None and head < len(view) and view[head].id == key:
+            self._head = head + 1
+            return True
+        return False
 
     def _find_disorder(self, views: list[JobView]) -> None:
         """The keys whose rank is below one enqueued before them (``views`` in dict order)."""
@@ -153,8 +271,24 @@ class Views:
 
     def node_views(self) -> tuple[NodeView, ...]:
         if self._node_view is None:
-            self._node_view = tuple(self._node(n) for n in self.nodes)
+            self._node_list = [self._node(n) for n in self.nodes]
+            self._node_at = {n.name: i for i, n in enumerate(self.nodes)}
+            self._nodes_dirty = {}
+            self._node_view = tuple(self._node_list)
+        elif self._nodes_dirty:  # only the nodes whose use changed are made again
+            views, at, nodes = self._node_list, self._node_at, self.nodes
+            for name in self._nodes_dirty:
+                i = at.get(name)
+                if i is not None:
+                    views[i] = self._node(nodes[i])
+            self._nodes_dirty = {}
+            self._node_view = tuple(views)
         return self._node_view
+
+    def node_used(self, name: str) -> None:
+        """The use of node ``name`` changed: its view is made again (alone) when next asked."""
+        if self._node_view is not None:
+            self._nodes_dirty[name] = None
 
     def _job_view(self, key: str, ref: PartRef | None) -> JobView:
         view = self._job_views.get(key)
@@ -175,7 +309,7 @@ class Views:
             job.attempts,
             duration,
             job.input_size if ref is None else None,
-            job.input_pixel_rate,
+            work_pixel_rate(job),
             ref.kind if ref else None,
             ref.job_id if ref else None,
             job.input_frames if ref is None and job.input_fps else None,
@@ -200,21 +334,16 @@ class Views:
                 view = views[wid] = self._worker_view(w)
                 self._enter(view)
         self._dirty_workers.clear()
-        self._workers_view = None
+        self._workers_view = self._by_state = None
 
-    def _rank(self, wid: str) -> int:
-        rank = self._ranks.get(wid)
-        if rank is None:
-            rank = self._ranks[wid] = len(self._ranks)
-        return rank
+    def _counts_view(self) -> dict[WorkerState, int]:
+        if self._counts_made is None:
+            self._counts_made = dict(self._counts)
+        return self._counts_made
 
     def _enter(self, view: WorkerView) -> None:
-        ranks, views = self._in_state[view.state]
-        rank = self._rank(view.id)
-        i = bisect_left(ranks, rank)
-        ranks.insert(i, rank)
-        views.insert(i, view)
-        self._state_tuples.pop(view.state, None)
+        self._counts[view.state] += 1
+        self._counts_made = None
         if view.state is WorkerState.IDLE:
             key = idle_age(view)
             i = bisect_left(self._age_keys, key)
@@ -224,10 +353,8 @@ class Views:
             self._idle_unknown += view.idle_since is None
 
     def _leave(self, view: WorkerView) -> None:
-        ranks, views = self._in_state[view.state]
-        i = bisect_left(ranks, self._rank(view.id))
-        del ranks[i], views[i]
-        self._state_tuples.pop(view.state, None)
+        self._counts[view.state] -= 1
+        self._counts_made = None
         if view.state is WorkerState.IDLE:
             i = bisect_left(self._age_keys, idle_age(view))
             del self._age_keys[i], self._by_age[i]

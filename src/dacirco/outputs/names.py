@@ -70,14 +70,20 @@ def digest(outputs: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+# An audio-only rendition (AAC) against one video encode of its input: far below 1 (the
+# decode of the input's audio alone, then an encoder hundreds of times faster than real time).
+AUDIO_SHARE = 0.01
+
+
 def encode_share(outputs: list[dict[str, Any]], input_height: float | None) -> float:
     """The encoding work of ``outputs`` (fitted, dumped) as a multiple of one encode of the
     input at its own size: each video rendition by its pixels, ``(its height / the input's)``
-    squared (the width keeps the aspect ratio); audio alone counts for nothing."""
+    squared (the width keeps the aspect ratio); audio alone for ``AUDIO_SHARE``."""
     share = 0.0
     for o in outputs:
         for r in o["renditions"]:
             if not r.get("video_bitrate"):
+                share += AUDIO_SHARE
                 continue
             height = r.get("height")
             share += (height / input_height) ** 2 if height and input_height else 1.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache
 from itertools import pairwise
 from typing import Protocol, runtime_checkable
 
@@ -26,7 +26,9 @@ class JobView:
     attempts: int = 0
     input_duration: float | None = None  # seconds
     input_size: int | None = None  # bytes
-    input_pixel_rate: float | None = None  # width x height x fps
+    # width x height x fps of the input; for a streaming job or one that measures its
+    # quality, times the share of work that adds (Job.work_share): what its encoding costs
+    input_pixel_rate: float | None = None
     part: str | None = None  # None: a whole job; "chunk" or "merge": a part of a split job
     parent_id: str | None = None  # the split job a part belongs to
     frames: int | None = None  # a whole job that can be split: its frame count (else None)
@@ -119,10 +121,6 @@ class ClusterView:
             got = self._by_state[state] = tuple([w for w in self.workers if w.state is state])
         return got
 
-    @cached_property
-    def _by_state(self) -> dict[WorkerState, tuple[WorkerView, ...]]:
-        return {}
-
     @property
     def idle(self) -> tuple[WorkerView, ...]:
         return self.in_state(WorkerState.IDLE)
@@ -131,10 +129,38 @@ class ClusterView:
     def idle_by_age(self) -> tuple[WorkerView, ...]:
         """The idle workers, longest idle first: by ``idle_since`` (unknown counted as 0),
         then by id. Once per view (the core's views come with it)."""
-        got = self.__dict__.get("_idle_by_age")
+        cache = self.__dict__
+        got = cache.get("_idle_by_age")
         if got is None:
-            got = self.__dict__["_idle_by_age"] = tuple(sorted(self.idle, key=idle_age))
+            fill = cache.pop("_fill", None)
+            if fill is not None:  # a core's view: made with its workers
+                fill(self)
+                return cache["_idle_by_age"]  # type: ignore[no-any-return]
+            got = cache["_idle_by_age"] = tuple(sorted(self.idle, key=idle_age))
         return got
+
+    def oldest_idle(self, count: int) -> tuple[WorkerView, ...]:
+        """The first ``count`` of ``idle_by_age`` (a core's view gives them without making
+        the whole tuple: a policy that looks at the longest idle only costs no pass over the
+        others)."""
+        cache = self.__dict__
+        got = cache.get("_idle_by_age")
+        if got is None:
+            live = cache.get("_idle_live")  # the core's list, as it was when the view was made
+            if live is not None:
+                return tuple(live[:count])
+            got = self.idle_by_age
+        return got[:count]
+
+    def count(self, state: WorkerState) -> int:
+        """``len(view.in_state(state))`` (a core's view says it without making the tuple)."""
+        counts = self.__dict__.get("_counts")
+        return len(self.in_state(state)) if counts is None else counts.get(state, 0)  # type: ignore[no-any-return]
+
+    @property
+    def idle_count(self) -> int:
+        """``len(view.idle)``, as ``count``."""
+        return self.count(WorkerState.IDLE)
 
     @property
     def idle_since_known(self) -> bool:
@@ -163,7 +189,12 @@ class ClusterView:
         with it): a policy that orders jobs by work and age merges the groups instead of
         sorting every waiting job."""
         cache = self.__dict__
-        if "_waiting_groups" not in cache:
+        if "_waiting_groups" in cache:
+            return cache["_waiting_groups"]
+        made = cache.get("_waiting_groups_of")  # the core's, made when first asked
+        if made is not None:
+            cache["_waiting_groups"] = made()
+        else:
             waiting = self.waiting
             ordered = all(a.ranked_at <= b.ranked_at for a, b in pairwise(waiting))
             cache["_waiting_groups"] = group_kinds(waiting) if ordered else None
@@ -172,7 +203,39 @@ class ClusterView:
     @property
     def room(self) -> int:
         """How many more workers may be started under ``max_workers``."""
-        return max(0, self.limits.max_workers - len(self.workers))
+        count = self.__dict__.get("_worker_count")  # the core's views say it
+        return max(0, self.limits.max_workers - (len(self.workers) if count is None else count))
+
+
+class _Later:
+    """A field of ``ClusterView`` (or a cache of it) that the core's views make when it is
+    first read: such a view has no value of it in its dict but a ``_fill`` that sets them
+    (the core makes the view's ``workers``, by state and by idle age, and ``stats`` for the
+    policies that read them, and for the others only if the view outlives the state they
+    are made from). A non-data descriptor: a value in the view's dict (any view made by the
+    constructor) is read without it. ``missing``: what a view made otherwise starts with."""
+
+    def __init__(self, name: str, missing: Callable[[], object] | None = None) -> None:
+        self.name, self.missing = name, missing
+
+    def __get__(self, view: object, owner: type | None = None) -> object:
+        if view is None:
+            return self
+        cache = view.__dict__
+        fill = cache.pop("_fill", None)
+        if fill is not None:
+            fill(view)
+        elif self.name not in cache and self.missing is not None:
+            cache[self.name] = self.missing()
+        try:
+            return cache[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
+ClusterView.workers = _Later("workers")  # type: ignore[assignment,misc]
+ClusterView.stats = _Later("stats")  # type: ignore[assignment,misc]
+ClusterView._by_state = _Later("_by_state", dict)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

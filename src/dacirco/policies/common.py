@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dacirco.core.placement import how_many
-from dacirco.domain import FLAVORS, Flavor
+from dacirco.domain import FLAVORS, Flavor, WorkerState
 from dacirco.policies.base import Assign, ClusterView, JobView, StartWorker, WorkerView
 
 
@@ -24,10 +24,10 @@ def match_fifo(
 def first_fifo(view: ClusterView) -> tuple[Assign, ...]:
     """The assignments of :func:`match_fifo` alone: the first waiting jobs to the longest idle
     workers (``view.idle_by_age``), as many as both."""
-    n = min(len(view.waiting), len(view.idle))
+    n = min(len(view.waiting), view.idle_count)
     if n == 0:
         return ()
-    first = view.idle_by_age[:n]
+    first = view.oldest_idle(n)
     return tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
 
 
@@ -53,7 +53,7 @@ def starts_for(view: ClusterView, unserved: int, flavor_name: str) -> tuple[Star
     """
     if unserved <= 0:
         return ()
-    wanted = unserved - len(view.booting)
+    wanted = unserved - view.count(WorkerState.BOOTING)
     if wanted <= 0 or view.room <= 0:
         return ()
     bound = min(wanted, view.room)

@@ -35,19 +35,27 @@ class GracePeriod:
         # left after the assignments, so the view's age order gives them without a pass over
         # every idle worker (the simulator calls this on every event).
         assign = first_fifo(view)
-        rest = view.idle_by_age[len(assign) :]
-        now, grace = view.now, self.max_idle_time
-        stopped = 0
-        for w in rest:
-            if now - (w.idle_since or 0.0) < grace:
+        first, now, grace = len(assign), view.now, self.max_idle_time
+        # The idle workers left are ages[first:]: the longest idle ones, as many as past
+        # their grace period and the next (read a few at a time: most calls stop none).
+        count = first + 2
+        while True:
+            ages = view.oldest_idle(count)
+            end, idle = first, len(ages)
+            while end < idle and now - (ages[end].idle_since or 0.0) >= grace:
+                end += 1
+            if end < idle or idle < count:
                 break
-            stopped += 1
+            count *= 2
+        stopped = end - first
         stop: tuple[StopWorker, ...] = ()
-        if stopped:  # in the view's order of the idle workers, as a pass over them gives
-            gone = {w.id for w in rest[:stopped]}
+        if stopped == 1:
+            stop = (StopWorker(ages[first].id, f"idle for {grace:g} s"),)
+        elif stopped:  # in the view's order of the idle workers, as a pass over them gives
+            gone = {w.id for w in ages[first:end]}
             why = f"idle for {grace:g} s"
             stop = tuple(StopWorker(w.id, why) for w in view.idle if w.id in gone)
-        oldest_kept = (rest[stopped].idle_since or 0.0) if stopped < len(rest) else math.inf
+        oldest_kept = (ages[end].idle_since or 0.0) if end < idle else math.inf
         return Decisions(
             start=starts_for(view, len(view.waiting) - len(assign), self.flavor),
             stop=stop,

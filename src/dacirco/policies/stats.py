@@ -18,18 +18,27 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def maker(cls: type[T]) -> Callable[..., T]:
+def maker(
+    cls: type[T], later: tuple[str, ...] = (), extra: tuple[str, ...] = ()
+) -> Callable[..., T]:
     """A constructor of the frozen dataclass ``cls`` from every one of its fields, in order:
     the same object as ``cls(...)``, made without the ``object.__setattr__`` of each field of
-    a frozen dataclass's ``__init__`` (the core builds views on every event)."""
-    names = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-    new = object.__new__
-
-    def make(*values: Any) -> T:
-        obj = new(cls)
-        obj.__dict__.update(zip(names, values, strict=True))
-        return obj
-
+    a frozen dataclass's ``__init__`` (the core builds views on every event). Written out
+    for ``cls``'s fields, as ``dataclasses`` writes ``__init__``: its instance dict in one
+    literal. ``later``: fields left out (set by the caller, or made when first read);
+    ``extra``: more entries of the instance dict (caches), after the fields."""
+    names = tuple(f.name for f in fields(cls) if f.name not in later)  # type: ignore[arg-type]
+    names += extra
+    body = ", ".join(f"{name!r}: {name}" for name in names)
+    source = (
+        f"def make({', '.join(names)}):\n"
+        "    obj = _new(_cls)\n"
+        f"    obj.__dict__.update({{{body}}})\n"
+        "    return obj\n"
+    )
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    exec(source, namespace)  # made from the dataclass's own field names
+    make: Callable[..., T] = namespace["make"]
     return make
 
 
@@ -75,9 +84,14 @@ class StatsTracker:
         self._boot_mean: float | None = None
         self._input_mean: float | None = None
         self._per_work: Mapping[str, float] | None = None
+        # Called before an observation changes what ``snapshot`` gives (the core makes a
+        # view's statistics only when a policy reads them, or before they would change).
+        self.before_change: Callable[[], None] | None = None
 
     def arrival(self, at: float, input_seconds: float | None = None, work: float = 0.0) -> None:
         """A request received at ``at``: its movie's length and its work (policies.work)."""
+        if self.before_change is not None:
+            self.before_change()
         order = self._works_order
         if len(self._works) == WORKS:  # the oldest leaves the window
             del order[bisect_left(order, self._works[0])]
@@ -93,6 +107,8 @@ class StatsTracker:
         self._cache = None
 
     def booted(self, seconds: float) -> None:
+        if self.before_change is not None:
+            self.before_change()
         self._boots.append(max(0.0, seconds))
         self._boot_mean = None
         self._cache = None
@@ -101,6 +117,8 @@ class StatsTracker:
         """A task that completed: ``seconds`` from assignment to uploaded output for ``work``
         units of work (``policies.work.work_units``; 0 when unknown: not counted)."""
         if work > 0:
+            if self.before_change is not None:
+                self.before_change()
             self._tasks.setdefault(flavor, deque(maxlen=KEEP)).append(seconds / work)
             self._per_work = None
             self._cache = None

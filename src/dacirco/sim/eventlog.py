@@ -18,6 +18,7 @@ from typing import Any
 from dacirco.controller.events import EVENTS, config_path, iso
 
 EPOCH = 1_704_067_200.0  # 2024-01-01T00:00:00Z: simulated time 0
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(..., default=str), made once
 
 
 class SimEventLog:
@@ -36,9 +37,15 @@ class SimEventLog:
 
     def lines(self) -> list[str]:
         out = []
-        for t, _, code, fields in sorted(self._records, key=lambda r: (r[0], r[1])):
-            record = {"time": iso(EPOCH + t), "code": code, "description": EVENTS[code][0]}
-            out.append(json.dumps({**record, **fields}, default=str))
+        encode = _ENCODER.encode
+        times: dict[float, str] = {}  # a time's text, once (a step logs several lines)
+        # By time, then in emission order (the records' second item, unique).
+        for t, _, code, fields in sorted(self._records):
+            at = times.get(t)
+            if at is None:
+                at = times[t] = iso(EPOCH + t)
+            record = {"time": at, "code": code, "description": EVENTS[code][0]}
+            out.append(encode({**record, **fields}))
         return out
 
     def write(self, path: Path, config: dict[str, Any]) -> Path:
