@@ -8,7 +8,7 @@ Every change goes through the step's transaction (``self.tx``: ``Txn`` in the co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dacirco.domain import (
     DEFAULT_FLAVOR,
@@ -60,7 +60,8 @@ def part_id(job_id: str, kind: str, index: int) -> str:
 class State(Views):
     def __init__(self, config: CoreConfig, nodes: tuple[Node, ...] = ()) -> None:
         self.config = config
-        self.limits = Limits(config.max_workers, config.flavor, config.can_split)
+        theirs = any(n.opportunistic for n in nodes)  # policies.preemptible.has_pilots
+        self.limits = Limits(config.max_workers, config.flavor, config.can_split, theirs)
         self.jobs: dict[str, Job] = {}
         self.workers: dict[str, Worker] = {}
         self.tasks: dict[str, Task] = {}
@@ -196,6 +197,9 @@ class State(Views):
         if nodes != self.nodes:
             self.nodes = nodes
             self._node_view = None
+            theirs = any(n.opportunistic for n in nodes)
+            if theirs != self.limits.opportunistic:
+                self.limits = replace(self.limits, opportunistic=theirs)
 
     def refuse(self, why: str) -> None:
         self.refused[why] = self.refused.get(why, 0) + 1

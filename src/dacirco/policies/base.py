@@ -96,6 +96,9 @@ class Limits:
     max_workers: int = 2
     default_flavor: str = DEFAULT_FLAVOR
     can_split: bool = False  # the mechanism runs split jobs (chunks, then a merge)
+    # Some node is opportunistic (a node agent's machine), as the core keeps it when the
+    # nodes change; None (a view made by hand): not known, ``nodes`` tell.
+    opportunistic: bool | None = None
 
 
 @dataclass(frozen=True)
