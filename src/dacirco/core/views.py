@@ -363,20 +363,7 @@ class Views:
 
     def _worker_view(self, w: Worker) -> WorkerView:
         task = self.tasks.get(w.task_id) if w.task_id else None
-        if task is None:
-            return _make_worker(
-                w.id,
-                w.flavor,
-                w.state,
-                w.created_at,
-                w.node,
-                w.idle_since,
-                None,
-                None,
-                None,
-                w.preemptible,
-            )
-        job = self.jobs[task.job_id]
+        job = self.jobs[task.job_id] if task is not None else None
         return _make_worker(  # WorkerView's fields, in order
             w.id,
             w.flavor,
@@ -384,9 +371,9 @@ class Views:
             w.created_at,
             w.node,
             w.idle_since,
-            job.id,
-            task.assigned_at,
-            task_work(job, task),
+            job.id if job is not None else None,
+            task.assigned_at if task is not None else None,
+            task_work(job, task) if job is not None and task is not None else None,
             w.preemptible,
         )
 
