@@ -202,6 +202,7 @@ class Job:
     input_pixel_rate: float | None = None  # width x height x frames per second, likewise
     input_fps: float | None = None  # likewise
     input_frames: int | None = None  # likewise
+    input_height: float | None = None  # pixels, likewise (a ladder's parts weigh by it)
     preset: str | None = None  # the preset its outputs come from (outputs.presets)
     # Streaming outputs (outputs.spec.OutputSpec as JSON), fitted to the input; None: the
     # classic single MP4 at ``bitrate``, which is then the sum of every rendition's bitrates.

@@ -101,6 +101,7 @@ def new_job(
         input_pixel_rate=width * height * fps if width and height and fps else None,
         input_fps=fps,
         input_frames=int(frames) if frames else None,
+        input_height=height,
         work_share=share * (1 + QUALITY_COST if request.quality else 1.0),
     )
 
