@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from dacirco.outputs.names import digest, main_file, output_dir
+from dacirco.outputs.parts import Unit, part_main, plan
 
 
 class JobState(StrEnum):
@@ -316,9 +317,21 @@ def chunk_name(job: Job, index: int) -> str:
     return f"_chunk-{job.id}-{index}.mp4"
 
 
+def rendition_parts(job: Job) -> list[list[Unit]]:
+    """A streaming job split in parts: what each part makes (``outputs.parts.plan``)."""
+    assert job.outputs is not None
+    return plan(job.outputs, bool(job.thumbnails), job.input_height, job.chunks)
+
+
 def task_output(job: Job, task: Task) -> str:
-    """The name of the object a task uploads: a chunk, or the job's output (whole, merge)."""
-    return chunk_name(job, task.index) if task.part == "chunk" else output_name(job)
+    """The name of the object a task uploads (last): a chunk, or the job's output (whole,
+    merge); a part of a streaming job, the file it uploads last into the job's folder."""
+    if task.part != "chunk":
+        return output_name(job)
+    if job.outputs:
+        main = part_main(job.outputs, rendition_parts(job), task.index)
+        return f"{output_dir(job.id_video, job.id)}/{main}"
+    return chunk_name(job, task.index)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from dacirco.outputs.spec import OutputSpec
+from dacirco.outputs.spec import MAX_RENDITIONS, OutputSpec
 
 TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
 # The node a runtime placed the worker on, when the host name does not say it (Ray nodes).
@@ -84,6 +84,16 @@ class RegisterReply(BaseModel):
     )
 
 
+class UnitSpec(BaseModel):
+    """What a part of a split streaming job makes (``outputs.parts.Unit``): rendition
+    ``rendition`` of output ``output`` (indexes from 0), with its sound or not; -1 and -1:
+    the thumbnails."""
+
+    output: int = Field(ge=-1, le=MAX_RENDITIONS)
+    rendition: int = Field(ge=-1, le=MAX_RENDITIONS)
+    audio: bool = True
+
+
 class TaskSpec(BaseModel):
     task_id: str = Field(max_length=MAX_NAME_LENGTH)
     job_id: str = Field(max_length=MAX_NAME_LENGTH)
@@ -101,7 +111,9 @@ class TaskSpec(BaseModel):
         None, description="ffmpeg is killed past this many seconds (None: no deadline)"
     )
     kind: Literal["whole", "chunk", "merge"] = Field(
-        "whole", description="the whole movie, one chunk of it, or the merge of its chunks"
+        "whole",
+        description="the whole movie, one chunk of it, or the merge of its chunks; for a "
+        "streaming job, one part of its renditions (``units``) or their packaging",
     )
     chunk_index: int = Field(0, ge=0, description="chunk: which one, 1..chunks")
     chunks: int = Field(0, ge=0, description="chunk, merge: how many chunks the job has")
@@ -116,6 +128,16 @@ class TaskSpec(BaseModel):
         default_factory=list,
         max_length=MAX_CHUNK_URLS,
         description="merge: signed GET URLs of the chunks, in order",
+    )
+    units: list[UnitSpec] = Field(
+        default_factory=list,
+        max_length=MAX_RENDITIONS + 1,
+        description="streaming chunk: the renditions (and thumbnails) this part makes",
+    )
+    playlist_urls: dict[str, Annotated[str, Field(max_length=MAX_URL_LENGTH)]] = Field(
+        default_factory=dict,
+        max_length=MAX_CHUNK_URLS,
+        description="streaming merge: signed GET URLs of the parts' playlists, by file name",
     )
     thumbnails_every: float | None = Field(
         None, description="streaming: a poster and sprite sheets of a frame every N seconds"

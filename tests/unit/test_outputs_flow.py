@@ -169,7 +169,8 @@ def test_the_hls_command_aligns_keyframes_and_muxes_audio_per_variant():
     assert "split=5[s0][s1][s2][s3][s4]" in text and "[s4]scale=-2:360[v4]" in text
     assert cmd[cmd.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*6)"
     assert cmd[cmd.index("-g") + 1] == "150" and "-sc_threshold:v:4" in cmd
-    assert cmd[cmd.index("-var_stream_map") + 1] == "v:0,a:0 v:1,a:1 v:2,a:2 v:3,a:3 v:4,a:4"
+    variants = "v:0,a:0,name:0 v:1,a:1,name:1 v:2,a:2,name:2 v:3,a:3,name:3 v:4,a:4,name:4"
+    assert cmd[cmd.index("-var_stream_map") + 1] == variants  # files named by rendition
     assert cmd[cmd.index("-b:v:1") + 1] == "3000k" and cmd[cmd.index("-bufsize:v:1") + 1] == "1500k"
     assert cmd[-1] == "hls-%v.m3u8" and "master.m3u8" in cmd
 

@@ -35,7 +35,7 @@ from dacirco.core.stimuli import Decide, Exited, Expire, Recover, Stimulus, Subm
 from dacirco.core.txn import Txn
 from dacirco.domain import FINAL_JOB_STATES, ExitCause, Job
 from dacirco.runtimes.base import CapacityRefused, Runtime, WorkerSpec
-from dacirco.storage.base import Storage, StorageError, delete_output
+from dacirco.storage.base import Storage, StorageError, delete_output, output_key
 from dacirco.webhooks import Deliverer
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class Shell:
             elif isinstance(action, Launch):
                 await self._launch(action)
             elif isinstance(action, Delete):
-                self.spawn(self._delete(action.names))
+                self.spawn(self._delete(action.names, action.files))
 
     def _forget(self, worker_id: str) -> None:
         for token, wid in list(self._tokens.items()):
@@ -272,8 +272,12 @@ class Shell:
                 await self.step(exited)
                 return
 
-    async def _delete(self, names: tuple[str, ...]) -> None:
-        """Objects no longer needed go, best effort, off the event loop."""
+    async def _delete(self, names: tuple[str, ...], files: bool = False) -> None:
+        """Objects no longer needed go, best effort, off the event loop (``files``: each name
+        one object, never a streaming job's whole folder)."""
         for name in names:
             with contextlib.suppress(StorageError, OSError):
-                await asyncio.to_thread(delete_output, self.storage, name)
+                if files:
+                    await asyncio.to_thread(self.storage.delete, output_key(name))
+                else:
+                    await asyncio.to_thread(delete_output, self.storage, name)

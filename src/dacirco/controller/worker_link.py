@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dacirco.controller.changes import job_record
 from dacirco.controller.events import iso
+from dacirco.controller.streaming_tasks import streaming_fields, task_makes
 from dacirco.core.errors import (
     ReportRefused,
     StorageUnavailable,
@@ -217,9 +219,11 @@ class WorkerLink:
             raise TaskNotYours(f"task {task_id!r} is not assigned to this worker")
         if task.state not in OPEN:
             raise TaskNotYours(f"task {task_id!r} is no longer open ({task.state.value})")
-        name, ttl = task_output(self.jobs[task.job_id], task), self.config.upload_url_ttl
+        job = self.jobs[task.job_id]
+        name, ttl = task_output(job, task), self.config.upload_url_ttl
         if names:
-            keys = {n: folder_key(name, n) for n in names}  # ValueError: a 422
+            mine = task_makes(job, task)
+            keys = {n: folder_key(name, n, mine) for n in names}  # ReportRefused: a 422
             urls = await asyncio.to_thread(
                 lambda: {n: self.storage.put_url(k, ttl, task.id) for n, k in keys.items()}
             )
@@ -249,7 +253,9 @@ class WorkerLink:
         ttl = self.config.url_ttl
         get_url = await asyncio.to_thread(self.storage.get_url, input_key(job.id_video), ttl)
         chunk_urls = []
-        if task.part == "merge":
+        if job.outputs:
+            streaming = await streaming_fields(self.storage, job, task, ttl)
+        elif task.part == "merge":
             for i in range(1, job.chunks + 1):
                 key = output_key(chunk_name(job, i))
                 chunk_urls.append(await asyncio.to_thread(self.storage.get_url, key, ttl))
@@ -277,7 +283,7 @@ class WorkerLink:
             chunk_urls=chunk_urls,
             outputs=job.outputs,
             quality=job.quality,
-            thumbnails_every=(job.thumbnails or {}).get("every"),
+            **(streaming if job.outputs else {}),
         )
 
     async def report(self: Controller, worker: Worker, task_id: str, rep: TaskReport) -> None:
@@ -332,8 +338,8 @@ class WorkerLink:
             raise StorageUnavailable(f"uploaded: cannot look at {key}: {exc}") from exc
         if info is None:
             raise ReportRefused(f"uploaded: {key} is not in the storage")
-        if job.outputs:  # a streaming job: its main file is there; the folder is measured
-            info = await self._folder_size(key)
+        if job.outputs:  # a streaming job: its main file is there; its files are measured
+            info = await self._folder_size(key, task_makes(job, task))
         if info.size <= 0:
             raise ReportRefused(f"uploaded: {key} is empty")
         if rep.bytes is not None and rep.bytes != info.size:
@@ -347,21 +353,25 @@ class WorkerLink:
                 f"({most} bytes at most)"
             )
 
-    async def _folder_size(self: Controller, key: str) -> ObjectInfo:
-        """A streaming job's folder as one object: its files' bytes summed."""
+    async def _folder_size(self: Controller, key: str, mine: Callable[[str], bool]) -> ObjectInfo:
+        """A streaming task's files as one object: the bytes of those it makes, summed."""
         folder = key.rpartition("/")[0] + "/"
         try:
             infos = await asyncio.to_thread(self.storage.list, folder, False)
         except StorageError as exc:
             raise StorageUnavailable(f"uploaded: cannot list {folder}: {exc}") from exc
-        return ObjectInfo(folder, sum(i.size for i in infos), 0.0)
+        size = sum(i.size for i in infos if mine(i.key.rpartition("/")[2]))
+        return ObjectInfo(folder, size, 0.0)
 
 
-def folder_key(name: str, file: str) -> str:
-    """The key of ``file`` in the folder of a streaming task's output ``name``."""
+def folder_key(name: str, file: str, mine: Callable[[str], bool]) -> str:
+    """The key of ``file`` in the folder of a streaming task's output ``name``; ``mine``:
+    whether the task makes that file (a part makes its own renditions' alone)."""
     folder = folder_of(name)
     if folder is None:
         raise ReportRefused("upload-url: this task has one output: it names no files")
     if not FILE_NAME_RE.fullmatch(file):
         raise ReportRefused(f"upload-url: {file[:80]!r} is not a file a streaming task makes")
+    if not mine(file):
+        raise ReportRefused(f"upload-url: {file[:80]!r} is not a file this part makes")
     return output_key(f"{folder}/{file}")

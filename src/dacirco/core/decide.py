@@ -2,7 +2,8 @@
 starts. A decision the state does not allow is refused (counted by reason, never applied):
 
 - a split needs splitting on, a waiting whole job of known frame rate and frame count, and
-  2..``MAX_CHUNKS`` chunks, no more than its frames;
+  2..``MAX_CHUNKS`` chunks, no more than its frames; a streaming job, 2 up to the parts its
+  renditions are worth (``outputs.parts.most_parts``: ``JobView.frames`` says so);
 - a stop needs a worker that is neither busy nor stopped;
 - an assignment needs a waiting job or part and an idle worker;
 - a start needs a known flavor, no backoff running, room under ``max_workers`` and a known
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dacirco.domain import FLAVORS, JobState, Task, Worker, WorkerState
+from dacirco.domain import FLAVORS, Job, JobState, Task, Worker, WorkerState
+from dacirco.outputs.parts import most_parts
 from dacirco.policies.base import Assign, Decisions, Split, StartWorker, StopWorker
 
 from .effects import Launch, Step, Wake
@@ -50,21 +52,37 @@ def apply_split(st: State, out: Step, split: Split, now: float) -> bool:
     elif job is None or split.job_id not in st.waiting or st.waiting[split.job_id] is not None:
         refuse(st, out, "split: not a waiting whole job", split)
     elif job.outputs:
-        refuse(st, out, "split: a job with streaming outputs is encoded whole", split)
+        return _split_renditions(st, out, split, job, now)
     elif not 2 <= split.chunks <= MAX_CHUNKS:
         refuse(st, out, f"split: chunks must be 2..{MAX_CHUNKS}", split)
     elif not (job.input_fps and job.input_frames) or split.chunks > job.input_frames:
         refuse(st, out, "split: frame rate and frame count unknown, or too few frames", split)
     else:
-        st.job(job)
-        job.chunks, job.chunks_done = split.chunks, []
-        job.transition(JobState.STARTED, now, f"split in {split.chunks} chunks")
-        st.dequeue(job.id)
-        for i in range(1, split.chunks + 1):
-            st.enqueue(part_id(job.id, "chunk", i), PartRef(job.id, "chunk", i))
-        emit(out, "EV15", now, request_id=job.id, chunks=split.chunks)
+        _split(st, out, job, split.chunks, f"split in {split.chunks} chunks", now)
         return True
     return False
+
+
+def _split_renditions(st: State, out: Step, split: Split, job: Job, now: float) -> bool:
+    """A streaming job in groups of its renditions (``outputs.parts``), worth 2..most."""
+    assert job.outputs is not None
+    most = most_parts(job.outputs, bool(job.thumbnails), job.input_height)
+    if not 2 <= split.chunks <= most:
+        why = f"2..{most} parts" if most >= 2 else "no parts: one task makes them best"
+        refuse(st, out, f"split: this job's outputs are worth {why}", split)
+        return False
+    _split(st, out, job, split.chunks, f"split in {split.chunks} parts of its renditions", now)
+    return True
+
+
+def _split(st: State, out: Step, job: Job, k: int, detail: str, now: float) -> None:
+    st.job(job)
+    job.chunks, job.chunks_done = k, []
+    job.transition(JobState.STARTED, now, detail)
+    st.dequeue(job.id)
+    for i in range(1, k + 1):
+        st.enqueue(part_id(job.id, "chunk", i), PartRef(job.id, "chunk", i))
+    emit(out, "EV15", now, request_id=job.id, chunks=k)
 
 
 def apply_stop(st: State, out: Step, stop: StopWorker, now: float, policy: str) -> bool:

@@ -35,9 +35,12 @@ class Wake:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """Objects no longer needed (a split job's chunks once merged): best effort."""
+    """Objects no longer needed (a split job's chunks once merged): best effort. An output
+    name in a folder (a streaming job's main file) stands for its whole folder, unless
+    ``files``: then each name is one file (a ladder's parts' playlists once packaged)."""
 
     names: tuple[str, ...]
+    files: bool = False
 
 
 @dataclass(frozen=True, slots=True)

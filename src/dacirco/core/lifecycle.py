@@ -12,10 +12,10 @@ from dacirco.domain import (
     TaskState,
     Worker,
     WorkerState,
-    chunk_name,
 )
 
 from .effects import Delete, Emit, Halt, Step, Wake
+from .parts import leftovers
 from .state import PartRef, State, part_id
 
 OPEN_TASK = (TaskState.ASSIGNED, TaskState.RUNNING)
@@ -158,8 +158,8 @@ def fail(st: State, out: Step, job: Job, message: str, now: float) -> None:
     if job.chunks:
         drop_tasks(st, out, job, f"job {job.id} failed", now)
     emit(out, "EV13", now, request_id=job.id, error_message=message)
-    if job.chunks_done:
-        out.actions.append(Delete(tuple(chunk_name(job, i) for i in sorted(job.chunks_done))))
+    if names := leftovers(job):
+        out.actions.append(Delete(tuple(names)))
 
 
 def drop_parts(st: State, job: Job) -> None:

@@ -20,7 +20,6 @@ from dacirco.domain import (
     TaskState,
     Worker,
     WorkerState,
-    chunk_name,
     output_name,
     task_output,
 )
@@ -42,7 +41,7 @@ from .lifecycle import (
     requeue_part,
     stop_worker,
 )
-from .parts import chunk_done, merged, restore_parts
+from .parts import chunk_done, completes, leftovers, merged, restore_parts
 from .quality import measured
 from .state import CoreConfig, State
 from .stimuli import (
@@ -200,9 +199,10 @@ class Core:
         reuse.canceled(st, job)
         drop_tasks(st, out, job, s.reason, now)
         emit(out, "EV17", now, request_id=job.id, reason=s.reason)
-        names = [chunk_name(job, i) for i in sorted(job.chunks_done)]
+        names = leftovers(job)
         if job.timings.get("started") is not None or job.chunks:
             names.append(output_name(job))  # an upload may have begun
+        names = list(dict.fromkeys(names))
         if names:
             out.actions.append(Delete(tuple(names)))
 
@@ -315,22 +315,23 @@ class Core:
         task.timings[step] = now
         if seconds is not None:
             task.worker_seconds[step] = seconds
-        chunk_upload = task.part == "chunk" and step == "uploaded"
+        # A part's upload is EV16: not the job's output, unless it completes the job.
+        chunk_upload = task.part == "chunk" and step == "uploaded" and not completes(job, task)
         if not chunk_upload and job.state is JobState.STARTED:
             job.timings[step] = now
         if out.log:
             code = "EV16" if chunk_upload else STEP_EVENTS[step]
             emit(out, code, now, request_id=job.id, worker_id=worker.id, task_id=task.id)
-        if quality is not None and step == "transcoded" and task.part != "chunk":
+        if quality is not None and step == "transcoded" and (task.part != "chunk" or job.outputs):
             measured(out, job, task, quality, now)
         if step != "uploaded":
             return found
         task.transition(TaskState.DONE, now)
         work, took, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
         st.tx.later(lambda: st.stats.task_done(flavor, work, took))
-        if task.part == "chunk":
-            chunk_done(st, job, task)
-            self._idle(worker, f"chunk {task.index} of job {job.id} done", now)
+        if task.part == "chunk" and not chunk_done(st, job, task):
+            what = "part" if job.outputs else "chunk"
+            self._idle(worker, f"{what} {task.index} of job {job.id} done", now)
             return None
         if job.state is JobState.STARTED:
             job.transition(JobState.COMPLETED, now, f"done by {worker.id}")

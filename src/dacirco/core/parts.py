@@ -1,34 +1,68 @@
-"""Split jobs: a job the policy splits (``Split``) is encoded as K chunks on any workers,
-then merged on one; each part is a task of its own, waiting and retried alone.
+"""Split jobs: a job the policy splits (``Split``) is made as K parts on any workers, then
+finished on one; each part is a task of its own, waiting and retried alone.
+
+- A classic job: K chunks of the movie, then their merge into the output.
+- A streaming job: K groups of its renditions (``outputs.parts.plan``), each written into the
+  job's folder, then its packaging (the master playlist and the MPD from the parts' own);
+  a job of MP4 files alone needs none and completes with its last part.
 
 A part waits as ``<job>#<i>`` or ``<job>#merge`` with its job's arrival time, so it keeps its
-job's place in the queue. The merge waits once the last chunk is uploaded; the job completes
-when the merge has uploaded the output (EV7), and its chunks are then deleted.
+job's place in the queue. The merge waits once the last part is uploaded; the job completes
+when the merge has uploaded the output (EV7), and what only the merge needed is then deleted.
 """
 
 from __future__ import annotations
 
-from dacirco.domain import Job, JobState, Task, chunk_name
+from dacirco.domain import Job, JobState, Task, chunk_name, output_name
+from dacirco.outputs.names import output_dir
+from dacirco.outputs.parts import needs_packaging, partials, plan
 
 from .effects import Delete, Step
 from .state import PartRef, State, part_id
 
 
-def chunk_done(st: State, job: Job, task: Task) -> None:
-    """A chunk is uploaded: when it is the last, the merge waits."""
+def chunk_done(st: State, job: Job, task: Task) -> bool:
+    """A part is uploaded: when it is the last, the merge waits. True when the job has all
+    it needs (the last part of a streaming job that needs no packaging)."""
     if job.state is not JobState.STARTED:
-        return  # failed meanwhile: its chunks are deleted already
+        return False  # failed meanwhile: its parts are deleted already
     st.job(job)
     if task.index not in job.chunks_done:
         job.chunks_done.append(task.index)
+    last = len(job.chunks_done) == job.chunks
+    if last and job.outputs and not needs_packaging(job.outputs):
+        return True  # ``completes`` said so before its upload was logged
     job.progress = len(job.chunks_done) / (job.chunks + 1)
-    if len(job.chunks_done) == job.chunks:
+    if last:
         st.enqueue(part_id(job.id, "merge", 0), PartRef(job.id, "merge", 0))
+    return False
+
+
+def completes(job: Job, task: Task) -> bool:
+    """Whether ``task``'s part is the last one a streaming job without packaging needs."""
+    if not job.outputs or job.state is not JobState.STARTED or needs_packaging(job.outputs):
+        return False
+    return len({*job.chunks_done, task.index}) == job.chunks
 
 
 def merged(out: Step, job: Job) -> None:
-    """The output is there: the chunks go."""
-    out.actions.append(Delete(tuple(chunk_name(job, i) for i in range(1, job.chunks + 1))))
+    """The output is there: the chunks go (a streaming job's: the parts' playlists)."""
+    if job.outputs:
+        folder = output_dir(job.id_video, job.id)
+        parts = plan(job.outputs, bool(job.thumbnails), job.input_height, job.chunks)
+        names = tuple(f"{folder}/{name}" for name in partials(job.outputs, parts))
+    else:
+        names = tuple(chunk_name(job, i) for i in range(1, job.chunks + 1))
+    if names:
+        out.actions.append(Delete(names, files=bool(job.outputs)))
+
+
+def leftovers(job: Job) -> list[str]:
+    """What a split job that failed or was canceled had uploaded: its chunks; a streaming
+    job's folder (through its main file's name)."""
+    if job.outputs:
+        return [output_name(job)] if job.chunks_done else []
+    return [chunk_name(job, i) for i in sorted(job.chunks_done)]
 
 
 def restore_parts(st: State, job: Job) -> None:
@@ -36,5 +70,5 @@ def restore_parts(st: State, job: Job) -> None:
     for i in range(1, job.chunks + 1):
         if i not in job.chunks_done:
             st.enqueue(part_id(job.id, "chunk", i), PartRef(job.id, "chunk", i))
-    if len(job.chunks_done) == job.chunks:
+    if len(job.chunks_done) == job.chunks and (not job.outputs or needs_packaging(job.outputs)):
         st.enqueue(part_id(job.id, "merge", 0), PartRef(job.id, "merge", 0))

@@ -73,7 +73,7 @@ def owned_objects(job: Job) -> list[str]:
     chunks of a split job (deleted once merged, but not when it failed)."""
     if job.reused_from is not None:
         return []
-    names = [chunk_name(job, i) for i in range(1, job.chunks + 1)]
+    names = [] if job.outputs else [chunk_name(job, i) for i in range(1, job.chunks + 1)]
     if job.output or job.timings.get("started") is not None or job.chunks:
         names.append(job.output or output_name(job))
     return names

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import NamedTuple
 
-from dacirco.domain import Job, Node, Task, Worker, WorkerState
+from dacirco.domain import Job, Node, Task, Worker, WorkerState, rendition_parts
+from dacirco.outputs.parts import most_parts, share
 from dacirco.policies.base import ClusterView, JobView, NodeView, WorkerView, idle_age
 from dacirco.policies.stats import maker
 from dacirco.policies.work import P1080, work_units
@@ -59,12 +60,29 @@ def job_work(job: Job) -> float:
     return work_units(job.input_duration, work_pixel_rate(job), job.speed._value_)
 
 
+def part_share(job: Job, index: int) -> float:
+    """A part's share of its split job's work: a chunk's 1/K, a group of renditions' by
+    their pixels (``outputs.parts.share``)."""
+    if job.outputs:
+        return share(rendition_parts(job), index)
+    return 1.0 / max(1, job.chunks)
+
+
 def task_work(job: Job, task: Task) -> float:
-    """The encoding work of one task: a chunk's share of its job's, none for a merge."""
+    """The encoding work of one task: a part's share of its job's, none for a merge."""
     if task.part == "merge":
         return 0.0
     work = job_work(job)
-    return work / job.chunks if task.part == "chunk" and job.chunks else work
+    return work * part_share(job, task.index) if task.part == "chunk" and job.chunks else work
+
+
+def _split_into(job: Job) -> int | None:
+    """``JobView.frames`` of a waiting whole job: its frame count, the parts a streaming
+    job's renditions are worth (None: it cannot be split)."""
+    if job.outputs:
+        most = most_parts(job.outputs, bool(job.thumbnails), job.input_height)
+        return most if most >= 2 else None
+    return job.input_frames if job.input_fps else None
 
 
 def _settler(ref: weakref.ref[Views]) -> Callable[[], None]:
@@ -295,8 +313,11 @@ class Views:
         if view is not None:
             return view
         job = self.jobs[ref.job_id if ref else key]
-        duration = job.input_duration
-        if ref is not None and ref.kind == "chunk" and duration:
+        duration, rate = job.input_duration, work_pixel_rate(job)
+        if ref is not None and ref.kind == "chunk" and job.outputs:
+            # A group of renditions: the whole movie, at its renditions' share of the pixels.
+            rate = (rate or P1080) * part_share(job, ref.index)
+        elif ref is not None and ref.kind == "chunk" and duration:
             duration = duration / max(1, job.chunks)
         elif ref is not None:
             duration = None if ref.kind == "merge" else duration
@@ -309,10 +330,10 @@ class Views:
             job.attempts,
             duration,
             job.input_size if ref is None else None,
-            work_pixel_rate(job),
+            rate,
             ref.kind if ref else None,
             ref.job_id if ref else None,
-            job.input_frames if ref is None and job.input_fps else None,
+            _split_into(job) if ref is None else None,
             job.priority,
             self.rank(job) if job.priority else None,
         )

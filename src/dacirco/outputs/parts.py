@@ -208,3 +208,15 @@ def owns(outputs: list[dict[str, Any]], parts: list[list[Unit]], n: int, name: s
         ):
             return True
     return False
+
+
+def made_by(
+    outputs: list[dict[str, Any]], parts: list[list[Unit]], kind: str, n: int, name: str
+) -> bool:
+    """Whether file ``name`` of the job's folder is one a task of ``kind`` makes: every file
+    (the whole job), part ``n``'s (a chunk), the packaged playlists (a merge)."""
+    if kind == "chunk":
+        return owns(outputs, parts, n, name)
+    if kind == "merge":
+        return name in packaged(outputs)
+    return True

@@ -31,7 +31,9 @@ class JobView:
     input_pixel_rate: float | None = None
     part: str | None = None  # None: a whole job; "chunk" or "merge": a part of a split job
     parent_id: str | None = None  # the split job a part belongs to
-    frames: int | None = None  # a whole job that can be split: its frame count (else None)
+    # A whole job that can be split: its frame count; a streaming job: the parts its
+    # renditions are worth (outputs.parts.most_parts); else None. The most chunks it takes.
+    frames: int | None = None
     priority: int = 0  # -50..50, higher first
     # The arrival time its priority stands for: received_at - priority x the core's aging
     # (None: received_at). The queue's order; a policy's own order ages jobs from it.

@@ -39,6 +39,7 @@ from dacirco.worker.ffmpeg import (
     warm_up,
 )
 from dacirco.worker.ladder import run_streaming
+from dacirco.worker.packaging import run_package
 from dacirco.worker.parts import encode_part
 from dacirco.worker.quality import task_quality
 from dacirco.worker.samples import SamplePusher
@@ -307,6 +308,10 @@ class Agent:
     async def _execute(self, spec: TaskSpec, channel: TaskChannel, work: Path) -> None:
         what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"
         log.info("task %s: %s, %s", spec.task_id, what, spec.codec)
+        assert self._store is not None
+        if spec.outputs and spec.kind == "merge":  # a ladder's packaging reads no input
+            await run_package(spec, channel, work, self._store, self._retries)
+            return
         timings: dict[str, float] = {}
         await channel.send(TaskReport(step="started"))
 
@@ -314,7 +319,6 @@ class Agent:
         source = "input" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
         target = "output.mp4"
         started = time.monotonic()
-        assert self._store is not None
         size = await download(
             self._store, spec.input_url, work / source, check=channel.check, **self._retries
         )
@@ -325,7 +329,6 @@ class Agent:
         info = await asyncio.to_thread(probe_input, work / source)
         timings["probe"] = time.monotonic() - started
         if spec.outputs:
-            assert self._store is not None
             await run_streaming(spec, channel, work / source, info, self._store, self._retries)
             return
         if spec.kind != "whole":

@@ -7,17 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from dacirco.outputs.names import DASH_MANIFEST, FILE_NAME_RE, MASTER_PLAYLIST, rendition_file
+from dacirco.outputs.names import FILE_NAME_RE, rendition_file
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
 from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
+from dacirco.worker.pieces import Piece, as_piece, pieces
 from dacirco.worker.quality import measure_outputs
 from dacirco.worker.thumbnails import make_thumbnails
 from dacirco.worker.transfer import upload
@@ -74,7 +75,7 @@ def _keyframes(segment: float, fps: float | None) -> list[str]:
 
 def build_streaming_command(
     source: Path | str,
-    out: OutputSpec,
+    what: OutputSpec | Piece,
     *,
     speed: str,
     threads: int = 0,
@@ -83,9 +84,12 @@ def build_streaming_command(
     input_format: str | None = None,
     ffmpeg: str | None = None,
 ) -> list[str]:
-    """The ffmpeg command that writes ``out``'s files into the current directory."""
-    video = [r for r in out.renditions if r.video_bitrate is not None]
-    if not has_audio and any(r.video_bitrate is None for r in out.renditions):
+    """The ffmpeg command that writes the files of ``what`` (an output, or a part's piece of
+    one) into the current directory."""
+    piece = as_piece(what)
+    out, items = piece.out, piece.items
+    video = [r for _, r in items if r.video_bitrate is not None]
+    if not has_audio and any(r.video_bitrate is None for _, r in items):
         raise TranscodeError("an audio-only rendition was asked for, and the input has no audio")
     cmd = [*ffmpeg_head(ffmpeg), *input_args(source, input_format)]
     if video:
@@ -93,13 +97,13 @@ def build_streaming_command(
     if threads > 0:
         cmd += ["-threads", str(threads)]
     if out.container is Container.MP4:
-        return cmd + _mp4_outputs(out, speed, has_audio)
+        return cmd + _mp4_outputs(items, speed, has_audio)
     maps: list[str] = []
     options: list[str] = []
     streams: list[str] = []  # var_stream_map entries (HLS), one per rendition
     audio_rates: list[int] = []  # DASH: one audio representation per distinct bitrate
     v = 0
-    for r in out.renditions:
+    for index, r in items:
         entry = []
         if r.video_bitrate is not None:
             maps += ["-map", f"[v{v}]"]
@@ -121,12 +125,13 @@ def build_streaming_command(
                 "2",
             ]
             entry.append(f"a:{a}")
-        streams.append(",".join(entry))
+        streams.append(",".join([*entry, f"name:{index}"]))
     cmd += [*maps, *options, *_keyframes(out.segment_seconds, fps)]
     cmd += ["-progress", "pipe:1", "-nostats"]
     if out.container is Container.HLS:
+        # A variant's files are named by its rendition's index in the output (``name:``);
         # ffmpeg leaves %v as is in the init file's name when there is one variant.
-        init = "hls-%v-init.mp4" if len(streams) > 1 else "hls-0-init.mp4"
+        init = "hls-%v-init.mp4" if len(streams) > 1 else f"hls-{items[0][0]}-init.mp4"
         return [
             *cmd,
             "-f", "hls",
@@ -136,7 +141,7 @@ def build_streaming_command(
             "-hls_flags", "independent_segments",
             "-hls_segment_filename", "hls-%v-%05d.m4s",
             "-hls_fmp4_init_filename", init,
-            "-master_pl_name", MASTER_PLAYLIST,
+            "-master_pl_name", piece.master,
             "-var_stream_map", " ".join(streams),
             "hls-%v.m3u8",
         ]  # fmt: skip
@@ -148,17 +153,19 @@ def build_streaming_command(
         "-use_template", "1",
         "-use_timeline", "1",
         "-adaptation_sets", " ".join(f"id={i},{s}" for i, s in enumerate(sets)),
-        "-init_seg_name", "dash-$RepresentationID$-init.m4s",
-        "-media_seg_name", "dash-$RepresentationID$-$Number%05d$.m4s",
-        DASH_MANIFEST,
+        "-init_seg_name", f"{piece.dash}$RepresentationID$-init.m4s",
+        "-media_seg_name", f"{piece.dash}$RepresentationID$-$Number%05d$.m4s",
+        piece.manifest,
     ]  # fmt: skip
 
 
-def _mp4_outputs(out: OutputSpec, speed: str, has_audio: bool) -> list[str]:
+def _mp4_outputs(
+    items: tuple[tuple[int, Rendition], ...], speed: str, has_audio: bool
+) -> list[str]:
     """One file per rendition, each with its own maps and encoder options."""
     args: list[str] = []
     v = 0
-    for i, r in enumerate(out.renditions):
+    for i, r in items:
         if r.video_bitrate is not None:
             args += ["-map", f"[v{v}]", *_video_options(0, r, speed)]
             v += 1
@@ -169,7 +176,7 @@ def _mp4_outputs(out: OutputSpec, speed: str, has_audio: bool) -> list[str]:
 
 
 async def encode_outputs(
-    outputs: list[OutputSpec],
+    outputs: Sequence[OutputSpec | Piece],
     source: Path,
     folder: Path,
     info: InputInfo,
@@ -181,7 +188,7 @@ async def encode_outputs(
     deadline: float | None,
     on_progress: Callable[[float], Awaitable[None]],
 ) -> None:
-    """Every output's files in ``folder``, one ffmpeg run per container."""
+    """Every output's (or piece's) files in ``folder``, one ffmpeg run per container."""
     folder.mkdir(parents=True, exist_ok=True)
     for k, out in enumerate(outputs):
 
@@ -238,12 +245,14 @@ async def run_streaming(
     store: httpx.AsyncClient,
     retries: dict[str, Any],
 ) -> None:
-    """A streaming task once its input is downloaded: encoded, then every file uploaded."""
+    """A streaming task once its input is downloaded: encoded (every rendition, or a part's),
+    then every file uploaded."""
     assert spec.outputs is not None
     folder = source.parent / "outputs"
     started = time.monotonic()
+    made = pieces(spec)
     await encode_outputs(
-        spec.outputs,
+        made,
         source,
         folder,
         info,
@@ -267,7 +276,7 @@ async def run_streaming(
     quality = None
     if spec.quality:
         quality = await measure_outputs(
-            spec.outputs,
+            made,
             source,
             folder,
             has_audio=info.audio_codec is not None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from dacirco.outputs.names import rendition_file
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
 from dacirco.protocol import QualityReport, RenditionQuality, TaskSpec
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, run_ffmpeg
+from dacirco.worker.pieces import Piece, as_piece
 
 VMAF_MODEL = "version=vmaf_v0.6.1"  # built into libvmaf: nothing to download
 SCORED_PER_SECOND = 2  # frames scored per second of movie (every frame is decoded)
@@ -53,21 +55,24 @@ def _segments(folder: Path, init: str, prefix: str) -> tuple[Path, ...]:
     return (folder / init, *segments)
 
 
-def targets(out: OutputSpec, folder: Path, has_audio: bool) -> list[Target]:
-    """The video renditions of ``out`` as ``worker.ladder`` names their files in ``folder``:
-    MP4 one file each; HLS variant ``i`` (one per rendition); DASH representation = the
-    output stream's index (video and audio streams counted in map order)."""
+def targets(what: OutputSpec | Piece, folder: Path, has_audio: bool) -> list[Target]:
+    """The video renditions of an output (or a part's piece of one) as ``worker.ladder``
+    names their files in ``folder``: MP4 one file each; HLS variant ``i`` (its rendition's
+    index); DASH representation = the output stream's index (video and audio streams
+    counted in map order), after the piece's prefix."""
+    piece = as_piece(what)
+    out, dash = piece.out, piece.dash
     found: list[Target] = []
     stream = 0  # DASH: the output stream index of the next map
     audio_rates: list[int] = []
-    for i, r in enumerate(out.renditions):
+    for i, r in piece.items:
         if r.video_bitrate is not None:
             if out.container is Container.MP4:
                 files: tuple[Path, ...] = (folder / rendition_file(r.model_dump(), i),)
             elif out.container is Container.HLS:
                 files = _segments(folder, f"hls-{i}-init.mp4", f"hls-{i}-")
             else:
-                files = _segments(folder, f"dash-{stream}-init.m4s", f"dash-{stream}-")
+                files = _segments(folder, f"{dash}{stream}-init.m4s", f"{dash}{stream}-")
             found.append(Target(out.container.value, i + 1, r, files))
             stream += 1
         rate = r.audio_bitrate if has_audio else None
@@ -178,7 +183,7 @@ async def measure(
 
 
 async def measure_outputs(
-    outputs: list[OutputSpec],
+    outputs: Sequence[OutputSpec | Piece],
     source: Path,
     folder: Path,
     *,
@@ -197,7 +202,7 @@ async def measure_outputs(
         figures += await measure(
             source,
             found,
-            work / out.container.value,
+            work / as_piece(out).out.container.value,
             fps=fps,
             threads=threads,
             input_format=input_format,
