@@ -31,19 +31,10 @@ from dacirco.worker.channel import (
     TaskGone,
     Unauthorized,
 )
-from dacirco.worker.ffmpeg import (
-    TranscodeError,
-    build_command,
-    probe_input,
-    run_ffmpeg,
-    warm_up,
-)
-from dacirco.worker.ladder import run_streaming
-from dacirco.worker.packaging import run_package
-from dacirco.worker.parts import encode_part
-from dacirco.worker.quality import task_quality
+from dacirco.worker.execute import execute
+from dacirco.worker.ffmpeg import TranscodeError, warm_up
 from dacirco.worker.samples import SamplePusher
-from dacirco.worker.transfer import StorageError, download, upload
+from dacirco.worker.transfer import StorageError
 
 log = logging.getLogger("dacirco.worker")
 
@@ -306,82 +297,9 @@ class Agent:
                 shutil.rmtree(work, ignore_errors=True)
 
     async def _execute(self, spec: TaskSpec, channel: TaskChannel, work: Path) -> None:
-        what = f"{spec.input_name} -> {spec.output_name}, {spec.bitrate_kbps} kbit/s, {spec.speed}"
-        log.info("task %s: %s, %s", spec.task_id, what, spec.codec)
         assert self._store is not None
-        if spec.outputs and spec.kind == "merge":  # a ladder's packaging reads no input
-            await run_package(spec, channel, work, self._store, self._retries)
-            return
-        timings: dict[str, float] = {}
-        await channel.send(TaskReport(step="started"))
-
-        suffix = Path(spec.input_name).suffix
-        source = "input" + (suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else "")
-        target = "output.mp4"
-        started = time.monotonic()
-        size = await download(
-            self._store, spec.input_url, work / source, check=channel.check, **self._retries
-        )
-        timings["download"] = time.monotonic() - started
-        await channel.send(TaskReport(step="downloaded", seconds=timings["download"], bytes=size))
-
-        started = time.monotonic()
-        info = await asyncio.to_thread(probe_input, work / source)
-        timings["probe"] = time.monotonic() - started
-        if spec.outputs:
-            await run_streaming(spec, channel, work / source, info, self._store, self._retries)
-            return
-        if spec.kind != "whole":
-            await encode_part(
-                spec, work / source, work / target, info, channel, self._store, self._retries
-            )
-            timings["transcode"] = time.monotonic() - started
-            quality = await task_quality(spec, work / source, work / target, info)
-            report = TaskReport(step="transcoded", seconds=timings["transcode"], quality=quality)
-            await channel.send(report)
-            await self._upload(spec, channel, work / target, timings)
-            return
-        cmd = build_command(
-            source,
-            target,
-            bitrate_kbps=spec.bitrate_kbps,
-            speed=spec.speed,
-            codec=spec.codec,
-            threads=spec.threads,
-            audio_codec=info.audio_codec,
-            input_format=info.format_name,
-        )
-        started = time.monotonic()
-        await run_ffmpeg(
-            cmd,
-            spec.input_duration or info.duration,
-            spec.deadline_seconds,
-            channel.on_progress,
-            cwd=work,
-        )
-        timings["transcode"] = time.monotonic() - started
-        quality = await task_quality(spec, work / source, work / target, info)
-        report = TaskReport(step="transcoded", seconds=timings["transcode"], quality=quality)
-        await channel.send(report)
-        if self._samples is not None:
-            self._samples.flush_soon()  # the transcode's samples, while the upload runs
-
-        await self._upload(spec, channel, work / target, timings)
-
-    async def _upload(
-        self, spec: TaskSpec, channel: TaskChannel, path: Path, timings: dict[str, float]
-    ) -> None:
-        assert self._store is not None
-        started = time.monotonic()
-        url = await channel.upload_url()
-        size = await upload(self._store, path, url, check=channel.check, **self._retries)
-        timings["upload"] = time.monotonic() - started
-        await channel.send(TaskReport(step="uploaded", seconds=timings["upload"], bytes=size))
-        log.info("task %s (%s) done: %s", spec.task_id, spec.kind, _timings(timings))
-
-
-def _timings(timings: dict[str, float]) -> str:
-    return ", ".join(f"{step} {seconds:.3f} s" for step, seconds in timings.items())
+        flush = self._samples.flush_soon if self._samples is not None else None
+        await execute(spec, channel, work, self._store, self._retries, flush)
 
 
 def _describe(resp: httpx.Response) -> str:
