@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import av
 import httpx
@@ -61,6 +61,19 @@ def measure(path: Path) -> list[tuple[int, int, float, float, int]]:
             cc = stream.codec_context
             rows.append((cc.width, cc.height, seconds, kbps, keys))
     return rows
+
+
+def run_job(api: httpx.Client, body: dict[str, Any]) -> tuple[float, dict[str, Any], Any]:
+    """Submit ``body``, wait for its end: the wall time, the job, its outputs' listing."""
+    started = time.monotonic()
+    job_id = api.post("/jobs", json=body).raise_for_status().json()
+    while (state := api.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
+        time.sleep(0.2)
+    wall = time.monotonic() - started
+    job = api.get(f"/jobs/{job_id}").json()
+    if state != "Completed":
+        raise SystemExit(f"job failed: {job['error']}")
+    return wall, job, api.get(f"/jobs/{job_id}/outputs").json()
 
 
 def print_quality(job: dict, wall: float) -> None:
@@ -102,15 +115,7 @@ def main(
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as api:
             body = {"id_video": movie, "preset": preset, "speed": speed, "quality": quality}
-            started = time.monotonic()
-            job_id = api.post("/jobs", json=body).raise_for_status().json()
-            while (state := api.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
-                time.sleep(0.5)
-            wall = time.monotonic() - started
-            job = api.get(f"/jobs/{job_id}").json()
-            if state != "Completed":
-                raise SystemExit(f"job failed: {job['error']}")
-            listing = api.get(f"/jobs/{job_id}/outputs").json()
+            wall, job, listing = run_job(api, body)
         url = next(iter(listing["playlists"].values()))
         played = workdir / "played.mkv"
         cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", url,

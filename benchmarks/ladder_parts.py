@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -45,7 +44,7 @@ from dacirco.service import build
 from dacirco.service_config import ServiceConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ladder import measure
+from ladder import measure, run_job
 
 console = Console()
 
@@ -65,15 +64,7 @@ def run(
     policy = RightSize(split_work=0.0 if parts > 1 else float("inf"), max_chunks=parts)
     app, _ = build(options, policy)
     with serve_in_thread(app, port) as url, httpx.Client(base_url=url, timeout=30) as api:
-        started = time.monotonic()
-        job_id = api.post("/jobs", json=body).raise_for_status().json()
-        while (state := api.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
-            time.sleep(0.2)
-        wall = time.monotonic() - started
-        job = api.get(f"/jobs/{job_id}").json()
-        if state != "Completed":
-            raise SystemExit(f"job failed: {job['error']}")
-        listing = api.get(f"/jobs/{job_id}/outputs").json()
+        wall, job, listing = run_job(api, body)
         played = play(work, listing)  # while the service serves it
     rendition_table(played, job, "whole" if parts == 1 else f"{parts} parts + packaging")
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
