@@ -113,6 +113,14 @@ def test_an_hls_ladder_in_parts_plays_as_one(svc, movie, tmp_path) -> None:  # n
     ]
     assert all(0 < r["vmaf"] <= 100 for r in figures)
     assert len([e for e in seen if e["code"] == "EV21"]) == len(LADDER)
+    # What each part made, in the job's figures and on its dashboard page.
+    made = [a["renditions"] for a in job["figures"]["attempts"] if a["part"] == "chunk"]
+    assert sorted(map(tuple, made)) == [
+        ("hls 432p", "hls 360p"), ("hls 540p", "thumbnails"), ("hls 720p",)
+    ]  # fmt: skip
+    page = client.get(f"/ui/jobs/{job['id']}")
+    assert page.status_code == 200 and "part 1: hls 720p" in page.text
+    assert "packaging" in page.text
 
 
 def test_a_dash_ladder_in_parts_plays_as_one(svc, movie, tmp_path) -> None:  # noqa: F811

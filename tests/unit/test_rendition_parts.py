@@ -300,3 +300,17 @@ def test_packaging_puts_every_representation_in_one_mpd_with_its_own_files() -> 
     assert inits == ["dash-p1-0-init.m4s", "dash-p2-1-init.m4s", "dash-p2-0-init.m4s"]
     ids = [r.get("id") for r in root.iter(f"{MPD}Representation")]
     assert len(set(ids)) == len(ids) == 4
+
+
+def test_a_jobs_figures_say_what_each_part_made(cores: list[Core]) -> None:
+    from dacirco.api.job_figures import job_figures
+
+    policy = Scripted()
+    core = new_core(cores, policy, max_workers=4)
+    core.handle(Submitted(streaming_job(thumbnails=True)), 0.0)
+    split_and_start(core, policy, 3)
+    st = core.state
+    job = st.jobs["j1"]
+    tasks = [st.tasks[t] for t in st.job_tasks["j1"]]
+    made = [a.renditions for a in job_figures(job, tasks, st.workers, 2.0).attempts]
+    assert made == [["hls 720p"], ["hls 540p", "thumbnails"], ["hls 432p", "hls 360p"]]

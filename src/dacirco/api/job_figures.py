@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from dacirco.controller.events import iso
-from dacirco.domain import Job, Task, TaskState, Worker
+from dacirco.domain import Job, Task, TaskState, Worker, rendition_parts
+from dacirco.outputs.parts import Unit, label
 
 STEPS = (("download", "started", "downloaded"), ("transcode", "downloaded", "transcoded"))
 STEPS += (("upload", "transcoded", "uploaded"),)
@@ -18,6 +19,11 @@ class Attempt(BaseModel):
     task_id: str
     part: str = Field(description="whole, chunk or merge")
     index: int = Field(0, description="a chunk's index, 1..chunks")
+    renditions: list[str] | None = Field(
+        None,
+        description="a part of a streaming job split by its renditions: what it makes "
+        "(e.g. 'hls 720p', 'thumbnails'); its merge packages them",
+    )
     worker_id: str
     worker: str = Field(description="the worker's name")
     flavor: str
@@ -63,10 +69,17 @@ def _seconds(task: Task, first: str, last: str) -> float | None:
     return None
 
 
+def _made(job: Job, plan: list[list[Unit]] | None, task: Task) -> list[str] | None:
+    if plan is None or task.part != "chunk" or not 1 <= task.index <= len(plan):
+        return None
+    return [label(job.outputs or [], unit) for unit in plan[task.index - 1]]
+
+
 def job_figures(
     job: Job, tasks: Sequence[Task], workers: dict[str, Worker], now: float
 ) -> JobFigures:
     attempts, core_seconds = [], 0.0
+    plan = rendition_parts(job) if job.outputs and job.chunks else None
     for task in tasks:
         worker = workers.get(task.worker_id)
         if worker is None:
@@ -80,6 +93,7 @@ def job_figures(
                 task_id=task.id,
                 part=task.part or "whole",
                 index=task.index,
+                renditions=_made(job, plan, task),
                 worker_id=worker.id,
                 worker=worker.name,
                 flavor=worker.flavor.name,

@@ -220,3 +220,15 @@ def made_by(
     if kind == "merge":
         return name in packaged(outputs)
     return True
+
+
+def label(outputs: list[dict[str, Any]], unit: Unit) -> str:
+    """A unit in a few words: ``hls 720p``, ``dash audio 128k``, ``thumbnails``."""
+    if unit.output == THUMBNAILS:
+        return "thumbnails"
+    out = outputs[unit.output]
+    r = out["renditions"][unit.rendition]
+    if not r.get("video_bitrate"):
+        return f"{out['container']} audio {r.get('audio_bitrate')}k"
+    height = f"{r['height']}p" if r.get("height") else "source"
+    return f"{out['container']} {height}"

@@ -128,6 +128,10 @@ def timeline(job: JobPublic) -> dict[str, Any]:
     lanes.append({"name": "request", "bars": [b for b in [queue] if b]})
     for a in attempts:
         name = a.part if a.part != "chunk" else f"chunk {a.index}"
+        if a.renditions:  # a part of a ladder: its renditions
+            name = f"part {a.index}: {', '.join(a.renditions)}"
+        elif a.part == "merge" and job.outputs:
+            name = "packaging"
         begin, finish = t(a.assigned), t(a.ended) or end
         bars = [bar(begin, finish, a.state.lower(), f"{a.worker} ({a.state})")]
         lanes.append({"name": name, "bars": [b for b in bars if b], "attempt": a})
