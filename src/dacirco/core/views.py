@@ -312,7 +312,8 @@ class Views:
             work_pixel_rate(job),
             ref.kind if ref else None,
             ref.job_id if ref else None,
-            job.input_frames if ref is None and job.input_fps else None,
+            # A streaming job is encoded whole (core.decide): no frames to split it by.
+            job.input_frames if ref is None and job.input_fps and job.outputs is None else None,
             job.priority,
             self.rank(job) if job.priority else None,
         )
