@@ -42,7 +42,7 @@ from dacirco.worker.ladder import build_streaming_command
 from dacirco.worker.quality import measure_outputs
 from dacirco.worker.thumbnails import build_thumbnails_command
 
-console = Console()
+console = Console(width=150)
 THREADS = 2  # a small worker's -threads
 CLASSIC_KBPS = 4000  # the middle of the classic requests' 500..8000
 
