@@ -92,7 +92,7 @@ def lower_bound(
     cpus = datacenter.cpus  # a sum over the nodes: once, not once per job
     cores = [f.cpus for f in flavors]
     transcode = models.transcode.seconds
-    bases: dict[tuple[int, str, str], list[tuple[int, float]]] = {}
+    bases: dict[tuple[int, str, str, int], list[tuple[int, float]]] = {}
     for job in jobs:
         key = (id(job.movie), job.codec, job.speed, id(job.ladder))
         per_flavor = bases.get(key)

@@ -117,6 +117,7 @@ def core_job(job: SimJob) -> Job:
 
 
 def ladder_job(job: SimJob) -> Job:
+    """A streaming job: the preset's fields as ``sim.ladder.LadderMix.ladder`` fitted them."""
     ladder, m = job.ladder, job.movie
     assert ladder is not None
     return Job(
