@@ -230,9 +230,10 @@ class _Draws:
         self.uploads = uploads
         self.priorities = draw_priorities(priorities, len(requests), seed)
         self.ladders = draw_ladders(movies, ladder, seed)
-        for i, lad in enumerate(self.ladders):
-            if lad is not None:
-                uploads[i] = lad.upload_seconds(movies[i].duration, transfer)
+        if ladder is not None and ladder.share > 0:  # a ladder uploads its folder's files
+            for i, lad in enumerate(self.ladders):
+                if lad is not None:
+                    uploads[i] = lad.upload_seconds(movies[i].duration, transfer)
 
     def offered_load(self, flavor: str, capacity: float) -> float:
         """:func:`offered_load` of these jobs."""
