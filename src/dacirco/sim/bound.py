@@ -26,13 +26,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dacirco.analytics.figures import percentile
 from dacirco.domain import FLAVORS, Flavor
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
-from dacirco.sim.workload import SimJob
+from dacirco.sim.workload import SimJob, transcode_s
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,18 @@ def lower_bound(
     cpus = datacenter.cpus  # a sum over the nodes: once, not once per job
     cores = [f.cpus for f in flavors]
     transcode = models.transcode.seconds
-    bases: dict[tuple[int, str, str], list[tuple[int, float]]] = {}
+    bases: dict[tuple[int, str, str, int], list[tuple[int, float]]] = {}
     for job in jobs:
-        key = (id(job.movie), job.codec, job.speed)
+        key = (id(job.movie), job.codec, job.speed, id(job.ladder))
         per_flavor = bases.get(key)
         if per_flavor is None:
-            per_flavor = bases[key] = [
-                (c, transcode(job.movie, job.codec, job.speed, c)) for c in cores
-            ]
+            if job.ladder is not None:  # its encoding step without the job's own noise
+                one = replace(job, noise=1.0)
+                per_flavor = bases[key] = [(c, transcode_s(one, models, c)) for c in cores]
+            else:
+                per_flavor = bases[key] = [
+                    (c, transcode(job.movie, job.codec, job.speed, c)) for c in cores
+                ]
         noise, up = job.noise, job.upload_s
         head = job.dispatch_s + job.download_s
         best = work = encode = math.inf

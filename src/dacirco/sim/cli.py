@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -84,6 +85,31 @@ ReuseOpt = Annotated[
         "counted apart)",
     ),
 ]
+LadderShare = Annotated[
+    float,
+    typer.Option(
+        help="share of requests (0..1) that ask for --ladder-preset instead of one MP4, drawn "
+        "from the seed",
+    ),
+]
+LadderPreset = Annotated[
+    str,
+    typer.Option(
+        help="the shipped preset ladder requests ask for: hls-ladder, dash-ladder, mp4-720p or "
+        "audio (fitted to each movie's height, as the service does)",
+    ),
+]
+LadderQuality = Annotated[
+    bool,
+    typer.Option(
+        "--ladder-quality/--no-ladder-quality",
+        help="ladder requests measure their quality (VMAF, PSNR, SSIM)",
+    ),
+]
+LadderThumbnails = Annotated[
+    float | None,
+    typer.Option(help="ladder requests make thumbnails, one every N seconds (1..60)"),
+]
 PriorityAging = Annotated[
     float, typer.Option(help="seconds of waiting worth one priority level (the core's aging)")
 ]
@@ -125,6 +151,10 @@ SIM_OPTIONS = {
     "priority_aging": PriorityAging,
     "repeats": Repeats,
     "reuse": ReuseOpt,
+    "ladder_share": LadderShare,
+    "ladder_preset": LadderPreset,
+    "ladder_quality": LadderQuality,
+    "ladder_thumbnails": LadderThumbnails,
 }
 
 
@@ -193,6 +223,8 @@ def simulate(
         meta["priorities"] = options.priorities
     if options.repeats:
         meta["repeats"] = options.repeats
+    if setup.ladder is not None:
+        meta["ladder"] = asdict(setup.ladder)
     t0 = time.perf_counter()
     result = setup.run(policy, sim_jobs, seed, log=event_log is not None, meta=meta)
     wall = time.perf_counter() - t0

@@ -16,6 +16,7 @@ from dacirco.analytics.figures import Figures, Stats, figures, stats
 from dacirco.analytics.run import JobSpan, RunData
 from dacirco.sim.bound import Bound, lower_bound
 from dacirco.sim.cluster import DataCenter
+from dacirco.sim.ladder import LadderMix
 from dacirco.sim.models import Models
 from dacirco.sim.oracle import ORACLE, Oracle
 from dacirco.sim.run import SimConfig, SimResult, Simulation
@@ -57,6 +58,7 @@ class Setup:
     params: dict[str, float] = field(default_factory=dict)  # the generator's parameters
     priorities: Priorities = ()  # the jobs' mix of priorities; (): every job at 0
     repeats: float = 0.0  # share of requests that repeat an earlier one (with_repeats)
+    ladder: LadderMix | None = None  # a share of the requests ask for a preset (sim.ladder)
 
     def workload(self, workload: str, seed: int) -> tuple[list[SimJob], float]:
         """The jobs of ``workload`` for ``seed``, and their offered load rho.
@@ -75,6 +77,7 @@ class Setup:
             self.datacenter.cpus,
             load,
             self.priorities,
+            self.ladder,
         )
 
     def bound(self, jobs: Sequence[SimJob]) -> Bound:

@@ -18,6 +18,7 @@ from dacirco.domain import FLAVORS
 from dacirco.sim.calibrate import Calibration
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
+from dacirco.sim.ladder import LadderMix
 from dacirco.sim.models import Models, check_runtime
 from dacirco.sim.run import SimConfig
 from dacirco.sim.workload import CatalogShape, parse_priorities
@@ -28,6 +29,7 @@ def _defaults(config: type) -> dict[str, Any]:
 
 
 _SIM, _SETUP, _CATALOG = _defaults(SimConfig), _defaults(Setup), _defaults(CatalogShape)
+_LADDER = _defaults(LadderMix)
 _NODE = DataCenter.reference().nodes[0]
 # The fields of SimConfig these options set (the policy is each run's own).
 KNOBS = (
@@ -66,6 +68,10 @@ class SimOptions:
     priority_aging: float = _SIM["priority_aging"]  # seconds of waiting worth one level
     repeats: float = _SETUP["repeats"]  # share of requests repeating an earlier one
     reuse: bool = _SIM["reuse"]  # identical requests share one output, as in the service
+    ladder_share: float = _LADDER["share"]  # share of requests asking for a preset
+    ladder_preset: str = _LADDER["preset"]  # the shipped preset they ask for
+    ladder_quality: bool = _LADDER["quality"]  # they measure their quality
+    ladder_thumbnails: float | None = _LADDER["thumbnails"]  # thumbnails every N s (None: none)
 
     def setup(self) -> Setup:
         """What every run of these options starts from; a ``ValueError`` naming what cannot
@@ -87,6 +93,9 @@ class SimOptions:
             raise ValueError(f"--priority-aging {self.priority_aging}: must be a number >= 0")
         if not 0.0 <= self.repeats <= 1.0:
             raise ValueError(f"--repeats {self.repeats}: must be a share in 0..1")
+        mix = LadderMix(
+            self.ladder_share, self.ladder_preset, self.ladder_quality, self.ladder_thumbnails
+        ).check()
         return Setup(
             datacenter=datacenter,
             config=SimConfig(**{knob: getattr(self, knob) for knob in KNOBS}),
@@ -97,4 +106,5 @@ class SimOptions:
             params=dict(self.params),
             priorities=priorities,
             repeats=self.repeats,
+            ladder=mix if mix.share > 0 else None,
         )

@@ -96,8 +96,8 @@ class Oracle:
         return service_s(job, self.models, self._cores())
 
     def chunks_for(self, job: SimJob) -> int:
-        if not self.split or self.median_s <= 0:
-            return 1
+        if not self.split or self.median_s <= 0 or job.ladder is not None:
+            return 1  # the core encodes a streaming job whole
         return max(1, min(MAX_CHUNKS, math.ceil(self._whole_s(job) / self.median_s)))
 
     def _part_s(self, job_id: str, now: float) -> float:

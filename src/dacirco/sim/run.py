@@ -95,8 +95,11 @@ class SimResult:
 
 
 def core_job(job: SimJob) -> Job:
-    """A simulated request as the controller would have stored it."""
+    """A simulated request as the controller would have stored it (a ladder job with the
+    fields ``controller.submissions.new_job`` gives it, ``sim.ladder``)."""
     m = job.movie
+    if job.ladder is not None:
+        return ladder_job(job)
     return Job(
         id=job.id,
         id_video=m.name,
@@ -110,6 +113,32 @@ def core_job(job: SimJob) -> Job:
         input_pixel_rate=m.pixel_rate,
         input_fps=m.fps,
         input_frames=max(1, round(m.duration * m.fps)),
+    )
+
+
+def ladder_job(job: SimJob) -> Job:
+    """A streaming job: the preset's fields as ``sim.ladder.LadderMix.ladder`` fitted them."""
+    ladder, m = job.ladder, job.movie
+    assert ladder is not None
+    return Job(
+        id=job.id,
+        id_video=m.name,
+        bitrate=ladder.bitrate,
+        speed=Speed(job.speed),
+        received_at=job.arrival,
+        codec=Codec(job.codec),
+        priority=job.priority,
+        preset=ladder.preset,
+        outputs=ladder.outputs,
+        quality=ladder.quality,
+        thumbnails=ladder.thumbnails,
+        input_size=m.size_bytes,
+        input_duration=m.duration,
+        input_pixel_rate=m.pixel_rate,
+        input_fps=m.fps,
+        input_frames=max(1, round(m.duration * m.fps)),
+        input_height=ladder.input_height,
+        work_share=ladder.work_share,
     )
 
 

@@ -9,12 +9,19 @@
 
 The constants are measured on this machine by ``benchmarks/chunked.py`` (see
 docs/simulator.md); they are small next to a transcode, which is what makes splitting pay.
+
+A streaming job (``SimJob.ladder``) splits by renditions, not by time (``outputs.parts``): part
+``n`` of ``k`` decodes the whole input and encodes its group of renditions (``Ladder.part_of``,
+its seconds from ``sim.ladder_time``), uploads its files; the packaging part reads the parts'
+playlists and writes the master playlist or the MPD (``PACKAGING_S``, a few small files).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from dacirco.outputs.parts import partials
+from dacirco.sim.ladder_time import PACKAGING_S
 from dacirco.sim.models import Models, Movie, TransferModel
 from dacirco.sim.workload import SimJob, transcode_s
 
@@ -27,6 +34,10 @@ MERGE_MB_S = 300.0  # stream copy of the joined chunks
 
 def chunk_job(job: SimJob, index: int, chunks: int, models: Models) -> SimJob:
     """Part ``index`` (1..chunks) of ``job``."""
+    if job.ladder is not None:
+        ladder = job.ladder.part_of(index, chunks)
+        upload = ladder.upload_seconds(job.movie.duration, models.transfer)
+        return replace(job, id=f"{job.id}#{index}", ladder=ladder, upload_s=upload)
     m = job.movie
     movie = Movie(f"{m.name}/{chunks}", m.duration / chunks, m.width, m.height, m.fps, m.size_bytes)
     out = TransferModel.output_bytes(m.duration, job.bitrate) / chunks
@@ -35,6 +46,13 @@ def chunk_job(job: SimJob, index: int, chunks: int, models: Models) -> SimJob:
 
 def merge_job(job: SimJob, chunks: int, models: Models, now: float) -> SimJob:
     """The merge of ``job``'s chunks, waiting from ``now``."""
+    if job.ladder is not None:  # packaging: the parts' playlists in, the main one out
+        lad, latency = job.ladder, models.transfer.latency_s
+        groups = [lad.part_of(n, chunks).group for n in range(1, chunks + 1)]
+        download = latency * len(partials(lad.outputs, [list(g) for g in groups]))
+        return replace(
+            job, id=f"{job.id}#merge", arrival=now, download_s=download, upload_s=latency
+        )
     out = TransferModel.output_bytes(job.movie.duration, job.bitrate)
     download = (
         job.download_s
@@ -46,8 +64,10 @@ def merge_job(job: SimJob, chunks: int, models: Models, now: float) -> SimJob:
 
 def work_seconds(job: SimJob, part: str | None, models: Models, cores: int) -> float:
     """The encoding step of a job or of a part, on a worker of ``cores`` cores."""
+    if part == "merge" and job.ladder is not None:
+        return PACKAGING_S
     if part == "merge":
         out = TransferModel.output_bytes(job.movie.duration, job.bitrate)
         return MERGE_FIXED_S + out / (MERGE_MB_S * 1e6)
     seconds = transcode_s(job, models, cores)
-    return seconds + CHUNK_OVERHEAD_S if part == "chunk" else seconds
+    return seconds + CHUNK_OVERHEAD_S if part == "chunk" and job.ladder is None else seconds

@@ -7,7 +7,9 @@ its transfer times here, once, so that every policy and the lower bound see the 
 
 Priorities (``--priorities 50:0.1,0:0.9``) are drawn per job from a generator of their own,
 seeded from the same seed: the jobs with and without them are the same jobs (arrivals, movies,
-noise), only their priorities differ; without them no draw is made.
+noise), only their priorities differ; without them no draw is made. Ladder jobs
+(``--ladder-share``, ``sim.ladder``) are drawn likewise: with a share of 0 the jobs are the
+classic ones exactly.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from dacirco.catalog.generate import AUDIO_KBPS, movie_spec
 from dacirco.domain import FLAVORS, MAX_PRIORITY, MIN_PRIORITY
 from dacirco.scenario.generate import GENERATORS, generate
 from dacirco.scenario.model import Request, read_scenario
+from dacirco.sim.ladder import Ladder, LadderMix, draw_ladders
+from dacirco.sim.ladder_time import group_seconds
 from dacirco.sim.models import Models, Movie, TransferModel
 
 WORKLOADS = tuple(GENERATORS)
@@ -82,6 +86,7 @@ class SimJob:
     download_s: float
     upload_s: float
     priority: int = 0  # MIN_PRIORITY..MAX_PRIORITY, as the request's (higher is served first)
+    ladder: Ladder | None = None  # a streaming job's outputs (bitrate: their sum), or classic
 
 
 def parse_priorities(spec: str) -> Priorities:
@@ -145,10 +150,10 @@ def with_repeats(requests: Sequence[Request], share: float, seed: int) -> list[R
 def distinct(jobs: Sequence[SimJob]) -> list[SimJob]:
     """The jobs that ask for an output no earlier job asked for: with reuse, the only ones
     that need work (the lower bound's jobs)."""
-    seen: set[tuple[str, int, str, str]] = set()
+    seen: set[tuple[str, int, str, str, tuple[str, bool, float] | None]] = set()
     out = []
     for j in jobs:
-        key = (j.movie.name, j.bitrate, j.speed, j.codec)
+        key = (j.movie.name, j.bitrate, j.speed, j.codec, j.ladder.key if j.ladder else None)
         if key not in seen:
             seen.add(key)
             out.append(j)
@@ -173,10 +178,12 @@ def make_jobs(
     catalog: CatalogShape | None = None,
     codec: str = "h264",
     priorities: Priorities = (),
+    ladder: LadderMix | None = None,
 ) -> list[SimJob]:
     """Jobs at the requests' absolute times (the first at 0), with their own draws (and
-    priorities drawn from the mix ``priorities``, if given)."""
-    return _Draws(requests, models, seed, catalog, codec, priorities).jobs()
+    priorities drawn from the mix ``priorities``, a share of ladder jobs from ``ladder``, if
+    given)."""
+    return _Draws(requests, models, seed, catalog, codec, priorities, ladder).jobs()
 
 
 class _Draws:
@@ -190,6 +197,7 @@ class _Draws:
         catalog: CatalogShape | None,
         codec: str,
         priorities: Priorities = (),
+        ladder: LadderMix | None = None,
     ) -> None:
         catalog = catalog or CatalogShape()
         rng = random.Random(f"dacirco-sim-jobs-{seed}")
@@ -221,6 +229,11 @@ class _Draws:
         self.downloads = downloads
         self.uploads = uploads
         self.priorities = draw_priorities(priorities, len(requests), seed)
+        self.ladders = draw_ladders(movies, ladder, seed)
+        if ladder is not None and ladder.share > 0:  # a ladder uploads its folder's files
+            for i, lad in enumerate(self.ladders):
+                if lad is not None:
+                    uploads[i] = lad.upload_seconds(movies[i].duration, transfer)
 
     def offered_load(self, flavor: str, capacity: float) -> float:
         """:func:`offered_load` of these jobs."""
@@ -237,13 +250,22 @@ class _Draws:
         codec = self.codec
         cache: dict[tuple[str, str], float] = {}
         works = []
-        for r, movie, noise, download, upload in zip(
-            self.requests, self.movies, self.noises, self.downloads, self.uploads, strict=True
+        for r, movie, noise, download, upload, lad in zip(
+            self.requests,
+            self.movies,
+            self.noises,
+            self.downloads,
+            self.uploads,
+            self.ladders,
+            strict=True,
         ):
-            key = (movie.name, r.speed)
-            base = cache.get(key)
-            if base is None:
-                base = cache[key] = transcode(movie, codec, r.speed, cores)
+            if lad is not None:
+                base = _ladder_s(movie, lad, r.speed, self.models, cores)
+            else:
+                key = (movie.name, r.speed)
+                base = cache.get(key)
+                if base is None:
+                    base = cache[key] = transcode(movie, codec, r.speed, cores)
             works.append(cores * (dispatch + download + base * noise + upload))
         work = sum(works) / n
         rate = (n - 1) / span
@@ -261,7 +283,7 @@ class _Draws:
                 f"r{i:06d}",
                 arrival,
                 movie,
-                r.bitrate,
+                r.bitrate if ladder is None else ladder.bitrate,
                 r.speed,
                 codec,
                 noise,
@@ -269,8 +291,9 @@ class _Draws:
                 download,
                 upload,
                 priority,
+                ladder,
             )
-            for i, r, arrival, movie, noise, download, upload, priority in zip(
+            for i, r, arrival, movie, noise, download, upload, priority, ladder in zip(
                 range(1, len(arrivals) + 1),
                 self.requests,
                 arrivals,
@@ -279,6 +302,7 @@ class _Draws:
                 self.downloads,
                 self.uploads,
                 self.priorities,
+                self.ladders,
                 strict=True,
             )
         ]
@@ -293,10 +317,11 @@ def jobs_at_load(
     capacity: float,
     load: float | None,
     priorities: Priorities = (),
+    ladder: LadderMix | None = None,
 ) -> tuple[list[SimJob], float]:
     """:func:`make_jobs`, their :func:`offered_load` rho, and, with ``load``, the same jobs
     :func:`at_load` ``load`` (when rho is finite and > 0): the jobs and their offered load."""
-    draws = _Draws(requests, models, seed, catalog, "h264", priorities)
+    draws = _Draws(requests, models, seed, catalog, "h264", priorities, ladder)
     rho = draws.offered_load(flavor, capacity)
     if load is not None and rho > 0 and math.isfinite(rho):
         if load <= 0:
@@ -306,7 +331,14 @@ def jobs_at_load(
 
 
 def transcode_s(job: SimJob, models: Models, cores: int) -> float:
+    """The job's encoding step (a ladder job's: its group of renditions, ``sim.ladder_time``)."""
+    if job.ladder is not None:
+        return _ladder_s(job.movie, job.ladder, job.speed, models, cores) * job.noise
     return models.transcode.seconds(job.movie, job.codec, job.speed, cores) * job.noise
+
+
+def _ladder_s(movie: Movie, ladder: Ladder, speed: str, models: Models, cores: int) -> float:
+    return group_seconds(movie, ladder.group, ladder.outputs, speed, ladder.quality, models, cores)
 
 
 def service_s(job: SimJob, models: Models, cores: int) -> float:
