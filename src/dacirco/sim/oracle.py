@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dacirco.domain import FLAVORS, WorkerState
+from dacirco.outputs.parts import most_parts
 from dacirco.policies.base import (
     Assign,
     ClusterView,
@@ -96,9 +97,14 @@ class Oracle:
         return service_s(job, self.models, self._cores())
 
     def chunks_for(self, job: SimJob) -> int:
-        if not self.split or self.median_s <= 0 or job.ladder is not None:
-            return 1  # the core encodes a streaming job whole
-        return max(1, min(MAX_CHUNKS, math.ceil(self._whole_s(job) / self.median_s)))
+        if not self.split or self.median_s <= 0:
+            return 1
+        want = math.ceil(self._whole_s(job) / self.median_s)
+        if (lad := job.ladder) is not None:  # in parts of its renditions, as many as worth it
+            return max(
+                1, min(want, most_parts(lad.outputs, bool(lad.thumbnails), lad.input_height))
+            )
+        return max(1, min(MAX_CHUNKS, want))
 
     def _part_s(self, job_id: str, now: float) -> float:
         """Seconds of the task ``job_id`` (a whole job or a part) on one worker."""
