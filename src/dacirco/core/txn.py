@@ -17,6 +17,7 @@ persists nothing, uses ``Direct``: the same calls, changes kept at once, nothing
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, TypeVar
 
 from dacirco.domain import Job, Task, Worker
@@ -25,14 +26,27 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names (Job, Task: slots)
+
+
+def _names(obj: object) -> tuple[str, ...]:
+    names = _NAMES.get(type(obj))
+    if names is None:
+        names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))  # type: ignore[arg-type]
+    return names
+
+
 def _image(obj: object) -> dict[str, Any]:
-    return {k: (v.copy() if type(v) in (list, dict) else v) for k, v in vars(obj).items()}
+    image = {}
+    for k in _names(obj):
+        v = getattr(obj, k)
+        image[k] = v.copy() if type(v) in (list, dict) else v
+    return image
 
 
 def _restore(obj: object, image: dict[str, Any]) -> None:
-    state = vars(obj)
-    state.clear()
-    state.update({k: (v.copy() if type(v) in (list, dict) else v) for k, v in image.items()})
+    for k, v in image.items():
+        setattr(obj, k, v.copy() if type(v) in (list, dict) else v)
 
 
 class Direct:
