@@ -22,20 +22,31 @@ _ASSIGNED = itemgetter(0)
 
 def job_span(sim: SimJob, job: Job | None) -> JobSpan:
     """The span of request ``sim``, from its job as the core left it (None: never fed)."""
-    span = JobSpan(sim.id, sim.arrival, sim.movie.name, sim.bitrate, sim.speed)
-    if job is not None and job.timings:
-        t = job.timings
-        done = job.state is JobState.COMPLETED
-        span.state = job.state.value
-        span.assigned, span.attempts = t.get("assigned"), max(1, job.attempts)
-        span.started, span.downloaded = t.get("started"), t.get("downloaded")
-        span.transcoded = t.get("transcoded")
-        span.uploaded = t.get("uploaded") if done else None
-        span.worker_id = job.worker_id
-        if done and job.reused_from is not None:
-            span.reused_from, span.uploaded = job.reused_from, t.get("reused")
-            span.assigned, span.attempts = None, 0
-    return span
+    if job is None or not job.timings:
+        return JobSpan(sim.id, sim.arrival, sim.movie.name, sim.bitrate, sim.speed)
+    t = job.timings
+    done = job.state is JobState.COMPLETED
+    assigned, attempts = t.get("assigned"), max(1, job.attempts)
+    uploaded, reused_from = t.get("uploaded") if done else None, None
+    if done and job.reused_from is not None:
+        reused_from, uploaded = job.reused_from, t.get("reused")
+        assigned, attempts = None, 0
+    return JobSpan(  # every field but quality, in order: one call
+        sim.id,
+        sim.arrival,
+        sim.movie.name,
+        sim.bitrate,
+        sim.speed,
+        job.state.value,
+        assigned,
+        t.get("started"),
+        t.get("downloaded"),
+        t.get("transcoded"),
+        uploaded,
+        job.worker_id,
+        attempts,
+        reused_from,
+    )
 
 
 class Records:
