@@ -341,7 +341,10 @@ class Simulation:
     def _report(self, worker_id: str, pending: tuple[str, tuple[float, ...]], until: float) -> None:
         """The worker's reports of the steps done by ``until``, each at its own time."""
         task_id, times = pending
-        steps = tuple((step, at) for step, at in zip(STEPS, times, strict=True) if at <= until)
+        if times[-1] <= until:  # all four (a task done): no test of each
+            steps = tuple(zip(STEPS, times, strict=True))
+        else:
+            steps = tuple((step, at) for step, at in zip(STEPS, times, strict=True) if at <= until)
         if steps:  # one step of the core: those before the upload change no one's state
             self.feed(ReportedSteps(worker_id, task_id, steps), steps[-1][1])
 
