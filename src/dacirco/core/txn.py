@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import fields
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from dacirco.domain import Job, Task, Worker
@@ -26,27 +27,31 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
-_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names (Job, Task: slots)
+# A dataclass's field names and a getter of their values (Job, Task, Worker have slots).
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]] = {}
+_COPIED = (list, dict)
 
 
-def _names(obj: object) -> tuple[str, ...]:
-    names = _NAMES.get(type(obj))
-    if names is None:
-        names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))  # type: ignore[arg-type]
-    return names
+def _fields(obj: object) -> tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]:
+    found = _FIELDS.get(type(obj))
+    if found is None:
+        names = tuple(f.name for f in fields(obj))  # type: ignore[arg-type]
+        many = attrgetter(*names)  # of one name, it gives the value, not a tuple
+        get = many if len(names) > 1 else (lambda o: (many(o),))
+        found = _FIELDS[type(obj)] = (names, get)
+    return found
 
 
 def _image(obj: object) -> dict[str, Any]:
-    image = {}
-    for k in _names(obj):
-        v = getattr(obj, k)
-        image[k] = v.copy() if type(v) in (list, dict) else v
-    return image
+    names, values = _fields(obj)
+    return {
+        k: (v.copy() if type(v) in _COPIED else v) for k, v in zip(names, values(obj), strict=True)
+    }
 
 
 def _restore(obj: object, image: dict[str, Any]) -> None:
     for k, v in image.items():
-        setattr(obj, k, v.copy() if type(v) in (list, dict) else v)
+        setattr(obj, k, v.copy() if type(v) in _COPIED else v)
 
 
 class Direct:
