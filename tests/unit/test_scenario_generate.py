@@ -130,3 +130,27 @@ def test_bad_parameters_are_refused(name, params):
 def test_registry_documents_every_generator():
     for info in GENERATORS.values():
         assert info.doc and callable(info.function)
+
+
+@pytest.mark.parametrize(
+    ("movies", "weights"),
+    [(CLASSIC_MOVIES, None), (("a.mp4", "b.mp4", "c.mp4"), None), (("a.mp4", "b.mp4"), (3, 1))],
+)
+def test_the_draws_are_those_of_the_random_api(movies, weights):
+    """Each request's movie, bitrate and speed are the numbers ``rng.choices``,
+    ``rng.randint`` and ``rng.choice`` give from the same generator state."""
+    rng = random.Random(7)
+    made = poisson(500, rng, rate=2.0, movies=movies, weights=weights)
+    ref = random.Random(7)
+    cum = None  # uniform: other movies without weights
+    if weights is not None:
+        cum = list(accumulate(weights))
+    elif movies == CLASSIC_MOVIES:
+        cum = list(accumulate((i + 1) / 55 for i in range(10)))
+    for i, r in enumerate(made):
+        delay = 0.0 if i == 0 else ref.expovariate(2.0)
+        movie = ref.choices(movies, cum_weights=cum)[0]
+        bitrate = ref.randint(500, 8000)
+        speed = ref.choice(("ultrafast", "fast"))
+        assert (r.delay, r.movie, r.bitrate, r.speed) == (round(delay, 3), movie, bitrate, speed)
+    assert rng.random() == ref.random()  # the generator left in the same state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
@@ -117,3 +118,13 @@ def test_lower_bound_is_below_each_jobs_service_on_the_policy_flavor():
     assert b.reserved_core_seconds <= sum(2 * s for s in small)
     assert math.isfinite(b.delay_p95)
     assert P1080 == 1920 * 1080 * 30
+
+
+@pytest.mark.parametrize("cv", [0.05, 0.3, 0.0])
+def test_noises_are_the_draws_of_noise_one_after_another(cv):
+    """``Models.noises`` writes ``lognormvariate`` out: the same numbers, the generator left
+    in the same state."""
+    models = dataclasses.replace(Models.build("vm"), noise_cv=cv)
+    rng, ref = random.Random("n"), random.Random("n")
+    assert models.noises(rng, 2000) == [models.noise(ref) for _ in range(2000)]
+    assert rng.random() == ref.random()

@@ -72,6 +72,7 @@ def test_the_options_reach_the_setup_and_the_core():
     jobs, _ = setup.workload("poisson", 3)
     sim = Simulation(setup.config, setup.datacenter, setup.models, jobs, 3)
     assert sim.core.state.config.priority_aging == 7.5
+    sim.keep_finished = True  # the core's jobs are read once the run is over
     sim.run()
     assert {sim.state.jobs[j.id].priority for j in jobs} == {j.priority for j in jobs} == {0, 5}
     assert SimOptions().setup().priorities == ()

@@ -126,7 +126,8 @@ class State(Views):
         tasks = self.job_tasks.get(job_id, ())
         if job_id in self.followers or not held.isdisjoint(tasks):
             return False
-        if self.outputs.get(reuse_key(job)) == job_id:
+        # Only a job that did its own work serves its output (reuse.settle): not one reused.
+        if job.reused_from is None and self.outputs.get(reuse_key(job)) == job_id:
             self.done_outputs[job_id] = job.output
         for task_id in tasks:
             self.tasks.pop(task_id, None)

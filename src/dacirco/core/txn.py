@@ -17,6 +17,8 @@ persists nothing, uses ``Direct``: the same calls, changes kept at once, nothing
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from dacirco.domain import Job, Task, Worker
@@ -25,14 +27,31 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
+# A dataclass's field names and a getter of their values (Job, Task, Worker have slots).
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]] = {}
+_COPIED = (list, dict)
+
+
+def _fields(obj: object) -> tuple[tuple[str, ...], Callable[[object], tuple[Any, ...]]]:
+    found = _FIELDS.get(type(obj))
+    if found is None:
+        names = tuple(f.name for f in fields(obj))  # type: ignore[arg-type]
+        many = attrgetter(*names)  # of one name, it gives the value, not a tuple
+        get = many if len(names) > 1 else (lambda o: (many(o),))
+        found = _FIELDS[type(obj)] = (names, get)
+    return found
+
+
 def _image(obj: object) -> dict[str, Any]:
-    return {k: (v.copy() if type(v) in (list, dict) else v) for k, v in vars(obj).items()}
+    names, values = _fields(obj)
+    return {
+        k: (v.copy() if type(v) in _COPIED else v) for k, v in zip(names, values(obj), strict=True)
+    }
 
 
 def _restore(obj: object, image: dict[str, Any]) -> None:
-    state = vars(obj)
-    state.clear()
-    state.update({k: (v.copy() if type(v) in (list, dict) else v) for k, v in image.items()})
+    for k, v in image.items():
+        setattr(obj, k, v.copy() if type(v) in _COPIED else v)
 
 
 class Direct:

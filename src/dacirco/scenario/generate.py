@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import random
+from bisect import bisect
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, islice, pairwise
@@ -75,17 +76,35 @@ def _from_gaps(
     if n == 0:
         return []
     weights = _weights_for(movies, weights)
+    # ``rng.choices(movies, cum_weights=cum)``, ``rng.randint(lo, hi)`` and
+    # ``rng.choice(SPEEDS)`` written out: the same numbers from the same generator
+    # (tests/unit/test_scenario_generate.py checks it), without their calls: a simulated
+    # million requests are drawn here.
+    random, getrandbits = rng.random, rng.getrandbits
+    count = len(movies)
     cum = None if weights is None else list(accumulate(weights))
-    choices, randint, choice = rng.choices, rng.randint, rng.choice
-    lo, hi = MIN_BITRATE_KBPS, MAX_BITRATE_KBPS
+    total = float(count) if cum is None else cum[-1] + 0.0
+    if not (total > 0.0 and math.isfinite(total)):
+        raise ValueError("the movies' weights must sum to a finite number > 0")
+    last = count - 1
+    lo, width = MIN_BITRATE_KBPS, MAX_BITRATE_KBPS - MIN_BITRATE_KBPS + 1
+    bits, speeds = width.bit_length(), len(SPEEDS)
+    speed_bits = speeds.bit_length()
     requests = []
     append = requests.append
     for i in range(n):
         delay = 0.0 if i == 0 else next(gaps)
-        movie = choices(movies, cum_weights=cum)[0]
-        bitrate = randint(lo, hi)
-        speed = choice(SPEEDS)
-        append(Request(delay=round(delay, 3), movie=movie, bitrate=bitrate, speed=speed))
+        if cum is None:
+            movie = movies[math.floor(random() * total)]
+        else:
+            movie = movies[bisect(cum, random() * total, 0, last)]
+        r = getrandbits(bits)
+        while r >= width:
+            r = getrandbits(bits)
+        s = getrandbits(speed_bits)
+        while s >= speeds:
+            s = getrandbits(speed_bits)
+        append(Request(round(delay, 3), movie, lo + r, SPEEDS[s]))
     return requests
 
 

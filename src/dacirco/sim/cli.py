@@ -265,7 +265,9 @@ def simulate(
     for line in lines:
         table.add_row(*line)
     console.print(table)
-    levels = by_priority(sim_jobs, result.run)
+    # One level (every request at the same priority): no table, nothing to break down.
+    several = len({j.priority for j in sim_jobs}) > 1
+    levels = by_priority(sim_jobs, result.run) if several else []
     if len(levels) > 1:
         by_level = Table(title=f"delay by priority (aging {setup.config.priority_aging:g} s)")
         names = ("priority", "jobs", "completed", "delay avg / p95 / max (s)", "queueing avg (s)")

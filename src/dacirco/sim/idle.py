@@ -75,6 +75,8 @@ class IdleFigures:
 class IdleCyclesSimulation(Simulation):
     """A ``Simulation`` with opportunistic nodes that follow their owners' traces."""
 
+    keep_finished = True  # its figures read every task once the run is over
+
     def __init__(
         self,
         *args: Any,

@@ -206,3 +206,22 @@ class Models:
 
     def noise(self, rng: random.Random) -> float:
         return rng.lognormvariate(0.0, self.noise_cv) if self.noise_cv > 0 else 1.0
+
+    def noises(self, rng: random.Random, n: int) -> list[float]:
+        """``n`` draws of :meth:`noise` in a row: ``lognormvariate`` written out (its
+        normal by Kinderman and Monahan's method, as ``random.normalvariate``), the same
+        numbers without its calls (tests/unit/test_sim_engine_models.py checks it)."""
+        cv = self.noise_cv
+        if cv <= 0:
+            return [1.0] * n
+        uniform, log, exp, magic = rng.random, math.log, math.exp, random.NV_MAGICCONST
+        out = []
+        for _ in range(n):
+            while True:
+                u1 = uniform()
+                u2 = 1.0 - uniform()
+                z = magic * (u1 - 0.5) / u2
+                if z * z / 4.0 <= -log(u2):
+                    break
+            out.append(exp(0.0 + z * cv))
+        return out

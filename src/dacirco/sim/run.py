@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dacirco.analytics.run import JobSpan, NodeCapacity, RunData, WorkerSpan
+from dacirco.analytics.run import NodeCapacity, RunData, WorkerSpan
 from dacirco.core.effects import Halt, Launch, Step, Wake
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig
@@ -53,6 +53,7 @@ from dacirco.sim.cluster import DataCenter
 from dacirco.sim.engine import Engine
 from dacirco.sim.eventlog import SimEventLog
 from dacirco.sim.models import Models
+from dacirco.sim.records import Records, job_span
 from dacirco.sim.split import chunk_job, merge_job, work_seconds
 from dacirco.sim.workload import SimJob
 
@@ -143,6 +144,10 @@ def ladder_job(job: SimJob) -> Job:
 
 
 class Simulation:
+    # Completed jobs leave the core's state as the run goes (``sim/records.py``); True keeps
+    # them all, for a subclass that reads them once the run is over.
+    keep_finished = False
+
     def __init__(
         self,
         config: SimConfig,
@@ -193,6 +198,7 @@ class Simulation:
             **(meta or {}),
         }
         self._by_id = {j.id: j for j in self.jobs}
+        self.records = Records()
         self._placed_on: set[str] = set()  # nodes that got a worker already
         self._pending: dict[str, tuple[str, tuple[float, ...]]] = {}  # worker -> its task
         self._anchor, self._k, self.next_tick = 0.0, 0, INF
@@ -236,6 +242,8 @@ class Simulation:
                 self.feed(Submitted(core_job(jobs[i])), t)
                 if state.jobs[jobs[i].id].state is JobState.COMPLETED:
                     self._done += 1  # served with an identical job's output
+                    if not self.keep_finished:
+                        self.records.retire(state, jobs[i])
                 self._progress_at = t
                 i += 1
                 happened = True
@@ -346,18 +354,26 @@ class Simulation:
         if pending is None:
             return False
         task = self.state.tasks[pending[0]]
-        attached = len(self.state.followers.get(task.job_id, ()))
+        attached = self.state.followers.get(task.job_id, ())
         self._report(worker_id, pending, now)
         self._progress_at = now
         job = self.state.jobs[task.job_id]
         if task.part != "chunk" and job.state is JobState.COMPLETED:
-            self._done += 1 + attached  # the jobs attached to it completed with it
+            self._done += 1 + len(attached)  # the jobs attached to it completed with it
+            if not self.keep_finished:
+                for job_id in (job.id, *attached):
+                    sim = self._by_id.get(job_id)
+                    if sim is not None:
+                        self.records.retire(self.state, sim)
         return True
 
     def _report(self, worker_id: str, pending: tuple[str, tuple[float, ...]], until: float) -> None:
         """The worker's reports of the steps done by ``until``, each at its own time."""
         task_id, times = pending
-        steps = tuple((step, at) for step, at in zip(STEPS, times, strict=True) if at <= until)
+        if times[-1] <= until:  # all four (a task done): no test of each
+            steps = tuple(zip(STEPS, times, strict=True))
+        else:
+            steps = tuple((step, at) for step, at in zip(STEPS, times, strict=True) if at <= until)
         if steps:  # one step of the core: those before the upload change no one's state
             self.feed(ReportedSteps(worker_id, task_id, steps), steps[-1][1])
 
@@ -373,10 +389,7 @@ class Simulation:
     # ---- the result ------------------------------------------------------------------------
     def _run_data(self) -> RunData:
         state, end_now = self.state, self.engine.now
-        busy: dict[str, list[tuple[float, float]]] = {}
-        for task in state.tasks.values():
-            end = task.ended_at if task.ended_at is not None else end_now
-            busy.setdefault(task.worker_id, []).append((task.assigned_at, end))
+        busy = self.records.busy_by_worker(state, end_now)
         workers = [
             WorkerSpan(
                 worker_id=w.id,
@@ -392,23 +405,10 @@ class Simulation:
             )
             for w in state.workers.values()
         ]
-        jobs = []
+        spans, jobs = self.records.spans, []
         for sim in self.jobs:
-            job = state.jobs.get(sim.id)
-            span = JobSpan(sim.id, sim.arrival, sim.movie.name, sim.bitrate, sim.speed)
-            if job is not None and job.timings:
-                t = job.timings
-                done = job.state is JobState.COMPLETED
-                span.state = job.state.value
-                span.assigned, span.attempts = t.get("assigned"), max(1, job.attempts)
-                span.started, span.downloaded = t.get("started"), t.get("downloaded")
-                span.transcoded = t.get("transcoded")
-                span.uploaded = t.get("uploaded") if done else None
-                span.worker_id = job.worker_id
-                if done and job.reused_from is not None:
-                    span.reused_from, span.uploaded = job.reused_from, t.get("reused")
-                    span.assigned, span.attempts = None, 0
-            jobs.append(span)
+            span = spans.get(sim.id)
+            jobs.append(span if span is not None else job_span(sim, state.jobs.get(sim.id)))
         start = self.jobs[0].arrival if self.jobs else 0.0
         end = max([end_now, start] + [w.stopped_at or 0.0 for w in state.workers.values()])
         nodes = [NodeCapacity(n.name, n.cpus, n.memory_gb) for n in self.datacenter.nodes]

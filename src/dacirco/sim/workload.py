@@ -201,12 +201,11 @@ class _Draws:
     ) -> None:
         catalog = catalog or CatalogShape()
         rng = random.Random(f"dacirco-sim-jobs-{seed}")
-        noise = models.noise
         transfer = models.transfer
         seconds = transfer.seconds
         output_bytes = TransferModel.output_bytes
         known: dict[str, tuple[Movie, float]] = {}
-        arrivals, movies, noises, downloads, uploads = [], [], [], [], []
+        arrivals, movies, downloads, uploads = [], [], [], []
         t = 0.0
         for r in requests:
             t += r.delay
@@ -217,7 +216,6 @@ class _Draws:
             movie, download = entry
             arrivals.append(t)
             movies.append(movie)
-            noises.append(noise(rng))
             downloads.append(download)
             uploads.append(seconds(output_bytes(movie.duration, r.bitrate)))
         self.requests = requests
@@ -225,7 +223,7 @@ class _Draws:
         self.codec = codec
         self.arrivals = arrivals
         self.movies = movies
-        self.noises = noises
+        self.noises = models.noises(rng, len(arrivals))  # rng: the noises' alone
         self.downloads = downloads
         self.uploads = uploads
         self.priorities = draw_priorities(priorities, len(requests), seed)
