@@ -2,13 +2,14 @@
 (controller in this process, real worker processes running real ffmpeg).
 
 Generates ``bbb_<i>.mp4`` at its catalog size, then runs the preset (default: hls-ladder,
-ultrafast, quality measured) twice on a fresh service each time: once on one worker (the
-policy never splits), once split in as many parts as the ladder is worth, each part on a
-worker of its own (``right-size`` told to split every job). Workers are ``tiny`` (one CPU
-each): the comparison is one machine's worth of cores against several. Prints, for each
-run, the wall time from the request to Completed (workers' boots included, in parallel),
-each task's transcode seconds, then each rendition's measured bitrate and VMAF and the
-folder's total size.
+ultrafast, quality measured) twice on a fresh service each time: once on one worker
+(grace-period, which never splits), once split in as many parts as the ladder is worth, each
+part on a worker of its own (``right-size`` told to split every job and to use the one
+flavor). Workers are ``tiny`` (one CPU each), and each run is held to its workers' cores
+(CPU affinity, which the workers inherit): the comparison is one one-core machine against
+several. Prints, for each run, the wall time from the request to Completed (workers' boots
+included, in parallel), the wait for the first task, each task's transcode seconds, then
+each rendition's measured bitrate and VMAF and the folder's total size.
 
     python benchmarks/ladder_parts.py [--movie bbb_9.mp4] [--preset hls-ladder]
                                       [--speed ultrafast] [--flavor tiny] [--no-quality]
@@ -17,6 +18,7 @@ folder's total size.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -46,22 +48,30 @@ from dacirco.service_config import ServiceConfig
 sys.path.insert(0, str(Path(__file__).parent))
 from ladder import measure, run_job
 
-console = Console()
+console = Console(width=150)
+ALL_CORES = os.sched_getaffinity(0)
 
 
 def run(
     data: Path, work: Path, body: dict[str, Any], parts: int, flavor: str
 ) -> tuple[float, dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """One job on a fresh service: its wall time, the job, its outputs, its events."""
+    """One job on a fresh service: its wall time, the job, its outputs, its events. One part:
+    grace-period starts one worker of ``flavor`` and never splits; more: right-size splits
+    every job and starts a worker of ``flavor`` per part."""
     log = work / f"events-{parts}.txt"
     cpus = FLAVORS[flavor].cpus * parts
+    # The service and its workers (they inherit it) on as many cores as the workers have in
+    # all: ffmpeg runs each encoder in a thread of its own, so a one-CPU worker left alone on a
+    # larger machine would use every core, not its flavor's.
+    os.sched_setaffinity(0, sorted(ALL_CORES)[: min(cpus, len(ALL_CORES))])
     port = free_port()
     options = ServiceConfig.of(
-        port=port, data_dir=data, event_log_file=log, max_workers=parts,
-        local_cpus=cpus, call_interval=0.2, algorithm="right-size", sample_interval=0,
-        flavor=flavor,
+        port=port, data_dir=data, event_log_file=log, max_workers=parts, local_cpus=cpus,
+        call_interval=0.2, algorithm="grace-period" if parts == 1 else "right-size",
+        sample_interval=0, flavor=flavor,
     )  # fmt: skip
-    policy = RightSize(split_work=0.0 if parts > 1 else float("inf"), max_chunks=parts)
+    tiers = ((0.0, flavor),)  # every part on a worker of this flavor
+    policy = RightSize(tiers, split_work=0.0, max_chunks=parts) if parts > 1 else None
     app, _ = build(options, policy)
     with serve_in_thread(app, port) as url, httpx.Client(base_url=url, timeout=30) as api:
         wall, job, listing = run_job(api, body)
@@ -71,17 +81,31 @@ def run(
     return wall, job, listing, lines
 
 
-def task_seconds(events: list[dict[str, Any]]) -> list[float]:
-    """Each task's transcode step (EV5 -> EV6), in the order they ended."""
-    downloaded: dict[str, float] = {}
-    took = []
+def steps(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """From the event log: the wait for the first assignment (boots included), each task's
+    transcode step (EV5 -> EV6) and the longest upload (EV6 -> EV7 or EV16)."""
+    at: dict[tuple[str, str], float] = {}
+    first = {}
     for e in events:
-        at = datetime.fromisoformat(e["time"]).timestamp()
-        if e["code"] == "EV5":
-            downloaded[e["task_id"]] = at
-        elif e["code"] == "EV6" and e["task_id"] in downloaded:
-            took.append(at - downloaded[e["task_id"]])
-    return took
+        t = datetime.fromisoformat(e["time"]).timestamp()
+        if e["code"] in ("EV1", "EV3"):
+            first.setdefault(e["code"], t)
+        if e.get("task_id"):
+            at[(e["code"], e["task_id"])] = t
+    tasks = {task for _, task in at}
+    transcode = [
+        at[("EV6", t)] - at[("EV5", t)] for t in tasks if ("EV6", t) in at and ("EV5", t) in at
+    ]
+    uploads = [
+        at.get(("EV7", t), at.get(("EV16", t), at[("EV6", t)])) - at[("EV6", t)]
+        for t in tasks
+        if ("EV6", t) in at
+    ]
+    return {
+        "queue": first.get("EV3", 0.0) - first.get("EV1", 0.0),
+        "transcode": sorted(transcode, reverse=True),
+        "upload": max(uploads, default=0.0),
+    }
 
 
 def main(
@@ -108,7 +132,8 @@ def main(
                 "reuse": False}  # fmt: skip
         summary = Table(title=f"{preset} of {movie} ({spec.height}p, {spec.duration:g} s), "
                         f"{speed}, {flavor} workers ({FLAVORS[flavor].cpus} CPU)")  # fmt: skip
-        for column in ("run", "workers", "wall s", "tasks' transcode s", "files", "MB"):
+        for column in ("run", "workers", "wall s", "to first task s", "tasks' transcode s",
+                       "longest upload s", "files", "MB"):  # fmt: skip
             summary.add_column(column, justify="right")
         walls = {}
         for parts in (1, k):
@@ -117,10 +142,12 @@ def main(
             console.print(f"running on {parts} worker(s) ...")
             wall, _, listing, events = run(data, work, body, parts, flavor)
             walls[parts] = wall
-            took = ", ".join(f"{s:.1f}" for s in task_seconds(events))
+            found = steps(events)
+            took = ", ".join(f"{s:.1f}" for s in found["transcode"])
             size = sum(f["size"] for f in listing["files"])
             label = "whole" if parts == 1 else f"{parts} parts + packaging"
-            summary.add_row(label, str(parts), f"{wall:.1f}", took, str(len(listing["files"])),
+            summary.add_row(label, str(parts), f"{wall:.1f}", f"{found['queue']:.1f}", took,
+                            f"{found['upload']:.1f}", str(len(listing["files"])),
                             f"{size / 1e6:.1f}")  # fmt: skip
         console.print(summary)
         console.print(f"in parts / whole: {walls[k] / walls[1]:.2f} of the wall time")
