@@ -95,10 +95,10 @@ def steps(job: dict) -> dict[str, float]:
     return {label: t[b] - t[a] for label, a, b in STEPS}
 
 
-def run_job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, float]]:
-    """(server delay EV7-EV1, wall time seen by the client, seconds of each step)."""
+def submit_and_wait(client: httpx.Client, body: dict) -> tuple[float, dict]:
+    """Submit ``body`` and wait for its end: the wall time seen by the client, and the job
+    (a failed job stops the benchmark with its error)."""
     t0 = time.perf_counter()
-    body = {"reuse": False, **body}  # measured: a transcode each time, never a reused output
     job_id = client.post("/jobs", json=body).raise_for_status().json()
     while (state := client.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
         # Slow polling on purpose: a busy client would steal CPU from the transcode it measures.
@@ -107,4 +107,11 @@ def run_job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, f
     job = client.get(f"/jobs/{job_id}").json()
     if state != "Completed":
         raise SystemExit(f"job failed: {job['error']}")
+    return wall, job
+
+
+def run_job(client: httpx.Client, body: dict) -> tuple[float, float, dict[str, float]]:
+    """(server delay EV7-EV1, wall time seen by the client, seconds of each step)."""
+    # Measured: a transcode each time, never a reused output.
+    wall, job = submit_and_wait(client, {"reuse": False, **body})
     return float(job["delay"]), wall, steps(job)

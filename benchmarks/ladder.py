@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +35,7 @@ from dacirco.config import open_local_storage
 from dacirco.ffmpeg_bin import ffmpeg_exe
 
 sys.path.insert(0, str(Path(__file__).parent))
-from harness import free_port, start_service
+from harness import free_port, start_service, submit_and_wait
 
 console = Console()
 
@@ -65,15 +64,8 @@ def measure(path: Path) -> list[tuple[int, int, float, float, int]]:
 
 def run_job(api: httpx.Client, body: dict[str, Any]) -> tuple[float, dict[str, Any], Any]:
     """Submit ``body``, wait for its end: the wall time, the job, its outputs' listing."""
-    started = time.monotonic()
-    job_id = api.post("/jobs", json=body).raise_for_status().json()
-    while (state := api.get(f"/jobs/{job_id}/state").json()) not in ("Completed", "Error"):
-        time.sleep(0.2)
-    wall = time.monotonic() - started
-    job = api.get(f"/jobs/{job_id}").json()
-    if state != "Completed":
-        raise SystemExit(f"job failed: {job['error']}")
-    return wall, job, api.get(f"/jobs/{job_id}/outputs").json()
+    wall, job = submit_and_wait(api, body)
+    return wall, job, api.get(f"/jobs/{job['id']}/outputs").json()
 
 
 def print_quality(job: dict, wall: float) -> None:

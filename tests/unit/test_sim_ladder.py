@@ -4,6 +4,7 @@ parts, and ``--ladder-*`` on the command line."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import pytest
@@ -143,14 +144,20 @@ def test_a_ladder_split_in_parts_decodes_in_each_and_packaging_is_small():
     assert merge.download_s < 1.0 and merge.arrival == 50.0
 
 
-def test_the_oracle_and_the_core_keep_a_ladder_job_whole():
+def test_the_oracle_and_adaptive_split_ladder_jobs_in_parts_of_their_renditions():
     setup = _setup(1.0, reuse=False, runtime="pod", flavor="tiny")
     jobs, _ = setup.workload("bursty", 1)
     for policy in ("oracle", "adaptive"):
-        result = setup.run(policy, jobs, 1)
+        result = setup.run(policy, jobs, 1, log=True)
         assert all(s.state == "Completed" for s in result.run.jobs)
-        if policy == "oracle":  # it knows the core refuses to split them: it never asks
-            assert not any("split" in why for why in result.stats.refused), result.stats.refused
+        assert not any("split" in why for why in result.stats.refused), result.stats.refused
+        assert result.log is not None
+        lines = [json.loads(line) for line in result.log.lines()]
+        splits = [int(e["chunks"]) for e in lines if e["code"] == "EV15"]
+        # Each split within what the ladder is worth (the 1080p and 720p ladders: 2 and 3).
+        assert splits and all(2 <= k <= 3 for k in splits), (policy, splits)
+        parts_done = sum(1 for e in lines if e["code"] == "EV16")
+        assert parts_done == sum(splits)  # every part once, then its packaging (EV7)
 
 
 def test_compare_mixes_ladder_jobs_and_names_a_bad_option(tmp_path):

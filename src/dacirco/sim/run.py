@@ -31,7 +31,7 @@ import gc
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from dacirco.analytics.run import NodeCapacity, RunData, WorkerSpan
@@ -99,9 +99,7 @@ def core_job(job: SimJob) -> Job:
     """A simulated request as the controller would have stored it (a ladder job with the
     fields ``controller.submissions.new_job`` gives it, ``sim.ladder``)."""
     m = job.movie
-    if job.ladder is not None:
-        return ladder_job(job)
-    return Job(
+    made = Job(
         id=job.id,
         id_video=m.name,
         bitrate=job.bitrate,
@@ -115,29 +113,15 @@ def core_job(job: SimJob) -> Job:
         input_fps=m.fps,
         input_frames=max(1, round(m.duration * m.fps)),
     )
-
-
-def ladder_job(job: SimJob) -> Job:
-    """A streaming job: the preset's fields as ``sim.ladder.LadderMix.ladder`` fitted them."""
-    ladder, m = job.ladder, job.movie
-    assert ladder is not None
-    return Job(
-        id=job.id,
-        id_video=m.name,
+    if (ladder := job.ladder) is None:
+        return made
+    return replace(  # a streaming job: the preset's fields as ``LadderMix.ladder`` fitted them
+        made,
         bitrate=ladder.bitrate,
-        speed=Speed(job.speed),
-        received_at=job.arrival,
-        codec=Codec(job.codec),
-        priority=job.priority,
         preset=ladder.preset,
         outputs=ladder.outputs,
         quality=ladder.quality,
         thumbnails=ladder.thumbnails,
-        input_size=m.size_bytes,
-        input_duration=m.duration,
-        input_pixel_rate=m.pixel_rate,
-        input_fps=m.fps,
-        input_frames=max(1, round(m.duration * m.fps)),
         input_height=ladder.input_height,
         work_share=ladder.work_share,
     )
