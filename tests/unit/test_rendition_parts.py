@@ -22,7 +22,7 @@ from dacirco.core.stimuli import (
     Reported,
     Submitted,
 )
-from dacirco.core.views import job_work
+from dacirco.core.work import job_work
 from dacirco.domain import Job, JobState, Speed, Task, task_output
 from dacirco.outputs import parts
 from dacirco.outputs.presets import PRESETS

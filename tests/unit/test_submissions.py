@@ -8,7 +8,7 @@ import pytest
 
 from dacirco.controller.submissions import Request, checked, new_job
 from dacirco.core.errors import InvalidRequest
-from dacirco.core.views import job_work, work_pixel_rate
+from dacirco.core.work import job_work, work_pixel_rate
 from dacirco.domain import Codec, Speed
 from dacirco.outputs.names import AUDIO_SHARE
 from dacirco.outputs.presets import PRESETS

@@ -41,8 +41,9 @@ from .lifecycle import (
     requeue_part,
     stop_worker,
 )
-from .parts import chunk_done, completes, leftovers, merged, restore_parts
+from .parts import chunk_done, completes, leftovers, merged
 from .quality import measured
+from .recovery import recover
 from .state import CoreConfig, State
 from .stimuli import (
     Cancel,
@@ -61,7 +62,7 @@ from .stimuli import (
     Tick,
 )
 from .txn import Direct
-from .views import job_work, task_work
+from .work import job_work, task_work
 
 DIRECT = Direct()  # no journal: stateless, shared
 
@@ -144,7 +145,7 @@ class Core:
         elif isinstance(s, Released):
             self._released(s, now, out)
         elif isinstance(s, Recover):
-            self._recover(s, now, out)
+            recover(self.state, out, s, now)
         elif isinstance(s, Expire):
             retention.expire(self.state, out, s.cutoff, s.limit, s.stored)
         elif isinstance(s, Shutdown):
@@ -374,38 +375,3 @@ class Core:
             requeue_part(st, out, job, task, f"{kind} error: {message}", now, charge=True)
         else:
             requeue_or_fail(st, out, job, f"{kind} error: {message}", now)
-
-    # ---- a restart ---------------------------------------------------------------------
-    def _recover(self, s: Recover, now: float, out: Step) -> None:
-        st = self.state
-        for job in s.jobs:
-            st.add_job(job, stored=True)
-            if job.state is JobState.WAITING and job.reused_from is None:
-                st.enqueue(job.id)
-        reuse.rebuild(st, now, s.finished)  # attached jobs wait with their leader
-        for worker in s.workers:
-            st.add_worker(worker, stored=True)
-        if self.config.retention:
-            retention.rebuild(st, s.finished)
-        for task in s.tasks:
-            st.add_task(task, stored=True)
-        # Names go on from the highest stored (retention may have deleted earlier workers).
-        numbers = [int(n) for w in s.workers if (n := w.name.rsplit("-", 1)[-1]).isdigit()]
-        st.count().workers = max([len(s.workers), *numbers])
-        # Workers of a previous run cannot be reached (their tokens died with it): stopped,
-        # and their jobs wait again without losing an attempt.
-        for worker in s.workers:
-            stop_worker(st, out, worker, "controller restarted", now, lost=True, charge=False)
-        # A task still open whose worker was already stopped (a crash between two writes).
-        for task in s.tasks:
-            if task.state in OPEN_TASK:
-                st.task(task).transition(TaskState.LOST, now, "controller restarted")
-        # No worker is alive now: a job still Started waits again (a split one: its parts).
-        for job in s.jobs:
-            if job.reused_from is not None:
-                continue  # attached: it follows its leader
-            if job.state is JobState.STARTED and job.chunks:
-                restore_parts(st, job)
-            elif job.state is JobState.STARTED:
-                why = "controller restarted during the job"
-                requeue_or_fail(st, out, job, why, now, charge=False)
