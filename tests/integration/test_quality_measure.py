@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
+from dacirco.protocol import QualityReport
 from dacirco.worker.ffmpeg import build_command, probe_input, run_ffmpeg
 from dacirco.worker.ladder import encode_outputs
 from dacirco.worker.quality import measure_file, measure_outputs, subsample
@@ -32,9 +33,24 @@ def copy(catalog: Path, tmp: Path) -> Path:
     return source
 
 
+def encoded_and_measured(out: OutputSpec, source: Path, folder: Path) -> QualityReport:
+    """``out`` encoded from ``source`` into ``folder`` as a worker does, then measured."""
+    info = probe_input(source)
+
+    async def run() -> QualityReport:
+        await encode_outputs(
+            [out], source, folder, info, speed="ultrafast", threads=2, fps=25.0,
+            duration=info.duration, deadline=DEADLINE, on_progress=_nothing,
+        )  # fmt: skip
+        return await measure_outputs(
+            [out], source, folder, has_audio=True, fps=25.0, threads=2, deadline=DEADLINE
+        )
+
+    return asyncio.run(run())
+
+
 def test_a_bad_dash_rendition_scores_lower_than_a_good_one(catalog_dir: Path, tmp_path: Path):
     source = copy(catalog_dir, tmp_path)
-    info = probe_input(source)
     out = OutputSpec(
         container=Container.DASH,
         renditions=[
@@ -46,16 +62,7 @@ def test_a_bad_dash_rendition_scores_lower_than_a_good_one(catalog_dir: Path, tm
     )
     folder = tmp_path / "outputs"
 
-    async def run():  # type: ignore[no-untyped-def]
-        await encode_outputs(
-            [out], source, folder, info, speed="ultrafast", threads=2, fps=25.0,
-            duration=info.duration, deadline=DEADLINE, on_progress=_nothing,
-        )  # fmt: skip
-        return await measure_outputs(
-            [out], source, folder, has_audio=True, fps=25.0, threads=2, deadline=DEADLINE
-        )
-
-    report = asyncio.run(run())
+    report = encoded_and_measured(out, source, folder)
     good, bad = report.renditions
     assert (good.output, good.rendition, good.height) == ("dash", 1, 360)
     assert (bad.rendition, bad.video_bitrate) == (3, 100)
@@ -92,7 +99,6 @@ def test_a_one_rendition_hls_output_has_its_init_file_and_is_measured(
     catalog_dir: Path, tmp_path: Path
 ):
     source = copy(catalog_dir, tmp_path)
-    info = probe_input(source)
     out = OutputSpec(
         container=Container.HLS,
         renditions=[Rendition(height=360, video_bitrate=800)],
@@ -100,16 +106,7 @@ def test_a_one_rendition_hls_output_has_its_init_file_and_is_measured(
     )
     folder = tmp_path / "outputs"
 
-    async def run():  # type: ignore[no-untyped-def]
-        await encode_outputs(
-            [out], source, folder, info, speed="ultrafast", threads=2, fps=25.0,
-            duration=info.duration, deadline=DEADLINE, on_progress=_nothing,
-        )  # fmt: skip
-        return await measure_outputs(
-            [out], source, folder, has_audio=True, fps=25.0, threads=2, deadline=DEADLINE
-        )
-
-    (only,) = asyncio.run(run()).renditions
+    (only,) = encoded_and_measured(out, source, folder).renditions
     names = sorted(p.name for p in folder.iterdir())
     assert "hls-0-init.mp4" in names and not [n for n in names if "%" in n], names
     assert 'URI="hls-0-init.mp4"' in (folder / "hls-0.m3u8").read_text()

@@ -9,11 +9,12 @@ Error or Canceled.
 from __future__ import annotations
 
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from dacirco.auth_options import ClientToken
@@ -67,6 +68,14 @@ def _api(url: str, token: str | None, as_json: bool) -> Iterator[Client]:
 
 def _out(line: str) -> None:
     typer.echo(line)
+
+
+def _show(model: BaseModel, as_json: bool, plain: Callable[[], None]) -> None:
+    """A model the API answered: one line of JSON (--json), else as ``plain`` prints it."""
+    if as_json:
+        _out(render.dumps(model.model_dump(mode="json")))
+    else:
+        plain()
 
 
 @jobs_app.command()
@@ -140,10 +149,7 @@ def outputs(
     """A completed streaming job's playlists, thumbnails and files, with signed URLs."""
     with _api(url, api_token, as_json) as api:
         found = api.outputs(job_id)
-    if as_json:
-        _out(render.dumps(found.model_dump(mode="json")))
-    else:
-        _console().print(render.outputs_table(found))
+    _show(found, as_json, lambda: _console().print(render.outputs_table(found)))
 
 
 @jobs_app.command("list")
@@ -182,10 +188,7 @@ def show(
     """Show every field of one job: state, progress, output, errors, timings."""
     with _api(url, api_token, as_json) as api:
         job = api.job(job_id)
-    if as_json:
-        _out(render.dumps(job.model_dump(mode="json")))
-    else:
-        _console().print(render.job_table(job))
+    _show(job, as_json, lambda: _console().print(render.job_table(job)))
 
 
 @jobs_app.command()

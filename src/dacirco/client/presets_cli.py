@@ -19,7 +19,7 @@ from rich.table import Table
 from dacirco.auth_options import ClientToken
 from dacirco.client import render
 from dacirco.client.calls import DEFAULT_URL
-from dacirco.client.cli import Json, Url, _api, _console, _out
+from dacirco.client.cli import Json, Url, _api, _console, _out, _show
 from dacirco.outputs.presets import PresetPublic
 
 presets_app = typer.Typer(
@@ -108,10 +108,8 @@ def show(
     """Show one preset as JSON: what `add` takes (--json: with its name and kind, one line)."""
     with _api(url, api_token, as_json) as api:
         preset = api.preset(name)
-    if as_json:
-        _out(render.dumps(preset.model_dump(mode="json")))
-    else:
-        _out(json.dumps(preset.model_dump(mode="json", exclude={"name", "shipped"}), indent=2))
+    body = preset.model_dump(mode="json", exclude={"name", "shipped"})
+    _show(preset, as_json, lambda: _out(json.dumps(body, indent=2)))
 
 
 @presets_app.command()

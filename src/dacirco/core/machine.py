@@ -317,7 +317,8 @@ class Core:
         if seconds is not None:
             task.worker_seconds[step] = seconds
         # A part's upload is EV16: not the job's output, unless it completes the job.
-        chunk_upload = task.part == "chunk" and step == "uploaded" and not completes(job, task)
+        final = task.part != "chunk" or (step == "uploaded" and completes(job, task))
+        chunk_upload = step == "uploaded" and not final
         if not chunk_upload and job.state is JobState.STARTED:
             job.timings[step] = now
         if out.log:
@@ -330,7 +331,9 @@ class Core:
         task.transition(TaskState.DONE, now)
         work, took, flavor = task_work(job, task), now - task.assigned_at, worker.flavor.name
         st.tx.later(lambda: st.stats.task_done(flavor, work, took))
-        if task.part == "chunk" and not chunk_done(st, job, task):
+        if task.part == "chunk":
+            chunk_done(st, job, task)
+        if not final:
             what = "part" if job.outputs else "chunk"
             self._idle(worker, f"{what} {task.index} of job {job.id} done", now)
             return None

@@ -13,29 +13,25 @@ when the merge has uploaded the output (EV7), and what only the merge needed is 
 
 from __future__ import annotations
 
-from dacirco.domain import Job, JobState, Task, chunk_name, output_name
+from dacirco.domain import Job, JobState, Task, chunk_name, output_name, rendition_parts
 from dacirco.outputs.names import output_dir
-from dacirco.outputs.parts import needs_packaging, partials, plan
+from dacirco.outputs.parts import needs_packaging, partials
 
 from .effects import Delete, Step
 from .state import PartRef, State, part_id
 
 
-def chunk_done(st: State, job: Job, task: Task) -> bool:
-    """A part is uploaded: when it is the last, the merge waits. True when the job has all
-    it needs (the last part of a streaming job that needs no packaging)."""
+def chunk_done(st: State, job: Job, task: Task) -> None:
+    """A part is uploaded: when it is the last, the merge waits (a streaming job that needs
+    no packaging is complete then instead: ``completes``)."""
     if job.state is not JobState.STARTED:
-        return False  # failed meanwhile: its parts are deleted already
+        return  # failed meanwhile: its parts are deleted already
     st.job(job)
     if task.index not in job.chunks_done:
         job.chunks_done.append(task.index)
-    last = len(job.chunks_done) == job.chunks
-    if last and job.outputs and not needs_packaging(job.outputs):
-        return True  # ``completes`` said so before its upload was logged
     job.progress = len(job.chunks_done) / (job.chunks + 1)
-    if last:
+    if len(job.chunks_done) == job.chunks and not completes(job, task):
         st.enqueue(part_id(job.id, "merge", 0), PartRef(job.id, "merge", 0))
-    return False
 
 
 def completes(job: Job, task: Task) -> bool:
@@ -49,8 +45,7 @@ def merged(out: Step, job: Job) -> None:
     """The output is there: the chunks go (a streaming job's: the parts' playlists)."""
     if job.outputs:
         folder = output_dir(job.id_video, job.id)
-        parts = plan(job.outputs, bool(job.thumbnails), job.input_height, job.chunks)
-        names = tuple(f"{folder}/{name}" for name in partials(job.outputs, parts))
+        names = tuple(f"{folder}/{name}" for name in partials(job.outputs, rendition_parts(job)))
     else:
         names = tuple(chunk_name(job, i) for i in range(1, job.chunks + 1))
     if names:

@@ -76,6 +76,15 @@ class _Proc:
     work_dir: Path | None
 
 
+def worker_log(log_dir: Path, spec: WorkerSpec, env: dict[str, str]) -> Path:
+    """The log file of ``spec``'s worker in ``log_dir`` (made if missing), named in ``env``
+    so that the worker caps it (worker/logfile.py)."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{_folder_name(spec.name, spec.worker_id)}.log"
+    env[LOG_ENV] = str(path)
+    return path
+
+
 def _folder_name(name: str, worker_id: str) -> str:
     ok = name and name not in (".", "..") and "/" not in name and "\\" not in name
     return name if ok else worker_id
@@ -143,9 +152,7 @@ class LocalRuntime:
         log_path = None
         log_start = 0
         if self._log_dir is not None:
-            self._log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self._log_dir / f"{_folder_name(spec.name, spec.worker_id)}.log"
-            env[LOG_ENV] = str(log_path)  # the worker caps it (worker/logfile.py)
+            log_path = worker_log(self._log_dir, spec, env)
             out = log_path.open("ab")
             log_start = out.seek(0, os.SEEK_END)
         try:

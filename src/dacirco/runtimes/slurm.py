@@ -47,7 +47,7 @@ from dacirco.runtimes.base import (
     worker_env,
 )
 from dacirco.runtimes.factory import RuntimeUnavailable
-from dacirco.runtimes.local import _folder_name, log_tail
+from dacirco.runtimes.local import log_tail, worker_log
 from dacirco.runtimes.slurm_tools import (
     ENDED,
     SINFO_FORMAT,
@@ -62,7 +62,6 @@ from dacirco.runtimes.slurm_tools import (
     sbatch_error,
     time_limit,
 )
-from dacirco.worker.logfile import LOG_ENV
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +222,9 @@ class SlurmRuntime:
         log_path, log_start = None, 0
         env = worker_env(self._env or os.environ, spec.token)
         if self._log_dir is not None:
-            self._log_dir.mkdir(parents=True, exist_ok=True)
-            log_path = self._log_dir / f"{_folder_name(spec.name, spec.worker_id)}.log"
+            log_path = worker_log(self._log_dir, spec, env)
             with contextlib.suppress(OSError):
                 log_start = log_path.stat().st_size
-            env[LOG_ENV] = str(log_path)  # the worker caps it (worker/logfile.py)
         try:
             out = await _run(*self.sbatch_args(spec, log_path), env=env)
         except SlurmCommandError as exc:
