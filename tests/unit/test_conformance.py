@@ -9,6 +9,8 @@ lost in the middle of a task, a job canceled while it runs (its worker drops it 
 idle again), a request attached to an identical one in progress and one served with a
 completed job's output (reuse), a restart mid-way (the controller reloads SQLite; the
 simulator recovers from the entities it holds), everything to completion, then shutdown.
+A second trace splits a streaming ladder in parts of its renditions (one part failing and
+retried alone, then the packaging).
 
 Compared: every view handed to the policy, every decision, and every line of the event log
 (code and fields, in order).
@@ -43,6 +45,7 @@ from dacirco.domain import (
     WorkerState,
     task_output,
 )
+from dacirco.outputs.presets import PRESETS
 from dacirco.policies.base import ClusterView, Decisions, Policy
 from dacirco.policies.right_size import RightSize
 from dacirco.protocol import TaskReport
@@ -125,8 +128,15 @@ class Twin:
         return task_id
 
     # ---- the stimuli, to both --------------------------------------------------------
-    async def submit(self, movie: str, reuse: bool = True) -> str:
-        job = await self.h.controller.submit(movie, 1000, Speed.FAST, Codec.H264, reuse=reuse)
+    async def submit(self, movie: str, reuse: bool = True, **streaming: object) -> str:
+        job = await self.h.controller.submit(
+            movie,
+            1000,
+            Speed.FAST,
+            Codec.H264,
+            reuse=reuse,
+            **streaming,  # type: ignore[arg-type]
+        )
         # As it was submitted (the controller's own may be served already: reuse).
         fresh = dataclasses.replace(
             job,
@@ -294,3 +304,52 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     assert real_events == sim_events
     codes = {c for c, _ in real_events}
     assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7", "EV17", "EV18", "EV19"} <= codes
+
+
+async def test_a_ladder_split_in_parts_of_its_renditions_runs_one_lifecycle(make: Make) -> None:
+    """A streaming job split by the policy: its parts (one failing and retried alone), the
+    packaging, the parts' playlists deleted: the same views, decisions and log on both."""
+    t = Twin(make)
+    t.h.controller.storage.put_file(
+        "input-videos/bbb_3.mp4",
+        t.h.db.parent / "movie.bin",
+        metadata={**META, "width": "1280", "height": "720"},
+    )
+    ladder = PRESETS["hls-ladder"]  # as the API resolves a preset: its outputs
+    job_id = await t.submit("bbb_3.mp4", False, outputs=ladder.outputs, preset="hls-ladder")
+    await t.decide()
+    t.h.clock.advance(15)
+    await t.register_booting()
+    await t.decide()
+    parts = [w.id for w in t.h.controller.workers.values() if w.task_id]
+    assert len(parts) == 2, "right-size splits the ladder in two parts"
+    t.h.clock.advance(2)
+    await t.report(parts[0], "started")
+    await t.fail(parts[0], "upload refused")  # that part alone waits again
+    for _ in range(6):
+        await t.decide()
+        t.h.clock.advance(15)
+        await t.register_booting()
+        await t.decide()
+        await t.busy_to_the_end()
+        t.h.clock.advance(5)
+        if t.h.controller.jobs[job_id].state in FINAL_JOB_STATES:
+            break
+    await t.shutdown()
+
+    for jobs in (t.h.controller.jobs, t.sim.state.jobs):
+        job = jobs[job_id]
+        assert job.state is JobState.COMPLETED and job.output is not None
+        assert job.output.endswith("/master.m3u8") and job.chunks == 2
+    assert len(t.real.calls) == len(t.simulated.calls) > 3
+    for i, (real, simulated) in enumerate(zip(t.real.calls, t.simulated.calls, strict=True)):
+        assert real == simulated, f"policy call {i}"
+    real_events = t.real_events()
+    assert real_events == t.sim_events
+    codes = [c for c, _ in real_events]
+    assert codes.count("EV15") == 1 and codes.count("EV16") == 2 and "EV10" in codes
+    assert codes.count("EV7") == 1  # the packaging's upload is the job's output
+    folder = job.output.rpartition("/")[0]
+    names = {i.key.rpartition("/")[2] for i in t.h.controller.storage.list(
+        f"output-videos/{folder}/", metadata=False)}  # fmt: skip
+    assert "master.m3u8" in names and not [n for n in names if n.startswith("master-p")]
