@@ -11,7 +11,8 @@ from enum import StrEnum
 from typing import Any
 
 from dacirco.outputs.names import digest, main_file, output_dir
-from dacirco.outputs.parts import Unit, part_main, plan
+from dacirco.outputs.part_files import part_main
+from dacirco.outputs.parts import Plan, layout
 
 
 class JobState(StrEnum):
@@ -320,10 +321,17 @@ def chunk_name(job: Job, index: int) -> str:
     return f"_chunk-{job.id}-{index}.mp4"
 
 
-def rendition_parts(job: Job) -> list[list[Unit]]:
-    """A streaming job split in parts: what each part makes (``outputs.parts.plan``)."""
+def rendition_parts(job: Job) -> Plan:
+    """A streaming job split in parts: what each part makes (``outputs.parts.layout``)."""
     assert job.outputs is not None
-    return plan(job.outputs, bool(job.thumbnails), job.input_height, job.chunks)
+    return layout(
+        job.outputs,
+        bool(job.thumbnails),
+        job.input_height,
+        job.chunks,
+        job.input_duration,
+        job.quality,
+    )
 
 
 def task_output(job: Job, task: Task) -> str:

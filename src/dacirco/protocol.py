@@ -48,6 +48,8 @@ MAX_MEMORY_GB = 1e6
 MAX_NAME_LENGTH = 255  # ids and names; a file name's limit (object names are shorter)
 MAX_URL_LENGTH = 8192  # a signed URL: an S3 one with a session token is about 2 KB
 MAX_CHUNK_URLS = 64  # a merge's chunks (the core splits in at most 16)
+# A packaging's playlists: per part (at most 16), its master, its MPD, its HLS media playlists.
+MAX_PLAYLIST_URLS = 16 * (MAX_RENDITIONS + 2)
 MAX_SECONDS = 1e7  # a step's duration (deadlines are 120 s + 30 x the movie's duration)
 MAX_BYTES = 1 << 50  # a transfer's size
 # A failed report's message: ffmpeg's own error is at most 1000 characters.
@@ -94,6 +96,16 @@ class UnitSpec(BaseModel):
     audio: bool = True
 
 
+class SpanSpec(BaseModel):
+    """What a part of a streaming job split in time encodes (``outputs.spans.Span``):
+    segments [first, last) of every rendition, ``seconds`` each; ``final``: to the end."""
+
+    first: int = Field(ge=0)
+    last: int = Field(ge=1)
+    seconds: float = Field(gt=0, le=20)
+    final: bool = False
+
+
 class TaskSpec(BaseModel):
     task_id: str = Field(max_length=MAX_NAME_LENGTH)
     job_id: str = Field(max_length=MAX_NAME_LENGTH)
@@ -134,10 +146,16 @@ class TaskSpec(BaseModel):
         max_length=MAX_RENDITIONS + 1,
         description="streaming chunk: the renditions (and thumbnails) this part makes",
     )
+    span: SpanSpec | None = Field(
+        None, description="streaming chunk of a job split in time: the span it encodes"
+    )
     playlist_urls: dict[str, Annotated[str, Field(max_length=MAX_URL_LENGTH)]] = Field(
         default_factory=dict,
-        max_length=MAX_CHUNK_URLS,
+        max_length=MAX_PLAYLIST_URLS,
         description="streaming merge: signed GET URLs of the parts' playlists, by file name",
+    )
+    spans: int = Field(
+        0, ge=0, description="streaming merge: the parts are this many spans in time (0: not)"
     )
     thumbnails_every: float | None = Field(
         None, description="streaming: a poster and sprite sheets of a frame every N seconds"

@@ -24,7 +24,7 @@ from dacirco.core.stimuli import (
 )
 from dacirco.core.work import job_work
 from dacirco.domain import Job, JobState, Speed, Task, task_output
-from dacirco.outputs import parts
+from dacirco.outputs import part_files, parts
 from dacirco.outputs.presets import PRESETS
 from dacirco.outputs.spec import OutputSpec, dump, fit
 from dacirco.policies.base import Assign, Decisions, Split, StartWorker
@@ -56,7 +56,7 @@ def streaming_job(
 
 def test_the_plan_balances_the_work_and_keeps_each_unit_once() -> None:
     outs = ladder()  # 720p, 540p, 432p, 360p: pixels 1, 0.56, 0.36, 0.25
-    found = parts.plan(outs, True, 720, 3)
+    found = parts.Plan(parts.plan(outs, True, 720, 3))
     assert [[u.rendition for u in p] for p in found] == [[0], [1, -1], [2, 3]]
     assert sorted((u.output, u.rendition) for p in found for u in p) == sorted(
         (u.output, u.rendition) for u in parts.units(outs, True, 720)
@@ -91,19 +91,20 @@ def test_dash_sound_is_carried_once_by_the_first_rendition_that_asks_for_it() ->
 
 def test_each_file_of_the_folder_belongs_to_one_task() -> None:
     outs = ladder()
-    found = parts.plan(outs, True, 720, 3)
+    found = parts.Plan(parts.plan(outs, True, 720, 3))
     files = ["hls-0.m3u8", "hls-0-init.mp4", "hls-1-00002.m4s", "hls-3.m3u8", "poster.jpg",
              "sprite-2.jpg", "thumbnails.vtt", "master-p1.m3u8", "master-p3.m3u8",
              "master.m3u8"]  # fmt: skip
-    owners = {f: [n for n in (1, 2, 3) if parts.owns(outs, found, n, f)] for f in files}
+    owners = {f: [n for n in (1, 2, 3) if part_files.owns(outs, found, n, f)] for f in files}
     assert owners == {
         "hls-0.m3u8": [1], "hls-0-init.mp4": [1], "hls-1-00002.m4s": [2], "hls-3.m3u8": [3],
         "poster.jpg": [2], "sprite-2.jpg": [2], "thumbnails.vtt": [2],
         "master-p1.m3u8": [1], "master-p3.m3u8": [3], "master.m3u8": [],
     }  # fmt: skip
-    assert parts.partials(outs, found) == ["master-p1.m3u8", "master-p2.m3u8", "master-p3.m3u8"]
-    assert [parts.part_main(outs, found, n) for n in (1, 2, 3)] == parts.partials(outs, found)
-    assert parts.packaged(outs) == ["master.m3u8"]
+    partials = part_files.partials(outs, found)
+    assert partials == ["master-p1.m3u8", "master-p2.m3u8", "master-p3.m3u8"]
+    assert [part_files.part_main(outs, found, n) for n in (1, 2, 3)] == partials
+    assert part_files.packaged(outs) == ["master.m3u8"]
 
 
 # ---- the core ----------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def test_a_ladder_in_parts_then_its_packaging(cores: list[Core]) -> None:
     workers = split_and_start(core, policy, 3)
     job = core.state.jobs["j1"]
     # Each part's work is its renditions' share of the whole; the view says so.
-    plan = parts.plan(job.outputs or [], True, 720, 3)
+    plan = parts.Plan(parts.plan(job.outputs or [], True, 720, 3))
     busy = sorted(w.job_work or 0.0 for w in core.state.view(1.0).busy)
     want = sorted(job_work(job) * parts.share(plan, n) for n in (1, 2, 3))
     assert busy == pytest.approx(want) and sum(busy) == pytest.approx(job_work(job))

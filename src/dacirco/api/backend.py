@@ -28,8 +28,9 @@ from dacirco.controller.errors import (
     StorageUnavailable,
 )
 from dacirco.controller.events import iso
-from dacirco.domain import Job, JobState, Speed, Worker, shown
+from dacirco.domain import Job, JobState, Speed, Worker, rendition_parts, shown
 from dacirco.outputs.names import media_type
+from dacirco.outputs.part_files import partials
 from dacirco.outputs.presets import PresetBody, PresetPublic, PresetsPublic, public
 from dacirco.storage.base import StorageError, folder_of, output_key
 from dacirco.storage.signing import UrlSigner
@@ -331,7 +332,10 @@ class LocalBackend:
             if job.state != JobState.COMPLETED or folder is None:
                 raise NotReady(f"job {job_id!r} is {job.state.value}: no outputs yet")
             try:
-                return await asyncio.to_thread(self.playback.listing, job.id, folder)
+                hidden = frozenset(
+                    partials(job.outputs, rendition_parts(job)) if job.chunks else ()
+                )
+                return await asyncio.to_thread(self.playback.listing, job.id, folder, hidden)
             except StorageError as exc:
                 raise StorageUnavailable(f"storage is unavailable: {exc}") from exc
         except ControllerError as exc:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from dacirco.controller.events import iso
 from dacirco.domain import Job, Task, TaskState, Worker, rendition_parts
-from dacirco.outputs.parts import Unit, label
+from dacirco.outputs.parts import Plan, label
 
 STEPS = (("download", "started", "downloaded"), ("transcode", "downloaded", "transcoded"))
 STEPS += (("upload", "transcoded", "uploaded"),)
@@ -23,6 +23,11 @@ class Attempt(BaseModel):
         None,
         description="a part of a streaming job split by its renditions: what it makes "
         "(e.g. 'hls 720p', 'thumbnails'); its merge packages them",
+    )
+    seconds: list[float | None] | None = Field(
+        None,
+        description="a part of a streaming job split in time: the span of the movie it "
+        "encodes, [start, end] in seconds (end null: to the movie's end)",
     )
     worker_id: str
     worker: str = Field(description="the worker's name")
@@ -69,10 +74,21 @@ def _seconds(task: Task, first: str, last: str) -> float | None:
     return None
 
 
-def _made(job: Job, plan: list[list[Unit]] | None, task: Task) -> list[str] | None:
-    if plan is None or task.part != "chunk" or not 1 <= task.index <= len(plan):
+def _mine(plan: Plan | None, task: Task) -> bool:
+    return plan is not None and task.part == "chunk" and 1 <= task.index <= len(plan)
+
+
+def _made(job: Job, plan: Plan | None, task: Task) -> list[str] | None:
+    if plan is None or not _mine(plan, task):
         return None
-    return [label(job.outputs or [], unit) for unit in plan[task.index - 1]]
+    return [label(job.outputs or [], unit) for unit in plan.parts[task.index - 1]]
+
+
+def _time_span(plan: Plan | None, task: Task) -> list[float | None] | None:
+    if plan is None or plan.spans is None or not _mine(plan, task):
+        return None
+    span = plan.spans[task.index - 1]
+    return [span.start, None if span.length is None else span.start + span.length]
 
 
 def job_figures(
@@ -94,6 +110,7 @@ def job_figures(
                 part=task.part or "whole",
                 index=task.index,
                 renditions=_made(job, plan, task),
+                seconds=_time_span(plan, task),
                 worker_id=worker.id,
                 worker=worker.name,
                 flavor=worker.flavor.name,

@@ -50,8 +50,13 @@ class Playback:
         """Why a play URL is refused, or None."""
         return self.signer.check(PLAY, folder, expires, sig, self.clock())
 
-    def listing(self, job_id: str, folder: str) -> OutputsPublic:
+    def listing(
+        self, job_id: str, folder: str, hidden: frozenset[str] = frozenset()
+    ) -> OutputsPublic:
+        """The folder's files but ``hidden`` (a split job's partial playlists: the packaging
+        has replaced them, and they may still be on their way out)."""
         infos = self.storage.list(OUTPUT_PREFIX + folder, metadata=False)
+        infos = [i for i in infos if i.file not in hidden]
         names = {info.file for info in infos}
         playlists = {
             kind: self.play_url(folder, name)

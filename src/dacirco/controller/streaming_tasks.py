@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import asdict
 from functools import partial
 from typing import Any
 
 from dacirco.domain import Job, Task, rendition_parts
 from dacirco.outputs.names import output_dir
-from dacirco.outputs.parts import THUMBNAILS, made_by, partials
-from dacirco.protocol import UnitSpec
+from dacirco.outputs.part_files import made_by, partials
+from dacirco.outputs.parts import THUMBNAILS
+from dacirco.protocol import SpanSpec, UnitSpec
 from dacirco.storage.base import Storage, output_key
 
 
@@ -32,11 +34,13 @@ async def streaming_fields(storage: Storage, job: Job, task: Task, ttl: float) -
     assert job.outputs is not None
     parts = rendition_parts(job)
     if task.part == "chunk":
-        units = parts[task.index - 1]
+        units = parts.parts[task.index - 1]
+        span = parts.spans[task.index - 1] if parts.spans else None
         return {
             "units": [
                 UnitSpec(output=u.output, rendition=u.rendition, audio=u.audio) for u in units
             ],
+            "span": None if span is None else SpanSpec(**asdict(span)),
             "thumbnails_every": every if any(u.output == THUMBNAILS for u in units) else None,
         }
     folder = output_dir(job.id_video, job.id)
@@ -47,4 +51,8 @@ async def streaming_fields(storage: Storage, job: Job, task: Task, ttl: float) -
             for name in partials(job.outputs or [], parts)
         }
 
-    return {"playlist_urls": await asyncio.to_thread(sign), "thumbnails_every": None}
+    return {
+        "playlist_urls": await asyncio.to_thread(sign),
+        "spans": len(parts.spans or ()),
+        "thumbnails_every": None,
+    }

@@ -3,7 +3,7 @@ starts. A decision the state does not allow is refused (counted by reason, never
 
 - a split needs splitting on, a waiting whole job of known frame rate and frame count, and
   2..``MAX_CHUNKS`` chunks, no more than its frames; a streaming job, 2 up to the parts its
-  renditions are worth (``outputs.parts.most_parts``: ``JobView.frames`` says so);
+  renditions and its length are worth (``outputs.parts.most_parts``: ``JobView.frames``);
 - a stop needs a worker that is neither busy nor stopped;
 - an assignment needs a waiting job or part and an idle worker;
 - a start needs a known flavor, no backoff running, room under ``max_workers`` and a known
@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from dacirco.domain import FLAVORS, Job, JobState, Task, Worker, WorkerState
 from dacirco.outputs.parts import most_parts
+from dacirco.outputs.spans import most_spans
 from dacirco.policies.base import Assign, Decisions, Split, StartWorker, StopWorker
 
 from .effects import Launch, Step, Wake
@@ -66,12 +67,19 @@ def apply_split(st: State, out: Step, split: Split, now: float) -> bool:
 def _split_renditions(st: State, out: Step, split: Split, job: Job, now: float) -> bool:
     """A streaming job in groups of its renditions (``outputs.parts``), worth 2..most."""
     assert job.outputs is not None
-    most = most_parts(job.outputs, bool(job.thumbnails), job.input_height)
+    most = most_parts(
+        job.outputs, bool(job.thumbnails), job.input_height, job.input_duration, job.quality
+    )
     if not 2 <= split.chunks <= most:
         why = f"2..{most} parts" if most >= 2 else "no parts: one task makes them best"
         refuse(st, out, f"split: this job's outputs are worth {why}", split)
         return False
-    _split(st, out, job, split.chunks, f"split in {split.chunks} parts of its renditions", now)
+    kind = (
+        "spans in time"
+        if most_spans(job.outputs, job.input_duration, job.quality) >= split.chunks
+        else "parts of its renditions"
+    )
+    _split(st, out, job, split.chunks, f"split in {split.chunks} {kind}", now)
     return True
 
 

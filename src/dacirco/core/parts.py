@@ -2,9 +2,10 @@
 finished on one; each part is a task of its own, waiting and retried alone.
 
 - A classic job: K chunks of the movie, then their merge into the output.
-- A streaming job: K groups of its renditions (``outputs.parts.plan``), each written into the
-  job's folder, then its packaging (the master playlist and the MPD from the parts' own);
-  a job of MP4 files alone needs none and completes with its last part.
+- A streaming job: K groups of its renditions or K spans of a long one in time
+  (``outputs.parts.layout``), each written into the job's folder, then its packaging (the
+  master playlist and the MPD from the parts' own, the spans' media playlists joined); a job
+  of MP4 files alone needs none and completes with its last part.
 
 A part waits as ``<job>#<i>`` or ``<job>#merge`` with its job's arrival time, so it keeps its
 job's place in the queue. The merge waits once the last part is uploaded; the job completes
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from dacirco.domain import Job, JobState, Task, chunk_name, output_name, rendition_parts
 from dacirco.outputs.names import output_dir
-from dacirco.outputs.parts import needs_packaging, partials
+from dacirco.outputs.part_files import needs_packaging, partials
 
 from .effects import Delete, Step
 from .state import PartRef, State, part_id

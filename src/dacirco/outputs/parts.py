@@ -11,33 +11,24 @@ what its upload must hold), the worker (what to encode, how to name it) and the 
   thumbnails. A job has at most ``MAX_RENDITIONS`` + 1 units.
 - ``plan(k)`` groups the units in ``k`` parts of near-equal work (longest first, each to the
   lightest part: deterministic), numbered 1..k in the order of their first rendition.
-- Files keep the names the whole job would give them (``hls-<i>…``, ``<i>-<h>p-<kbps>k.mp4``,
-  thumbnails), except what a part cannot write alone: its HLS master playlist is
-  ``master-p<n>.m3u8``, its DASH representations ``dash-p<n>-<rep>-…`` with the MPD
-  ``manifest-p<n>.mpd``. Packaging merges those into ``master.m3u8`` and ``manifest.mpd``;
-  the partial playlists are then deleted.
+- ``layout(k)`` is what a split makes: ``k`` spans in time of every rendition when the movie
+  is long enough (``outputs.spans``: each part decodes only its span), else ``plan(k)``.
+- Which files are whose: ``outputs.part_files``.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .names import (
-    AUDIO_SHARE,
-    DASH_MANIFEST,
-    MASTER_PLAYLIST,
-    POSTER,
-    THUMBNAILS_VTT,
-    rendition_file,
-)
+from .names import AUDIO_SHARE
+from .spans import Span, most_spans, spans
 
 THUMBNAILS = -1  # a unit's output index: the thumbnails (poster, sprites, index)
 # The thumbnails' work against one encode of the input: one decode with tiny scaled frames.
 THUMBNAILS_SHARE = 0.05
 WORTH = 0.1  # a split in more parts must shorten the heaviest part by more than this share
-_SPRITE_RE = re.compile(r"^sprite-\d+\.jpg$")
 
 
 @dataclass(frozen=True)
@@ -80,12 +71,43 @@ def units(
     return found
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What each part of a split streaming job makes (``parts[n - 1]``: part ``n``'s units)
+    and, when it is split in time, over which span (``spans[n - 1]``): every part then makes
+    every rendition over its span, the last one the thumbnails too."""
+
+    parts: list[list[Unit]]
+    spans: list[Span] | None = None
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self) -> Iterator[list[Unit]]:
+        return iter(self.parts)
+
+
 def most_parts(
+    outputs: list[dict[str, Any]] | None,
+    thumbnails: bool,
+    input_height: float | None,
+    duration: float | None = None,
+    quality: bool = False,
+) -> int:
+    """How many parts the job is worth splitting in (1: none): the spans of a long movie
+    (``outputs.spans.most_spans``), or the groups of its renditions."""
+    return max(
+        most_groups(outputs, thumbnails, input_height), most_spans(outputs, duration, quality)
+    )
+
+
+def most_groups(
     outputs: list[dict[str, Any]] | None, thumbnails: bool, input_height: float | None
 ) -> int:
-    """How many parts are worth splitting the job in (1: none): the fewest whose heaviest
-    part is within ``WORTH`` of the lightest it can be (its heaviest unit). Each part decodes
-    the whole input: a part that saves less would cost a decode and a worker for little."""
+    """How many groups of renditions the job is worth splitting in (1: none): the fewest whose
+    heaviest part is within ``WORTH`` of the lightest it can be (its heaviest unit). Each part
+    decodes the whole input: a part that saves less would cost a decode and a worker for
+    little."""
     if not outputs:
         return 1
     found = units(outputs, thumbnails, input_height)
@@ -117,109 +139,46 @@ def plan(
     return parts
 
 
+def layout(
+    outputs: list[dict[str, Any]],
+    thumbnails: bool,
+    input_height: float | None,
+    k: int,
+    duration: float | None = None,
+    quality: bool = False,
+) -> Plan:
+    """The job in ``k`` parts: ``k`` spans in time when it may have that many (a part of a
+    span decodes only its span of the input), else ``k`` groups of its renditions."""
+    if 2 <= k <= most_spans(outputs, duration, quality):
+        assert duration is not None
+        cut = spans(outputs, duration, k)
+        found = units(outputs, False, input_height)
+        parts = [list(found) for _ in cut]
+        if thumbnails:  # made from the whole input, by the last part
+            parts[-1].append(Unit(THUMBNAILS, THUMBNAILS, THUMBNAILS_SHARE))
+        return Plan(parts, cut)
+    return Plan(plan(outputs, thumbnails, input_height, k))
+
+
 def _order(u: Unit) -> tuple[int, int]:
     return (u.output if u.output != THUMBNAILS else 1 << 30, u.rendition)
 
 
-def share(parts: list[list[Unit]], n: int) -> float:
+def share(made: Plan, n: int) -> float:
     """Part ``n``'s (from 1) share of the job's work."""
-    total = sum(u.share for part in parts for u in part)
-    return sum(u.share for u in parts[n - 1]) / total if total else 1.0 / len(parts)
+    works = [_work(made, m) for m in range(1, len(made) + 1)]
+    total = sum(works)
+    return works[n - 1] / total if total else 1.0 / len(made)
 
 
-def needs_packaging(outputs: list[dict[str, Any]]) -> bool:
-    """A master playlist or an MPD must be written once every part is done."""
-    return any(o["container"] in ("hls", "dash") for o in outputs)
-
-
-def partial_master(n: int) -> str:
-    return f"master-p{n}.m3u8"
-
-
-def partial_manifest(n: int) -> str:
-    return f"manifest-p{n}.mpd"
-
-
-def dash_prefix(n: int | None) -> str:
-    """The prefix of a DASH representation's files: ``dash-`` for the whole job's,
-    ``dash-p<n>-`` for part ``n``'s."""
-    return "dash-" if n is None else f"dash-p{n}-"
-
-
-def containers(outputs: list[dict[str, Any]], part: list[Unit]) -> set[str]:
-    return {outputs[u.output]["container"] for u in part if u.output != THUMBNAILS}
-
-
-def partials(outputs: list[dict[str, Any]], parts: list[list[Unit]]) -> list[str]:
-    """The partial playlists the parts write, in part order: what packaging reads, then
-    deletes."""
-    names = []
-    for n, part in enumerate(parts, 1):
-        kinds = containers(outputs, part)
-        if "hls" in kinds:
-            names.append(partial_master(n))
-        if "dash" in kinds:
-            names.append(partial_manifest(n))
-    return names
-
-
-def packaged(outputs: list[dict[str, Any]]) -> list[str]:
-    """The files packaging writes, the main one last."""
-    kinds = {o["container"] for o in outputs}
-    return [
-        name for kind, name in (("dash", DASH_MANIFEST), ("hls", MASTER_PLAYLIST)) if kind in kinds
-    ]
-
-
-def part_main(outputs: list[dict[str, Any]], parts: list[list[Unit]], n: int) -> str:
-    """The file part ``n`` uploads last: once it is there, the part's other files are."""
-    part = parts[n - 1]
-    kinds = containers(outputs, part)
-    if "hls" in kinds:
-        return partial_master(n)
-    if "dash" in kinds:
-        return partial_manifest(n)
-    mp4 = [u for u in part if u.output != THUMBNAILS]
-    if mp4:
-        u = mp4[-1]
-        return rendition_file(outputs[u.output]["renditions"][u.rendition], u.rendition)
-    return THUMBNAILS_VTT
-
-
-def owns(outputs: list[dict[str, Any]], parts: list[list[Unit]], n: int, name: str) -> bool:
-    """Whether ``name`` (a file of the job's folder) is one part ``n`` makes."""
-    part = parts[n - 1]
-    if name == partial_master(n):
-        return "hls" in containers(outputs, part)
-    if name == partial_manifest(n) or name.startswith(dash_prefix(n)):
-        return "dash" in containers(outputs, part)
-    for u in part:
-        if u.output == THUMBNAILS:
-            if name in (POSTER, THUMBNAILS_VTT) or _SPRITE_RE.match(name):
-                return True
-            continue
-        kind = outputs[u.output]["container"]
-        if kind == "hls" and (
-            name == f"hls-{u.rendition}.m3u8" or name.startswith(f"hls-{u.rendition}-")
-        ):
-            return True
-        if kind == "mp4" and name == rendition_file(
-            outputs[u.output]["renditions"][u.rendition], u.rendition
-        ):
-            return True
-    return False
-
-
-def made_by(
-    outputs: list[dict[str, Any]], parts: list[list[Unit]], kind: str, n: int, name: str
-) -> bool:
-    """Whether file ``name`` of the job's folder is one a task of ``kind`` makes: every file
-    (the whole job), part ``n``'s (a chunk), the packaged playlists (a merge)."""
-    if kind == "chunk":
-        return owns(outputs, parts, n, name)
-    if kind == "merge":
-        return name in packaged(outputs)
-    return True
+def _work(made: Plan, n: int) -> float:
+    part = made.parts[n - 1]
+    if made.spans is None:
+        return sum(u.share for u in part)
+    span = made.spans[n - 1]
+    whole = made.spans[-1].last
+    fraction = (span.last - span.first) / whole if whole else 1.0
+    return sum(u.share * (fraction if u.output != THUMBNAILS else 1.0) for u in part)
 
 
 def label(outputs: list[dict[str, Any]], unit: Unit) -> str:

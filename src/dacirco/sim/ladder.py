@@ -18,11 +18,11 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dacirco.outputs.names import encode_share
-from dacirco.outputs.parts import THUMBNAILS, Unit, plan, units
+from dacirco.outputs.parts import THUMBNAILS, Plan, Unit, layout, units
 from dacirco.outputs.presets import PRESETS, known
 from dacirco.outputs.spec import (
     MAX_THUMBNAIL_EVERY,
@@ -104,6 +104,7 @@ class Ladder:
     work_share: float
     group: tuple[Unit, ...] = field(default=())
     part: int = 0  # 1..k for a group of a split job (``part_of``), 0 for the whole job
+    span: float = 1.0  # the share of the movie its task encodes (a span in time: less)
 
     @property
     def key(self) -> tuple[str, bool, float]:
@@ -112,23 +113,22 @@ class Ladder:
         return (self.preset, self.quality, every)
 
     def __hash__(self) -> int:  # its outputs are JSON (lists): equal ladders, equal keys
-        return hash((self.key, self.input_height, self.part))
+        return hash((self.key, self.input_height, self.part, self.span))
 
-    def part_of(self, n: int, k: int) -> Ladder:
-        """Part ``n`` (1..k) of this job split in ``k`` groups of renditions
-        (``outputs.parts.plan``): the same job, its task encoding that group alone."""
-        groups = plan(self.outputs, self.thumbnails is not None, self.input_height, k)
-        return Ladder(
-            self.preset,
-            self.outputs,
-            self.bitrate,
-            self.quality,
-            self.thumbnails,
-            self.input_height,
-            self.work_share,
-            tuple(groups[n - 1]),
-            n,
-        )
+    def layout(self, k: int, duration: float) -> Plan:
+        """This job in ``k`` parts, as the core splits it (``outputs.parts.layout``)."""
+        thumbs = self.thumbnails is not None
+        return layout(self.outputs, thumbs, self.input_height, k, duration, self.quality)
+
+    def part_of(self, n: int, k: int, duration: float) -> Ladder:
+        """Part ``n`` (1..k) of this job split in ``k`` parts (of ``duration`` seconds): the
+        same job, its task encoding that group of renditions, over its span in time."""
+        made = self.layout(k, duration)
+        span = 1.0
+        if made.spans is not None:
+            piece = made.spans[n - 1]
+            span = (piece.last - piece.first) / made.spans[-1].last
+        return replace(self, group=tuple(made.parts[n - 1]), part=n, span=span)
 
     def kbps(self) -> int:
         """The bitrate of what its task writes: its group's renditions."""
@@ -165,8 +165,8 @@ class Ladder:
     def upload_seconds(self, duration: float, transfer: TransferModel) -> float:
         """Its files, ``UPLOADS_AT_ONCE`` at a time: a latency per round, the bytes at the
         bandwidth."""
-        rounds = math.ceil(self.files(duration) / UPLOADS_AT_ONCE)
-        size = duration * self.kbps() * 1000 / 8
+        rounds = math.ceil(self.files(duration * self.span) / UPLOADS_AT_ONCE)
+        size = duration * self.span * self.kbps() * 1000 / 8
         return rounds * transfer.latency_s + size / (transfer.bandwidth_mb_s * 1e6)
 
 

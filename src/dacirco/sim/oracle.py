@@ -102,7 +102,17 @@ class Oracle:
         want = math.ceil(self._whole_s(job) / self.median_s)
         if (lad := job.ladder) is not None:  # in parts of its renditions, as many as worth it
             return max(
-                1, min(want, most_parts(lad.outputs, bool(lad.thumbnails), lad.input_height))
+                1,
+                min(
+                    want,
+                    most_parts(
+                        lad.outputs,
+                        bool(lad.thumbnails),
+                        lad.input_height,
+                        job.movie.duration,
+                        lad.quality,
+                    ),
+                ),
             )
         return max(1, min(MAX_CHUNKS, want))
 

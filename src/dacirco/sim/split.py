@@ -10,8 +10,9 @@
 The constants are measured on this machine by ``benchmarks/chunked.py`` (see
 docs/simulator.md); they are small next to a transcode, which is what makes splitting pay.
 
-A streaming job (``SimJob.ladder``) splits by renditions, not by time (``outputs.parts``): part
-``n`` of ``k`` decodes the whole input and encodes its group of renditions (``Ladder.part_of``,
+A streaming job (``SimJob.ladder``) splits as the core splits it (``outputs.parts.layout``):
+part ``n`` of ``k`` decodes the whole input and encodes its group of renditions, or, for a
+long movie, decodes and encodes its span of the movie alone, every rendition (``Ladder.part_of``,
 its seconds from ``sim.ladder_time``), uploads its files; the packaging part reads the parts'
 playlists and writes the master playlist or the MPD (``PACKAGING_S``, a few small files).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from dacirco.outputs.parts import partials
+from dacirco.outputs.part_files import partials
 from dacirco.sim.ladder_time import PACKAGING_S
 from dacirco.sim.models import Models, Movie, TransferModel
 from dacirco.sim.workload import SimJob, transcode_s
@@ -35,7 +36,7 @@ MERGE_MB_S = 300.0  # stream copy of the joined chunks
 def chunk_job(job: SimJob, index: int, chunks: int, models: Models) -> SimJob:
     """Part ``index`` (1..chunks) of ``job``."""
     if job.ladder is not None:
-        ladder = job.ladder.part_of(index, chunks)
+        ladder = job.ladder.part_of(index, chunks, job.movie.duration)
         upload = ladder.upload_seconds(job.movie.duration, models.transfer)
         return replace(job, id=f"{job.id}#{index}", ladder=ladder, upload_s=upload)
     m = job.movie
@@ -48,8 +49,7 @@ def merge_job(job: SimJob, chunks: int, models: Models, now: float) -> SimJob:
     """The merge of ``job``'s chunks, waiting from ``now``."""
     if job.ladder is not None:  # packaging: the parts' playlists in, the main one out
         lad, latency = job.ladder, models.transfer.latency_s
-        groups = [lad.part_of(n, chunks).group for n in range(1, chunks + 1)]
-        download = latency * len(partials(lad.outputs, [list(g) for g in groups]))
+        download = latency * len(partials(lad.outputs, lad.layout(chunks, job.movie.duration)))
         return replace(
             job, id=f"{job.id}#merge", arrival=now, download_s=download, upload_s=latency
         )

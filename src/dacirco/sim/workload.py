@@ -25,6 +25,7 @@ from pathlib import Path
 # calls (the import-linter contract ignores this one edge, see pyproject.toml).
 from dacirco.catalog.generate import AUDIO_KBPS, movie_spec
 from dacirco.domain import FLAVORS, MAX_PRIORITY, MIN_PRIORITY
+from dacirco.outputs.parts import THUMBNAILS
 from dacirco.scenario.generate import GENERATORS, generate
 from dacirco.scenario.model import Request, read_scenario
 from dacirco.sim.ladder import Ladder, LadderMix, draw_ladders
@@ -336,7 +337,17 @@ def transcode_s(job: SimJob, models: Models, cores: int) -> float:
 
 
 def _ladder_s(movie: Movie, ladder: Ladder, speed: str, models: Models, cores: int) -> float:
-    return group_seconds(movie, ladder.group, ladder.outputs, speed, ladder.quality, models, cores)
+    """A group of renditions over the whole movie, or over a span of it (the thumbnails,
+    with the last span, over the whole)."""
+    group, outputs, quality = ladder.group, ladder.outputs, ladder.quality
+    if ladder.span >= 1.0:
+        return group_seconds(movie, group, outputs, speed, quality, models, cores)
+    encoded = [u for u in group if u.output != THUMBNAILS]
+    seconds = ladder.span * group_seconds(movie, encoded, outputs, speed, quality, models, cores)
+    if len(encoded) < len(group):
+        thumbs = [u for u in group if u.output == THUMBNAILS]
+        seconds += group_seconds(movie, thumbs, outputs, speed, quality, models, cores)
+    return seconds
 
 
 def service_s(job: SimJob, models: Models, cores: int) -> float:

@@ -97,10 +97,19 @@ def ffmpeg_head(ffmpeg: str | None = None) -> list[str]:
     return [ffmpeg or ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "level+warning"]
 
 
-def input_args(path: Path | str, format_name: str | None = None) -> list[str]:
+def input_args(
+    path: Path | str,
+    format_name: str | None = None,
+    start: float | None = None,
+    length: float | None = None,
+) -> list[str]:
     """One input movie: read as a local file by an allowed demuxer (named when it is known),
-    so that it can name no other file or URL for ffmpeg to open (``dacirco.containers``)."""
-    return [*input_options(format_name), "-i", str(path)]
+    so that it can name no other file or URL for ffmpeg to open (``dacirco.containers``);
+    from ``start`` seconds for ``length`` seconds when given (decoded from the keyframe
+    before, frames before ``start`` dropped: exact when transcoding)."""
+    span = [] if start is None else ["-ss", f"{start:.6f}"]
+    span += [] if length is None else ["-t", f"{length:.6f}"]
+    return [*input_options(format_name), *span, "-i", str(path)]
 
 
 def build_command(

@@ -15,7 +15,7 @@ import httpx
 
 from dacirco.outputs.names import FILE_NAME_RE, rendition_file
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
-from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
+from dacirco.protocol import MAX_UPLOAD_NAMES, SpanSpec, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
 from dacirco.worker.pieces import Piece, as_piece, pieces
@@ -73,6 +73,28 @@ def _keyframes(segment: float, fps: float | None) -> list[str]:
     return opts
 
 
+def _length(span: SpanSpec) -> float | None:
+    return None if span.final else (span.last - span.first) * span.seconds
+
+
+def _seconds(span: SpanSpec | None, duration: float | None) -> float | None:
+    """The seconds of the input a task encodes: its span's, or all of them."""
+    if span is None or duration is None:
+        return duration
+    return _length(span) or max(0.0, duration - span.first * span.seconds)
+
+
+def _in_time(span: SpanSpec | None, container: Container) -> list[str]:
+    """A span's timestamps where they fall in the whole movie, written in each fragment's
+    decode time (``frag_discont``) rather than in an edit list: the spans' init segments
+    are then the same, and their segments follow each other in one rendition."""
+    if span is None:
+        return []
+    offset = ["-output_ts_offset", f"{span.first * span.seconds:.6f}"]
+    flags = "-hls_segment_options" if container is Container.HLS else "-format_options"
+    return [*offset, flags, "movflags=+frag_discont"]
+
+
 def build_streaming_command(
     source: Path | str,
     what: OutputSpec | Piece,
@@ -91,7 +113,9 @@ def build_streaming_command(
     video = [r for _, r in items if r.video_bitrate is not None]
     if not has_audio and any(r.video_bitrate is None for _, r in items):
         raise TranscodeError("an audio-only rendition was asked for, and the input has no audio")
-    cmd = [*ffmpeg_head(ffmpeg), *input_args(source, input_format)]
+    span = piece.span
+    start, length = (span.first * span.seconds, _length(span)) if span else (None, None)
+    cmd = [*ffmpeg_head(ffmpeg), *input_args(source, input_format, start, length)]
     if video:
         cmd += ["-filter_complex", _scaled(video)]
     if threads > 0:
@@ -127,11 +151,13 @@ def build_streaming_command(
             entry.append(f"a:{a}")
         streams.append(",".join([*entry, f"name:{index}"]))
     cmd += [*maps, *options, *_keyframes(out.segment_seconds, fps)]
-    cmd += ["-progress", "pipe:1", "-nostats"]
+    cmd += ["-progress", "pipe:1", "-nostats", *_in_time(span, out.container)]
     if out.container is Container.HLS:
         # A variant's files are named by its rendition's index in the output (``name:``);
         # ffmpeg leaves %v as is in the init file's name when there is one variant.
         init = "hls-%v-init.mp4" if len(streams) > 1 else f"hls-{items[0][0]}-init.mp4"
+        if span is not None:  # numbered as in the whole rendition; its own media playlists
+            cmd += ["-start_number", str(span.first)]
         return [
             *cmd,
             "-f", "hls",
@@ -143,15 +169,17 @@ def build_streaming_command(
             "-hls_fmp4_init_filename", init,
             "-master_pl_name", piece.master,
             "-var_stream_map", " ".join(streams),
-            "hls-%v.m3u8",
+            "hls-%v.m3u8" if span is None else f"hls-%v-s{piece.part}.m3u8",
         ]  # fmt: skip
     sets = [f"streams={kind}" for kind, n in (("v", v), ("a", len(audio_rates))) if n]
     return [
         *cmd,
         "-f", "dash",
         "-seg_duration", f"{out.segment_seconds:g}",
-        "-use_template", "1",
-        "-use_timeline", "1",
+        # A span's segments are listed by name (SegmentList): the packaging appends the
+        # next span's to them, which one template numbered from 1 per span could not say.
+        "-use_template", "1" if span is None else "0",
+        "-use_timeline", "1" if span is None else "0",
         "-adaptation_sets", " ".join(f"id={i},{s}" for i, s in enumerate(sets)),
         "-init_seg_name", f"{piece.dash}$RepresentationID$-init.m4s",
         "-media_seg_name", f"{piece.dash}$RepresentationID$-$Number%05d$.m4s",
@@ -259,10 +287,13 @@ async def run_streaming(
         speed=spec.speed,
         threads=spec.threads,
         fps=spec.input_fps,
-        duration=spec.input_duration or info.duration,
+        duration=_seconds(spec.span, spec.input_duration or info.duration),
         deadline=spec.deadline_seconds,
         on_progress=channel.on_progress,
     )
+    if spec.span is not None and spec.chunk_index > 1:
+        for init in [*folder.glob("*-init.mp4"), *folder.glob("*-init.m4s")]:
+            init.unlink()  # the same as the first span's, which uploads them
     if spec.thumbnails_every is not None:
         await make_thumbnails(
             source,

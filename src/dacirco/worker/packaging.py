@@ -26,16 +26,19 @@ from dacirco.outputs.names import DASH_MANIFEST, MASTER_PLAYLIST
 from dacirco.protocol import TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import TranscodeError
+from dacirco.worker.joining import (
+    MPD_NS,
+    join_manifests,
+    join_masters,
+    join_media,
+    media_seconds,
+    read_mpd,
+)
 from dacirco.worker.ladder import upload_folder
 from dacirco.worker.transfer import download
 
-MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
-_NAMESPACES = {
-    "": MPD_NS,
-    "xsi": "http://www.w3.org/2001/XMLSchema-instance",
-    "xlink": "http://www.w3.org/1999/xlink",
-}
 _VARIANT_RE = re.compile(r"^hls-(\d+)\.m3u8$")
+_SPAN_MEDIA_RE = re.compile(r"^hls-(\d+)-s\d+\.m3u8$")
 _Q = f"{{{MPD_NS}}}"
 
 
@@ -75,14 +78,7 @@ def _literal(rep: ET.Element) -> None:
 
 def merge_manifests(texts: list[str]) -> str:
     """One MPD with every part's representations, each in its adaptation set."""
-    for prefix, uri in _NAMESPACES.items():
-        ET.register_namespace(prefix, uri)
-    roots = []
-    for text in texts:
-        try:
-            roots.append(ET.fromstring(text))
-        except ET.ParseError as exc:
-            raise TranscodeError(f"a part's MPD cannot be read: {exc}") from None
+    roots = [read_mpd(text, "a part's") for text in texts]
     base = roots[0]
     period = base.find(f"{_Q}Period")
     if period is None:
@@ -142,12 +138,24 @@ async def run_package(
     started = time.monotonic()
     folder = work / "outputs"
     folder.mkdir(parents=True, exist_ok=True)
-    masters = [t for n, t in sorted(texts.items(), key=_part_order) if n.endswith(".m3u8")]
-    manifests = [t for n, t in sorted(texts.items(), key=_part_order) if n.endswith(".mpd")]
-    if masters:
-        (folder / MASTER_PLAYLIST).write_text(merge_masters(masters), encoding="utf-8")
-    if manifests:
-        (folder / DASH_MANIFEST).write_text(merge_manifests(manifests), encoding="utf-8")
+    ordered = sorted(texts.items(), key=_part_order)
+    masters = [t for n, t in ordered if n.startswith("master-")]
+    manifests = [t for n, t in ordered if n.endswith(".mpd")]
+    written: dict[str, str] = {}
+    if spec.spans:
+        written.update(_joined_media(ordered))
+        weights = {i: [media_seconds(t) for t in spans] for i, spans in _media(ordered).items()}
+        if masters:
+            written[MASTER_PLAYLIST] = join_masters(masters, weights)
+        if manifests:
+            written[DASH_MANIFEST] = join_manifests(manifests)
+    else:
+        if masters:
+            written[MASTER_PLAYLIST] = merge_masters(masters)
+        if manifests:
+            written[DASH_MANIFEST] = merge_manifests(manifests)
+    for name, text in written.items():
+        (folder / name).write_text(text, encoding="utf-8")
     seconds = time.monotonic() - started
     await channel.send(TaskReport(step="transcoded", seconds=seconds))
     started = time.monotonic()
@@ -158,5 +166,19 @@ async def run_package(
 
 
 def _part_order(item: tuple[str, str]) -> int:
-    found = re.search(r"-p(\d+)\.", item[0])
+    found = re.search(r"-[ps](\d+)\.", item[0])
     return int(found.group(1)) if found else 0
+
+
+def _media(ordered: list[tuple[str, str]]) -> dict[int, list[str]]:
+    """The spans' HLS media playlists of each rendition, in span order."""
+    found: dict[int, list[str]] = {}
+    for name, text in ordered:
+        media = _SPAN_MEDIA_RE.match(name)
+        if media is not None:
+            found.setdefault(int(media.group(1)), []).append(text)
+    return found
+
+
+def _joined_media(ordered: list[tuple[str, str]]) -> dict[str, str]:
+    return {f"hls-{i}.m3u8": join_media(spans) for i, spans in _media(ordered).items()}

@@ -6,19 +6,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dacirco.outputs.names import DASH_MANIFEST, MASTER_PLAYLIST
-from dacirco.outputs.parts import THUMBNAILS, dash_prefix, partial_manifest, partial_master
+from dacirco.outputs.part_files import dash_prefix, partial_manifest, partial_master
+from dacirco.outputs.parts import THUMBNAILS
 from dacirco.outputs.spec import OutputSpec, Rendition
-from dacirco.protocol import TaskSpec
+from dacirco.protocol import SpanSpec, TaskSpec
 
 
 @dataclass(frozen=True)
 class Piece:
     """Renditions of one output (each with its index there, from 0; a DASH one without its
-    sound when another part carries it), made by part ``part`` (None: the whole job)."""
+    sound when another part carries it), made by part ``part`` (None: the whole job), over
+    the whole input or over ``span``."""
 
     out: OutputSpec
     items: tuple[tuple[int, Rendition], ...]
     part: int | None = None
+    span: SpanSpec | None = None  # a part of a job split in time: the span it encodes
 
     @property
     def master(self) -> str:
@@ -57,5 +60,5 @@ def pieces(spec: TaskSpec) -> list[Piece]:
                     r = r.model_copy(update={"audio_bitrate": None})
                 items.append((unit.rendition, r))
         if items:
-            found.append(Piece(out, tuple(items), spec.chunk_index))
+            found.append(Piece(out, tuple(items), spec.chunk_index, spec.span))
     return found

@@ -1,0 +1,148 @@
+"""A long streaming job split in time, on the real ffmpeg: a generated movie (24 s, 240p,
+30 fps, H.264 + AAC) encoded by the worker's own command in 3 spans of 8 s, HLS and DASH,
+two renditions each; the spans' playlists joined by the packaging's functions, then played
+by ffmpeg as one movie.
+
+Each joined rendition must have the input's frame count, timestamps one frame apart (no gap
+and no duplicate at a join), a keyframe at every segment boundary and nowhere else, the
+requested bitrate within 15 %, and the input's sound: what one worker encoding it whole
+gives, from three workers each decoding only its third of the input.
+"""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from dacirco.catalog.generate import generate_movie, movie_spec
+from dacirco.ffmpeg_bin import ffmpeg_exe
+from dacirco.outputs.spans import spans
+from dacirco.outputs.spec import OutputSpec, dump
+from dacirco.protocol import SpanSpec
+from dacirco.worker.ffmpeg import run_ffmpeg
+from dacirco.worker.joining import join_manifests, join_masters, join_media, media_seconds
+from dacirco.worker.ladder import build_streaming_command
+from dacirco.worker.pieces import Piece
+
+pytestmark = pytest.mark.slow
+
+SPEC = movie_spec(6, max_height=240)  # bbb_6: 24 s, 30 fps
+SEGMENT = 4.0
+K = 3
+RENDITIONS = [(240, 500), (144, 200)]
+
+
+@pytest.fixture(scope="module")
+def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spans-movie") / SPEC.name
+    generate_movie(SPEC, path)
+    return path
+
+
+def output(container: str) -> OutputSpec:
+    return OutputSpec.model_validate(
+        {
+            "container": container,
+            "segment_seconds": SEGMENT,
+            "renditions": [
+                {"height": h, "video_bitrate": kbps, "audio_bitrate": 64} for h, kbps in RENDITIONS
+            ],
+        }
+    )
+
+
+async def encode_in_spans(movie: Path, out: OutputSpec, folder: Path) -> list[Path]:
+    """Each span encoded in a folder of its own, as a worker would; every span but the
+    first drops its init segments (the first's are the same), then all go in ``folder``."""
+    cut = spans(dump([out]), SPEC.duration, K)
+    assert [(s.first, s.last) for s in cut] == [(0, 2), (2, 4), (4, 6)]
+    made = []
+    for n, span in enumerate(cut, 1):
+        where = folder / f"span{n}"
+        where.mkdir(parents=True)
+        piece = Piece(out, tuple(enumerate(out.renditions)), n, SpanSpec(**span.__dict__))
+        cmd = build_streaming_command(movie, piece, speed="ultrafast", fps=SPEC.fps)
+        assert ["-ss", f"{span.start:.6f}"] == cmd[cmd.index("-ss") : cmd.index("-ss") + 2]
+        await run_ffmpeg(cmd, SEGMENT * 2, None, None, cwd=where)
+        if n > 1:
+            for init in [*where.glob("*-init.mp4"), *where.glob("*-init.m4s")]:
+                init.unlink()
+        made.append(where)
+    for where in made:
+        for f in where.iterdir():
+            f.rename(folder / f.name)
+    return made
+
+
+def play(playlist: Path, dest: Path) -> Path:
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-loglevel", "error",
+           "-i", str(playlist), "-map", "0", "-c", "copy", "-f", "matroska", str(dest)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dest
+
+
+def check(played: Path, audio_tracks: int) -> None:
+    frame = 1 / SPEC.fps
+    with av.open(str(played)) as container:
+        packets: dict[int, list[av.Packet]] = {}
+        for packet in container.demux():
+            if packet.size and packet.pts is not None:
+                packets.setdefault(packet.stream.index, []).append(packet)
+        videos = [s for s in container.streams if s.type == "video"]
+        audios = [s for s in container.streams if s.type == "audio"]
+        assert [s.codec_context.height for s in videos] == [h for h, _ in RENDITIONS]
+        assert len(audios) == audio_tracks
+        for stream, (height, kbps) in zip(videos, RENDITIONS, strict=True):
+            got = packets[stream.index]
+            tb = float(stream.time_base)
+            times = sorted(p.pts * tb for p in got)
+            assert len(times) == SPEC.frames, (height, len(times))
+            steps = [b - a for a, b in itertools.pairwise(times)]
+            assert max(steps) < 1.5 * frame and min(steps) > 0.5 * frame, (height, steps)
+            keys = sorted(round(p.pts * tb - times[0], 2) for p in got if p.is_keyframe)
+            assert keys == [SEGMENT * i for i in range(6)], (height, keys)
+            bits = sum(p.size for p in got) * 8 / (len(times) * frame)
+            assert abs(bits / (kbps * 1000) - 1) <= 0.15, (height, bits)
+        for stream in audios:
+            got = packets[stream.index]
+            tb = float(stream.time_base)
+            start = min(p.pts for p in got) * tb
+            end = max(p.pts + (p.duration or 0) for p in got) * tb
+            assert abs((end - start) - SPEC.duration) <= 0.1, end - start
+
+
+async def test_hls_spans_join_into_one_seamless_ladder(movie: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    await encode_in_spans(movie, output("hls"), folder)
+    assert sorted(p.name for p in folder.glob("hls-0-*.m4s")) == [
+        f"hls-0-{i:05d}.m4s" for i in range(6)
+    ]  # numbered as in the whole rendition
+    masters = [(folder / f"master-p{n}.m3u8").read_text() for n in range(1, K + 1)]
+    weights = {}
+    for i in range(len(RENDITIONS)):
+        media = [(folder / f"hls-{i}-s{n}.m3u8").read_text() for n in range(1, K + 1)]
+        weights[i] = [media_seconds(t) for t in media]
+        (folder / f"hls-{i}.m3u8").write_text(join_media(media))
+    (folder / "master.m3u8").write_text(join_masters(masters, weights))
+    assert weights[0] == pytest.approx([8.0, 8.0, 8.0], abs=0.05)
+    assert [x for x in (folder / "master.m3u8").read_text().splitlines() if "m3u8" in x] == [
+        "hls-0.m3u8",
+        "hls-1.m3u8",
+    ]
+    check(play(folder / "master.m3u8", tmp_path / "hls.mkv"), audio_tracks=len(RENDITIONS))
+
+
+async def test_dash_spans_join_into_one_seamless_ladder(movie: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    await encode_in_spans(movie, output("dash"), folder)
+    texts = [(folder / f"manifest-p{n}.mpd").read_text() for n in range(1, K + 1)]
+    joined = join_manifests(texts)
+    assert 'mediaPresentationDuration="PT0H0M24.000S"' in joined
+    assert "dash-p2-0-init.m4s" not in joined and joined.count("dash-p1-0-init.m4s") == 1
+    (folder / "manifest.mpd").write_text(joined)
+    check(play(folder / "manifest.mpd", tmp_path / "dash.mkv"), audio_tracks=1)
