@@ -33,6 +33,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from dacirco.outputs.spans import Span
 from dacirco.outputs.spec import MAX_RENDITIONS, OutputSpec
 
 TOKEN_ENV = "DACIRCO_WORKER_TOKEN"
@@ -104,6 +105,9 @@ class SpanSpec(BaseModel):
     last: int = Field(ge=1)
     seconds: float = Field(gt=0, le=20)
     final: bool = False
+
+    def cut(self) -> Span:
+        return Span(self.first, self.last, self.seconds, self.final)
 
 
 class TaskSpec(BaseModel):

@@ -57,20 +57,30 @@ def events(log: Path, job_id: str) -> list[dict]:
     return [e for e in found if e.get("request_id") == job_id or e.get("code") == "EV3"]
 
 
-@pytest.fixture(params=["local", "s3"])
-def svc(request, ladder_catalog: Path, movie: Path, tmp_path: Path):  # noqa: F811
+@contextlib.contextmanager
+def open_service(
+    request: pytest.FixtureRequest, catalog: Path, source: Path, tmp_path: Path
+) -> Iterator[tuple[httpx.Client, Path]]:
+    """The service on a copy of ``catalog``, its storage local or (``request.param`` "s3")
+    the session's SeaweedFS with ``source`` added."""
     data = tmp_path / "data"
-    shutil.copytree(ladder_catalog, data)
+    shutil.copytree(catalog, data)
     s3 = None
     if request.param == "s3":
         from dacirco.catalog.service import add
 
         server = request.getfixturevalue("s3_catalog")
-        add(s3_storage(server), [movie])
+        add(s3_storage(server), [source])
         host, port = server.endpoint.rsplit(":", 1)
         s3 = S3Config(host, int(port), server.access_key, server.secret_key)
-    with service(data, tmp_path, s3) as (client, log):
-        yield client, log
+    with service(data, tmp_path, s3) as found:
+        yield found
+
+
+@pytest.fixture(params=["local", "s3"])
+def svc(request, ladder_catalog: Path, movie: Path, tmp_path: Path):  # noqa: F811
+    with open_service(request, ladder_catalog, movie, tmp_path) as found:
+        yield found
 
 
 def run(client: httpx.Client, log: Path, body: dict) -> tuple[dict, dict, list[dict]]:

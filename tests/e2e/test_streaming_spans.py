@@ -7,18 +7,15 @@ real ffmpeg."""
 
 from __future__ import annotations
 
-import itertools
 import shutil
 from pathlib import Path
 
-import av
 import pytest
 
 from dacirco.catalog.generate import generate_movie, movie_spec
-from dacirco.storage.options import S3Config
-from tests.conftest import s3_storage
 from tests.e2e.test_streaming import play
-from tests.e2e.test_streaming_parts import run, service
+from tests.e2e.test_streaming_parts import open_service, run
+from tests.integration.test_streaming_spans import check_joined
 
 pytestmark = pytest.mark.slow
 
@@ -54,50 +51,12 @@ def catalog(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path, movie: 
 
 @pytest.fixture(params=["local", "s3"])
 def svc(request, catalog: Path, movie: Path, tmp_path: Path):
-    data = tmp_path / "data"
-    shutil.copytree(catalog, data)
-    s3 = None
-    if request.param == "s3":
-        from dacirco.catalog.service import add
-
-        server = request.getfixturevalue("s3_catalog")
-        add(s3_storage(server), [movie])
-        host, port = server.endpoint.rsplit(":", 1)
-        s3 = S3Config(host, int(port), server.access_key, server.secret_key)
-    with service(data, tmp_path, s3) as (client, log):
-        yield client, log
+    with open_service(request, catalog, movie, tmp_path) as found:
+        yield found
 
 
 def check(played: Path, audio_tracks: int) -> None:
-    """Every rendition whole: the input's frames one frame apart, a keyframe at every
-    segment boundary and nowhere else, its bitrate within 15 %; the input's sound."""
-    frame = 1 / SPEC.fps
-    with av.open(str(played)) as container:
-        packets: dict[int, list[av.Packet]] = {}
-        for packet in container.demux():
-            if packet.size and packet.pts is not None:
-                packets.setdefault(packet.stream.index, []).append(packet)
-        videos = [s for s in container.streams if s.type == "video"]
-        audios = [s for s in container.streams if s.type == "audio"]
-        assert [s.codec_context.height for s in videos] == [h for h, _ in RENDITIONS]
-        assert len(audios) == audio_tracks
-        for stream, (height, kbps) in zip(videos, RENDITIONS, strict=True):
-            tb = float(stream.time_base)
-            got = packets[stream.index]
-            times = sorted(p.pts * tb for p in got)
-            assert len(times) == SPEC.frames, (height, len(times))
-            steps = [b - a for a, b in itertools.pairwise(times)]
-            assert 0.5 * frame < min(steps) and max(steps) < 1.5 * frame, height
-            keys = sorted(round(p.pts * tb - times[0], 2) for p in got if p.is_keyframe)
-            assert keys == [SEGMENT * i for i in range(11)], (height, keys)
-            bits = sum(p.size for p in got) * 8 / (len(times) * frame)
-            assert abs(bits / (kbps * 1000) - 1) <= 0.15, (height, bits)
-        for stream in audios:
-            tb = float(stream.time_base)
-            got = packets[stream.index]
-            start = min(p.pts for p in got) * tb
-            end = max(p.pts + (p.duration or 0) for p in got) * tb
-            assert abs((end - start) - SPEC.duration) <= 0.1, end - start
+    check_joined(played, SPEC, RENDITIONS, SEGMENT, audio_tracks)
 
 
 def test_a_long_hls_ladder_in_spans_plays_as_one(svc, tmp_path) -> None:

@@ -79,8 +79,9 @@ def _mine(plan: Plan | None, task: Task) -> bool:
 
 
 def _made(job: Job, plan: Plan | None, task: Task) -> list[str] | None:
-    if plan is None or not _mine(plan, task):
+    if not _mine(plan, task):
         return None
+    assert plan is not None
     return [label(job.outputs or [], unit) for unit in plan.parts[task.index - 1]]
 
 

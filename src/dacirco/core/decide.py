@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from dacirco.domain import FLAVORS, Job, JobState, Task, Worker, WorkerState
-from dacirco.outputs.parts import most_parts
-from dacirco.outputs.spans import most_spans
+from dacirco.outputs.parts import in_time, most_parts
 from dacirco.policies.base import Assign, Decisions, Split, StartWorker, StopWorker
 
 from .effects import Launch, Step, Wake
@@ -74,11 +73,8 @@ def _split_renditions(st: State, out: Step, split: Split, job: Job, now: float) 
         why = f"2..{most} parts" if most >= 2 else "no parts: one task makes them best"
         refuse(st, out, f"split: this job's outputs are worth {why}", split)
         return False
-    kind = (
-        "spans in time"
-        if most_spans(job.outputs, job.input_duration, job.quality) >= split.chunks
-        else "parts of its renditions"
-    )
+    timed = in_time(job.outputs, split.chunks, job.input_duration, job.quality)
+    kind = "spans in time" if timed else "parts of its renditions"
     _split(st, out, job, split.chunks, f"split in {split.chunks} {kind}", now)
     return True
 

@@ -149,7 +149,7 @@ def layout(
 ) -> Plan:
     """The job in ``k`` parts: ``k`` spans in time when it may have that many (a part of a
     span decodes only its span of the input), else ``k`` groups of its renditions."""
-    if 2 <= k <= most_spans(outputs, duration, quality):
+    if in_time(outputs, k, duration, quality):
         assert duration is not None
         cut = spans(outputs, duration, k)
         found = units(outputs, False, input_height)
@@ -158,6 +158,11 @@ def layout(
             parts[-1].append(Unit(THUMBNAILS, THUMBNAILS, THUMBNAILS_SHARE))
         return Plan(parts, cut)
     return Plan(plan(outputs, thumbnails, input_height, k))
+
+
+def in_time(outputs: list[dict[str, Any]], k: int, duration: float | None, quality: bool) -> bool:
+    """Whether a split in ``k`` parts is made of spans in time (else of renditions)."""
+    return 2 <= k <= most_spans(outputs, duration, quality)
 
 
 def _order(u: Unit) -> tuple[int, int]:

@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 
 from dacirco.outputs.names import FILE_NAME_RE, rendition_file
+from dacirco.outputs.spans import Span
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
-from dacirco.protocol import MAX_UPLOAD_NAMES, SpanSpec, TaskReport, TaskSpec
+from dacirco.protocol import MAX_UPLOAD_NAMES, TaskReport, TaskSpec
 from dacirco.worker.channel import TaskChannel
 from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, input_args, run_ffmpeg
 from dacirco.worker.pieces import Piece, as_piece, pieces
@@ -73,24 +74,20 @@ def _keyframes(segment: float, fps: float | None) -> list[str]:
     return opts
 
 
-def _length(span: SpanSpec) -> float | None:
-    return None if span.final else (span.last - span.first) * span.seconds
-
-
-def _seconds(span: SpanSpec | None, duration: float | None) -> float | None:
+def _seconds(span: Span | None, duration: float | None) -> float | None:
     """The seconds of the input a task encodes: its span's, or all of them."""
     if span is None or duration is None:
         return duration
-    return _length(span) or max(0.0, duration - span.first * span.seconds)
+    return span.length or max(0.0, duration - span.start)
 
 
-def _in_time(span: SpanSpec | None, container: Container) -> list[str]:
+def _in_time(span: Span | None, container: Container) -> list[str]:
     """A span's timestamps where they fall in the whole movie, written in each fragment's
     decode time (``frag_discont``) rather than in an edit list: the spans' init segments
     are then the same, and their segments follow each other in one rendition."""
     if span is None:
         return []
-    offset = ["-output_ts_offset", f"{span.first * span.seconds:.6f}"]
+    offset = ["-output_ts_offset", f"{span.start:.6f}"]
     flags = "-hls_segment_options" if container is Container.HLS else "-format_options"
     return [*offset, flags, "movflags=+frag_discont"]
 
@@ -114,7 +111,7 @@ def build_streaming_command(
     if not has_audio and any(r.video_bitrate is None for _, r in items):
         raise TranscodeError("an audio-only rendition was asked for, and the input has no audio")
     span = piece.span
-    start, length = (span.first * span.seconds, _length(span)) if span else (None, None)
+    start, length = (span.start, span.length) if span else (None, None)
     cmd = [*ffmpeg_head(ffmpeg), *input_args(source, input_format, start, length)]
     if video:
         cmd += ["-filter_complex", _scaled(video)]
@@ -235,6 +232,12 @@ async def encode_outputs(
         await run_ffmpeg(cmd, duration, deadline, progress, cwd=folder)
 
 
+def drop_init_segments(folder: Path) -> None:
+    """A span after the first: its init segments are the first span's, which uploads them."""
+    for init in [*folder.glob("*-init.mp4"), *folder.glob("*-init.m4s")]:
+        init.unlink()
+
+
 async def upload_folder(
     folder: Path,
     main: str,
@@ -279,6 +282,7 @@ async def run_streaming(
     folder = source.parent / "outputs"
     started = time.monotonic()
     made = pieces(spec)
+    span = spec.span.cut() if spec.span else None
     await encode_outputs(
         made,
         source,
@@ -287,13 +291,12 @@ async def run_streaming(
         speed=spec.speed,
         threads=spec.threads,
         fps=spec.input_fps,
-        duration=_seconds(spec.span, spec.input_duration or info.duration),
+        duration=_seconds(span, spec.input_duration or info.duration),
         deadline=spec.deadline_seconds,
         on_progress=channel.on_progress,
     )
     if spec.span is not None and spec.chunk_index > 1:
-        for init in [*folder.glob("*-init.mp4"), *folder.glob("*-init.m4s")]:
-            init.unlink()  # the same as the first span's, which uploads them
+        drop_init_segments(folder)
     if spec.thumbnails_every is not None:
         await make_thumbnails(
             source,

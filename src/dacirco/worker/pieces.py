@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from dacirco.outputs.names import DASH_MANIFEST, MASTER_PLAYLIST
 from dacirco.outputs.part_files import dash_prefix, partial_manifest, partial_master
 from dacirco.outputs.parts import THUMBNAILS
+from dacirco.outputs.spans import Span
 from dacirco.outputs.spec import OutputSpec, Rendition
-from dacirco.protocol import SpanSpec, TaskSpec
+from dacirco.protocol import TaskSpec
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Piece:
     out: OutputSpec
     items: tuple[tuple[int, Rendition], ...]
     part: int | None = None
-    span: SpanSpec | None = None  # a part of a job split in time: the span it encodes
+    span: Span | None = None  # a part of a job split in time: the span it encodes
 
     @property
     def master(self) -> str:
@@ -60,5 +61,6 @@ def pieces(spec: TaskSpec) -> list[Piece]:
                     r = r.model_copy(update={"audio_bitrate": None})
                 items.append((unit.rendition, r))
         if items:
-            found.append(Piece(out, tuple(items), spec.chunk_index, spec.span))
+            span = spec.span.cut() if spec.span else None
+            found.append(Piece(out, tuple(items), spec.chunk_index, span))
     return found
