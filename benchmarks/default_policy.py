@@ -1,23 +1,28 @@
 """The targets of the adaptive policy, cell by cell: its average and p95 delay against
 grace-period's, its reserved core-seconds against minimize-workers', both against the oracle,
-and (``--peers``) against the best published peer of each cell.
+and (``--peers``) against the best published peer of each cell (every shipped policy but
+DaCirco's own: the classic two, right-size and adaptive).
 
     .venv/bin/python benchmarks/default_policy.py [--grid reference|general] [--seeds 5]
-        [--jobs 1000] [--peers] [--no-oracle]
+        [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]]
 
 ``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
 split; default and short catalogs x poisson@0.3/0.6/0.9, bursty, diurnal). ``general`` holds
 cells the policy was not tuned on: more and larger nodes, pod boots, stronger and longer
 bursts, a heavy-tailed catalog, a wide daily swing. The same seeds for every policy; the
-figures are means over seeds. Runs go on every core (``--procs``).
+figures are means over seeds. Runs go on every core (``--procs``). With ``--runs FILE`` each
+run is kept, and a later call simulates only what is not there yet (``--again NAME``: that
+policy's runs again, after a change to it).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,6 +42,8 @@ from dacirco.sim.workload import CatalogShape
 console = Console(width=180)
 NEW, GRACE, MINIMIZE = "adaptive", "grace-period", "minimize-workers"
 CLASSIC = (NEW, GRACE, MINIMIZE)
+# DaCirco's own policies; every other shipped one is a published peer (docs/peers/).
+OWN = (*CLASSIC, "right-size")
 # Movies of 5 s to 5 min, most of them short: a heavy tail of long ones.
 HEAVY_TAIL = (5.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 40.0, 90.0, 300.0)
 
@@ -131,13 +138,41 @@ class Means:
         return (p for (lbl, p) in self.runs if lbl == label)
 
 
+def load_runs(
+    path: Path | None, again: set[str], jobs: int
+) -> dict[tuple[str, str, int], tuple[float, float, float]]:
+    """(cell, policy, seed) -> (avg, p95, reserved) of the runs stored in ``path`` with as
+    many requests as asked, but those of the policies in ``again`` (the last one stored of
+    each wins)."""
+    out: dict[tuple[str, str, int], tuple[float, float, float]] = {}
+    if path is None or not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        label, policy, seed, n, avg, p95, reserved = json.loads(line)
+        if n == jobs and policy not in again:
+            out[(label, policy, seed)] = (avg, p95, reserved)
+    return out
+
+
 def main(
     grid: Annotated[str, typer.Option(help="reference (the 10 cells) or general")] = "reference",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
     jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
-    peers: Annotated[bool, typer.Option(help="also run every other shipped policy")] = False,
+    peers: Annotated[
+        bool, typer.Option(help="also run right-size and every published peer")
+    ] = False,
     oracle: Annotated[bool, typer.Option(help="also run the oracle (slower)")] = True,
     procs: Annotated[int, typer.Option(min=1, help="processes")] = 2,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            help="a file of runs (JSON lines): runs found there are not simulated again, new "
+            "ones are added; delete it, or name the policy with --again, when a policy changes"
+        ),
+    ] = None,
+    again: Annotated[
+        list[str] | None, typer.Option(help="simulate this policy's runs again (repeatable)")
+    ] = None,
 ) -> None:
     """Run the cells of GRID and print, per cell, the adaptive policy's ratios to its targets."""
     if grid not in GRIDS:
@@ -148,6 +183,13 @@ def main(
         policies += [p for p in available() if p not in policies]
     tasks = [(c, p, s, jobs) for c in cells for p in policies for s in range(1, seeds + 1)]
     means = Means()
+    stored = load_runs(runs, set(again or ()), jobs)
+    kept = [t for t in tasks if (t[0].label, t[1], t[2]) in stored]
+    for c, p, s, _ in kept:
+        means.add(c.label, p, *stored[(c.label, p, s)])
+    tasks = [t for t in tasks if (t[0].label, t[1], t[2]) not in stored]
+    if kept:
+        console.print(f"{len(kept)} runs read from {runs}, {len(tasks)} to simulate")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -159,8 +201,14 @@ def main(
         ProcessPoolExecutor(procs) as pool,
     ):
         task = bar.add_task(f"{grid}: simulating", total=len(tasks))
-        for label, policy, avg, p95, reserved in pool.map(run_one, tasks):
+        for t, (label, policy, avg, p95, reserved) in zip(
+            tasks, pool.map(run_one, tasks), strict=True
+        ):
             means.add(label, policy, avg, p95, reserved)
+            if runs is not None:
+                with runs.open("a") as out:
+                    row = [label, policy, t[2], jobs, avg, p95, reserved]
+                    out.write(json.dumps(row) + "\n")
             bar.advance(task)
     table = Table(title=f"adaptive against its targets ({grid}, {seeds} seeds x {jobs} requests)")
     for name in ("cell", "avg / grace", "p95 / grace (target)", "reserved / min-workers"):
@@ -169,8 +217,8 @@ def main(
         table.add_column("p95 / oracle", justify="right")
         table.add_column("reserved / oracle", justify="right")
     if peers:
-        table.add_column("best peer on p95: adaptive / it", justify="left")
-        table.add_column("best peer on reserved: adaptive / it", justify="left")
+        table.add_column("best published peer on p95: adaptive / it", justify="left")
+        table.add_column("best published peer on reserved: adaptive / it", justify="left")
     table.add_column("all three targets", justify="center")
     met = 0
     for c in cells:
@@ -184,7 +232,7 @@ def main(
             _, op, orr = means.get(c.label, ORACLE)
             row += [f"{p / op:.2f}", f"{r / orr:.2f}"]
         if peers:
-            others = [q for q in means.policies(c.label) if q not in (NEW, ORACLE)]
+            others = [q for q in means.policies(c.label) if q not in (*OWN, ORACLE)]
             by_p95 = min(others, key=lambda q: means.get(c.label, q)[1])
             by_res = min(others, key=lambda q: means.get(c.label, q)[2])
             row.append(f"{by_p95}: {p / means.get(c.label, by_p95)[1]:.2f}")
