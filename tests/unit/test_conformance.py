@@ -9,8 +9,8 @@ lost in the middle of a task, a job canceled while it runs (its worker drops it 
 idle again), a request attached to an identical one in progress and one served with a
 completed job's output (reuse), a restart mid-way (the controller reloads SQLite; the
 simulator recovers from the entities it holds), everything to completion, then shutdown.
-A second trace splits a streaming ladder in parts of its renditions (one part failing and
-retried alone, then the packaging).
+A second trace splits a streaming ladder in two parts (one part failing and retried alone,
+then the packaging): of its renditions for a 40 s movie, in spans of time for a 60 s one.
 
 Compared: every view handed to the policy, every decision, and every line of the event log
 (code and fields, in order).
@@ -22,6 +22,8 @@ import copy
 import dataclasses
 import json
 from dataclasses import dataclass, field
+
+import pytest
 
 from dacirco.core.machine import counting_ids
 from dacirco.core.stimuli import (
@@ -306,14 +308,23 @@ async def test_the_controller_and_the_simulator_run_one_lifecycle(make: Make) ->
     assert {"EV12", "EV14", "EV15", "EV16", "EV10", "EV7", "EV17", "EV18", "EV19"} <= codes
 
 
-async def test_a_ladder_split_in_parts_of_its_renditions_runs_one_lifecycle(make: Make) -> None:
+@pytest.mark.parametrize(
+    ("duration", "kind"),
+    [("40", "parts of its renditions"), ("60", "spans in time")],
+    ids=["renditions", "spans"],
+)
+async def test_a_ladder_split_in_parts_runs_one_lifecycle(
+    make: Make, duration: str, kind: str
+) -> None:
     """A streaming job split by the policy: its parts (one failing and retried alone), the
-    packaging, the parts' playlists deleted: the same views, decisions and log on both."""
+    packaging, the parts' playlists deleted: the same views, decisions and log on both. A
+    40 s movie holds one span of at least 20 s of whole 6 s segments: it is split by
+    renditions; a 60 s one, in two spans of 30 s."""
     t = Twin(make)
     t.h.controller.storage.put_file(
         "input-videos/bbb_3.mp4",
         t.h.db.parent / "movie.bin",
-        metadata={**META, "width": "1280", "height": "720"},
+        metadata={**META, "duration": duration, "width": "1280", "height": "720"},
     )
     ladder = PRESETS["hls-ladder"]  # as the API resolves a preset: its outputs
     job_id = await t.submit("bbb_3.mp4", False, outputs=ladder.outputs, preset="hls-ladder")
@@ -341,6 +352,7 @@ async def test_a_ladder_split_in_parts_of_its_renditions_runs_one_lifecycle(make
         job = jobs[job_id]
         assert job.state is JobState.COMPLETED and job.output is not None
         assert job.output.endswith("/master.m3u8") and job.chunks == 2
+        assert any(h.detail == f"split in 2 {kind}" for h in job.history), job.history
     assert len(t.real.calls) == len(t.simulated.calls) > 3
     for i, (real, simulated) in enumerate(zip(t.real.calls, t.simulated.calls, strict=True)):
         assert real == simulated, f"policy call {i}"
