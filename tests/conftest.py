@@ -129,9 +129,13 @@ class Service:
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
     def events(self) -> list[dict]:
+        """Every event of the run, from each piece of its log (``--event-log-max-mb``)."""
         import json
 
-        return [json.loads(line) for line in self.event_log.read_text().splitlines() if line]
+        from dacirco.analytics.logs import log_pieces
+
+        text = "".join(p.read_text() for p in log_pieces(self.event_log))
+        return [json.loads(line) for line in text.splitlines() if line]
 
     def submit(self, **body: object) -> str:
         """A job (bbb_1.mp4 at 1000 kbit/s unless told): each runs on its own unless the body

@@ -156,8 +156,8 @@ SlurmTimeLimit = Annotated[
 EventLogMaxMb = Annotated[
     float,
     typer.Option(
-        help="the event log continues in a new piece (tc-events-NN.txt.002 …) past this size "
-        "(0: never cut)"
+        help="the event log continues in a new piece (tc-events-NN.txt.002 …) past this size, "
+        "and so does the samples file (0: never cut)"
     ),
 ]
 SampleInterval = Annotated[

@@ -27,6 +27,9 @@ from typing import Any, TextIO
 
 import psutil
 
+from dacirco.analytics.logs import piece_path
+from dacirco.analytics.samples import sample_pieces
+
 log = logging.getLogger(__name__)
 
 GB = 2**30
@@ -123,13 +126,25 @@ class TreeProbe:
 
 class SampleFile:
     """Appends samples as JSON Lines, each line flushed (thread-safe). The file is created
-    with the first sample: a run without samples leaves none."""
+    with the first sample: a run without samples leaves none.
 
-    def __init__(self, path: Path) -> None:
+    ``max_bytes`` (0: never): once a piece has reached it, the next write starts the next
+    piece (``X.samples.jsonl.002`` …, as the event log's), so that old pieces can be
+    deleted (``--retention``); ``current`` is the piece written to, and a file reopened goes
+    on in its last piece."""
+
+    def __init__(self, path: Path, max_bytes: int = 0) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        pieces = sample_pieces(self.path)
+        self._number = pieces[-1][0] if pieces else 1
         self._file: TextIO | None = None
         self._closed = False
         self._lock = threading.Lock()
+
+    @property
+    def current(self) -> Path:
+        return piece_path(self.path, self._number)
 
     def write(self, records: list[dict[str, Any]]) -> None:
         text = "".join(json.dumps(r) + "\n" for r in records)
@@ -138,7 +153,11 @@ class SampleFile:
                 return
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = self.path.open("a", encoding="utf-8")
+                self._file = self.current.open("a", encoding="utf-8")
+            elif self.max_bytes and self._file.tell() >= self.max_bytes:
+                self._file.close()
+                self._number += 1
+                self._file = self.current.open("a", encoding="utf-8")
             self._file.write(text)
             self._file.flush()
 

@@ -200,7 +200,8 @@ def _assemble(
         raise ConfigError(str(exc)) from None
     store = Store(database_path(data_dir))
     log_path = config.server.event_log_file or next_free_path(Path.cwd())
-    events = EventLog(log_path, time.time, int(config.server.event_log_max_mb * 10**6))
+    max_bytes = int(config.server.event_log_max_mb * 10**6)
+    events = EventLog(log_path, time.time, max_bytes)
     events.write_config(
         {
             "version": __version__,
@@ -228,7 +229,7 @@ def _assemble(
     )
     if controller.retention is not None:
         controller.retention.log_dir = data_dir / "logs"
-    controller.usage = Usage(samples_path(log_path), config.controller.sample_interval)
+    controller.usage = Usage(samples_path(log_path), config.controller.sample_interval, max_bytes)
     log.info("event log: %s", log_path)
     # Local storage is served by the API (signed /files URLs); S3 presigns its own.
     local = storage if isinstance(storage, LocalStorage) else None

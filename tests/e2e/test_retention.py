@@ -1,5 +1,6 @@
 """Retention, for real: `dacirco serve --retention` deletes a finished job's row, output and
-worker while the service keeps answering; an identical request is then transcoded again."""
+worker while the service keeps answering; an identical request is then transcoded again. The
+event log and the samples file are cut in small pieces: the samples' old pieces go too."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dacirco.analytics.samples import read_samples, sample_pieces, samples_path
 from dacirco.config import database_path
 
 pytestmark = pytest.mark.slow
 
 CLASSIC = {"id_video": "bbb_2.mp4", "bitrate": 1200, "speed": "ultrafast"}
 RETENTION = 4.0  # seconds: short, so that the test sees a sweep; every wait is on a condition
+PIECE_MB = "0.002"  # the event log and the samples file in pieces of 2 KB (a few seconds)
 
 
 def stored(db: Path, table: str, ident: str, column: str = "id") -> bool:
@@ -54,8 +57,9 @@ def post(svc, body: dict) -> str:  # type: ignore[no-untyped-def]
 
 def test_a_finished_job_is_deleted_and_an_identical_request_transcoded_again(service_factory):
     svc = service_factory(
-        "--retention", f"{RETENTION:g}s", "--max-workers", "1", "--algorithm", "minimize-workers"
-    )
+        "--retention", f"{RETENTION:g}s", "--max-workers", "1", "--algorithm", "minimize-workers",
+        "--event-log-max-mb", PIECE_MB,
+    )  # fmt: skip
     prober = Prober(svc.url)
     prober.start()
     try:
@@ -95,6 +99,14 @@ def test_a_finished_job_is_deleted_and_an_identical_request_transcoded_again(ser
             assert done.json()["reused_from"] is None and done.json()["figures"]["attempts"]
         codes = [e["code"] for e in svc.events()]
         assert codes.count("EV7") == 2 and "EV19" not in codes
+        # The samples' first pieces are gone, the last ones still read as the run's.
+        samples = samples_path(svc.event_log)
+        svc.wait_for(lambda: not samples.exists(), timeout=120, what="old samples pieces deleted")
+        assert sample_pieces(samples)[0][0] > 1
+        left = read_samples(samples)
+        assert left is not None and left.controller_cpu_cores.times
+        metrics = svc.client.get("/metrics").text
+        assert "dacirco_retention_deleted_sample_pieces_total 0.0" not in metrics
     finally:
         prober.stop.set()
         prober.join(timeout=60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,9 +15,10 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from dacirco.analytics.samples import read_samples
+from dacirco.analytics.samples import read_samples, sample_pieces
 from dacirco.api.metrics import registry_for
 from dacirco.controller.errors import WorkerGone
+from dacirco.controller.retention import delete_sample_pieces
 from dacirco.controller.usage import Usage
 from dacirco.protocol import SamplesReport, WorkerSample
 from dacirco.sampling import NodeProbe, SampleFile, Sampler, TreeProbe, own_tree
@@ -158,3 +160,60 @@ async def test_samples_of_a_stopped_worker_are_refused_and_metrics_match_state(
     assert "dacirco_used_cores 0.0" in text  # a stopped worker uses nothing
     with pytest.raises(WorkerGone):
         h.controller.record_samples(worker, report)
+
+
+def _node(second: int, cpu: float) -> dict[str, object]:
+    return {
+        "time": f"2026-01-01T00:00:{second:02d}+00:00",
+        "kind": "node",
+        "host": "h",
+        "cpus": 2,
+        "cpu_percent": cpu,
+        "memory_used_gb": 1.0,
+        "memory_total_gb": 8.0,
+    }
+
+
+def test_a_samples_file_is_cut_in_pieces_that_read_as_one(tmp_path: Path) -> None:
+    path = tmp_path / "run.samples.jsonl"
+    out = SampleFile(path, max_bytes=300)
+    for s in range(12):
+        out.write([_node(s, float(s))])
+    out.close()
+    pieces = sample_pieces(path)
+    assert [n for n, _ in pieces] == list(range(1, len(pieces) + 1)) and len(pieces) >= 3
+    assert pieces[1][1].name == "run.samples.jsonl.002"
+    assert all(p.stat().st_size < 300 + 200 for _, p in pieces)  # one write past the size
+    samples = read_samples(path)
+    assert samples is not None and samples.skipped == 0
+    assert samples.node_cpu_percent["h"].values == [float(s) for s in range(12)]
+    # Reopened (a controller started again), it goes on in its last piece.
+    again = SampleFile(path, max_bytes=300)
+    assert again.current == pieces[-1][1]
+    again.write([_node(12, 12.0)])
+    again.close()
+    assert read_samples(path).node_cpu_percent["h"].values[-1] == 12.0  # type: ignore[union-attr]
+
+
+def test_samples_read_from_the_pieces_left_when_the_first_ones_are_gone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "run.samples.jsonl"
+    out = SampleFile(path, max_bytes=1)  # a piece a write
+    for s in range(6):
+        out.write([_node(s, float(s))])
+    out.close()
+    old = time.time() - 3600
+    for _, piece in sample_pieces(path)[:2]:
+        os.utime(piece, (old, old))
+    assert delete_sample_pieces(out, time.time() - 60) == 2
+    assert not path.exists() and sample_pieces(path)[0][0] == 3
+    samples = read_samples(path)
+    assert samples is not None
+    assert samples.node_cpu_percent["h"].values == [float(s) for s in range(2, 6)]
+    # The piece being written is never deleted, however old.
+    os.utime(out.current, (old, old))
+    assert delete_sample_pieces(out, time.time()) == 3  # pieces 3, 4 and 5
+    assert [p for _, p in sample_pieces(path)] == [out.current]
+    (tmp_path / "run.samples.jsonl.7").write_text("not a piece: two digits")
+    assert [p for _, p in sample_pieces(path)] == [out.current]

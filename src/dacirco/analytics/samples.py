@@ -7,16 +7,30 @@ samples are kept per host and averaged per whole second, so a host counts once.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dacirco.analytics.logs import parse_time
+from dacirco.analytics.logs import parse_time, piece_path
 
 
 def samples_path(log: Path) -> Path:
     """``X.samples.jsonl`` beside the event log ``X.txt``."""
     return Path(log).with_name(Path(log).stem + ".samples.jsonl")
+
+
+def sample_pieces(path: Path) -> list[tuple[int, Path]]:
+    """The pieces of the samples file ``path`` that exist, by number: ``X.samples.jsonl`` (1),
+    then ``X.samples.jsonl.002`` … (``analytics.logs.piece_path``). Unlike the event log's,
+    the oldest pieces may be gone (``--retention`` deletes them): numbers may start past 1."""
+    path = Path(path)
+    found = [(1, path)] if path.exists() else []
+    suffix = re.compile(re.escape(path.name) + r"\.(\d{3,})")
+    for other in path.parent.glob(path.name + ".*"):
+        if (m := suffix.fullmatch(other.name)) and piece_path(path, int(m[1])) == other:
+            found.append((int(m[1]), other))
+    return sorted(found)
 
 
 @dataclass
@@ -62,11 +76,17 @@ def _sorted(points: list[tuple[float, float]]) -> Series:
 
 
 def read_samples(path: Path) -> Samples | None:
-    """The samples at ``path``, or None when there is no such file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    """The samples at ``path`` and in its next pieces (``sample_pieces``), or None when there
+    is none of them."""
+    texts = []
+    for _, piece in sample_pieces(path):
+        try:
+            texts.append(piece.read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    if not texts:
         return None
+    text = "".join(t if t.endswith("\n") or not t else t + "\n" for t in texts)
     cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     mem: dict[str, list[tuple[float, float]]] = defaultdict(list)
     wcpu: dict[str, list[tuple[float, float]]] = defaultdict(list)

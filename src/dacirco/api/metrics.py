@@ -92,6 +92,11 @@ def _retention(c: Controller) -> Iterator[Metric]:
         ("retention_freed_bytes", "Bytes of output objects deleted by retention", totals.bytes),
         ("retention_deleted_changes", "Stored changes deleted by retention", totals.changes),
         ("retention_deleted_logs", "Worker logs deleted by retention", totals.logs),
+        (
+            "retention_deleted_sample_pieces",
+            "Pieces of the samples file deleted by retention",
+            totals.samples,
+        ),
     ):
         yield CounterMetricFamily(f"dacirco_{name}", doc, value=value)
 

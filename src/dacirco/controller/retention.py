@@ -14,7 +14,9 @@ retention, between 1 s and a minute). Each sweep:
 3. deletes the stored changes (the event streams' backlog) older than the cutoff, in batches
    on the store's thread: a client can still resume from anything within the retention;
 4. deletes the worker logs (``<data dir>/logs``) not written since the cutoff, but those of
-   live workers.
+   live workers;
+5. deletes the pieces of the run's samples file (cut by ``--event-log-max-mb``) not written
+   since the cutoff, but the one being written.
 
 Each sweep that deleted something says so in one line; the totals are in ``/metrics``.
 """
@@ -31,11 +33,13 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dacirco.analytics.samples import sample_pieces
 from dacirco.controller import archive
 from dacirco.core import retention as core_retention
 from dacirco.core.errors import NotStored
 from dacirco.core.stimuli import Expire
 from dacirco.durations import show_duration
+from dacirco.sampling import SampleFile
 from dacirco.storage.base import OUTPUT_PREFIX, Storage, StorageError, folder_of, output_key
 
 if TYPE_CHECKING:
@@ -58,6 +62,7 @@ class Swept:
     bytes: int = 0
     changes: int = 0
     logs: int = 0
+    samples: int = 0  # pieces of the samples file
 
     def add(self, other: Swept) -> None:
         for f in fields(self):
@@ -139,13 +144,18 @@ class Retention:
             st = controller.core.state
             live = {st.workers[w].name for w in st.alive} | set(st.alive)
             swept.logs = await asyncio.to_thread(delete_logs, self.log_dir, cutoff, live)
+        if controller.usage is not None:
+            swept.samples = await asyncio.to_thread(
+                delete_sample_pieces, controller.usage.file, cutoff
+            )
         self.sweeps += 1
         self.totals.add(swept)
         self.last = swept
         if not swept.empty:
             log.info(
                 "retention %s: deleted %d job(s) (%d task(s)), %d worker(s), %d object(s) "
-                "(%.1f MB freed), %d stored change(s), %d worker log(s) in %.2f s",
+                "(%.1f MB freed), %d stored change(s), %d worker log(s), %d samples piece(s) "
+                "in %.2f s",
                 self,
                 swept.jobs,
                 swept.tasks,
@@ -154,6 +164,7 @@ class Retention:
                 swept.bytes / 1e6,
                 swept.changes,
                 swept.logs,
+                swept.samples,
                 time.monotonic() - began,
             )
         return swept
@@ -230,4 +241,20 @@ def delete_logs(log_dir: Path, cutoff: float, live: set[str]) -> int:
                     deleted += 1
             except OSError:
                 continue
+    return deleted
+
+
+def delete_sample_pieces(samples: SampleFile, cutoff: float) -> int:
+    """Delete the pieces of the samples file last written before ``cutoff``, but the one
+    being written; how many."""
+    deleted = 0
+    for _, path in sample_pieces(samples.path):
+        if path == samples.current:
+            continue
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                deleted += 1
+        except OSError:
+            continue
     return deleted

@@ -22,8 +22,8 @@ class WorkerUsage:
 class Usage:
     """Writes every sample to ``path`` (beside the event log) and remembers the latest ones."""
 
-    def __init__(self, path: Path, interval: float = 1.0) -> None:
-        self.file = SampleFile(path)
+    def __init__(self, path: Path, interval: float = 1.0, max_bytes: int = 0) -> None:
+        self.file = SampleFile(path, max_bytes)
         self.interval = interval
         self.workers: dict[str, WorkerUsage] = {}
         self.node: dict[str, Any] | None = None  # the controller's node, latest sample
