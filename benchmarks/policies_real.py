@@ -88,10 +88,18 @@ def main(
     seed: Annotated[int, typer.Option(help="scenario seed")] = 3,
     duration_scale: Annotated[float, typer.Option(help="catalog duration scale")] = 0.2,
     max_height: Annotated[int, typer.Option(help="catalog resolution cap")] = 360,
-    cores: Annotated[int, typer.Option(help="cores the local runtime may reserve")] = 4,
+    cores: Annotated[
+        int | None,
+        typer.Option(
+            help="cores the local runtime may reserve (default: this machine's; more would "
+            "share them, which the simulator does not model)",
+            show_default=False,
+        ),
+    ] = None,
     max_idle_time: Annotated[float, typer.Option(help="grace-period's grace")] = 10.0,
 ) -> None:
     """Play one scenario for real under each policy and in the simulator; compare orderings."""
+    cores = cores or psutil.cpu_count(logical=True) or 1
     scenario = generate("poisson", requests, random.Random(seed), rate=1.0 / gap)
     with tempfile.TemporaryDirectory(prefix="dacirco-policies-") as tmp:
         work = Path(tmp)
