@@ -127,7 +127,7 @@ def main(
         console.print(f"generating {movie} ({spec.height}p, {spec.duration:g} s) ...")
         generate_movie(spec, work / movie)
         outputs = dump(fit(PRESETS[preset].outputs, spec.height))
-        k = most_parts(outputs, False, spec.height, spec.duration, quality)
+        k = most_parts(outputs, False, spec.height, spec.duration)
         body = {"id_video": movie, "preset": preset, "speed": speed, "quality": quality,
                 "reuse": False}  # fmt: skip
         summary = Table(title=f"{preset} of {movie} ({spec.height}p, {spec.duration:g} s), "

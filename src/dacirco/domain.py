@@ -330,7 +330,6 @@ def rendition_parts(job: Job) -> Plan:
         job.input_height,
         job.chunks,
         job.input_duration,
-        job.quality,
     )
 
 

@@ -81,11 +81,25 @@ def test_a_long_hls_ladder_in_spans_plays_as_one(svc, tmp_path) -> None:
 
 
 def test_a_long_dash_ladder_in_spans_plays_as_one(svc, tmp_path) -> None:
+    """With its quality asked: each span measures its renditions against its own span of the
+    input; the job shows each rendition's figures pooled over the spans."""
     client, log = svc
-    body = {"id_video": MOVIE, "outputs": outputs("dash"), "speed": "ultrafast", "reuse": False}
-    _, listing, seen = run(client, log, body)
+    body = {"id_video": MOVIE, "outputs": outputs("dash"), "speed": "ultrafast", "reuse": False,
+            "quality": True}  # fmt: skip
+    job, listing, seen = run(client, log, body)
     (split,) = [e for e in seen if e["code"] == "EV15"]
     assert int(split["chunks"]) == SPANS
+    lines = [e for e in seen if e["code"] == "EV21"]
+    assert sorted((int(e["span"]), int(e["rendition"])) for e in lines) == [
+        (1, 1), (1, 2), (2, 1), (2, 2)
+    ]  # fmt: skip
+    figures = job["quality_figures"]["renditions"]
+    assert [(r["rendition"], r["height"]) for r in figures] == [(1, 240), (2, 144)]
+    for r in figures:  # 44 s at 25 fps, one frame in 12 scored: 20 s + 24 s of it
+        mine = [e for e in lines if int(e["rendition"]) == r["rendition"]]
+        assert r["frames"] == sum(int(e["frames"]) for e in mine) == 42 + 50
+        low, high = sorted(float(e["vmaf"]) for e in mine)
+        assert 0 < low <= r["vmaf"] <= high <= 100
     names = {f["name"] for f in listing["files"]}
     assert "manifest.mpd" in names and not [n for n in names if n.startswith("manifest-p")]
     assert {n for n in names if n.endswith("init.m4s")} == {

@@ -1,7 +1,8 @@
 """A long streaming job split in time, on the real ffmpeg: a generated movie (24 s, 240p,
 30 fps, H.264 + AAC) encoded by the worker's own command in 3 spans of 8 s, HLS and DASH,
 two renditions each; the spans' playlists joined by the packaging's functions, then played
-by ffmpeg as one movie.
+by ffmpeg as one movie. The spans' quality, each measured against its span of the input and
+pooled, is the quality of the joined renditions measured against the whole input.
 
 Each joined rendition must have the input's frame count, timestamps one frame apart (no gap
 and no duplicate at a join), a keyframe at every segment boundary and nowhere else, the
@@ -20,13 +21,16 @@ import av
 import pytest
 
 from dacirco.catalog.generate import MovieSpec, generate_movie, movie_spec
+from dacirco.core.quality import pooled_figures
 from dacirco.ffmpeg_bin import ffmpeg_exe
 from dacirco.outputs.spans import spans
 from dacirco.outputs.spec import OutputSpec, dump
+from dacirco.protocol import QualityReport
 from dacirco.worker.ffmpeg import run_ffmpeg
 from dacirco.worker.joining import join_manifests, join_masters, join_media, media_seconds
 from dacirco.worker.ladder import build_streaming_command, drop_init_segments
 from dacirco.worker.pieces import Piece
+from dacirco.worker.quality import measure_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +59,13 @@ def output(container: str) -> OutputSpec:
     )
 
 
-async def encode_in_spans(movie: Path, out: OutputSpec, folder: Path) -> list[Path]:
-    """Each span encoded in a folder of its own, as a worker would; every span but the
-    first drops its init segments (the first's are the same), then all go in ``folder``."""
+async def encode_in_spans(
+    movie: Path, out: OutputSpec, folder: Path, quality: list[QualityReport] | None = None
+) -> list[Path]:
+    """Each span encoded in a folder of its own, as a worker would (its quality measured
+    against its span of the input when ``quality`` is a list, which gets each span's); every
+    span but the first drops its init segments (the first's are the same), then all go in
+    ``folder``."""
     cut = spans(dump([out]), SPEC.duration, K)
     assert [(s.first, s.last) for s in cut] == [(0, 2), (2, 4), (4, 6)]
     made = []
@@ -68,6 +76,12 @@ async def encode_in_spans(movie: Path, out: OutputSpec, folder: Path) -> list[Pa
         cmd = build_streaming_command(movie, piece, speed="ultrafast", fps=SPEC.fps)
         assert ["-ss", f"{span.start:.6f}"] == cmd[cmd.index("-ss") : cmd.index("-ss") + 2]
         await run_ffmpeg(cmd, SEGMENT * 2, None, None, cwd=where)
+        if quality is not None:
+            quality.append(
+                await measure_outputs(
+                    [piece], movie, where, has_audio=True, fps=SPEC.fps, span=span
+                )
+            )
         if n > 1:
             drop_init_segments(where)
         made.append(where)
@@ -155,3 +169,36 @@ async def test_dash_spans_join_into_one_seamless_ladder(movie: Path, tmp_path: P
     assert "dash-p2-0-init.m4s" not in joined and joined.count("dash-p1-0-init.m4s") == 1
     (folder / "manifest.mpd").write_text(joined)
     check(play(folder / "manifest.mpd", tmp_path / "dash.mkv"), audio_tracks=1)
+
+
+async def test_the_spans_quality_pooled_is_the_whole_renditions(
+    movie: Path, tmp_path: Path
+) -> None:
+    folder, each = tmp_path / "out", []
+    await encode_in_spans(movie, output("hls"), folder, quality=each)
+    every = each[0].renditions[0].every
+    assert every == 15  # 30 fps: 2 frames scored a second
+    for report in each:  # 8 s of 30 fps each: 240 frames, one in 15 scored
+        assert [r.frames for r in report.renditions] == [16, 16]
+        assert [r.height for r in report.renditions] == [h for h, _ in RENDITIONS]
+    whole = await measure_outputs([output("hls")], movie, folder, has_audio=True, fps=SPEC.fps)
+    for i, measured_whole in enumerate(whole.renditions):
+        pooled = pooled_figures([r.renditions[i].model_dump() for r in each])
+        assert pooled["frames"] == measured_whole.frames == 48
+        # A span's first frame has no predecessor for VMAF's motion feature: a little apart.
+        assert abs(pooled["vmaf"] - measured_whole.vmaf) <= 1.5, (pooled, measured_whole)
+        assert abs(pooled["psnr"] - measured_whole.psnr) <= 0.2, (pooled, measured_whole)
+        assert abs(pooled["ssim"] - measured_whole.ssim) <= 0.002, (pooled, measured_whole)
+    # Against another stretch of the input, a span scores lower: each span was compared with
+    # its own stretch.
+    out = output("hls")
+    cut = spans(dump([out]), SPEC.duration, K)
+    where = tmp_path / "again"
+    where.mkdir()
+    piece = Piece(out, tuple(enumerate(out.renditions)), 2, cut[1])
+    cmd = build_streaming_command(movie, piece, speed="ultrafast", fps=SPEC.fps)
+    await run_ffmpeg(cmd, SEGMENT * 2, None, None, cwd=where)
+    own = await measure_outputs([piece], movie, where, has_audio=True, fps=SPEC.fps, span=cut[1])
+    wrong = await measure_outputs([piece], movie, where, has_audio=True, fps=SPEC.fps, span=cut[0])
+    for right, other in zip(own.renditions, wrong.renditions, strict=True):
+        assert right.vmaf > other.vmaf + 20 and right.psnr > other.psnr + 5, (right, other)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from dacirco.analytics.logs import build
+from dacirco.core.effects import Step
+from dacirco.core.quality import measured
 from dacirco.core.work import split_into
 from dacirco.domain import Job, Speed, Task, rendition_parts, task_output
 from dacirco.outputs import part_files, parts, spans
 from dacirco.outputs.presets import PRESETS
 from dacirco.outputs.spec import dump, fit
+from dacirco.protocol import QualityReport
 
 
 def ladder(preset: str = "hls-ladder", height: int = 720) -> list[dict]:
@@ -38,16 +42,15 @@ def job(duration: float, preset: str = "hls-ladder", **fields) -> Job:
 )
 def test_a_span_holds_at_least_twenty_seconds_of_whole_segments(duration, most) -> None:
     # hls-ladder: 6 s segments, so a span is at least 4 segments (24 s).
-    assert spans.most_spans(ladder(), duration, quality=False) == most
+    assert spans.most_spans(ladder(), duration) == most
 
 
-def test_mp4_outputs_mixed_segments_and_quality_keep_a_job_whole_in_time() -> None:
-    assert spans.most_spans(ladder("mp4-720p"), 600, quality=False) == 1
+def test_mp4_outputs_and_mixed_segments_keep_a_job_whole_in_time() -> None:
+    assert spans.most_spans(ladder("mp4-720p"), 600) == 1
     mixed = [*ladder(), {**ladder("dash-ladder")[0], "segment_seconds": 4}]
-    assert spans.most_spans(mixed, 600, quality=False) == 1
+    assert spans.most_spans(mixed, 600) == 1
     both = ladder() + ladder("dash-ladder")
-    assert spans.most_spans(both, 600, quality=False) == 16
-    assert spans.most_spans(ladder(), 600, quality=True) == 1
+    assert spans.most_spans(both, 600) == 16
 
 
 def test_spans_cut_whole_segments_the_last_to_the_end() -> None:
@@ -106,9 +109,50 @@ def test_the_core_and_the_controller_see_the_spans() -> None:
     long = job(120.0)
     assert split_into(long) == 5  # 20 segments of 6 s, 4 a span at least
     assert split_into(job(30.0)) == 3  # by renditions: 720p | 540p | 432p + 360p
-    assert split_into(job(120.0, quality=True)) == 3  # quality: measured whole, no spans
+    assert split_into(job(120.0, quality=True)) == 5  # quality: measured span by span
     long.chunks = 2
     made = rendition_parts(long)
     assert made.spans is not None and [s.final for s in made.spans] == [False, True]
     task = Task(id="t", job_id="j1", worker_id="w", assigned_at=0, part="chunk", index=2)
     assert task_output(long, task).endswith("/master-p2.m3u8")
+
+
+def _figures(vmaf: float, psnr: float, ssim: float, frames: int) -> dict:
+    return {"output": "hls", "rendition": 1, "height": 720, "video_bitrate": 3000,
+            "vmaf": vmaf, "psnr": psnr, "ssim": ssim, "frames": frames, "every": 12}  # fmt: skip
+
+
+def test_the_spans_quality_is_pooled_by_frames_and_a_span_measured_again_replaces_its_own() -> None:
+    long = job(120.0, quality=True)
+    long.chunks = 2  # two spans in time
+
+    def report(index: int, *figures: dict) -> Step:
+        out = Step()
+        task = Task(id=f"t{index}", job_id="j1", worker_id="w", assigned_at=0, part="chunk",
+                    index=index)  # fmt: skip
+        measured(out, long, task, {"renditions": list(figures), "seconds": 2.0}, 1.0)
+        return out
+
+    report(1, _figures(90.0, 40.0, 0.98, 10))
+    out = report(2, _figures(100.0, 44.0, 0.99, 30))
+    (pooled,) = long.quality_figures["renditions"]  # type: ignore[index]
+    assert pooled["frames"] == 40 and pooled["vmaf"] == 97.5 and pooled["psnr"] == 43.0
+    assert pooled["ssim"] == round((0.98 * 10 + 0.99 * 30) / 40, 5)
+    assert long.quality_figures["seconds"] == 4.0  # type: ignore[index]
+    assert [e.fields["span"] for e in out.emits] == [2] and out.emits[0].code == "EV21"
+    report(2, _figures(80.0, 36.0, 0.97, 30))  # span 2 again: its figures replace its own
+    (pooled,) = long.quality_figures["renditions"]  # type: ignore[index]
+    assert pooled["frames"] == 40 and pooled["vmaf"] == 82.5
+    # The API's model reads the pooled figures (the per-span ones are the job's own record).
+    assert QualityReport.model_validate(long.quality_figures).renditions[0].vmaf == 82.5
+
+
+def test_the_log_keeps_each_span_s_latest_quality_line() -> None:
+    lines = [
+        {"code": "EV21", "request_id": "j1", "task_id": t, "output": "hls", "rendition": 1,
+         "span": span, "vmaf": vmaf}
+        for t, span, vmaf in (("t1", 1, 90.0), ("t2", 2, 70.0), ("t3", 2, 80.0))
+    ]  # fmt: skip
+    events = [{**line, "time": f"2026-01-01T00:00:0{i}+00:00"} for i, line in enumerate(lines)]
+    _, requests = build(events)
+    assert [q["vmaf"] for q in requests["j1"].quality] == [90.0, 80.0]

@@ -154,6 +154,12 @@ def _as_event(line: str) -> dict[str, Any] | None:
     return record
 
 
+def _quality_key(event: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """What an EV21 line measured: an output's rendition (over one span in time, for a job
+    split in spans)."""
+    return (event.get("output"), event.get("rendition"), event.get("span"))
+
+
 def piece_path(log_path: Path, n: int) -> Path:
     """Piece ``n`` (1, 2 …) of a log cut by size: ``X.txt``, then ``X.txt.002``, ``X.txt.003``
     … (three digits at least, so that a shell's ``X.txt*`` lists them in order)."""
@@ -268,9 +274,9 @@ def _on_request_event(
     elif code == "EV19":  # served with another request's output, without a task of its own
         r.reused_from, r.time_reused = str(event.get("source") or "?"), time
         r.state = COMPLETED
-    elif code == "EV21":  # a rendition's measured quality; a later attempt's replace them
-        if r.quality and r.quality[-1].get("task_id") != event.get("task_id"):
-            r.quality = []
+    elif code == "EV21":  # a rendition's (or a span's of it) quality; a later attempt's wins
+        key = _quality_key(event)
+        r.quality = [q for q in r.quality if _quality_key(q) != key]
         r.quality.append(event)
     elif code == "EV16":  # a chunk is done: its attempt ends there, the request goes on
         chunk = r.attempt(str(event.get("task_id")))

@@ -66,14 +66,12 @@ def apply_split(st: State, out: Step, split: Split, now: float) -> bool:
 def _split_renditions(st: State, out: Step, split: Split, job: Job, now: float) -> bool:
     """A streaming job in groups of its renditions (``outputs.parts``), worth 2..most."""
     assert job.outputs is not None
-    most = most_parts(
-        job.outputs, bool(job.thumbnails), job.input_height, job.input_duration, job.quality
-    )
+    most = most_parts(job.outputs, bool(job.thumbnails), job.input_height, job.input_duration)
     if not 2 <= split.chunks <= most:
         why = f"2..{most} parts" if most >= 2 else "no parts: one task makes them best"
         refuse(st, out, f"split: this job's outputs are worth {why}", split)
         return False
-    timed = in_time(job.outputs, split.chunks, job.input_duration, job.quality)
+    timed = in_time(job.outputs, split.chunks, job.input_duration)
     kind = "spans in time" if timed else "parts of its renditions"
     _split(st, out, job, split.chunks, f"split in {split.chunks} {kind}", now)
     return True

@@ -41,8 +41,6 @@ def split_into(job: Job) -> int | None:
     """``JobView.frames`` of a waiting whole job: its frame count, the parts a streaming
     job's renditions and length are worth (None: it cannot be split)."""
     if job.outputs:
-        most = most_parts(
-            job.outputs, bool(job.thumbnails), job.input_height, job.input_duration, job.quality
-        )
+        most = most_parts(job.outputs, bool(job.thumbnails), job.input_height, job.input_duration)
         return most if most >= 2 else None
     return job.input_frames if job.input_fps else None

@@ -92,13 +92,10 @@ def most_parts(
     thumbnails: bool,
     input_height: float | None,
     duration: float | None = None,
-    quality: bool = False,
 ) -> int:
     """How many parts the job is worth splitting in (1: none): the spans of a long movie
     (``outputs.spans.most_spans``), or the groups of its renditions."""
-    return max(
-        most_groups(outputs, thumbnails, input_height), most_spans(outputs, duration, quality)
-    )
+    return max(most_groups(outputs, thumbnails, input_height), most_spans(outputs, duration))
 
 
 def most_groups(
@@ -145,11 +142,10 @@ def layout(
     input_height: float | None,
     k: int,
     duration: float | None = None,
-    quality: bool = False,
 ) -> Plan:
     """The job in ``k`` parts: ``k`` spans in time when it may have that many (a part of a
     span decodes only its span of the input), else ``k`` groups of its renditions."""
-    if in_time(outputs, k, duration, quality):
+    if in_time(outputs, k, duration):
         assert duration is not None
         cut = spans(outputs, duration, k)
         found = units(outputs, False, input_height)
@@ -160,9 +156,9 @@ def layout(
     return Plan(plan(outputs, thumbnails, input_height, k))
 
 
-def in_time(outputs: list[dict[str, Any]], k: int, duration: float | None, quality: bool) -> bool:
+def in_time(outputs: list[dict[str, Any]], k: int, duration: float | None) -> bool:
     """Whether a split in ``k`` parts is made of spans in time (else of renditions)."""
-    return 2 <= k <= most_spans(outputs, duration, quality)
+    return 2 <= k <= most_spans(outputs, duration)
 
 
 def _order(u: Unit) -> tuple[int, int]:

@@ -8,8 +8,8 @@ player switches between them at any segment. Each part decodes only its span of 
 it is split by renditions.
 
 - A job is split in time only if all its outputs are HLS or DASH with one segment length (an
-  MP4 file is one piece), its duration is known, and it does not ask for its quality (the
-  figures are measured against the whole input).
+  MP4 file is one piece) and its duration is known. Asked for, the quality is measured by
+  each span against its own span of the input, and pooled by the core (``core.quality``).
 - A span holds at least ``MIN_SPAN_SECONDS`` of the movie: each part costs a dispatch, a
   download of the input, ffmpeg's start and a seek, worth paying only for that much work.
 - Span ``n`` of ``k`` holds segments ``[first, last)``; the last one runs to the input's end.
@@ -61,10 +61,10 @@ def segments(outputs: list[dict[str, Any]], duration: float) -> int:
     return max(1, math.ceil(duration / seconds - 1e-6))
 
 
-def most_spans(outputs: list[dict[str, Any]] | None, duration: float | None, quality: bool) -> int:
+def most_spans(outputs: list[dict[str, Any]] | None, duration: float | None) -> int:
     """How many spans the job may be split in (1: none)."""
     seconds = grid(outputs)
-    if seconds is None or not duration or duration <= 0 or quality:
+    if seconds is None or not duration or duration <= 0:
         return 1
     assert outputs is not None
     per = max(1, math.ceil(MIN_SPAN_SECONDS / seconds - 1e-6))  # segments a span holds at least

@@ -118,7 +118,7 @@ class Ladder:
     def layout(self, k: int, duration: float) -> Plan:
         """This job in ``k`` parts, as the core splits it (``outputs.parts.layout``)."""
         thumbs = self.thumbnails is not None
-        return layout(self.outputs, thumbs, self.input_height, k, duration, self.quality)
+        return layout(self.outputs, thumbs, self.input_height, k, duration)
 
     def part_of(self, n: int, k: int, duration: float) -> Ladder:
         """Part ``n`` (1..k) of this job split in ``k`` parts (of ``duration`` seconds): the

@@ -110,7 +110,6 @@ class Oracle:
                         bool(lad.thumbnails),
                         lad.input_height,
                         job.movie.duration,
-                        lad.quality,
                     ),
                 ),
             )

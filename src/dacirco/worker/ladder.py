@@ -295,8 +295,6 @@ async def run_streaming(
         deadline=spec.deadline_seconds,
         on_progress=channel.on_progress,
     )
-    if spec.span is not None and spec.chunk_index > 1:
-        drop_init_segments(folder)
     if spec.thumbnails_every is not None:
         await make_thumbnails(
             source,
@@ -318,7 +316,10 @@ async def run_streaming(
             threads=spec.threads,
             input_format=info.format_name,
             deadline=spec.deadline_seconds,
+            span=span,
         )
+    if spec.span is not None and spec.chunk_index > 1:  # measured with them, not uploaded
+        drop_init_segments(folder)
     await channel.send(TaskReport(step="transcoded", seconds=transcode, quality=quality))
     started = time.monotonic()
     main = spec.output_name.rpartition("/")[2]

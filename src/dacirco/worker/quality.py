@@ -21,9 +21,16 @@ from typing import Any
 
 from dacirco.containers import input_options
 from dacirco.outputs.names import rendition_file
+from dacirco.outputs.spans import Span
 from dacirco.outputs.spec import Container, OutputSpec, Rendition
 from dacirco.protocol import QualityReport, RenditionQuality, TaskSpec
-from dacirco.worker.ffmpeg import InputInfo, TranscodeError, ffmpeg_head, run_ffmpeg
+from dacirco.worker.ffmpeg import (
+    InputInfo,
+    TranscodeError,
+    ffmpeg_head,
+    input_args,
+    run_ffmpeg,
+)
 from dacirco.worker.pieces import Piece, as_piece
 
 VMAF_MODEL = "version=vmaf_v0.6.1"  # built into libvmaf: nothing to download
@@ -100,13 +107,16 @@ def build_quality_command(
     threads: int = 0,
     input_format: str | None = None,
     ffmpeg: str | None = None,
+    span: Span | None = None,
 ) -> tuple[list[str], list[Path]]:
-    """The ffmpeg command that measures every target against ``source``, and the JSON log
-    each target's figures are written to."""
+    """The ffmpeg command that measures every target against ``source`` (its ``span`` alone,
+    read as the span's encode read it), and the JSON log each target's figures are written
+    to."""
     cmd = ffmpeg_head(ffmpeg)
     for k, target in enumerate(found):
         cmd += _input(target, work, k)
-    cmd += [*input_options(input_format), "-i", str(source.resolve())]
+    start, length = (span.start, span.length) if span is not None else (None, None)
+    cmd += input_args(source.resolve(), input_format, start, length)
     n = len(found)
     ref = f"[{n}:v:0]"
     graph = [
@@ -169,6 +179,7 @@ async def measure(
     threads: int = 0,
     input_format: str | None = None,
     deadline: float | None = None,
+    span: Span | None = None,
 ) -> list[RenditionQuality]:
     """Every target's figures against ``source`` (one ffmpeg run)."""
     if not found:
@@ -176,7 +187,7 @@ async def measure(
     work.mkdir(parents=True, exist_ok=True)
     every = subsample(fps)
     cmd, logs = build_quality_command(
-        source, found, work, every=every, threads=threads, input_format=input_format
+        source, found, work, every=every, threads=threads, input_format=input_format, span=span
     )
     await run_ffmpeg(cmd, None, deadline, cwd=work)
     return [_figures(t, log, every) for t, log in zip(found, logs, strict=True)]
@@ -192,8 +203,10 @@ async def measure_outputs(
     threads: int = 0,
     input_format: str | None = None,
     deadline: float | None = None,
+    span: Span | None = None,
 ) -> QualityReport:
-    """A streaming task's figures: every video rendition of every output."""
+    """A streaming task's figures: every video rendition of every output (of its span of
+    the input alone, for a span in time)."""
     started = time.monotonic()
     figures: list[RenditionQuality] = []
     work = source.parent / "quality"
@@ -207,6 +220,7 @@ async def measure_outputs(
             threads=threads,
             input_format=input_format,
             deadline=deadline,
+            span=span,
         )
     return QualityReport(renditions=figures, seconds=round(time.monotonic() - started, 3))
 
