@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from dacirco.analytics.logs import build
+from dacirco.analytics.quality import quality_rows
+from dacirco.analytics.run import JobSpan, RunData
 from dacirco.core.effects import Step
 from dacirco.core.quality import measured
 from dacirco.core.work import split_into
@@ -156,3 +158,15 @@ def test_the_log_keeps_each_span_s_latest_quality_line() -> None:
     events = [{**line, "time": f"2026-01-01T00:00:0{i}+00:00"} for i, line in enumerate(lines)]
     _, requests = build(events)
     assert [q["vmaf"] for q in requests["j1"].quality] == [90.0, 80.0]
+
+
+def test_the_report_shows_a_rendition_measured_in_spans_once_pooled() -> None:
+    lines = [
+        {**_figures(90.0, 40.0, 0.98, 10), "span": 1},
+        {**_figures(100.0, 44.0, 0.99, 30), "span": 2},
+        {**_figures(70.0, 30.0, 0.90, 20), "rendition": 2},
+    ]
+    done = JobSpan("j1", 0.0, movie="bbb_1.mp4", state="Completed", quality=lines)
+    rows = dict(quality_rows([RunData("run", 0.0, 1.0, nodes=[], workers=[], jobs=[done])]))
+    assert rows["renditions measured (quality)"] == ["2"]
+    assert rows["VMAF avg / min"] == [f"{(97.5 + 70.0) / 2:.2f} / 70.00"]

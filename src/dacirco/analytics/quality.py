@@ -11,6 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from dacirco.analytics.run import JobSpan, RunData
+from dacirco.core.quality import pooled_figures
 
 METRICS = (("vmaf", "VMAF", 2), ("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4))
 
@@ -31,13 +32,25 @@ def _number(value: Any) -> float | None:
 
 
 def measured(jobs: list[JobSpan]) -> list[tuple[JobSpan, dict[str, Any]]]:
-    """Every rendition measured of the completed jobs that did their own work."""
+    """Every rendition measured of the completed jobs that did their own work (a job split in
+    spans of time: each rendition's lines pooled over its spans, as the job shows them)."""
     return [
         (job, line)
         for job in jobs
         if job.state == "Completed" and job.reused_from is None
-        for line in job.quality
+        for line in _renditions(job.quality)
     ]
+
+
+def _renditions(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+    for line in lines:
+        by.setdefault((line.get("output"), line.get("rendition")), []).append(line)
+    out = []
+    for group in by.values():
+        numbers = all(_number(g.get(m)) is not None for g in group for m, _, _ in METRICS)
+        out += [pooled_figures(group)] if len(group) > 1 and numbers else group
+    return out
 
 
 def spread(run: RunData, metric: str) -> Spread:
