@@ -4,12 +4,19 @@ VM boots), at offered loads rho = 0.3, 0.6 and 0.9 and on bursty and diurnal tra
 default catalog and on one of short clips, the same seeds for every policy.
 
     .venv/bin/python benchmarks/policies.py [--seeds 5] [--jobs 1000] [--out docs]
+        [--procs 2] [--runs FILE [--again adaptive]]
+
+The sections and policies run on every core (``--procs``). With ``--runs FILE`` each
+policy's runs are kept (a pickle of its figures per section), and a later call simulates
+only the policies not there yet, or named with ``--again`` after a change to them.
 """
 
 from __future__ import annotations
 
 import math
+import pickle
 import statistics
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -130,46 +137,78 @@ def table(result: Comparison) -> tuple[str, list[str]]:
     return "\n".join(lines), verdicts
 
 
+Key = tuple[str, str, int, int]  # section, policy, seeds, jobs
+
+
+def section_setup(key: str, jobs: int) -> Setup:
+    catalog, split, _ = SECTIONS[key]
+    return Setup(
+        DataCenter.reference(),
+        SimConfig(split=split),
+        Models.build("vm"),
+        jobs=jobs,
+        catalog=CatalogShape.named(catalog),
+    )
+
+
+def run_policy(task: Key) -> tuple[Key, Comparison]:
+    """One policy on every workload and seed of one section."""
+    key, policy, seeds, jobs = task
+    return task, compare(section_setup(key, jobs), [policy], WORKLOADS, range(1, seeds + 1))
+
+
+def merged(parts: list[Comparison]) -> Comparison:
+    """The policies' comparisons of one section as one (the workloads and seeds are the
+    same: the bounds and loads of the first)."""
+    return Comparison([c for part in parts for c in part.cells], parts[0].bounds, parts[0].rho)
+
+
 def main(
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
     jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
     out: Annotated[Path, typer.Option(help="folder of policies.md (and img/)")] = Path("docs"),
+    procs: Annotated[int, typer.Option(min=1, help="processes")] = 2,
+    runs: Annotated[
+        Path | None,
+        typer.Option(help="a file keeping each policy's runs: only what is not there runs"),
+    ] = None,
+    again: Annotated[
+        list[str] | None, typer.Option(help="simulate this policy again (repeatable)")
+    ] = None,
 ) -> None:
     """Run the comparison on both catalogs and write OUT/policies.md and its Pareto plots."""
-    seed_list = list(range(1, seeds + 1))
-    sections: dict[str, str] = {}
-    total = len(SECTIONS) * len(POLICIES) * len(WORKLOADS) * seeds
+    kept: dict[Key, Comparison] = {}
+    if runs is not None and runs.exists():
+        kept = pickle.loads(runs.read_bytes())  # a file this command wrote
+    wanted = [(k, p, seeds, jobs) for k in SECTIONS for p in POLICIES]
+    todo = [t for t in wanted if t not in kept or t[1] in (again or ())]
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
     )  # fmt: skip
-    with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("simulating", total=total)
-        for key, (catalog, split, what) in SECTIONS.items():
-            setup = Setup(
-                DataCenter.reference(),
-                SimConfig(split=split),
-                Models.build("vm"),
-                jobs=jobs,
-                catalog=CatalogShape.named(catalog),
-            )
-            result = compare(
-                setup,
-                POLICIES,
-                WORKLOADS,
-                seed_list,
-                lambda step, k=key: bar.update(task, advance=1, description=f"{k}: {step}"),
-            )
-            plot = pareto_plot(
-                result,
-                out / "img" / f"pareto-{key}.png",
-                f"{what}: p95 delay vs reserved core-seconds ({seeds} seeds)",
-            )
-            rows, verdicts = table(result)
-            sections[key] = (
-                f"### {what[0].upper()}{what[1:]}\n\n{rows}\n\n"
-                + "\n".join(verdicts)
-                + f"\n\n![Pareto plot, {key}](img/{plot.name})\n"
-            )
+    with (
+        Progress(*columns, console=console, transient=True) as bar,
+        ProcessPoolExecutor(procs) as pool,
+    ):
+        task = bar.add_task(f"simulating ({len(wanted) - len(todo)} kept)", total=len(todo))
+        for done, comparison in pool.map(run_policy, todo):
+            kept[done] = comparison
+            if runs is not None:
+                runs.write_bytes(pickle.dumps(kept))
+            bar.update(task, advance=1, description=f"{done[0]}: {done[1]}")
+    sections: dict[str, str] = {}
+    for key, (_, _, what) in SECTIONS.items():
+        result = merged([kept[(key, p, seeds, jobs)] for p in POLICIES])
+        plot = pareto_plot(
+            result,
+            out / "img" / f"pareto-{key}.png",
+            f"{what}: p95 delay vs reserved core-seconds ({seeds} seeds)",
+        )
+        rows, verdicts = table(result)
+        sections[key] = (
+            f"### {what[0].upper()}{what[1:]}\n\n{rows}\n\n"
+            + "\n".join(verdicts)
+            + f"\n\n![Pareto plot, {key}](img/{plot.name})\n"
+        )
     text = TEMPLATE.read_text(encoding="utf-8")
     text = text.replace("{{jobs}}", str(jobs)).replace("{{seeds}}", str(seeds))
     for key, section in sections.items():
