@@ -77,7 +77,7 @@ bench-scale: $(STAMP)
 	$(BIN)/python benchmarks/decisions.py
 	$(BIN)/python benchmarks/sim_scale.py --million
 
-# docs/policies.md and its Pareto plots, from the simulator (about 20 s).
+# docs/policies.md and its Pareto plots, from the simulator (1,125 runs: 20 minutes on one process).
 policies: $(STAMP)
 	$(BIN)/python benchmarks/policies.py --out docs
 
