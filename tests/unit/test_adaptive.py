@@ -11,7 +11,7 @@ import pytest
 
 from dacirco.analytics.figures import figures
 from dacirco.domain import FLAVORS, WorkerState
-from dacirco.policies.adaptive import Adaptive, spare_for
+from dacirco.policies.adaptive import Adaptive
 from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
 from dacirco.policies.stats import SHORT_WINDOW, RecentStats
 from dacirco.sim.cluster import DataCenter
@@ -67,14 +67,6 @@ def view(waiting=(), workers=(), st=None, split=True, cores=18) -> ClusterView: 
         limits=Limits(max_workers=cores, can_split=split),
         stats=st or RecentStats(),
     )
-
-
-def test_the_spare_capacity_is_halfin_and_whitts() -> None:
-    # P(wait) = 1 / (1 + b Phi(b) / phi(b)): 1 at b = 0, 0.224 at b = 1, 0.0269 at b = 2.
-    assert spare_for(1.0) == pytest.approx(0.0, abs=1e-3)
-    assert spare_for(0.5) == pytest.approx(0.506, abs=1e-2)
-    assert spare_for(0.2236) == pytest.approx(1.0, abs=1e-2)
-    assert spare_for(0.0269) == pytest.approx(2.0, abs=1e-2)
 
 
 def test_a_job_is_split_to_the_length_of_a_typical_one() -> None:

@@ -13,12 +13,15 @@ many seconds a unit of work takes on a one-core worker.
 - **Chunks the length of a typical job.** A job is split in ``ceil(its seconds / piece)``
   chunks (at most ``max_chunks``), ``piece`` being ``piece_share`` x the median recent job's
   seconds: a long movie then costs little more delay than a short one, on any catalog.
-- **A pool from the traffic (square-root staffing).** With requests arriving at rate λ, a
-  mean job of ``t`` seconds and a boot of ``b`` seconds, the work keeps ``R = λ·t`` workers
-  busy; the pool holds ``R + β·√R`` workers (Halfin and Whitt's many-server regime), β chosen
-  so that a request finds no idle worker with probability ``wait_share · t / b``: a job may
-  wait a boot that often if the expected wait is that share of its own length. Short jobs and
-  slow boots thus get a larger margin, long jobs and fast boots a thinner one.
+- **A pool from the traffic (Erlang C).** With requests arriving at rate λ, a mean job of
+  ``t`` seconds and a boot of ``b`` seconds, the work keeps ``R = λ·t`` workers busy; the
+  pool holds the workers an M/M/c queue offered that load needs so that a request finds no
+  idle worker with probability ``wait_share · t / b`` (Erlang C, exact on the small pools
+  of short jobs and light traffic, where Halfin and Whitt's ``R + β·√R`` understaffs; a
+  fraction of a worker between two whole pools): a job may wait a boot that often if the
+  expected wait is that share of its own length. Short jobs and slow boots thus get a
+  larger margin, long jobs and fast boots a thinner one. A job in k chunks asks for k
+  workers at once: the spare margin grows by √(E[k²]/E[k]).
 - **Bursts and silences.** λ is the ten-minute rate, unless the last minute's arrivals are
   more than ``burst_z`` standard deviations of a Poisson count away from it (a burst, or a
   lull): then the last minute's. A silence longer than ``gap_test`` mean inter-arrival times
@@ -42,7 +45,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import chain, islice
 
 from dacirco.policies import preemptible
@@ -57,6 +59,7 @@ from dacirco.policies.base import (
     StopWorker,
     register,
 )
+from dacirco.policies.queueing import servers_for
 from dacirco.policies.right_size_serve import Placer
 from dacirco.policies.stats import SHORT_WINDOW
 from dacirco.policies.work import view_work
@@ -139,11 +142,16 @@ class Adaptive:
             return min(busy, cap)
         mean_s = sum(t for t, _ in sensitive) / len(sensitive)
         busy_s = lam * len(sensitive) / len(seconds) * mean_s
-        beta = spare_for(round(min(1.0, self.wait_share * mean_s / boot), 3))
-        # A job split in k chunks asks for k workers at once: the busy count varies k times
-        # more (its variance is R·E[k²]/E[k] for batches of k).
+        spare = self.spare(busy_s, sensitive, min(1.0, self.wait_share * mean_s / boot))
+        return min(busy + spare, cap)
+
+    def spare(self, load: float, sensitive: list[tuple[float, int]], p: float) -> float:
+        """Spare workers beyond the ``load`` the sensitive jobs keep busy, so that one of
+        them finds no idle worker with probability ``p``: the Erlang C pool for that load.
+        A job split in k chunks asks for k workers at once: the busy count varies
+        E[k²]/E[k] times more, so the spare margin grows by its square root."""
         spread = sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
-        return min(busy + beta * math.sqrt(busy_s * spread), cap)
+        return (servers_for(load, p) - load) * math.sqrt(spread)
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -256,21 +264,6 @@ class Adaptive:
                 break
             out.append(placed)
         return tuple(out)
-
-
-@lru_cache(maxsize=1024)
-def spare_for(p: float) -> float:
-    """β such that an arrival finds every worker busy with probability ``p`` when there are
-    ``R + β·√R`` workers for a load of R (Halfin and Whitt, 1981): ``p = 1 / (1 + β·Φ(β) /
-    φ(β))``, solved by bisection."""
-    p = min(max(p, 1e-6), 1.0)
-    lo, hi = 0.0, 6.0
-    for _ in range(40):
-        b = (lo + hi) / 2
-        density = math.exp(-b * b / 2) / math.sqrt(2 * math.pi)
-        cdf = 0.5 * (1 + math.erf(b / math.sqrt(2)))
-        lo, hi = (b, hi) if 1 / (1 + b * cdf / density) > p else (lo, b)
-    return (lo + hi) / 2
 
 
 @register("adaptive")
