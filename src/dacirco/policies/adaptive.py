@@ -119,7 +119,7 @@ class Adaptive:
         return max(1, min(k, self.max_chunks, job.frames))
 
     def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
-        """The workers the traffic keeps busy, plus the spare ones (square-root staffing)
+        """The workers the traffic keeps busy, plus the spare ones (Erlang C)
         for the jobs a boot would delay by more than ``wait_share`` of their length, but no
         more idle ones than the tasks expected within one boot would take."""
         works = view.stats.recent_work
