@@ -201,6 +201,7 @@ def controller(config: ServiceConfig, log_level: LogLevel = "info") -> None:
 def run_service(config: ServiceConfig, log_level: str) -> None:
     import uvicorn
 
+    from dacirco.controller.gc_pauses import GcPauses
     from dacirco.redact import register, uvicorn_log_config
     from dacirco.service import ConfigError, build, validate
 
@@ -223,7 +224,13 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
 
+    pauses = GcPauses()
+
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            pauses.install()  # after recovery: the jobs it loaded are start-up's objects
+
         def handle_exit(self, sig: int, frame: object) -> None:
             # Workers' long-polls would hold the shutdown for up to their wait: end them now.
             # A signal handler may interrupt the loop anywhere: schedule, don't touch state.
@@ -243,7 +250,10 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
     )
     log.info("listening on %s", ", ".join(_address(s) for s in sockets))
     log.info("dashboard: %s/ui", _address(sockets[0]))
-    Server(server).run(sockets=sockets)
+    try:
+        Server(server).run(sockets=sockets)
+    finally:
+        pauses.close()
 
 
 @shared_options(server_parameters(["port", "host", "insecure_no_auth"]), server_options, "server")

@@ -14,6 +14,7 @@ from dacirco.core.lifecycle import OPEN_TASK
 from dacirco.core.machine import Core
 from dacirco.core.state import CoreConfig, part_id
 from dacirco.core.stimuli import (
+    Cancel,
     Decide,
     Exited,
     Failed,
@@ -247,6 +248,30 @@ def test_a_step_that_raises_halfway_is_rolled_back(cores: list[Core]) -> None:
     assert after == before  # ... and undone
     assert list(state.alive) == [a.worker_id]
     assert [w.state for w in state.view(2.0).workers] == [WorkerState.IDLE]
+
+
+def test_a_sealed_step_hides_what_it_made_and_what_it_changed_until_stored(
+    cores: list[Core],
+) -> None:
+    """A job the step made is kept without images (nothing else can reach it); one it changed
+    is put back as it was. ``commit`` brings both; a failed write (no commit) leaves neither."""
+    core = new_core(cores)
+    core.handle(Submitted(job()), 0.0)
+    state = core.state
+    for stored in (False, True):
+        txn = Txn()
+        core.handle(Submitted(job(2)), 1.0, txn)
+        core.handle(Cancel("j1", "by the client"), 1.0, txn)
+        assert txn.before(state.jobs["j2"]) is None and txn.before(state.jobs["j1"]) is not None
+        j2 = state.jobs["j2"]
+        txn.seal()
+        assert "j2" not in state.jobs and "j2" not in state.waiting
+        assert state.jobs["j1"].state is JobState.WAITING and list(state.waiting) == ["j1"]
+        assert set(txn.jobs) == {"j1", "j2"}  # both are written
+        if stored:
+            txn.commit()
+            assert state.jobs["j2"] is j2 and list(state.waiting) == ["j2"]
+            assert state.jobs["j1"].state is JobState.CANCELED
 
 
 def test_no_room_in_the_cloud_makes_the_job_wait_without_an_attempt(cores: list[Core]) -> None:

@@ -10,7 +10,6 @@ import json
 import pytest
 
 from dacirco.api import submit_path
-from dacirco.api.submit_path import SubmitPath
 from tests.unit.api_stub import StubController, client, controller_app, split_app
 
 GOOD = {"id_video": "bbb_0.mp4", "bitrate": 1000, "speed": "ultrafast"}
@@ -38,7 +37,7 @@ BODIES: list[tuple[str, bytes, bool]] = [  # (what, body, taken by the short pat
 
 
 def _without_short_path(app):
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not SubmitPath]
+    app.short_path = False
     return app
 
 

@@ -35,7 +35,7 @@ from dacirco.api.guard import MAX_BODY, RequestGuard
 from dacirco.api.playback import Playback
 from dacirco.api.remote import RemoteBackend
 from dacirco.api.responses import AUTH, COMMON
-from dacirco.api.submit_path import SubmitPath
+from dacirco.api.submit_path import ServiceApp
 from dacirco.controller.core import Controller
 from dacirco.controller.errors import ControllerError
 from dacirco.service_config import ServerOptions
@@ -149,7 +149,9 @@ def _install_handlers(app: FastAPI) -> None:
 def _base(
     title: str, lifespan: Any, api_tokens: Iterable[str] = (), max_upload: int | None = None
 ) -> FastAPI:
-    app = FastAPI(
+    # POST /jobs on a short path, behind the guard, before FastAPI's own layers.
+    app = ServiceApp(
+        max_upload=max_upload,
         title=title,
         version=__version__,
         description=DESCRIPTION,
@@ -157,8 +159,6 @@ def _base(
         dependencies=[Depends(known_query)],  # an unknown query parameter is a 422
     )
     _install_handlers(app)
-    # POST /jobs on a short path, inside the guard (added first: the innermost).
-    app.add_middleware(SubmitPath)
     # Credentials and size checked before any body is read, on every route.
     app.add_middleware(RequestGuard, max_body=MAX_BODY, max_upload=max_upload)
     # Players in other sites' pages may read the signed /play and /files URLs (outermost:

@@ -91,25 +91,28 @@ class State(Views):
     # ---- changes, through the transaction ----------------------------------------------
     # ``stored``: loaded as the store holds it, so nothing of it needs writing again.
     def add_job(self, job: Job, stored: bool = False) -> None:
+        new = job.id not in self.jobs
         self.tx.put(self.jobs, job.id, job)
         if not stored:
-            self.tx.job(job)
+            self.tx.job(job, new)
 
     def add_worker(self, worker: Worker, stored: bool = False) -> None:
         """A new worker (or one loaded from the store); a live one reserves its node."""
+        new = worker.id not in self.workers
         self.tx.put(self.workers, worker.id, worker)
         if worker.state is not WorkerState.STOPPED:
             self.tx.put(self.alive, worker.id, None)
             self.reserve(worker.node, worker, +1)
         if not stored:
-            self.tx.worker(worker)
+            self.tx.worker(worker, new)
         self._dirty_workers[worker.id] = None
 
     def add_task(self, task: Task, stored: bool = False) -> None:
+        new = task.id not in self.tasks
         self.tx.put(self.tasks, task.id, task)
         self.tx.put(self.job_tasks, task.job_id, (*self.job_tasks.get(task.job_id, ()), task.id))
         if not stored:
-            self.tx.task(task)
+            self.tx.task(task, new)
 
     def output_of(self, job_id: str) -> str | None:
         """The output of a completed job, in memory or not."""

@@ -6,6 +6,8 @@ of entities to persist. The controller then:
 
 1. ``seal()``: takes the *after* images and puts memory back as it was before the step (so
    nothing else sees a change that is not stored yet), and returns the touched entities;
+   an entity the step created (``new``) has no images: putting the indexes back is enough
+   to hide it, and it is reachable from nowhere else;
 2. persists them (SQLite, then the event log);
 3. ``commit()`` once written: the after images go back in place and the deferred work
    (``later``) runs. If the write failed, memory is already exactly as before the step.
@@ -59,13 +61,13 @@ class Direct:
 
     journaled = False
 
-    def job(self, job: Job) -> Job:
+    def job(self, job: Job, new: bool = False) -> Job:
         return job
 
-    def worker(self, worker: Worker) -> Worker:
+    def worker(self, worker: Worker, new: bool = False) -> Worker:
         return worker
 
-    def task(self, task: Task) -> Task:
+    def task(self, task: Task, new: bool = False) -> Task:
         return task
 
     def record(self, obj: T) -> T:
@@ -88,29 +90,31 @@ class Txn(Direct):
         self.jobs: dict[str, Job] = {}
         self.workers: dict[str, Worker] = {}
         self.tasks: dict[str, Task] = {}
-        self._objects: dict[int, tuple[object, dict[str, Any], dict[str, Any] | None]] = {}
+        # id -> (object, before image, after image); no images for an object the step made
+        self._objects: dict[int, tuple[object, dict[str, Any] | None, dict[str, Any] | None]] = {}
         self._keys: dict[tuple[int, Any], tuple[dict[Any, Any], Any, Any]] = {}
         self._after_keys: dict[tuple[int, Any], tuple[dict[Any, Any], Any, Any]] = {}
         self._later: list[Callable[[], None]] = []
         self.sealed = False
 
     # ---- what a step touches -----------------------------------------------------------
-    def _touch(self, obj: object) -> None:
+    def _touch(self, obj: object, new: bool = False) -> None:
         if id(obj) not in self._objects:
-            self._objects[id(obj)] = (obj, _image(obj), None)
+            self._objects[id(obj)] = (obj, None if new else _image(obj), None)
 
-    def job(self, job: Job) -> Job:
-        self._touch(job)
+    def job(self, job: Job, new: bool = False) -> Job:
+        """``new``: made by this step (not in the state before it)."""
+        self._touch(job, new)
         self.jobs[job.id] = job
         return job
 
-    def worker(self, worker: Worker) -> Worker:
-        self._touch(worker)
+    def worker(self, worker: Worker, new: bool = False) -> Worker:
+        self._touch(worker, new)
         self.workers[worker.id] = worker
         return worker
 
-    def task(self, task: Task) -> Task:
-        self._touch(task)
+    def task(self, task: Task, new: bool = False) -> Task:
+        self._touch(task, new)
         self.tasks[task.id] = task
         return task
 
@@ -135,7 +139,7 @@ class Txn(Direct):
         self._later.append(fn)
 
     def before(self, obj: object) -> dict[str, Any] | None:
-        """``obj`` as it was before the step (None: untouched)."""
+        """``obj`` as it was before the step (None: untouched, or made by the step)."""
         entry = self._objects.get(id(obj))
         return entry[1] if entry is not None else None
 
@@ -151,7 +155,8 @@ class Txn(Direct):
     # ---- the outcome -------------------------------------------------------------------
     def _put_back(self) -> None:
         for obj, before, _ in self._objects.values():
-            _restore(obj, before)
+            if before is not None:
+                _restore(obj, before)
         for d, key, _ in self._keys.values():
             d.pop(key, None)
         for d, key, old in self._keys.values():
@@ -161,7 +166,8 @@ class Txn(Direct):
     def seal(self) -> None:
         """Take the after images and put memory back as it was before the step."""
         self._objects = {
-            k: (obj, before, _image(obj)) for k, (obj, before, _) in self._objects.items()
+            k: (obj, before, None if before is None else _image(obj))
+            for k, (obj, before, _) in self._objects.items()
         }
         self._after_keys = {
             k: (d, key, d.get(key, _MISSING)) for k, (d, key, _) in self._keys.items()
@@ -173,8 +179,8 @@ class Txn(Direct):
         """The step is stored: its changes take effect, its deferred work runs."""
         if self.sealed:
             for obj, _, after in self._objects.values():
-                assert after is not None
-                _restore(obj, after)
+                if after is not None:
+                    _restore(obj, after)
             for d, key, _ in self._keys.values():
                 d.pop(key, None)
             for d, key, value in self._after_keys.values():
