@@ -45,13 +45,14 @@ def pauses():
     assert p._after not in gc.callbacks
 
 
-def test_installed_it_freezes_start_up_and_collects_young_less_often(pauses) -> None:
-    p, _ = pauses
+@pytest.mark.usefixtures("pauses")
+def test_installed_it_freezes_start_up_and_collects_young_less_often() -> None:
     assert gc.get_freeze_count() > 1_000  # the modules, the test session...
     assert gc.get_threshold()[0] == 5_000
 
 
-def test_cycles_that_die_young_are_collected_at_once(pauses) -> None:
+@pytest.mark.usefixtures("pauses")
+def test_cycles_that_die_young_are_collected_at_once() -> None:
     young = _cycle()
     gc.collect()
     assert young() is None
