@@ -246,6 +246,8 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
         port=port,
         log_level=log_level.lower(),
         log_config=uvicorn_log_config(),
+        # Its access lines are info: above that level, not even made (a request each).
+        access_log=log_level.lower() in ("trace", "debug", "info"),
         timeout_graceful_shutdown=10,
     )
     log.info("listening on %s", ", ".join(_address(s) for s in sockets))

@@ -139,7 +139,10 @@ class RequestGuard:
             except ControllerError as exc:
                 return refusal(exc.status, str(exc))
             return None
-        refused = client_refusal(Request(scope), getattr(state, "api_tokens", ()))
+        tokens = getattr(state, "api_tokens", ())
+        if not tokens:
+            return None
+        refused = client_refusal(Request(scope), tokens)
         if refused is None:
             return None
         return refusal(refused.status_code, str(refused.detail), refused.headers)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -47,6 +48,9 @@ from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
 
 log = logging.getLogger(__name__)
+# Seconds at least between two of the loop's steps: a worker's step or a batch of submissions
+# each asks for one, and at hundreds a second most would find nothing new to decide.
+KICK_GAP = 0.005
 
 
 @dataclass(frozen=True)
@@ -219,10 +223,15 @@ class Controller(WorkerLink, Shell):
         await self.step(Recover(tuple(jobs), tuple(workers), tuple(tasks), done.finished))
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = -math.inf
         while not self.closed:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kick.wait(), self.config.call_interval)
+            if (gap := last + KICK_GAP - loop.time()) > 0:
+                await asyncio.sleep(gap)  # the kicks of a burst (of submissions) make one step
             self._kick.clear()
+            last = loop.time()
             if self.closed:
                 return
             if self.draining:

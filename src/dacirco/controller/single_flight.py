@@ -33,7 +33,7 @@ class SingleFlight(Generic[T]):
     async def __call__(self, key: str) -> T:
         flying = self._flying.get(key)
         if flying is None or flying.done():  # done: answered before this request came
-            flying = asyncio.ensure_future(asyncio.to_thread(self._fetch, key))
+            flying = asyncio.get_running_loop().run_in_executor(None, self._fetch, key)
             self._flying[key] = flying
             flying.add_done_callback(lambda f: self._forget(key, f))
         # shield: a request that gives up (its client left) does not cancel the others' call.
