@@ -54,8 +54,7 @@ class GcPauses:
         """From now on (call it once start-up's objects are made)."""
         if self._installed:
             return
-        gc.collect()
-        gc.freeze()
+        gc.freeze()  # no collection first: start-up waits for none (the first major one frees)
         _, middle, old = self._thresholds
         gc.set_threshold(self.young, middle, old)
         gc.callbacks.append(self._after)
