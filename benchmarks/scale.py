@@ -125,7 +125,11 @@ def submissions(rate: float, seconds: float, workdir: Path) -> list[Row]:
         body = {"id_video": "bbb_0.mp4", "bitrate": 800, "speed": "ultrafast", "reuse": False}
 
         def lowest_priority() -> None:
-            for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                children = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                return  # the service is gone: the load's own error says why
+            for child in children:
                 with contextlib.suppress(psutil.Error):
                     if child.nice() != 19:
                         child.nice(19)
@@ -142,12 +146,14 @@ def submissions(rate: float, seconds: float, workdir: Path) -> list[Row]:
         watcher.start()
         service = psutil.Process(proc.pid)
         cpu_before = sum(service.cpu_times()[:2])
+        cpu = float("nan")
         try:
             result = asyncio.run(load(url, rate, seconds, 32, body))
         finally:
-            cpu = sum(service.cpu_times()[:2]) - cpu_before
             done.set()
             watcher.join()
+            with contextlib.suppress(psutil.Error):  # gone: the load's own error says why
+                cpu = sum(service.cpu_times()[:2]) - cpu_before
         load_now = _load()
         with httpx.Client(base_url=url, timeout=120) as client:
             listed: set[str] = set()

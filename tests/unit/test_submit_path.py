@@ -103,3 +103,20 @@ async def test_other_requests_reach_the_app_with_their_body():
         # Another method or path.
         assert (await api.put("/jobs", json=GOOD)).status_code == 405
         assert (await api.get("/jobs")).json()["items"][:3] == ["j00000", "j00001", "j00002"]
+
+
+async def test_with_fastapi_telemetry_on_every_submission_goes_the_whole_way(monkeypatch):
+    """Traces and HTTP metrics of FastAPI's own telemetry must count the submissions too."""
+    taken: list[bytes] = []
+    original = submit_path._job
+    monkeypatch.setattr(submit_path, "_job", lambda body: taken.append(body) or original(body))
+    app = controller_app(StubController(jobs=3))
+    app._traced = True  # what FastAPI's telemetry, on, makes of the first request
+    async with client(app) as api:
+        resp = await api.post("/jobs", json=GOOD)
+    assert resp.status_code == 201 and resp.headers["location"].endswith("/jobs/j00003")
+    assert taken == []
+    fresh = controller_app(StubController(jobs=3))
+    async with client(fresh) as api:
+        assert (await api.post("/jobs", json=GOOD)).status_code == 201
+    assert fresh._traced is False and len(taken) == 1  # telemetry off here: the short path

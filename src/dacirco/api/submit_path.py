@@ -16,7 +16,8 @@ comes from one place, and ``tests/unit/test_submit_path.py`` checks both paths a
 ``ServiceApp`` (the FastAPI app of both services) sends ``POST /jobs`` through the request
 guard and this short path *before* FastAPI's own middleware (its error and telemetry layers
 read the environment at each request): what the short path does not take goes on to the whole
-app, through the guard again.
+app, through the guard again. With FastAPI's own telemetry on (OpenTelemetry's environment),
+every request goes the whole way, so that traces and HTTP metrics still count the submissions.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class ServiceApp(FastAPI):
 
     def __init__(self, *, max_upload: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._traced: bool | None = None  # FastAPI's telemetry on: read at the first request
         self._short = RequestGuard(
             SubmitPath(self._whole), max_body=MAX_BODY, max_upload=max_upload
         )
@@ -103,7 +105,10 @@ class ServiceApp(FastAPI):
         await super().__call__(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.short_path and not self.root_path and _candidate(scope):
+        if self._traced is None:
+            native = getattr(self, "_native_telemetry", None)  # FastAPI ≥ 0.165
+            self._traced = native is not None and bool(native.enabled())
+        if self.short_path and not self._traced and not self.root_path and _candidate(scope):
             scope["app"] = self  # where the guard and the short path find the app's state
             await self._short(scope, receive, send)
         else:

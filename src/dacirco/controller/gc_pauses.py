@@ -20,7 +20,8 @@ While the controller runs, ``GcPauses``:
 - collects the youngest generation every ``young`` allocations instead of CPython's 700:
   fewer, slightly longer young collections, and fewer short-lived objects promoted.
 
-``close()`` puts the collector back as it was (thresholds, nothing frozen). Nothing here
+``close()`` puts the collector back as it was (thresholds, nothing frozen unless something
+else had frozen objects before ``install``). Nothing here
 decides anything about jobs: it only changes when the collector runs.
 """
 
@@ -49,11 +50,13 @@ class GcPauses:
         self._thresholds = gc.get_threshold()
         self._last_major = clock()
         self._installed = False
+        self._frozen_before = False  # someone else had frozen objects: theirs stay so
 
     def install(self) -> None:
         """From now on (call it once start-up's objects are made)."""
         if self._installed:
             return
+        self._frozen_before = gc.get_freeze_count() > 0
         gc.freeze()  # no collection first: start-up waits for none (the first major one frees)
         _, middle, old = self._thresholds
         gc.set_threshold(self.young, middle, old)
@@ -67,11 +70,12 @@ class GcPauses:
         self._installed = False
         gc.callbacks.remove(self._after)
         gc.set_threshold(*self._thresholds)
-        gc.unfreeze()
+        if not self._frozen_before:
+            gc.unfreeze()
 
     def _after(self, phase: str, info: dict[str, Any]) -> None:
-        if phase != "stop" or info["generation"] != 2:
-            return
+        if phase != "stop" or info["generation"] != 2 or not self._installed:
+            return  # (not installed: ``close`` ran while this was on its way)
         now = self.clock()
         if now - self._last_major >= self.major_every:
             gc.unfreeze()  # the next full collection looks at the whole heap

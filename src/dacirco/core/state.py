@@ -90,6 +90,8 @@ class State(Views):
 
     # ---- changes, through the transaction ----------------------------------------------
     # ``stored``: loaded as the store holds it, so nothing of it needs writing again.
+    # Otherwise an entity whose id no index holds is the step's own (``Txn``: no images); an
+    # entity brought back into memory to be changed must come ``stored`` and then be touched.
     def add_job(self, job: Job, stored: bool = False) -> None:
         new = job.id not in self.jobs
         self.tx.put(self.jobs, job.id, job)
