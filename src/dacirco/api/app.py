@@ -31,7 +31,6 @@ from dacirco.api.auth import clean_tokens, require_client
 from dacirco.api.backend import ApiError, LocalBackend, error_answer, error_headers, one_line
 from dacirco.api.cors import PlayerCors
 from dacirco.api.deps import known_query
-from dacirco.api.guard import MAX_BODY, RequestGuard
 from dacirco.api.playback import Playback
 from dacirco.api.remote import RemoteBackend
 from dacirco.api.responses import AUTH, COMMON
@@ -149,7 +148,7 @@ def _install_handlers(app: FastAPI) -> None:
 def _base(
     title: str, lifespan: Any, api_tokens: Iterable[str] = (), max_upload: int | None = None
 ) -> FastAPI:
-    # POST /jobs on a short path, behind the guard, before FastAPI's own layers.
+    # Every route behind the guard; POST /jobs on a short path before FastAPI's own layers.
     app = ServiceApp(
         max_upload=max_upload,
         title=title,
@@ -159,8 +158,6 @@ def _base(
         dependencies=[Depends(known_query)],  # an unknown query parameter is a 422
     )
     _install_handlers(app)
-    # Credentials and size checked before any body is read, on every route.
-    app.add_middleware(RequestGuard, max_body=MAX_BODY, max_upload=max_upload)
     # Players in other sites' pages may read the signed /play and /files URLs (outermost:
     # their preflights are answered before the guard).
     app.add_middleware(PlayerCors)

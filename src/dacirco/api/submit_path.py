@@ -89,7 +89,8 @@ class SubmitPath:
 
 
 class ServiceApp(FastAPI):
-    """FastAPI, with ``POST /jobs`` taken by the guard and the short path first.
+    """FastAPI behind the request guard, with ``POST /jobs`` taken by the guard and the short
+    path first.
     ``short_path = False``: every request goes the whole way (what the tests compare with)."""
 
     short_path = True
@@ -97,9 +98,11 @@ class ServiceApp(FastAPI):
     def __init__(self, *, max_upload: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._traced: bool | None = None  # FastAPI's telemetry on: read at the first request
-        self._short = RequestGuard(
-            SubmitPath(self._whole), max_body=MAX_BODY, max_upload=max_upload
-        )
+        # Credentials and size checked before any body is read: on every route, and on the
+        # short path with the same settings.
+        guard = {"max_body": MAX_BODY, "max_upload": max_upload}
+        self.add_middleware(RequestGuard, **guard)
+        self._short = RequestGuard(SubmitPath(self._whole), **guard)
 
     async def _whole(self, scope: Scope, receive: Receive, send: Send) -> None:
         await super().__call__(scope, receive, send)

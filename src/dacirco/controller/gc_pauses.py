@@ -21,8 +21,8 @@ While the controller runs, ``GcPauses``:
   fewer, slightly longer young collections, and fewer short-lived objects promoted.
 
 ``close()`` puts the collector back as it was (thresholds, nothing frozen unless something
-else had frozen objects before ``install``). Nothing here
-decides anything about jobs: it only changes when the collector runs.
+else had frozen objects before ``install``). Nothing here decides anything about jobs: it
+only changes when the collector runs.
 """
 
 from __future__ import annotations
