@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dacirco.core import views
 from dacirco.domain import WorkerState
 from dacirco.policies.base import ClusterView, Decisions, Policy, group_kinds, make_policy
 from dacirco.sim.cluster import DataCenter
@@ -41,7 +42,7 @@ class Keeping:
 def what_it_holds(view: ClusterView) -> tuple[object, ...]:
     # What a core's view answers without making its workers first, then the rest.
     counts = tuple(view.count(s) for s in WorkerState)
-    quick = (*counts, view.oldest_idle(2), view.room, view.idle_since_known)
+    quick = (*counts, view.oldest_idle(2), view.room, view.idle_since_known, view.waiting_count)
     workers = (view.workers, view.idle, view.busy, view.booting, view.idle_by_age)
     return (*quick, *workers, view.stats, view.waiting, view.waiting_groups)
 
@@ -55,10 +56,19 @@ def run(policy: str, eager: bool, n: int = 300) -> Keeping:
     return keeping
 
 
-@pytest.mark.parametrize("policy", ["grace-period", "right-size"])
-def test_a_kept_view_shows_its_own_time(policy: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "compact"),
+    [("grace-period", None), ("right-size", None), ("grace-period", 4), ("right-size", 4)],
+)
+def test_a_kept_view_shows_its_own_time(
+    policy: str, compact: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Views read at once and views read after the whole run hold the same workers,
-    statistics, room, waiting jobs and groups; the groups are those made from scratch."""
+    statistics, room, waiting jobs (counted, then made) and groups; the groups are those made
+    from scratch. ``compact``: the queue's list is made again once that many jobs left its
+    head (and most of it), here many times in a run (4,096 in the service)."""
+    if compact is not None:
+        monkeypatch.setattr(views, "_COMPACT", compact)
     eager, late = run(policy, eager=True), run(policy, eager=False)
     assert len(late.seen) == len(eager.read) > 300
     assert [what_it_holds(v) for v in late.seen] == eager.read
@@ -66,6 +76,7 @@ def test_a_kept_view_shows_its_own_time(policy: str) -> None:
     assert len({len(v.waiting) for v in queues}) > 3  # the queue grew and shrank
     for view in late.seen:
         assert view.waiting_groups == group_kinds(view.waiting)
+        assert view.waiting_count == len(view.waiting)
         assert view.room == max(0, view.limits.max_workers - len(view.workers))
         assert view.idle_count == len(view.idle) and view.oldest_idle(3) == view.idle_by_age[:3]
         assert all(view.count(s) == len(view.in_state(s)) for s in WorkerState)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -70,3 +71,53 @@ async def test_a_waiter_that_gives_up_leaves_the_call_to_the_others():
     fetch.release.set()
     assert (await stayer).startswith("info of a")
     assert quitter.cancelled() and fetch.calls == ["a"]
+
+
+class Stamped:
+    """A quick storage read that notes when each call started."""
+
+    def __init__(self) -> None:
+        self.started: list[float] = []
+
+    def __call__(self, key: str) -> str:
+        self.started.append(time.monotonic())
+        return f"info of {key} #{len(self.started)}"
+
+
+async def test_calls_for_one_key_start_a_spacing_apart_and_answer_what_came_meanwhile():
+    fetch = Stamped()
+    flight = SingleFlight(fetch, spacing=0.2)
+    assert await flight("a") == "info of a #1"  # nothing before it: asked at once
+    asked, tasks = [], []
+    for _ in range(10):  # within the spacing: they wait for the next call, together
+        asked.append(time.monotonic())
+        tasks.append(asyncio.create_task(flight("a")))
+        await asyncio.sleep(0.005)
+    other = asyncio.create_task(flight("b"))  # another key is not held back
+    await asyncio.sleep(0)
+    assert flight.calls == 2 and (await other) == "info of b #2"
+    answers = await asyncio.gather(*tasks)
+    assert set(answers) == {"info of a #3"} and flight.calls == 3
+    first, _, second = fetch.started
+    assert second - first >= 0.2  # the spacing
+    assert second >= max(asked)  # no answer older than the request it answers
+    await asyncio.sleep(0.25)
+    quiet = asyncio.create_task(flight("a"))  # past the spacing: asked at once again
+    await asyncio.sleep(0)
+    assert flight.calls == 4
+    assert await quiet == "info of a #4"
+
+
+async def test_without_spacing_a_request_after_an_answer_asks_at_once():
+    fetch = Stamped()
+    flight = SingleFlight(fetch)
+    assert [await flight("a") for _ in range(3)] == [f"info of a #{i}" for i in (1, 2, 3)]
+
+
+async def test_many_keys_do_not_grow_what_is_remembered():
+    flight = SingleFlight(Stamped(), spacing=0.001)
+    for i in range(3000):
+        await flight(f"k{i}")
+    await asyncio.sleep(0.01)
+    await flight("last")
+    assert len(flight._started) <= 1024 and flight.calls == 3001

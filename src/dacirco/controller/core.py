@@ -24,7 +24,7 @@ from dacirco.controller.events import EventLog
 from dacirco.controller.presets import PresetBook
 from dacirco.controller.retention import Retention
 from dacirco.controller.shell import Shell
-from dacirco.controller.single_flight import SingleFlight
+from dacirco.controller.single_flight import SPACING, SingleFlight
 from dacirco.controller.store import Store
 from dacirco.controller.submissions import Request, checked, new_job
 from dacirco.controller.tally import Tally
@@ -122,7 +122,7 @@ class Controller(WorkerLink, Shell):
         self.retention = Retention(config.retention) if config.retention else None
         self.presets = PresetBook(store)  # the shipped ones and the operators'
         # One storage call answers the submissions for a movie that arrive while it runs.
-        self._input_info = SingleFlight(lambda key: self.storage.stat(key))
+        self._input_info = SingleFlight(lambda key: self.storage.stat(key), SPACING)
 
     # ---- what the core holds, for the API ----------------------------------------------
     @property

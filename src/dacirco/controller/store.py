@@ -86,12 +86,18 @@ CREATE TABLE IF NOT EXISTS set_aside (
 """
 
 
+_NAMES: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, looked up once
+
+
 def _fields(obj: Any) -> Any:
     """What ``json`` cannot write itself: a dataclass as its fields (as ``asdict`` would,
     without its deep copy), anything else as its text."""
-    if is_dataclass(obj):
-        return {f.name: getattr(obj, f.name) for f in fields(obj)}
-    return str(obj)
+    names = _NAMES.get(type(obj))
+    if names is None:
+        if not is_dataclass(obj):
+            return str(obj)
+        names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))
+    return {name: getattr(obj, name) for name in names}
 
 
 def _dump(obj: Any) -> str:

@@ -165,10 +165,10 @@ class State(Views):
         in_order = not present and rank >= self._last_rank
         if self._disorder is not None and not in_order:
             self._disorder[key] = None
-        if in_order and self._disorder == {} and self._waiting_view is not None:
+        if in_order and self._disorder == {} and self._queue is not None:
             self._appended.append(key)  # the view grows at its end: no need to rebuild it
         else:
-            self._waiting_view = None
+            self._queue = None
         self._last_rank = max(self._last_rank, rank)
 
     def rank(self, job: Job) -> float:
@@ -180,7 +180,7 @@ class State(Views):
             self.tx.pop(self.waiting, key)
             self._job_views.pop(key, None)
             if not self._left_first(key):
-                self._waiting_view = None
+                self._queue = None
             if self._disorder:
                 self._disorder.pop(key, None)
 

@@ -23,11 +23,15 @@ from dacirco.policies.work import P1080
 from .work import part_share, split_into, task_work, work_pixel_rate
 
 _RANK = attrgetter("ranked_at")
+_COMPACT = 4096  # jobs gone from the head of the queue list before it may be made again
 # A view's workers and statistics are made when a policy first reads them (``_fill``).
 _make_view = maker(
     ClusterView,
-    later=("workers", "stats"),
+    later=("waiting", "workers", "stats"),
     extra=(  # ClusterView's caches, filled
+        "waiting_count",
+        "_waiting_list",
+        "_waiting_start",
         "_waiting_groups_of",
         "_idle_since_known",
         "_worker_count",
@@ -112,13 +116,17 @@ class Views:
         self._dirty_workers: dict[str, None] = dict.fromkeys(
             w for w in self.workers if w in self.alive
         )
-        self._waiting_view: tuple[JobView, ...] | None = None
-        # While the view is in rank order: the positions of each job kind, counted from the
-        # view's last full build (``_base`` is its first job's), and the keys enqueued after
-        # the view was built, in order (added to it by the next ``view``). ``_head``: how
+        # The waiting jobs' views in queue order since the last full build, in a list that
+        # only grows at its end: the queue is ``_queue[_base:_end]``, made into a view's
+        # tuple only if a policy reads it (a view costs no copy of the queue). While it is
+        # in rank order: the positions of each job kind in that list, and the keys enqueued
+        # after the last view, in order (added to it by the next ``view``). ``_head``: how
         # many of its first jobs left the queue since (it loses them in the next ``view``).
+        # Made again once most of the list left the queue.
+        self._queue: list[JobView] | None = None
         self._kinds: dict[tuple[object, ...], list[int]] = {}
         self._base = 0
+        self._end = 0
         self._head = 0
         self._groups: WaitingGroups | None = None
         self._appended: list[str] = []
@@ -147,7 +155,10 @@ class Views:
     def view(self, now: float) -> ClusterView:
         if self._last_view is not None:
             self._settle()
-        if self._waiting_view is None:
+        queue = self._queue
+        if queue is not None and self._base > _COMPACT and 2 * self._base > len(queue):
+            queue = None  # most of the list left the queue: made again, without them
+        if queue is None:
             views = [self._job_view(key, ref) for key, ref in self.waiting.items()]
             if self._disorder is None:
                 self._find_disorder(views)
@@ -155,32 +166,37 @@ class Views:
                 self._disorder = {k: None for k in self._disorder if k in self.waiting}
             if self._disorder:
                 views.sort(key=_RANK)
-            self._waiting_view = tuple(views)
+            queue = self._queue = views
             self._kinds, self._base, self._head, self._groups = {}, 0, 0, None
             self._add_kinds(views, 0)
             self._appended = []
         else:
             if self._head:  # its first jobs left the queue (assigned in order)
-                self._waiting_view = self._waiting_view[self._head :]
                 self._base += self._head
                 self._head, self._groups = 0, None
             if self._appended:  # jobs enqueued in order since: after the others
+                if len(queue) != self._end:  # grown by a step since undone: a copy
+                    queue = self._queue = queue[: self._end]
                 new = [self._job_view(key, self.waiting[key]) for key in self._appended]
-                self._add_kinds(new, self._base + len(self._waiting_view))
-                self._waiting_view += tuple(new)
+                self._add_kinds(new, len(queue))
+                queue += new
                 self._appended, self._groups = [], None
+        self._end = len(queue)
+        count = self._end - self._base
         if self._dirty_workers:
             self._refresh_workers()
         if self._groups is None:
-            self._groups = WaitingGroups(self._kinds, self._base, len(self._waiting_view))
+            self._groups = WaitingGroups(self._kinds, self._base, count)
         nodes = self._node_view
         if nodes is None or self._nodes_dirty:
             nodes = self.node_views()
         view = _make_view(
             now,
-            self._waiting_view,
             nodes,
             self.limits,
+            count,
+            queue,  # the view's waiting: queue[_base:_end] (ClusterView.waiting, when read)
+            self._base,
             self._groups,
             self._idle_unknown == 0,
             len(self._worker_views),
@@ -235,9 +251,9 @@ class Views:
     def _left_first(self, key: str) -> bool:
         """``key`` left the queue: True if it was the waiting view's first job (still there),
         which then only loses its first jobs (``view``), not rebuilt."""
-        view, head = self._waiting_view, self._head
-        if view is not None and head < len(view) and view[head].id == key:
-            self._head = head + 1
+        queue, at = self._queue, self._base + self._head
+        if queue is not None and at < self._end and queue[at].id == key:
+            self._head += 1
             return True
         return False
 

@@ -197,7 +197,7 @@ class Adaptive:
         else:
             start = self.place(view, wanted)
         stop = []
-        if len(assign) == len(view.waiting) and not splits:
+        if len(assign) == view.waiting_count and not splits:
             surplus = len(view.workers) + len(start) - target
             linger = min(self.linger_boots * boot, self.max_idle_time)
             for w in reversed(still_idle):  # longest idle first
@@ -239,7 +239,7 @@ class Adaptive:
         piece = self.piece(view, rate) if split else math.inf
         groups = view.waiting_groups
         if groups is None:
-            groups = tuple((i,) for i in range(len(view.waiting)))
+            groups = tuple((i,) for i in range(view.waiting_count))
         n = 0
         for g in groups:
             head = view.waiting[g[0]]

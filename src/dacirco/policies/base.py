@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
 from dacirco.policies.stats import RecentStats
@@ -118,6 +118,13 @@ class ClusterView:
     nodes: tuple[NodeView, ...] = ()
     limits: Limits = field(default_factory=Limits)
     stats: RecentStats = field(default_factory=RecentStats)
+
+    if TYPE_CHECKING:  # made by ``_WaitingCount`` (below), or given by the core
+
+        @property
+        def waiting_count(self) -> int:
+            """``len(waiting)``, without making ``waiting``."""
+            ...
 
     def in_state(self, state: WorkerState) -> tuple[WorkerView, ...]:
         # Once per view and state (views are immutable); the simulator asks on every event.
@@ -238,6 +245,38 @@ class _Later:
             raise AttributeError(self.name) from None
 
 
+class _Waiting:
+    """``ClusterView.waiting`` of a core's view, made when first read from the core's queue
+    list, which only grows at its end: ``waiting_count`` jobs from ``_waiting_start``. A
+    non-data descriptor, like ``_Later``: a view made by the constructor has its tuple in its
+    dict."""
+
+    def __get__(self, view: object, owner: type | None = None) -> object:
+        if view is None:
+            return self
+        cache = view.__dict__
+        try:
+            queue = cache.pop("_waiting_list")
+        except KeyError:
+            raise AttributeError("waiting") from None
+        start = cache["_waiting_start"]
+        got = cache["waiting"] = tuple(queue[start : start + cache["waiting_count"]])
+        return got
+
+
+class _WaitingCount:
+    """``ClusterView.waiting_count``: ``len(waiting)`` without making ``waiting`` (a core's
+    view has it in its dict: a policy that only counts the queue costs no pass over it)."""
+
+    def __get__(self, view: object, owner: type | None = None) -> object:
+        if view is None:
+            return self
+        got = view.__dict__["waiting_count"] = len(view.waiting)  # type: ignore[attr-defined]
+        return got
+
+
+ClusterView.waiting = _Waiting()  # type: ignore[assignment,misc]
+ClusterView.waiting_count = _WaitingCount()  # type: ignore[assignment,misc]
 ClusterView.workers = _Later("workers")  # type: ignore[assignment,misc]
 ClusterView.stats = _Later("stats")  # type: ignore[assignment,misc]
 ClusterView._by_state = _Later("_by_state", dict)  # type: ignore[attr-defined]

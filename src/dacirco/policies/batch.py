@@ -41,7 +41,7 @@ class Batch:
         self.seen: list[JobView] = []
         self._jobs = (j for j in by_urgency(view, plain=self.plain) if j.id not in self.skip)
         self.start = 0
-        self.size = len(view.waiting) - len(self.skip)
+        self.size = view.waiting_count - len(self.skip)
 
     def __len__(self) -> int:
         return self.size - self.start

@@ -14,7 +14,7 @@ def match_fifo(
 
     Returns the assignments, the jobs still unserved and the workers still idle.
     """
-    if not view.waiting:
+    if not view.waiting_count:
         return (), (), view.idle
     pairs = first_fifo(view)
     taken = {a.worker_id for a in pairs}
@@ -24,7 +24,7 @@ def match_fifo(
 def first_fifo(view: ClusterView) -> tuple[Assign, ...]:
     """The assignments of :func:`match_fifo` alone: the first waiting jobs to the longest idle
     workers (``view.idle_by_age``), as many as both."""
-    n = min(len(view.waiting), view.idle_count)
+    n = min(view.waiting_count, view.idle_count)
     if n == 0:
         return ()
     first = view.oldest_idle(n)

@@ -110,7 +110,7 @@ class Covt:
     def decide(self, view: ClusterView) -> Decisions:
         flavor, reserved = self.reservation(view)
         idle = view.idle_by_age  # longest idle first
-        n = min(len(idle), len(view.waiting))
+        n = min(len(idle), view.waiting_count)
         assign = tuple(Assign(j.id, w.id) for j, w in zip(view.waiting[:n], idle[:n], strict=True))
         waiting, still_idle = view.waiting[n:], idle[n:]
         room = Room(view)

@@ -57,7 +57,7 @@ class GracePeriod:
             stop = tuple(StopWorker(w.id, why) for w in view.idle if w.id in gone)
         oldest_kept = (ages[end].idle_since or 0.0) if end < idle else math.inf
         return Decisions(
-            start=starts_for(view, len(view.waiting) - len(assign), self.flavor),
+            start=starts_for(view, view.waiting_count - len(assign), self.flavor),
             stop=stop,
             assign=assign,
             wake_at=oldest_kept + grace,

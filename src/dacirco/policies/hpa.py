@@ -101,7 +101,7 @@ class Hpa:
         mean_busy = self._area / span if span > 0 else float(busy)
         self._since, self._area = now, 0.0
         # The activation metric: one replica at least while a request waits or runs.
-        floor = self.min_replicas if (view.waiting or busy or not self.scale_to_zero) else 0
+        floor = self.min_replicas if (view.waiting_count or busy or not self.scale_to_zero) else 0
         cpu = self.recommend(current, mean_busy, busy + idle, len(view.booting))
         raw = max(current, floor) if cpu is None else max(cpu, floor)  # missing: no scale-down
         most = len(view.workers) + min(view.room, fits(view, FLAVORS[self.flavor]))

@@ -144,7 +144,7 @@ class HybridHistogram:
         assign, unserved, still_idle = match_fifo(view)
         start = starts_for(view, len(unserved), self.flavor)
         win = self.windows()
-        if win is None or win[0] <= 0 or view.waiting or view.busy:
+        if win is None or win[0] <= 0 or view.waiting_count or view.busy:
             keep = self.fallback_keep_alive if win is None else win[1]
             stop, wake = _keep_each(still_idle, now, keep)
             return Decisions(start=start, stop=stop, assign=assign, wake_at=wake)

@@ -73,7 +73,7 @@ class KedaScaledJob:
             (w for w in view.idle if not self.ran(w, now)),
             key=lambda w: (w.idle_since or 0.0, w.id),
         )
-        n = min(len(fresh), len(view.waiting))
+        n = min(len(fresh), view.waiting_count)
         assign = tuple(Assign(j.id, w.id) for j, w in zip(view.waiting[:n], fresh[:n], strict=True))
         for a in assign:
             self._given[a.worker_id] = now
@@ -83,7 +83,7 @@ class KedaScaledJob:
             for w in view.idle
             if w.id not in self._given or self.ran(w, now)
         )
-        queue = len(view.waiting) - n
+        queue = view.waiting_count - n
         pending = len(view.booting)
         running = len(view.workers) - len(stop)
         start: tuple[StartWorker, ...] = ()

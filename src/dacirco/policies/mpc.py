@@ -149,7 +149,8 @@ class Mpc:
         elif target < alive and not left:
             surplus = idle[n : n + alive - target]
             stop = tuple(StopWorker(w.id, f"planned {target} workers") for w in surplus)
-        quiet = not (view.waiting or view.workers or view.stats.rate_short or view.stats.rate_long)
+        stats = view.stats
+        quiet = not (view.waiting_count or view.workers or stats.rate_short or stats.rate_long)
         return Decisions(start=start, stop=stop, assign=assign, wake_at=math.inf if quiet else None)
 
     def plan(

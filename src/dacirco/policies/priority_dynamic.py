@@ -112,7 +112,7 @@ class PriorityDynamic:
 
     def decide(self, view: ClusterView) -> Decisions:
         now, grace = view.now, self.max_idle_time
-        n = min(len(view.waiting), len(view.idle))
+        n = min(view.waiting_count, len(view.idle))
         queue = self.first(view, n) if n else []
         # Longest idle first, as grace-period.
         first = heapq.nsmallest(n, view.idle, key=lambda w: (w.idle_since or 0.0, w.id))
@@ -129,7 +129,7 @@ class PriorityDynamic:
             elif t < oldest_kept:
                 oldest_kept = t
         return Decisions(
-            start=starts_for(view, len(view.waiting) - n, self.flavor),
+            start=starts_for(view, view.waiting_count - n, self.flavor),
             stop=tuple(stop),
             assign=assign,
             wake_at=oldest_kept + grace,
