@@ -230,6 +230,8 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             pauses.install()  # after recovery: the jobs it loaded are start-up's objects
+            # The whole-heap collections, on the loop (canceled with it when it ends).
+            self.collections = asyncio.get_running_loop().create_task(pauses.run())
 
         def handle_exit(self, sig: int, frame: object) -> None:
             # Workers' long-polls would hold the shutdown for up to their wait: end them now.
