@@ -39,6 +39,7 @@ def main(jobs: Annotated[int, typer.Option(help="finished jobs stored")] = 20000
         workdir = Path(tmp)
         data_dir = workdir / "data"
         asyncio.run(fill(data_dir, jobs, OUTPUT))
+        db_before = _db_size(data_dir)
         port = free_port()
         cmd = [
             sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
@@ -50,7 +51,7 @@ def main(jobs: Annotated[int, typer.Option(help="finished jobs stored")] = 20000
         times: list[float] = []
         failures: list[str] = []
         t0 = time.perf_counter()
-        swept = None
+        swept = reclaimed = None
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
                 while time.perf_counter() - t0 < 600:
@@ -64,8 +65,13 @@ def main(jobs: Annotated[int, typer.Option(help="finished jobs stored")] = 20000
                         times.append(time.perf_counter() - t)
                     text = client.get("/metrics").text
                     found = re.search(r"^dacirco_retention_deleted_jobs_total (\S+)$", text, re.M)
-                    if found and float(found.group(1)) >= jobs:
+                    if swept is None and found and float(found.group(1)) >= jobs:
                         swept = time.perf_counter() - t0
+                    given = re.search(
+                        r"^dacirco_retention_database_bytes_given_back_total (\S+)$", text, re.M
+                    )
+                    if swept is not None and given and float(given.group(1)) > 0:
+                        reclaimed = time.perf_counter() - t0  # the sweep's last part
                         break
                     time.sleep(0.02)
         finally:
@@ -83,9 +89,23 @@ def main(jobs: Annotated[int, typer.Option(help="finished jobs stored")] = 20000
             f"{len(failures)} failed"
         )
         print(f"left: {rows} job rows, {files} output files")
+        print(
+            f"database file: {db_before / 1e6:.1f} MB before, {_db_size(data_dir) / 1e6:.1f} MB "
+            + (
+                f"after (given back by {reclaimed:.1f} s)"
+                if reclaimed
+                else "after (none given back)"
+            )
+        )
         for line in (workdir / "serve.log").read_text().splitlines():
             if "retention" in line:
                 print(line)
+
+
+def _db_size(data_dir: Path) -> int:
+    """The database file and its write-ahead log."""
+    db = database_path(data_dir)
+    return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
 
 
 if __name__ == "__main__":

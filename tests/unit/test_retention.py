@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dacirco.controller.retention import BATCH, delete_logs, purge_changes
+from dacirco.controller.retention import BATCH, delete_logs, purge_changes, reclaim
+from dacirco.controller.store import Store
 from dacirco.core.errors import NotFound
 from dacirco.core.machine import Core
 from dacirco.core.stimuli import Cancel, Expire, Recover, Shutdown, Submitted
@@ -244,3 +245,61 @@ def test_old_worker_logs_go_but_those_of_live_workers(tmp_path: Path) -> None:
 
 def test_the_batch_is_a_few_hundred() -> None:
     assert 100 <= BATCH <= 5000
+
+
+def _fill_and_empty(db: sqlite3.Connection, rows: int) -> None:
+    db.executemany(
+        "INSERT INTO changes (at, kind, entity, data) VALUES (?, 'job', 'j', ?)",
+        [(float(t), "x" * 2000) for t in range(rows)],
+    )
+    assert purge_changes(db, cutoff=float(rows), batch=rows) == rows
+
+
+def _pragma(db: sqlite3.Connection, name: str) -> int:
+    return int(db.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def _given_back(db: sqlite3.Connection) -> dict[str, object]:
+    _fill_and_empty(db, 3000)  # about 6 MB of rows, deleted
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    seen: dict[str, object] = {"pages": _pragma(db, "page_count")}
+    seen["free"] = _pragma(db, "freelist_count")
+    seen["first"] = reclaim(db, batch=500)  # a batch at a time: others write in between
+    given, more = seen["first"]  # type: ignore[misc]
+    while more:
+        freed, more = reclaim(db, batch=500)
+        given += freed
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    seen.update(given=given, free_after=_pragma(db, "freelist_count"))
+    seen.update(pages_after=_pragma(db, "page_count"), again=reclaim(db))
+    seen["page_size"] = _pragma(db, "page_size")
+    return seen
+
+
+async def test_the_database_gives_the_pages_retention_freed_back_to_the_disk(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dacirco.sqlite"
+    store = Store(path)  # a new database: made with incremental vacuum
+    seen = await store.run(_given_back)
+    store.close()
+    assert seen["free"] > 1000  # type: ignore[operator]
+    assert seen["first"] == (500 * seen["page_size"], True)  # type: ignore[operator]
+    assert seen["free_after"] == 0 and seen["again"] == (0, False)  # nothing left to give
+    assert seen["pages_after"] < seen["pages"] - 1000  # type: ignore[operator]
+    assert seen["given"] > 5_000_000 and path.stat().st_size < 1_000_000  # type: ignore[operator]
+
+
+async def test_an_older_database_keeps_reusing_its_free_pages(tmp_path: Path) -> None:
+    path = tmp_path / "dacirco.sqlite"
+    with sqlite3.connect(path) as old:  # made before auto_vacuum was set
+        old.execute("CREATE TABLE early (x)")
+    store = Store(path)
+
+    def emptied(db: sqlite3.Connection) -> tuple[int, tuple[int, bool]]:
+        _fill_and_empty(db, 1000)
+        return _pragma(db, "freelist_count"), reclaim(db)
+
+    free, reclaimed = await store.run(emptied)
+    store.close()
+    assert free > 100 and reclaimed == (0, False)

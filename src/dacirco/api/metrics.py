@@ -97,6 +97,11 @@ def _retention(c: Controller) -> Iterator[Metric]:
             "Pieces of the samples file deleted by retention",
             totals.samples,
         ),
+        (
+            "retention_database_bytes_given_back",
+            "Bytes the database file gave back to the disk after retention",
+            totals.db_bytes,
+        ),
     ):
         yield CounterMetricFamily(f"dacirco_{name}", doc, value=value)
 

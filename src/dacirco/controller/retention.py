@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 500  # jobs (and workers) forgotten in one step
 CHANGES_BATCH = 5000  # stored changes deleted in one transaction
+RECLAIM_BATCH = 2000  # free database pages given back in one transaction (8 MB of 4 KB)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Swept:
     changes: int = 0
     logs: int = 0
     samples: int = 0  # pieces of the samples file
+    db_bytes: int = 0  # given back to the disk by the database file
 
     def add(self, other: Swept) -> None:
         for f in fields(self):
@@ -140,6 +142,11 @@ class Retention:
             swept.changes += deleted
             if deleted < CHANGES_BATCH:
                 break
+        while not controller.closed:  # the pages the rows left, given back a batch at a time
+            freed, more = await controller.store.run(reclaim)
+            swept.db_bytes += freed
+            if not more:
+                break
         if self.log_dir is not None:
             st = controller.core.state
             live = {st.workers[w].name for w in st.alive} | set(st.alive)
@@ -154,8 +161,8 @@ class Retention:
         if not swept.empty:
             log.info(
                 "retention %s: deleted %d job(s) (%d task(s)), %d worker(s), %d object(s) "
-                "(%.1f MB freed), %d stored change(s), %d worker log(s), %d samples piece(s) "
-                "in %.2f s",
+                "(%.1f MB freed), %d stored change(s), %d worker log(s), %d samples piece(s), "
+                "%.1f MB of database given back in %.2f s",
                 self,
                 swept.jobs,
                 swept.tasks,
@@ -165,6 +172,7 @@ class Retention:
                 swept.changes,
                 swept.logs,
                 swept.samples,
+                swept.db_bytes / 1e6,
                 time.monotonic() - began,
             )
         return swept
@@ -225,6 +233,22 @@ def purge_changes(db: sqlite3.Connection, cutoff: float, batch: int = CHANGES_BA
             db.execute("ROLLBACK")
         raise
     return deleted
+
+
+def reclaim(db: sqlite3.Connection, batch: int = RECLAIM_BATCH) -> tuple[int, bool]:
+    """Give up to ``batch`` of the database's free pages back to the disk (the file shrinks),
+    in one transaction: (bytes given back, whether free pages are left). Nothing in a
+    database made before ``auto_vacuum`` was set (it reuses its free pages instead)."""
+    if int(db.execute("PRAGMA auto_vacuum").fetchone()[0]) != 2:  # 2: incremental
+        return 0, False
+    free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+    if free == 0:
+        return 0, False
+    size = int(db.execute("PRAGMA page_size").fetchone()[0])
+    # executescript steps the pragma to its end (``execute`` would free a single page).
+    db.executescript(f"PRAGMA incremental_vacuum({min(free, batch):d});")
+    left = int(db.execute("PRAGMA freelist_count").fetchone()[0])
+    return (free - left) * size, 0 < left < free
 
 
 def delete_logs(log_dir: Path, cutoff: float, live: set[str]) -> int:

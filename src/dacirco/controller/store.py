@@ -181,6 +181,11 @@ class Store:
                     f"database {self.path} was written by a newer DaCirco (schema {version}, "
                     f"this one knows {SCHEMA_VERSION}): run that version, or another data dir"
                 )
+            if int(conn.execute("PRAGMA page_count").fetchone()[0]) == 0:
+                # A new database: pages freed (retention) can be given back to the disk
+                # (``retention.reclaim``). Only settable before the first table; an older
+                # database keeps reusing its free pages instead.
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             # Every change of layout so far only adds tables and columns: creating what is
