@@ -43,6 +43,7 @@ def what_it_holds(view: ClusterView) -> tuple[object, ...]:
     # What a core's view answers without making its workers first, then the rest.
     counts = tuple(view.count(s) for s in WorkerState)
     quick = (*counts, view.oldest_idle(2), view.room, view.idle_since_known, view.waiting_count)
+    quick += (view.first_waiting(2),)
     workers = (view.workers, view.idle, view.busy, view.booting, view.idle_by_age)
     return (*quick, *workers, view.stats, view.waiting, view.waiting_groups)
 
@@ -77,6 +78,7 @@ def test_a_kept_view_shows_its_own_time(
     for view in late.seen:
         assert view.waiting_groups == group_kinds(view.waiting)
         assert view.waiting_count == len(view.waiting)
+        assert view.first_waiting(3) == view.waiting[:3]
         assert view.room == max(0, view.limits.max_workers - len(view.workers))
         assert view.idle_count == len(view.idle) and view.oldest_idle(3) == view.idle_by_age[:3]
         assert all(view.count(s) == len(view.in_state(s)) for s in WorkerState)

@@ -24,9 +24,10 @@ While the controller runs, ``GcPauses``:
   memory they can hold to what the process makes of them in ``major_every`` seconds. (A
   minute of 1,000 submissions a second left none: ``docs/metrics.md``.)
 
-``close()`` puts the collector back as it was (thresholds, nothing frozen unless something
-else had frozen objects before ``install``). Nothing here decides anything about jobs: it
-only changes when the collector runs.
+``close()`` puts the collector back as it was: its thresholds, and nothing frozen, unless
+something else had frozen objects before ``install`` (then everything stays frozen: a
+whole-heap collection cannot tell their objects from the others, and freezes all it
+leaves). Nothing here decides anything about jobs: it only changes when the collector runs.
 """
 
 from __future__ import annotations

@@ -142,11 +142,7 @@ class Retention:
             swept.changes += deleted
             if deleted < CHANGES_BATCH:
                 break
-        while not controller.closed:  # the pages the rows left, given back a batch at a time
-            freed, more = await controller.store.run(reclaim)
-            swept.db_bytes += freed
-            if not more:
-                break
+        swept.db_bytes = await give_back(controller)
         if self.log_dir is not None:
             st = controller.core.state
             live = {st.workers[w].name for w in st.alive} | set(st.alive)
@@ -233,6 +229,30 @@ def purge_changes(db: sqlite3.Connection, cutoff: float, batch: int = CHANGES_BA
             db.execute("ROLLBACK")
         raise
     return deleted
+
+
+async def give_back(controller: Controller) -> int:
+    """The pages the deleted rows left, given back to the disk a batch at a time (steps run
+    in between), then the write-ahead log they went through emptied; the bytes. The database
+    busy (another program holding it): nothing this time, the next sweep tries again."""
+    given = 0
+    try:
+        while not controller.closed:
+            freed, more = await controller.store.run(reclaim)
+            given += freed
+            if not more:
+                break
+        if given:
+            await controller.store.run(truncate_log)
+    except sqlite3.OperationalError as exc:
+        log.warning("retention could not give the database's free pages back: %s", exc)
+    return given
+
+
+def truncate_log(db: sqlite3.Connection) -> None:
+    """Move the write-ahead log into the database and empty it (the pages a vacuum moved went
+    through it: without this the file shrinks but its log keeps their size)."""
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def reclaim(db: sqlite3.Connection, batch: int = RECLAIM_BATCH) -> tuple[int, bool]:

@@ -94,7 +94,7 @@ def _fields(obj: Any) -> Any:
     without its deep copy), anything else as its text."""
     names = _NAMES.get(type(obj))
     if names is None:
-        if not is_dataclass(obj):
+        if not is_dataclass(obj) or isinstance(obj, type):  # (a dataclass's class: its name)
             return str(obj)
         names = _NAMES[type(obj)] = tuple(f.name for f in fields(obj))
     return {name: getattr(obj, name) for name in names}

@@ -164,6 +164,17 @@ class ClusterView:
             got = self.idle_by_age
         return got[:count]
 
+    def first_waiting(self, count: int) -> tuple[JobView, ...]:
+        """``waiting[:count]`` (a core's view gives them without making ``waiting``: a
+        policy that assigns the first jobs costs no pass over the queue)."""
+        cache = self.__dict__
+        if "waiting" not in cache:
+            queue = cache.get("_waiting_list")
+            if queue is not None:
+                start = cache["_waiting_start"]
+                return tuple(queue[start : start + min(count, cache["waiting_count"])])
+        return self.waiting[:count]
+
     def count(self, state: WorkerState) -> int:
         """``len(view.in_state(state))`` (a core's view says it without making the tuple)."""
         counts = self.__dict__.get("_counts")

@@ -28,7 +28,7 @@ def first_fifo(view: ClusterView) -> tuple[Assign, ...]:
     if n == 0:
         return ()
     first = view.oldest_idle(n)
-    return tuple(Assign(j.id, w.id) for j, w in zip(view.waiting, first, strict=False))
+    return tuple(Assign(j.id, w.id) for j, w in zip(view.first_waiting(n), first, strict=True))
 
 
 def fits(view: ClusterView, flavor: Flavor, enough: int | None = None) -> int:
