@@ -117,7 +117,7 @@ class Views:
             w for w in self.workers if w in self.alive
         )
         # The waiting jobs' views in queue order since the last full build, in a list that
-        # only grows at its end: the queue is ``_queue[_base:_end]``, made into a view's
+        # only grows at its end: the queue is ``_queue[_base:]``, made into a view's
         # tuple only if a policy reads it (a view costs no copy of the queue). While it is
         # in rank order: the positions of each job kind in that list, and the keys enqueued
         # after the last view, in order (added to it by the next ``view``). ``_head``: how
@@ -126,7 +126,6 @@ class Views:
         self._queue: list[JobView] | None = None
         self._kinds: dict[tuple[object, ...], list[int]] = {}
         self._base = 0
-        self._end = 0
         self._head = 0
         self._groups: WaitingGroups | None = None
         self._appended: list[str] = []
@@ -175,14 +174,11 @@ class Views:
                 self._base += self._head
                 self._head, self._groups = 0, None
             if self._appended:  # jobs enqueued in order since: after the others
-                if len(queue) != self._end:  # grown by a step since undone: a copy
-                    queue = self._queue = queue[: self._end]
                 new = [self._job_view(key, self.waiting[key]) for key in self._appended]
                 self._add_kinds(new, len(queue))
                 queue += new
                 self._appended, self._groups = [], None
-        self._end = len(queue)
-        count = self._end - self._base
+        count = len(queue) - self._base
         if self._dirty_workers:
             self._refresh_workers()
         if self._groups is None:
@@ -195,7 +191,7 @@ class Views:
             nodes,
             self.limits,
             count,
-            queue,  # the view's waiting: queue[_base:_end] (ClusterView.waiting, when read)
+            queue,  # the view's waiting: queue[_base:] now (ClusterView.waiting, when read)
             self._base,
             self._groups,
             self._idle_unknown == 0,
@@ -252,7 +248,7 @@ class Views:
         """``key`` left the queue: True if it was the waiting view's first job (still there),
         which then only loses its first jobs (``view``), not rebuilt."""
         queue, at = self._queue, self._base + self._head
-        if queue is not None and at < self._end and queue[at].id == key:
+        if queue is not None and at < len(queue) and queue[at].id == key:
             self._head += 1
             return True
         return False

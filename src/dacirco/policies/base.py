@@ -119,12 +119,12 @@ class ClusterView:
     limits: Limits = field(default_factory=Limits)
     stats: RecentStats = field(default_factory=RecentStats)
 
-    if TYPE_CHECKING:  # made by ``_WaitingCount`` (below), or given by the core
+    if TYPE_CHECKING:  # at run time ``_WaitingCount`` (below), or the core's value
 
         @property
         def waiting_count(self) -> int:
             """``len(waiting)``, without making ``waiting``."""
-            ...
+            return len(self.waiting)
 
     def in_state(self, state: WorkerState) -> tuple[WorkerView, ...]:
         # Once per view and state (views are immutable); the simulator asks on every event.
@@ -168,11 +168,8 @@ class ClusterView:
         """``waiting[:count]`` (a core's view gives them without making ``waiting``: a
         policy that assigns the first jobs costs no pass over the queue)."""
         cache = self.__dict__
-        if "waiting" not in cache:
-            queue = cache.get("_waiting_list")
-            if queue is not None:
-                start = cache["_waiting_start"]
-                return tuple(queue[start : start + min(count, cache["waiting_count"])])
+        if "waiting" not in cache and "_waiting_list" in cache:
+            return _core_waiting(cache, min(count, cache["waiting_count"]))
         return self.waiting[:count]
 
     def count(self, state: WorkerState) -> int:
@@ -256,6 +253,13 @@ class _Later:
             raise AttributeError(self.name) from None
 
 
+def _core_waiting(cache: dict[str, object], count: int) -> tuple[JobView, ...]:
+    """The first ``count`` waiting jobs of a core's view (its dict): from the core's queue
+    list, which only grows at its end."""
+    queue, start = cache["_waiting_list"], cache["_waiting_start"]
+    return tuple(queue[start : start + count])  # type: ignore[index,operator]
+
+
 class _Waiting:
     """``ClusterView.waiting`` of a core's view, made when first read from the core's queue
     list, which only grows at its end: ``waiting_count`` jobs from ``_waiting_start``. A
@@ -266,12 +270,10 @@ class _Waiting:
         if view is None:
             return self
         cache = view.__dict__
-        try:
-            queue = cache.pop("_waiting_list")
-        except KeyError:
-            raise AttributeError("waiting") from None
-        start = cache["_waiting_start"]
-        got = cache["waiting"] = tuple(queue[start : start + cache["waiting_count"]])
+        if "_waiting_list" not in cache:
+            raise AttributeError("waiting")
+        got = cache["waiting"] = _core_waiting(cache, cache["waiting_count"])
+        del cache["_waiting_list"]  # (the list: not held longer than needed)
         return got
 
 
