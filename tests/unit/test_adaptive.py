@@ -13,6 +13,7 @@ from dacirco.analytics.figures import figures
 from dacirco.domain import FLAVORS, WorkerState
 from dacirco.policies.adaptive import Adaptive
 from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
+from dacirco.policies.season import BIN, Season
 from dacirco.policies.stats import SHORT_WINDOW, RecentStats
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
@@ -110,6 +111,29 @@ def test_a_silence_empties_the_pool_and_a_burst_fills_it() -> None:
     # Within Poisson noise of it: the steady rate.
     noise = replace(stats(0.5), rate_short=0.5 + 1.9 * math.sqrt(0.5 * SHORT_WINDOW) / SHORT_WINDOW)
     assert policy.arrival_rate(view(st=noise)) == 0.5
+
+
+def test_a_rhythm_keeps_the_pool_of_what_comes_and_no_more() -> None:
+    """With a season, the pool is the one of the rate forecast over the next boot: the
+    workers of a burst that is over go at once (none lingers), and a burst due within a
+    boot keeps them."""
+    policy = Adaptive()
+    # Bursts of 30 s at 3 requests/s every 150 s, none between: ... 1050 s, 1200 s ...
+    counts = tuple(30 if (i * BIN) % 150.0 < 30.0 else 0 for i in range(100))
+    season = Season(150.0, 0.0, counts, error=1.0, error_flat=5.0)
+    rhythm = replace(stats(0.5), season=season)
+    # At 1090 s, the burst of 1050 s over (the boot 20 s): its ten workers, idle for 2 s
+    # only, all go; without a season the recent rate keeps them for linger_boots.
+    assert season.rate(1090.0, 1110.0) == 0.0
+    after = replace(view(), now=1090.0)
+    workers = tuple(idle(i, since=after.now - 2.0) for i in range(10))
+    assert len(policy.decide(replace(after, workers=workers, stats=rhythm)).stop) == 10
+    assert policy.decide(replace(after, workers=workers, stats=stats(0.5))).stop == ()
+    # At 1185 s, the burst of 1200 s within the boot: they stay, however long idle.
+    assert season.rate(1185.0, 1205.0) == pytest.approx(1.0)
+    before = replace(view(), now=1185.0)
+    workers = tuple(idle(i, since=before.now - 60.0) for i in range(10))
+    assert policy.decide(replace(before, workers=workers, stats=rhythm)).stop == ()
 
 
 def test_merges_go_first() -> None:

@@ -27,11 +27,15 @@ many seconds a unit of work takes on a one-core worker.
   lull): then the last minute's. A silence longer than ``gap_test`` mean inter-arrival times
   (its chance under the current rate is below 5 %) means the traffic stopped: λ is then at
   most one over the silence.
+- **A rhythm.** When the arrivals have a period (``view.stats.season``, found only where it
+  forecasts them better than the recent rate does: ``policies/season.py``), the pool is the
+  one of the rate it forecasts over the next boot, and an idle worker beyond it goes at
+  once: a burst's pool does not outlive the burst, and is kept when the next is a boot away.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
   busy ones due within ``wait_factor`` boots, before new ones are started.
-- **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times, the
-  longest idle first; requests go to the most recently idle worker so the oldest age out.
-  Each idle worker goes after ``max_idle_time`` at the latest.
+- **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times (at
+  once with a season), the longest idle first; requests go to the most recently idle
+  worker so the oldest age out. Each idle worker goes after ``max_idle_time`` at the latest.
 - **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
 - **Capacity that is not ours** (opportunistic nodes, ``policies/preemptible.py``): chunks,
   merges and short jobs go to pilots first; long whole jobs (those it cannot split) only to
@@ -181,10 +185,13 @@ class Adaptive:
         demand -= len(view.booting)
         if demand > 0:
             demand -= self.due(view, rate, boot * self.wait_factor)
-        target = math.ceil(self.pool(view, rate))
+        s = view.stats
+        if s.season is None:
+            target = math.ceil(self.pool(view, rate))
+        else:  # traffic with a rhythm: the pool for the rate it forecasts over the next boot
+            target = math.ceil(self.pool(view, rate, s.season.rate(view.now, view.now + boot)))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
-        s = view.stats
         up = math.ceil(
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
@@ -199,7 +206,9 @@ class Adaptive:
         stop = []
         if len(assign) == view.waiting_count and not splits:
             surplus = len(view.workers) + len(start) - target
-            linger = min(self.linger_boots * boot, self.max_idle_time)
+            # Beyond a forecast pool, an idle worker goes at once: the rate it was kept for is
+            # known to be over.
+            linger = min(self.linger_boots * boot, self.max_idle_time) if s.season is None else 0.0
             for w in reversed(still_idle):  # longest idle first
                 idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
                 if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= linger):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from dacirco.policies.season import REFIT_BINS, Arrivals, Season, fit
+
 T = TypeVar("T")
 
 
@@ -62,6 +64,7 @@ class RecentStats:
     seconds_per_work: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     mean_input_seconds: float | None = None  # of the recent requests
     recent_work: tuple[float, ...] = ()  # the last WORKS requests' work, sorted
+    season: Season | None = None  # the arrivals' period and its forecasts (policies.season)
 
 
 _make_stats = maker(RecentStats)
@@ -80,6 +83,8 @@ class StatsTracker:
         self._boots: deque[float] = deque(maxlen=KEEP)
         self._tasks: dict[str, deque[float]] = {}
         self._cache: tuple[float, RecentStats] | None = None
+        self._bins = Arrivals()
+        self._season: tuple[int, Season | None] = (0, None)  # (bins it was fitted on, it)
         # The means, each made again only when what it averages changed.
         self._boot_mean: float | None = None
         self._input_mean: float | None = None
@@ -99,6 +104,7 @@ class StatsTracker:
         insort(order, work)
         self._works_sorted = None
         self._arrivals.append(at)
+        self._bins.add(at)
         self._count += 1
         self._first = at if self._first is None else self._first
         if input_seconds:
@@ -144,9 +150,17 @@ class StatsTracker:
             self._seconds_per_work(),
             self._mean_input(),
             self._recent_work(),
+            self._fit(now),
         )
         self._cache = (now, stats)
         return stats
+
+    def _fit(self, now: float) -> Season | None:
+        """The season of the arrivals, looked for again once ``REFIT_BINS`` more bins ended."""
+        end = self._bins.closed(now) // REFIT_BINS
+        if end != self._season[0]:
+            self._season = (end, fit(self._bins, now, SHORT_WINDOW, LONG_WINDOW))
+        return self._season[1]
 
     def _boot_seconds(self) -> float | None:
         if self._boot_mean is None and self._boots:

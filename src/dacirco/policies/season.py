@@ -1,0 +1,149 @@
+"""The traffic's season: a period found in the recent arrivals, and the rates it forecasts.
+
+Requests often come back in a rhythm: a day's rise and fall, a batch that lands every few
+minutes. A policy that sizes its pool from the rate it has just seen is late at every rise
+(it boots when the requests are already there) and wasteful at every fall (it keeps the
+pool of a rate that is over). ``Arrivals`` counts the requests in bins of ``BIN`` seconds;
+``fit`` looks for a period in those counts and keeps it only when it predicts them better
+than the recent rate does:
+
+- **the periods tried** are the ``CANDIDATES`` shortest peaks of the counts'
+  autocorrelation (found by FFT) at least half as high as the highest, at lags up to half
+  the history: at least two whole periods seen;
+- **the test**: the requests of every stretch of ``AHEAD_BINS`` bins are forecast twice,
+  by their mean in up to ``PERIODS`` periods before, and from the rate of the seconds just
+  before the stretch (over the short or the long window a policy without a season reads,
+  whichever forecasts better). A period is kept only if its forecasts' absolute errors are
+  lower, ``SIGNIFICANCE`` standard errors or more; the shortest that is wins (a period's
+  multiples are periods too, averaged over fewer of them). On traffic without a rhythm
+  (Poisson at a steady or slowly drifting rate) no period passes: a few periods' stretches
+  are a noisier forecast than a window of many.
+
+``Season.rate(t1, t2)`` then forecasts the request rate between two times to come, from the
+same stretch of each of the last periods. Pure arithmetic on what was observed: the
+controller and the simulator feed the same counts and get the same season.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+BIN = 10.0  # seconds counted together
+HISTORY_BINS = int(3 * 86_400 / BIN)  # three days: a daily rhythm is seen twice
+MIN_PERIOD_BINS = 3  # the shortest period looked for (30 s)
+PERIODS = 4  # periods averaged in a forecast
+AHEAD_BINS = 3  # the test forecasts the requests of this many bins to come (about a boot)
+CANDIDATES = 5  # autocorrelation peaks tested as the period, the shortest first
+SIGNIFICANCE = 3.0  # z of the season's lower error (several periods are tried: more than 2)
+REFIT_BINS = 6  # the season is looked for again after this many new bins (a minute)
+
+
+class Arrivals:
+    """Requests counted in bins of ``BIN`` seconds, the last ``HISTORY_BINS`` of them."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None  # the time of ``counts[0]``'s start
+        self.counts: list[int] = []
+
+    def add(self, at: float) -> None:
+        if self.start is None:
+            self.start = math.floor(at / BIN) * BIN
+        i = int((at - self.start) // BIN)
+        if i < 0:  # out of order by more than a bin: counted in the first
+            i = 0
+        counts = self.counts
+        if i >= len(counts):
+            counts.extend([0] * (i + 1 - len(counts)))
+        counts[i] += 1
+        if len(counts) > 2 * HISTORY_BINS:  # the oldest leave, a history at a time
+            drop = len(counts) - HISTORY_BINS
+            del counts[:drop]
+            self.start += drop * BIN
+
+    def closed(self, now: float) -> int:
+        """How many bins have ended by ``now``."""
+        if self.start is None:
+            return 0
+        return max(0, min(len(self.counts), int((now - self.start) // BIN)))
+
+
+@dataclass(frozen=True)
+class Season:
+    """A period of the arrivals and the counts it forecasts from."""
+
+    period: float  # seconds
+    start: float  # the time of counts[0]'s start
+    counts: tuple[int, ...]  # the bins that had ended when it was found
+    error: float  # mean absolute error of its one-bin forecasts (requests per bin)
+    error_flat: float  # the same, of the recent rate's
+
+    def rate(self, t1: float, t2: float) -> float:
+        """The requests per second forecast between ``t1`` and ``t2`` (times to come): the
+        mean rate of the same stretch in each of the last ``PERIODS`` periods seen."""
+        lag = round(self.period / BIN)
+        b1 = math.floor((t1 - self.start) / BIN)
+        b2 = max(b1 + 1, math.ceil((t2 - self.start) / BIN))
+        n, rates = len(self.counts), []
+        for k in range(1, PERIODS + 1):
+            lo, hi = b1 - k * lag, b2 - k * lag
+            if lo < 0:
+                break
+            if hi > n:  # not all seen yet: the next period back
+                continue
+            rates.append(sum(self.counts[lo:hi]) / ((hi - lo) * BIN))
+        return sum(rates) / len(rates) if rates else 0.0
+
+
+def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float) -> Season | None:
+    """The season of the bins ended by ``now`` (rounded down to ``REFIT_BINS``), or None
+    when no period forecasts them significantly better than the last ``short_window`` or
+    ``long_window`` seconds' rate."""
+    import numpy as np  # only where a policy reads the season: the others start faster
+
+    end = arrivals.closed(now) // REFIT_BINS * REFIT_BINS
+    if end < 2 * MIN_PERIOD_BINS or arrivals.start is None:
+        return None
+    c = np.asarray(arrivals.counts[:end], dtype=float)
+    x = c - c.mean()
+    if not x.any():
+        return None
+    spectrum = np.fft.rfft(x, 2 * end)
+    ac = np.fft.irfft(spectrum * np.conj(spectrum))[: end // 2 + 2]
+    r = ac / (end - np.arange(len(ac)))  # the mean product at each lag: no bias to short ones
+    # The candidate periods: the shortest peaks of the autocorrelation at least half the
+    # highest (a period's multiples peak as high as it; the test below prefers the period,
+    # which averages more of them).
+    top = float(r[MIN_PERIOD_BINS : end // 2 + 1].max(initial=0.0))
+    lags = [
+        lag
+        for lag in range(MIN_PERIOD_BINS, end // 2 + 1)
+        if r[lag] >= top / 2 and r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1]
+    ][:CANDIDATES]
+    cum = np.concatenate(([0.0], np.cumsum(c)))
+    for lag in lags:
+        starts = np.arange(lag, end - AHEAD_BINS + 1, AHEAD_BINS)
+        if len(starts) < 2:
+            continue
+        actual = cum[starts + AHEAD_BINS] - cum[starts]
+        total, seen = np.zeros(len(starts)), np.zeros(len(starts))
+        for k in range(1, PERIODS + 1):
+            back = starts - k * lag
+            ok = back >= 0
+            total[ok] += cum[back[ok] + AHEAD_BINS] - cum[back[ok]]
+            seen[ok] += 1
+        err = np.abs(actual - total / seen)
+        flat = None
+        for window in (short_window, long_window):
+            w = max(1, round(window / BIN))
+            lo = np.maximum(starts - w, 0)
+            e = np.abs(actual - (cum[starts] - cum[lo]) / (starts - lo) * AHEAD_BINS)
+            flat = e if flat is None or e.mean() < flat.mean() else flat
+        assert flat is not None
+        d = flat - err
+        spread = d.std(ddof=1)
+        z = d.mean() / (spread / math.sqrt(len(d))) if spread > 0 else 0.0
+        if z > SIGNIFICANCE:  # the shortest that passes: its multiples are periods too
+            counts = tuple(arrivals.counts[:end])
+            return Season(lag * BIN, arrivals.start, counts, float(err.mean()), float(flat.mean()))
+    return None
