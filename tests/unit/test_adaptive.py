@@ -129,6 +129,11 @@ def test_a_rhythm_keeps_the_pool_of_what_comes_and_no_more() -> None:
     workers = tuple(idle(i, since=after.now - 2.0) for i in range(10))
     assert len(policy.decide(replace(after, workers=workers, stats=rhythm)).stop) == 10
     assert policy.decide(replace(after, workers=workers, stats=stats(0.5))).stop == ()
+    # Nor is any started for the minute the burst's rate takes to leave the recent windows:
+    # it would be stopped once booted (and another started: churn).
+    lagging = replace(stats(1.0), season=season)
+    assert policy.decide(replace(after, stats=stats(1.0))).start != ()
+    assert policy.decide(replace(after, stats=lagging)).start == ()
     # At 1185 s, the burst of 1200 s within the boot: they stay, however long idle.
     assert season.rate(1185.0, 1205.0) == pytest.approx(1.0)
     before = replace(view(), now=1185.0)

@@ -195,6 +195,8 @@ class Adaptive:
         up = math.ceil(
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
+        if s.season is not None:  # none beyond the forecast pool: it would go once booted
+            up = min(up, target)
         wanted = min(max(demand, up - len(view.workers), 0), view.room)
         if pilots:
             owned_only = min(
