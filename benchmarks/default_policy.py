@@ -4,7 +4,7 @@ and (``--peers``) against the best published peer of each cell (every shipped po
 DaCirco's own: the classic two, right-size and adaptive).
 
     .venv/bin/python benchmarks/default_policy.py [--grid reference|general] [--seeds 5]
-        [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]]
+        [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]] [--markdown]
 
 ``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
 split; default and short catalogs x poisson@0.3/0.6/0.9, bursty, diurnal). ``general`` holds
@@ -173,6 +173,9 @@ def main(
     again: Annotated[
         list[str] | None, typer.Option(help="simulate this policy's runs again (repeatable)")
     ] = None,
+    markdown: Annotated[
+        bool, typer.Option(help="also print the table in Markdown (as docs/policies.md has it)")
+    ] = False,
 ) -> None:
     """Run the cells of GRID and print, per cell, the adaptive policy's ratios to its targets."""
     if grid not in GRIDS:
@@ -220,7 +223,7 @@ def main(
         table.add_column("best published peer on p95: adaptive / it", justify="left")
         table.add_column("best published peer on reserved: adaptive / it", justify="left")
     table.add_column("all three targets", justify="center")
-    met = 0
+    met, rows = 0, []
     for c in cells:
         a, p, r = means.get(c.label, NEW)
         ga, gp, _ = means.get(c.label, GRACE)
@@ -239,8 +242,13 @@ def main(
             row.append(f"{by_res}: {r / means.get(c.label, by_res)[2]:.2f}")
         row.append("yes" if ok else "no")
         table.add_row(*row)
+        rows.append(row)
     console.print(table)
     console.print(f"all three targets met in {met} of {len(cells)} cells")
+    if markdown:
+        heads = [str(col.header) for col in table.columns]
+        for line in (heads, ["---"] * len(heads), *rows):
+            print("| " + " | ".join(line) + " |")
 
 
 if __name__ == "__main__":

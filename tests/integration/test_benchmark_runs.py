@@ -190,6 +190,7 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
         [
             sys.executable, str(ROOT / "benchmarks" / "default_policy.py"),
             "--grid", "general", "--seeds", "1", "--jobs", "30", "--no-oracle", "--procs", "1",
+            "--markdown",
         ],
         capture_output=True, text=True, timeout=240, check=False,
         env={**os.environ, "COLUMNS": "200"},
@@ -197,6 +198,10 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pod boots, short bursty" in out.stdout and "heavy-tailed catalog" in out.stdout
     assert re.search(r"all three targets met in \d of 8 cells", out.stdout), out.stdout
+    # The same table in Markdown, as docs/policies.md has it: a header and a row per cell.
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| cell | avg / grace |") and len(rows) == 2 + 8, rows
+    assert all(r.endswith(("| yes |", "| no |")) for r in rows[2:]), rows
     bad = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "default_policy.py"), "--grid", "nowhere"],
         capture_output=True, text=True, timeout=60, check=False,

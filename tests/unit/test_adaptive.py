@@ -81,6 +81,41 @@ def test_a_job_is_split_to_the_length_of_a_typical_one() -> None:
     assert Adaptive().decide(view([job(1, duration=40.0)], st=stats(0.1), split=False)).split == ()
 
 
+def busy(i: int, left: float) -> WorkerView:
+    """A busy worker whose 10 s task ends in ``left`` seconds (one second of work a second)."""
+    return WorkerView(
+        f"b{i}", FLAVORS["tiny"], WorkerState.BUSY, NOW - 500, "n0",
+        job_id=f"r{i}", busy_since=NOW - (10.0 - left), job_work=10.0,
+    )  # fmt: skip
+
+
+def test_a_job_gets_the_chunks_that_end_it_soonest() -> None:
+    """A 40 s job asks for four chunks of 10 s. With two idle workers and two more due in
+    5 s, four end it at 15 s; with only the two idle ones (the others a 20 s boot away),
+    two chunks end it at 20 s where four would end at 30 s."""
+    policy = Adaptive()
+    long_job, two = [job(1, duration=40.0)], [idle(1), idle(2)]
+
+    def chunks(workers: list[WorkerView]) -> list[tuple[str, int]]:
+        return [
+            (s.job_id, s.chunks) for s in policy.decide(view(long_job, workers, stats(0.1))).split
+        ]
+
+    assert chunks([*two, busy(3, 5.0), busy(4, 5.0)]) == [("j1", 4)]
+    assert chunks(two) == [("j1", 2)]
+    assert chunks([*two, busy(3, 15.0), busy(4, 15.0)]) == [("j1", 2)]
+    # The jobs before it take the workers first: behind a 20 s whole job and two 10 s
+    # chunks, with four idle workers, it gets the last one and those due after.
+    ahead = [
+        job(0, duration=20.0, frames=None),
+        replace(job(5), id="j5#0", part="chunk", parent_id="j5"),
+        replace(job(5), id="j5#1", part="chunk", parent_id="j5"),
+        job(1, duration=40.0),
+    ]
+    crowded = view(ahead, [idle(i) for i in range(4)], stats(0.1))
+    assert [(s.job_id, s.chunks) for s in policy.decide(crowded).split] == [("j1", 3)]
+
+
 def test_the_pool_follows_the_traffic() -> None:
     policy = Adaptive()
     # 0.5 requests/s of 10 s each keep 5 workers busy; the pool adds a margin above that.

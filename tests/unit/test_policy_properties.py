@@ -28,10 +28,19 @@ from dacirco.policies.base import (
     make_policy,
 )
 from dacirco.policies.common import fits
+from dacirco.policies.season import BIN, Season
 from dacirco.policies.stats import RecentStats
 
 NOW = 10_000.0
 ALIVE = (WorkerState.BOOTING, WorkerState.IDLE, WorkerState.BUSY)
+
+
+@st.composite
+def seasons(draw: st.DrawFn) -> Season:
+    """A season found on counts that end before NOW: any period, any counts."""
+    counts = tuple(draw(st.lists(st.integers(0, 40), min_size=6, max_size=200)))
+    period = BIN * draw(st.integers(3, max(3, len(counts) // 2)))
+    return Season(period, NOW - BIN * len(counts), counts, 1.0, 2.0)
 
 
 @st.composite
@@ -92,6 +101,8 @@ def views(draw: st.DrawFn) -> ClusterView:
         boot_seconds=draw(st.one_of(st.none(), st.floats(0.5, 60))),
         seconds_per_work={f: draw(st.floats(0.05, 5)) for f in FLAVORS},
         mean_input_seconds=draw(st.one_of(st.none(), st.floats(1, 120))),
+        recent_work=tuple(sorted(draw(st.lists(st.floats(0.1, 400), max_size=20)))),
+        season=draw(st.one_of(st.none(), seasons())),
     )
     max_workers = draw(st.integers(len(workers), len(workers) + 8))
     return ClusterView(

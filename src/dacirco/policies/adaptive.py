@@ -13,6 +13,9 @@ many seconds a unit of work takes on a one-core worker.
 - **Chunks the length of a typical job.** A job is split in ``ceil(its seconds / piece)``
   chunks (at most ``max_chunks``), ``piece`` being ``piece_share`` x the median recent job's
   seconds: a long movie then costs little more delay than a short one, on any catalog.
+  Fewer, when fewer end it sooner: the tasks of the queue take, in its order, the workers
+  free first (idle, booting, busy by when they are due, new ones after a boot), and a job
+  gets the number of chunks, up to that, that ends it soonest.
 - **A pool from the traffic (Erlang C).** With requests arriving at rate λ, a mean job of
   ``t`` seconds and a boot of ``b`` seconds, the work keeps ``R = λ·t`` workers busy; the
   pool holds the workers an M/M/c queue offered that load needs so that a request finds no
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 from itertools import chain, islice
 
 from dacirco.policies import preemptible
@@ -61,6 +65,7 @@ from dacirco.policies.base import (
     Split,
     StartWorker,
     StopWorker,
+    WorkerView,
     register,
 )
 from dacirco.policies.queueing import servers_for
@@ -161,7 +166,7 @@ class Adaptive:
     def decide(self, view: ClusterView) -> Decisions:
         rate, boot = self.rate(view), self.boot(view)
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
-        splits = self.splits(view, rate, len(view.workers) + view.room)
+        splits = self.splits(view, rate, boot, len(view.workers) + view.room)
         gone = {s.job_id for s in splits}
         # Merges first (each ends a job), then the queue's order; only as many as there are
         # idle workers are looked at.
@@ -218,23 +223,54 @@ class Adaptive:
                     surplus -= 1
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
 
-    def splits(self, view: ClusterView, rate: float, workers: int) -> tuple[Split, ...]:
+    def splits(
+        self, view: ClusterView, rate: float, boot: float, workers: int
+    ) -> tuple[Split, ...]:
         """The waiting whole jobs at the head of the queue, each in chunks, while the
-        workers there are or may be started can take them."""
+        workers there are or may be started can take them. The tasks take, in the queue's
+        order, the workers that are free first (idle ones, then booting ones, then busy ones
+        by when they are due, then new ones after a boot); a job gets as many of the chunks
+        its length asks for as end it soonest (the fewest on a tie): four chunks that would
+        run two by two do not end it sooner than two."""
         if not view.limits.can_split:
             return ()
+        now = view.now
+        free = [0.0] * len(view.idle)  # seconds until each worker is free
+        free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
+        free += [self.left(w, rate, now, boot) for w in view.busy]
+        heapify(free)
         piece, out = self.piece(view, rate), []
         for j in view.waiting:
             if workers <= 0:
                 break
-            if j.part is not None:
+            seconds = view_work(j) * rate
+            want = 1 if j.part is not None else self.chunks(j, rate, piece)
+            if want == 1:  # a part, or a job too short to split
                 workers -= 1
+                _take(free, seconds, boot)
                 continue
-            k = self.chunks(j, rate, piece)
+            there = min(want, len(free))  # workers there are; the others booted for it
+            starts = [heappop(free) for _ in range(there)] + [boot] * (want - there)
+            k = want
+            if starts[0] != starts[-1]:  # not all free at once: the chunks that end it soonest
+                ends = [starts[n] + seconds / (n + 1) for n in range(want)]
+                k = ends.index(min(ends)) + 1
+            for i, at in enumerate(starts):  # the workers it takes are busy, the others back
+                if i < k:
+                    heappush(free, at + seconds / k)
+                elif i < there:
+                    heappush(free, at)
             if k >= 2:
                 out.append(Split(j.id, k))
             workers -= k
         return tuple(out)
+
+    @staticmethod
+    def left(w: WorkerView, rate: float, now: float, boot: float) -> float:
+        """Seconds until a busy worker's task is predicted to end (a boot when unknown)."""
+        if w.busy_since is None or not w.job_work:
+            return boot
+        return max(0.0, w.job_work * rate - (now - w.busy_since))
 
     def merges(self, view: ClusterView) -> list[JobView]:
         groups = view.waiting_groups
@@ -275,6 +311,12 @@ class Adaptive:
                 break
             out.append(placed)
         return tuple(out)
+
+
+def _take(free: list[float], seconds: float, boot: float) -> None:
+    """A task of ``seconds`` on the worker free first (a new one, after a boot, if none)."""
+    at = heappop(free) if free else boot
+    heappush(free, at + seconds)
 
 
 @register("adaptive")

@@ -114,12 +114,14 @@ def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float)
     # The candidate periods: the shortest peaks of the autocorrelation at least half the
     # highest (a period's multiples peak as high as it; the test below prefers the period,
     # which averages more of them).
-    top = float(r[MIN_PERIOD_BINS : end // 2 + 1].max(initial=0.0))
-    lags = [
-        lag
-        for lag in range(MIN_PERIOD_BINS, end // 2 + 1)
-        if r[lag] >= top / 2 and r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1]
-    ][:CANDIDATES]
+    mid = r[MIN_PERIOD_BINS : end // 2 + 1]  # r at the lags tried; r[lag ± 1] beside it
+    top = float(mid.max(initial=0.0))
+    peaks = (
+        (mid >= top / 2)
+        & (mid >= r[MIN_PERIOD_BINS - 1 : end // 2])
+        & (mid >= r[MIN_PERIOD_BINS + 1 : end // 2 + 2])
+    )
+    lags = [int(i) + MIN_PERIOD_BINS for i in np.flatnonzero(peaks)[:CANDIDATES]]
     cum = np.concatenate(([0.0], np.cumsum(c)))
     for lag in lags:
         starts = np.arange(lag, end - AHEAD_BINS + 1, AHEAD_BINS)
