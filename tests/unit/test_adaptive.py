@@ -104,6 +104,15 @@ def test_a_job_gets_the_chunks_that_end_it_soonest() -> None:
     assert chunks([*two, busy(3, 5.0), busy(4, 5.0)]) == [("j1", 4)]
     assert chunks(two) == [("j1", 2)]
     assert chunks([*two, busy(3, 15.0), busy(4, 15.0)]) == [("j1", 2)]
+    # A worker busy for long is not waited for when a new one is up sooner: a 60 s job
+    # (two chunks of the typical 30 s), one idle worker, one busy for 100 s, the boot 20 s:
+    # two chunks, one on a new worker, end it at 50 s (whole: 60 s).
+    typical = stats(0.1, works=(30.0,) * 9)
+    mixed = view([job(1, duration=60.0)], [idle(1), busy(3, 100.0)], typical)
+    assert [(s.job_id, s.chunks) for s in policy.decide(mixed).split] == [("j1", 2)]
+    # No room for a new worker: the one idle worker runs the job whole.
+    one = view(long_job, [idle(1)], stats(0.1), cores=1)
+    assert one.room == 0 and policy.decide(one).split == ()
     # The jobs before it take the workers first: behind a 20 s whole job and two 10 s
     # chunks, with four idle workers, it gets the last one and those due after.
     ahead = [

@@ -53,10 +53,39 @@ def test_steady_traffic_has_no_season(seed: int, rate: float) -> None:
         assert fitted(times, times[-1] * k / 60) is None
 
 
-def test_a_slow_daily_rise_is_left_to_the_recent_rate() -> None:
-    """A smooth swing the last minute's rate follows closely: no period forecasts it better."""
-    times = arrivals(diurnal, 1500, 1, mean_rate=0.3, amplitude=0.8, period_seconds=3600.0)
-    assert fitted(times, times[-1]) is None
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_slow_swing_has_no_false_short_period(seed: int) -> None:
+    """An hourly swing over seven hours, looked for once a minute all along: never a short
+    period (a few periods' stretches averaged look like a trend's moving average)."""
+    times = arrivals(diurnal, 8000, seed, mean_rate=0.3, amplitude=0.8, period_seconds=3600.0)
+    for k in range(1, 120):
+        season = fitted(times, times[-1] * k / 120)
+        assert season is None or season.period % 3600.0 == 0.0, season.period
+
+
+def test_a_rhythm_without_noise_is_found() -> None:
+    """Twenty requests at the start of every minute: the same gain at every stretch."""
+    times = [m * 60.0 + i * 0.1 for m in range(120) for i in range(20)]
+    season = fitted(times, times[-1])
+    assert season is not None and season.period == 60.0
+
+
+def test_a_silence_counts_as_none() -> None:
+    """Bursts every 150 s, then nothing: the silent bins are counted as empty, so the
+    forecast falls as the silence lasts, and a stretch no period back holds is None."""
+    times = [t for t in arrivals(bursty, 1500, 0) if t < 3000.0]
+    a = Arrivals()
+    for t in times:
+        a.add(t)
+    assert a.closed(3600.0) == int((3600.0 - (a.start or 0.0)) // BIN) > len(a.counts)
+    burst = fit(a, 3000.0, SHORT_WINDOW, LONG_WINDOW)
+    late = fit(a, 3600.0, SHORT_WINDOW, LONG_WINDOW)
+    assert burst is not None and late is not None
+    # The next burst, from the bursts before; and after ten minutes of silence, from them.
+    assert burst.rate(3150.0, 3180.0) == pytest.approx(1.0, rel=0.3)
+    assert late.rate(3600.0, 3630.0) == 0.0
+    # More than the periods it averages ahead: no forecast (the policy keeps its rate).
+    assert burst.rate(3000.0 + 10 * 150.0, 3000.0 + 10 * 150.0 + 30.0) is None
 
 
 def test_no_season_before_two_periods() -> None:
@@ -66,18 +95,21 @@ def test_no_season_before_two_periods() -> None:
 
 
 def test_the_history_is_bounded_and_keeps_its_clock() -> None:
+    """Each bin counts a different number of requests (its index mod 7): after trims and
+    a jump of five days, every bin kept still counts what came in it, at its own time."""
     a = Arrivals()
-    span = 2 * HISTORY_BINS * BIN + 5 * BIN
-    t = 0.0
-    while t < span:
-        a.add(t)
-        t += 7.0
-    assert len(a.counts) <= 2 * HISTORY_BINS
-    assert a.start is not None
-    # The last bin still counts the last arrivals: the bins kept their times.
-    last = a.counts[int((t - 7.0 - a.start) // BIN)]
-    assert last >= 1
-    assert a.closed(t) == len(a.counts) - 1 or a.closed(t) == len(a.counts)
+    for i in range(2 * HISTORY_BINS + 500):
+        for _ in range(i % 7):
+            a.add(i * BIN + 1.0)
+    assert a.start is not None and len(a.counts) <= 2 * HISTORY_BINS
+    first = round(a.start / BIN)
+    assert all(n == (first + j) % 7 for j, n in enumerate(a.counts))
+    jump = (2 * HISTORY_BINS + 500) * BIN + 5 * 86_400.0
+    a.add(jump)  # five days later: the old bins all leave, none is made twice
+    assert len(a.counts) == HISTORY_BINS and a.counts[-1] == 1 and sum(a.counts) == 1
+    assert a.start + (HISTORY_BINS - 1) * BIN <= jump < a.start + HISTORY_BINS * BIN
+    a.add(float("nan"))  # not a time: ignored
+    assert sum(a.counts) == 1
 
 
 def test_the_tracker_gives_the_season_to_every_view() -> None:
@@ -91,3 +123,12 @@ def test_the_tracker_gives_the_season_to_every_view() -> None:
     for at in arrivals(poisson, 1500, 3, rate=0.5):
         steady.arrival(at)
     assert steady.snapshot(3000.0).season is None
+
+
+def test_the_season_is_looked_for_only_when_read() -> None:
+    t = StatsTracker()
+    for at in arrivals(bursty, 1500, 3):
+        t.arrival(at)
+    s = t.snapshot(4000.0)
+    assert "season" not in vars(s)  # a policy that reads the rates only: no fit
+    assert s.season is not None and "season" in vars(s)

@@ -191,16 +191,15 @@ class Adaptive:
         if demand > 0:
             demand -= self.due(view, rate, boot * self.wait_factor)
         s = view.stats
-        if s.season is None:
-            target = math.ceil(self.pool(view, rate))
-        else:  # traffic with a rhythm: the pool for the rate it forecasts over the next boot
-            target = math.ceil(self.pool(view, rate, s.season.rate(view.now, view.now + boot)))
+        # Traffic with a rhythm: the pool for the rate it forecasts over the next boot.
+        ahead = None if s.season is None else s.season.rate(view.now, view.now + boot)
+        target = math.ceil(self.pool(view, rate, ahead))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
         up = math.ceil(
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
-        if s.season is not None:  # none beyond the forecast pool: it would go once booted
+        if ahead is not None:  # none beyond the forecast pool: it would go once booted
             up = min(up, target)
         wanted = min(max(demand, up - len(view.workers), 0), view.room)
         if pilots:
@@ -215,7 +214,7 @@ class Adaptive:
             surplus = len(view.workers) + len(start) - target
             # Beyond a forecast pool, an idle worker goes at once: the rate it was kept for is
             # known to be over.
-            linger = min(self.linger_boots * boot, self.max_idle_time) if s.season is None else 0.0
+            linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
             for w in reversed(still_idle):  # longest idle first
                 idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
                 if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= linger):
@@ -228,10 +227,12 @@ class Adaptive:
     ) -> tuple[Split, ...]:
         """The waiting whole jobs at the head of the queue, each in chunks, while the
         workers there are or may be started can take them. The tasks take, in the queue's
-        order, the workers that are free first (idle ones, then booting ones, then busy ones
-        by when they are due, then new ones after a boot); a job gets as many of the chunks
-        its length asks for as end it soonest (the fewest on a tie): four chunks that would
-        run two by two do not end it sooner than two."""
+        order, the workers that are free first (idle ones, booting ones, busy ones by when
+        they are due, and new ones after a boot while there is room for them); a job gets
+        as many of the chunks its length asks for as end it soonest (the fewest on a tie):
+        four chunks that would run two by two do not end it sooner than two. (The workers
+        started are still those the chunks its length asks for would take: they serve the
+        requests that follow.)"""
         if not view.limits.can_split:
             return ()
         now = view.now
@@ -239,26 +240,28 @@ class Adaptive:
         free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
         free += [self.left(w, rate, now, boot) for w in view.busy]
         heapify(free)
+        room = view.room  # the workers that may still be started, each after a boot
         piece, out = self.piece(view, rate), []
         for j in view.waiting:
             if workers <= 0:
                 break
             seconds = view_work(j) * rate
             want = 1 if j.part is not None else self.chunks(j, rate, piece)
-            if want == 1:  # a part, or a job too short to split
-                workers -= 1
-                _take(free, seconds, boot)
-                continue
-            there = min(want, len(free))  # workers there are; the others booted for it
-            starts = [heappop(free) for _ in range(there)] + [boot] * (want - there)
-            k = want
-            if starts[0] != starts[-1]:  # not all free at once: the chunks that end it soonest
-                ends = [starts[n] + seconds / (n + 1) for n in range(want)]
-                k = ends.index(min(ends)) + 1
-            for i, at in enumerate(starts):  # the workers it takes are busy, the others back
+            taken: list[tuple[float, bool]] = []  # (when free, new), soonest first
+            for _ in range(want):
+                if free and (free[0] <= boot or room <= 0):
+                    taken.append((heappop(free), False))
+                elif room > 0:  # a new worker is free sooner than any there is
+                    room -= 1
+                    taken.append((boot, True))
+            ends = [at + seconds / (n + 1) for n, (at, _) in enumerate(taken)]
+            k = ends.index(min(ends)) + 1 if ends else 1
+            for i, (at, new) in enumerate(taken):  # those it takes are busy, the others back
                 if i < k:
                     heappush(free, at + seconds / k)
-                elif i < there:
+                elif new:
+                    room += 1
+                else:
                     heappush(free, at)
             if k >= 2:
                 out.append(Split(j.id, k))
@@ -311,12 +314,6 @@ class Adaptive:
                 break
             out.append(placed)
         return tuple(out)
-
-
-def _take(free: list[float], seconds: float, boot: float) -> None:
-    """A task of ``seconds`` on the worker free first (a new one, after a boot, if none)."""
-    at = heappop(free) if free else boot
-    heappush(free, at + seconds)
 
 
 @register("adaptive")

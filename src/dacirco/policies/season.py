@@ -9,15 +9,17 @@ than the recent rate does:
 
 - **the periods tried** are the ``CANDIDATES`` shortest peaks of the counts'
   autocorrelation (found by FFT) at least half as high as the highest, at lags up to half
-  the history: at least two whole periods seen;
+  the history (at least two whole periods seen) and past the first lags where it has not
+  yet fallen below half (a slow swing keeps neighbouring bins alike: no period);
 - **the test**: the requests of every stretch of ``AHEAD_BINS`` bins are forecast twice,
   by their mean in up to ``PERIODS`` periods before, and from the rate of the seconds just
   before the stretch (over the short or the long window a policy without a season reads,
-  whichever forecasts better). A period is kept only if its forecasts' absolute errors are
-  lower, ``SIGNIFICANCE`` standard errors or more; the shortest that is wins (a period's
-  multiples are periods too, averaged over fewer of them). On traffic without a rhythm
-  (Poisson at a steady or slowly drifting rate) no period passes: a few periods' stretches
-  are a noisier forecast than a window of many.
+  or over as many bins as the period's forecast averages: whichever forecasts better). A
+  period is kept only if its forecasts' absolute errors are lower, ``SIGNIFICANCE``
+  standard errors or more; the shortest that is wins (a period's multiples are periods
+  too, averaged over fewer of them). On traffic without a rhythm (Poisson at a steady or
+  slowly drifting rate) no period passes: a few periods' stretches are a noisier forecast
+  than a window of many.
 
 ``Season.rate(t1, t2)`` then forecasts the request rate between two times to come, from the
 same stretch of each of the last periods. Pure arithmetic on what was observed: the
@@ -35,37 +37,47 @@ MIN_PERIOD_BINS = 3  # the shortest period looked for (30 s)
 PERIODS = 4  # periods averaged in a forecast
 AHEAD_BINS = 3  # the test forecasts the requests of this many bins to come (about a boot)
 CANDIDATES = 5  # autocorrelation peaks tested as the period, the shortest first
+MIN_TESTS = 10  # stretches forecast, at least, for the test's normal approximation
 SIGNIFICANCE = 3.0  # z of the season's lower error (several periods are tried: more than 2)
 REFIT_BINS = 6  # the season is looked for again after this many new bins (a minute)
 
 
 class Arrivals:
-    """Requests counted in bins of ``BIN`` seconds, the last ``HISTORY_BINS`` of them."""
+    """Requests counted in bins of ``BIN`` seconds, the last ``HISTORY_BINS`` of them (up to
+    twice as many between trims); the bins after the last arrival hold none."""
 
     def __init__(self) -> None:
         self.start: float | None = None  # the time of ``counts[0]``'s start
         self.counts: list[int] = []
 
     def add(self, at: float) -> None:
+        if not math.isfinite(at):
+            return
         if self.start is None:
             self.start = math.floor(at / BIN) * BIN
-        i = int((at - self.start) // BIN)
-        if i < 0:  # out of order by more than a bin: counted in the first
-            i = 0
+        i = max(0, int((at - self.start) // BIN))  # before the first bin: counted in it
+        if i >= 2 * HISTORY_BINS:  # the oldest leave (all of them after a long silence)
+            drop = i + 1 - HISTORY_BINS
+            del self.counts[:drop]
+            self.start += drop * BIN
+            i -= drop
         counts = self.counts
         if i >= len(counts):
             counts.extend([0] * (i + 1 - len(counts)))
         counts[i] += 1
-        if len(counts) > 2 * HISTORY_BINS:  # the oldest leave, a history at a time
-            drop = len(counts) - HISTORY_BINS
-            del counts[:drop]
-            self.start += drop * BIN
 
     def closed(self, now: float) -> int:
-        """How many bins have ended by ``now``."""
+        """How many bins have ended by ``now``, silent ones after the last arrival included."""
         if self.start is None:
             return 0
-        return max(0, min(len(self.counts), int((now - self.start) // BIN)))
+        return max(0, int((now - self.start) // BIN))
+
+    def ended(self, end: int) -> tuple[float, list[int]]:
+        """The start and the counts of the last ``HISTORY_BINS`` of the first ``end`` bins."""
+        assert self.start is not None
+        lo = max(0, end - HISTORY_BINS)
+        counts = self.counts[lo:end]
+        return self.start + lo * BIN, counts + [0] * (end - lo - len(counts))
 
 
 @dataclass(frozen=True)
@@ -75,12 +87,13 @@ class Season:
     period: float  # seconds
     start: float  # the time of counts[0]'s start
     counts: tuple[int, ...]  # the bins that had ended when it was found
-    error: float  # mean absolute error of its one-bin forecasts (requests per bin)
-    error_flat: float  # the same, of the recent rate's
+    error: float  # mean absolute error of its forecasts of AHEAD_BINS bins (requests)
+    error_flat: float  # the same, of the best flat forecast's
 
-    def rate(self, t1: float, t2: float) -> float:
+    def rate(self, t1: float, t2: float) -> float | None:
         """The requests per second forecast between ``t1`` and ``t2`` (times to come): the
-        mean rate of the same stretch in each of the last ``PERIODS`` periods seen."""
+        mean rate of the same stretch in each of the last ``PERIODS`` periods seen; None
+        when no period back holds it whole (a period shorter than how far ahead is asked)."""
         lag = round(self.period / BIN)
         b1 = math.floor((t1 - self.start) / BIN)
         b2 = max(b1 + 1, math.ceil((t2 - self.start) / BIN))
@@ -92,40 +105,48 @@ class Season:
             if hi > n:  # not all seen yet: the next period back
                 continue
             rates.append(sum(self.counts[lo:hi]) / ((hi - lo) * BIN))
-        return sum(rates) / len(rates) if rates else 0.0
+        return sum(rates) / len(rates) if rates else None
 
 
 def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float) -> Season | None:
-    """The season of the bins ended by ``now`` (rounded down to ``REFIT_BINS``), or None
-    when no period forecasts them significantly better than the last ``short_window`` or
-    ``long_window`` seconds' rate."""
+    """The season of the bins ended by ``now`` (rounded down to ``REFIT_BINS``, the last
+    ``HISTORY_BINS`` of them), or None when no period forecasts them significantly better
+    than a flat rate: the last ``short_window`` or ``long_window`` seconds', or that of as
+    many bins as the period's forecast averages."""
     import numpy as np  # only where a policy reads the season: the others start faster
 
     end = arrivals.closed(now) // REFIT_BINS * REFIT_BINS
     if end < 2 * MIN_PERIOD_BINS or arrivals.start is None:
         return None
-    c = np.asarray(arrivals.counts[:end], dtype=float)
+    start, counts = arrivals.ended(end)
+    n = len(counts)
+    c = np.asarray(counts, dtype=float)
     x = c - c.mean()
     if not x.any():
         return None
-    spectrum = np.fft.rfft(x, 2 * end)
-    ac = np.fft.irfft(spectrum * np.conj(spectrum))[: end // 2 + 2]
-    r = ac / (end - np.arange(len(ac)))  # the mean product at each lag: no bias to short ones
+    spectrum = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 2 + 2]
+    r = ac / (n - np.arange(len(ac)))  # the mean product at each lag: no bias to short ones
     # The candidate periods: the shortest peaks of the autocorrelation at least half the
-    # highest (a period's multiples peak as high as it; the test below prefers the period,
-    # which averages more of them).
-    mid = r[MIN_PERIOD_BINS : end // 2 + 1]  # r at the lags tried; r[lag ± 1] beside it
+    # highest, past the lags where it has not yet fallen below that (a slow swing keeps
+    # neighbouring bins alike: its first lags are no period). A period's multiples peak as
+    # high as it; the test below prefers the period, which averages more of them.
+    mid = r[MIN_PERIOD_BINS : n // 2 + 1]  # r at the lags tried; r[lag ± 1] beside it
     top = float(mid.max(initial=0.0))
+    low = np.flatnonzero(mid < top / 2)
+    if top <= 0 or len(low) == 0:
+        return None
     peaks = (
         (mid >= top / 2)
-        & (mid >= r[MIN_PERIOD_BINS - 1 : end // 2])
-        & (mid >= r[MIN_PERIOD_BINS + 1 : end // 2 + 2])
+        & (mid >= r[MIN_PERIOD_BINS - 1 : n // 2])
+        & (mid >= r[MIN_PERIOD_BINS + 1 : n // 2 + 2])
     )
+    peaks[: low[0]] = False
     lags = [int(i) + MIN_PERIOD_BINS for i in np.flatnonzero(peaks)[:CANDIDATES]]
     cum = np.concatenate(([0.0], np.cumsum(c)))
     for lag in lags:
-        starts = np.arange(lag, end - AHEAD_BINS + 1, AHEAD_BINS)
-        if len(starts) < 2:
+        starts = np.arange(lag, n - AHEAD_BINS + 1, AHEAD_BINS)
+        if len(starts) < MIN_TESTS:
             continue
         actual = cum[starts + AHEAD_BINS] - cum[starts]
         total, seen = np.zeros(len(starts)), np.zeros(len(starts))
@@ -136,16 +157,18 @@ def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float)
             seen[ok] += 1
         err = np.abs(actual - total / seen)
         flat = None
-        for window in (short_window, long_window):
+        for window in (short_window, long_window, PERIODS * lag * BIN):
             w = max(1, round(window / BIN))
             lo = np.maximum(starts - w, 0)
             e = np.abs(actual - (cum[starts] - cum[lo]) / (starts - lo) * AHEAD_BINS)
             flat = e if flat is None or e.mean() < flat.mean() else flat
         assert flat is not None
         d = flat - err
-        spread = d.std(ddof=1)
-        z = d.mean() / (spread / math.sqrt(len(d))) if spread > 0 else 0.0
+        spread = float(d.std(ddof=1))
+        if spread > 0:
+            z = float(d.mean()) / (spread / math.sqrt(len(d)))
+        else:  # the same gain at every stretch: a rhythm without noise, or none
+            z = math.inf if d.mean() > 0 else 0.0
         if z > SIGNIFICANCE:  # the shortest that passes: its multiples are periods too
-            counts = tuple(arrivals.counts[:end])
-            return Season(lag * BIN, arrivals.start, counts, float(err.mean()), float(flat.mean()))
+            return Season(lag * BIN, start, tuple(counts), float(err.mean()), float(flat.mean()))
     return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from dacirco.policies.season import REFIT_BINS, Arrivals, Season, fit
+from dacirco.policies.season import BIN, REFIT_BINS, Arrivals, Season, fit
 
 T = TypeVar("T")
 
@@ -67,7 +67,22 @@ class RecentStats:
     season: Season | None = None  # the arrivals' period and its forecasts (policies.season)
 
 
-_make_stats = maker(RecentStats)
+class _LazySeason:
+    """``RecentStats.season`` of the tracker's statistics: looked for when first read (by
+    the policies that use it), with the tracker's ``_season_of`` the statistics carry. A
+    non-data descriptor: statistics made by the constructor hold their own value."""
+
+    def __get__(self, stats: object, owner: type | None = None) -> object:
+        if stats is None:
+            return None  # the field's default, for ``dataclasses``
+        cache = stats.__dict__
+        if "season" not in cache:
+            cache["season"] = cache.pop("_season_of")()
+        return cache["season"]
+
+
+RecentStats.season = _LazySeason()  # type: ignore[assignment]
+_make_stats = maker(RecentStats, later=("season",), extra=("_season_of",))
 
 
 class StatsTracker:
@@ -84,7 +99,7 @@ class StatsTracker:
         self._tasks: dict[str, deque[float]] = {}
         self._cache: tuple[float, RecentStats] | None = None
         self._bins = Arrivals()
-        self._season: tuple[int, Season | None] = (0, None)  # (bins it was fitted on, it)
+        self._season: tuple[int | None, Season | None] = (None, None)  # (its key, it)
         # The means, each made again only when what it averages changed.
         self._boot_mean: float | None = None
         self._input_mean: float | None = None
@@ -150,14 +165,17 @@ class StatsTracker:
             self._seconds_per_work(),
             self._mean_input(),
             self._recent_work(),
-            self._fit(now),
+            lambda: self._fit(now),
         )
         self._cache = (now, stats)
         return stats
 
     def _fit(self, now: float) -> Season | None:
-        """The season of the arrivals, looked for again once ``REFIT_BINS`` more bins ended."""
-        end = self._bins.closed(now) // REFIT_BINS
+        """The season of the arrivals, looked for again once ``REFIT_BINS`` more bins ended
+        (counted from the epoch: the same key is never met again after a trim)."""
+        if self._bins.start is None:
+            return None
+        end = (round(self._bins.start / BIN) + self._bins.closed(now)) // REFIT_BINS
         if end != self._season[0]:
             self._season = (end, fit(self._bins, now, SHORT_WINDOW, LONG_WINDOW))
         return self._season[1]
