@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from heapq import heapify, heappop, heappush
+from heapq import heapify, heappop, heappush, heapreplace
 from itertools import chain, islice
 
 from dacirco.policies import preemptible
@@ -65,7 +65,6 @@ from dacirco.policies.base import (
     Split,
     StartWorker,
     StopWorker,
-    WorkerView,
     register,
 )
 from dacirco.policies.queueing import servers_for
@@ -238,7 +237,11 @@ class Adaptive:
         now = view.now
         free = [0.0] * len(view.idle)  # seconds until each worker is free
         free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
-        free += [self.left(w, rate, now, boot) for w in view.busy]
+        free += [
+            boot if w.busy_since is None or not w.job_work
+            else max(0.0, w.job_work * rate - (now - w.busy_since))
+            for w in view.busy
+        ]  # fmt: skip
         heapify(free)
         room = view.room  # the workers that may still be started, each after a boot
         piece, out = self.piece(view, rate), []
@@ -247,6 +250,14 @@ class Adaptive:
                 break
             seconds = view_work(j) * rate
             want = 1 if j.part is not None else self.chunks(j, rate, piece)
+            if want == 1:  # a part, or a job too short to split: the worker free first
+                if free and (free[0] <= boot or room <= 0):
+                    heapreplace(free, free[0] + seconds)
+                elif room > 0:
+                    room -= 1
+                    heappush(free, boot + seconds)
+                workers -= 1
+                continue
             taken: list[tuple[float, bool]] = []  # (when free, new), soonest first
             for _ in range(want):
                 if free and (free[0] <= boot or room <= 0):
@@ -267,13 +278,6 @@ class Adaptive:
                 out.append(Split(j.id, k))
             workers -= k
         return tuple(out)
-
-    @staticmethod
-    def left(w: WorkerView, rate: float, now: float, boot: float) -> float:
-        """Seconds until a busy worker's task is predicted to end (a boot when unknown)."""
-        if w.busy_since is None or not w.job_work:
-            return boot
-        return max(0.0, w.job_work * rate - (now - w.busy_since))
 
     def merges(self, view: ClusterView) -> list[JobView]:
         groups = view.waiting_groups
