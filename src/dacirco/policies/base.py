@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from dacirco.domain import DEFAULT_FLAVOR, Flavor, WorkerState
-from dacirco.policies.stats import RecentStats
+from dacirco.policies.stats import RecentStats, _Later
 
 
 @dataclass(frozen=True)
@@ -225,32 +225,6 @@ class ClusterView:
         """How many more workers may be started under ``max_workers``."""
         count = self.__dict__.get("_worker_count")  # the core's views say it
         return max(0, self.limits.max_workers - (len(self.workers) if count is None else count))
-
-
-class _Later:
-    """A field of ``ClusterView`` (or a cache of it) that the core's views make when it is
-    first read: such a view has no value of it in its dict but a ``_fill`` that sets them
-    (the core makes the view's ``workers``, by state and by idle age, and ``stats`` for the
-    policies that read them, and for the others only if the view outlives the state they
-    are made from). A non-data descriptor: a value in the view's dict (any view made by the
-    constructor) is read without it. ``missing``: what a view made otherwise starts with."""
-
-    def __init__(self, name: str, missing: Callable[[], object] | None = None) -> None:
-        self.name, self.missing = name, missing
-
-    def __get__(self, view: object, owner: type | None = None) -> object:
-        if view is None:
-            return self
-        cache = view.__dict__
-        fill = cache.pop("_fill", None)
-        if fill is not None:
-            fill(view)
-        elif self.name not in cache and self.missing is not None:
-            cache[self.name] = self.missing()
-        try:
-            return cache[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
 
 
 def _core_waiting(cache: dict[str, object], count: int) -> tuple[JobView, ...]:

@@ -44,6 +44,33 @@ def maker(
     return make
 
 
+class _Later:
+    """A field of ``ClusterView`` (or a cache of it), or of ``RecentStats``, made when it is
+    first read: such an object has no value of it in its dict but a ``_fill`` that sets them
+    (the core makes the view's ``workers``, by state and by idle age, and ``stats`` for the
+    policies that read them, and for the others only if the view outlives the state they
+    are made from; the tracker looks for the statistics' ``season`` only for the policies
+    that read it). A non-data descriptor: a value in the object's dict (any made by the
+    constructor) is read without it. ``missing``: what one made otherwise starts with."""
+
+    def __init__(self, name: str, missing: Callable[[], object] | None = None) -> None:
+        self.name, self.missing = name, missing
+
+    def __get__(self, view: object, owner: type | None = None) -> object:
+        if view is None:
+            return self
+        cache = view.__dict__
+        fill = cache.pop("_fill", None)
+        if fill is not None:
+            fill(view)
+        elif self.name not in cache and self.missing is not None:
+            cache[self.name] = self.missing()
+        try:
+            return cache[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+
 SHORT_WINDOW = 60.0  # seconds: reacts to a burst
 LONG_WINDOW = 600.0  # seconds: the steady rate
 KEEP = 50  # boots and tasks remembered
@@ -67,22 +94,9 @@ class RecentStats:
     season: Season | None = None  # the arrivals' period and its forecasts (policies.season)
 
 
-class _LazySeason:
-    """``RecentStats.season`` of the tracker's statistics: looked for when first read (by
-    the policies that use it), with the tracker's ``_season_of`` the statistics carry. A
-    non-data descriptor: statistics made by the constructor hold their own value."""
-
-    def __get__(self, stats: object, owner: type | None = None) -> object:
-        if stats is None:
-            return None  # the field's default, for ``dataclasses``
-        cache = stats.__dict__
-        if "season" not in cache:
-            cache["season"] = cache.pop("_season_of")()
-        return cache["season"]
-
-
-RecentStats.season = _LazySeason()  # type: ignore[assignment]
-_make_stats = maker(RecentStats, later=("season",), extra=("_season_of",))
+# The tracker's statistics look for the season when a policy first reads it (``_fill``).
+RecentStats.season = _Later("season")  # type: ignore[assignment]
+_make_stats = maker(RecentStats, later=("season",), extra=("_fill",))
 
 
 class StatsTracker:
@@ -165,7 +179,7 @@ class StatsTracker:
             self._seconds_per_work(),
             self._mean_input(),
             self._recent_work(),
-            lambda: self._fit(now),
+            lambda stats: stats.__dict__.__setitem__("season", self._fit(now)),
         )
         self._cache = (now, stats)
         return stats
