@@ -185,6 +185,36 @@ def test_a_rhythm_keeps_the_pool_of_what_comes_and_no_more() -> None:
     assert policy.decide(replace(before, workers=workers, stats=rhythm)).stop == ()
 
 
+def test_a_burst_forecast_a_boot_ahead_finds_its_busy_workers_booted() -> None:
+    """A boot before the burst it forecasts, the workers that the burst's work keeps busy are
+    started (whole ones, no spare), though no request has come yet; none earlier, and none
+    without the season."""
+    policy = Adaptive()
+    counts = tuple(30 if (i * BIN) % 150.0 < 30.0 else 0 for i in range(100))
+    season = Season(150.0, 0.0, counts, error=1.0, error_flat=5.0)
+    quiet = stats(0.02, last=1140.0)  # between bursts: a request now and then
+    rhythm = replace(quiet, season=season)
+    # At 1185 s the burst of 1200 s is within the boot (20 s): 1 request/s forecast over it,
+    # of 10 s of work each on one core: 10 workers busy.
+    before = replace(view(), now=1185.0)
+    assert season.rate(1185.0, 1205.0) == pytest.approx(1.0)
+    started = policy.decide(replace(before, stats=rhythm)).start
+    assert len(started) == math.floor(policy.busy(replace(before, stats=rhythm), 1.0, 1.0)) == 10
+    assert all(s.flavor == "tiny" for s in started)
+    # Those already up or booting count: only the rest is started.
+    booting = tuple(
+        WorkerView(f"b{i}", FLAVORS["tiny"], WorkerState.BOOTING, 1180.0, "n0") for i in range(4)
+    )
+    assert len(policy.decide(replace(before, workers=booting, stats=rhythm)).start) == 6
+    # Without the season, the quiet rate's pool only (one spare worker); with it, a boot and
+    # more before the burst, none (the forecast pool is empty).
+    no_season = replace(before, stats=quiet)
+    assert len(policy.decide(no_season).start) == math.ceil(policy.pool(no_season, 1.0)) == 1
+    early = replace(view(), now=1150.0)
+    assert season.rate(1150.0, 1170.0) == 0.0
+    assert policy.decide(replace(early, stats=rhythm)).start == ()
+
+
 def test_merges_go_first() -> None:
     merge = replace(job(9), id="j9#merge", part="merge", parent_id="j9", frames=None)
     d = Adaptive().decide(view([job(1, frames=None), merge], [idle(1)], st=stats(0.01)))

@@ -34,6 +34,9 @@ many seconds a unit of work takes on a one-core worker.
   forecasts them better than the recent rate does: ``policies/season.py``), the pool is the
   one of the rate it forecasts over the next boot, and an idle worker beyond it goes at
   once: a burst's pool does not outlive the burst, and is kept when the next is a boot away.
+  A boot ahead of the traffic it forecasts, the workers that traffic's work will keep busy
+  are started (whole ones, without the spare: those would wait idle for the requests), so
+  that the first requests of a burst find them up; the queue starts the rest.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
   busy ones due within ``wait_factor`` boots, before new ones are started.
 - **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times (at
@@ -126,6 +129,12 @@ class Adaptive:
         k = math.ceil(view_work(job) * rate / piece)
         return max(1, min(k, self.max_chunks, job.frames))
 
+    def busy(self, view: ClusterView, rate: float, lam: float) -> float:
+        """The workers requests arriving at ``lam`` per second keep busy, by the recent
+        ones' mean work."""
+        works = view.stats.recent_work
+        return lam * sum(w * rate for w in works) / len(works) if works else 0.0
+
     def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
         """The workers the traffic keeps busy, plus the spare ones (Erlang C)
         for the jobs a boot would delay by more than ``wait_share`` of their length, but no
@@ -138,7 +147,7 @@ class Adaptive:
         seconds = [w * rate for w in works]
         piece = self.piece(view, rate) if view.limits.can_split else math.inf
         chunks = [max(1, min(self.max_chunks, math.ceil(t / piece))) for t in seconds]
-        busy = lam * sum(seconds) / len(seconds)
+        busy = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
         cap = len(view.busy) + lam * sum(chunks) / len(chunks) * boot
@@ -198,8 +207,11 @@ class Adaptive:
         up = math.ceil(
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
-        if ahead is not None:  # none beyond the forecast pool: it would go once booted
-            up = min(up, target)
+        if ahead is not None:
+            # None beyond the forecast pool (it would go once booted), and, a boot ahead of
+            # the traffic it forecasts, the workers its work will keep busy (whole ones: a
+            # spare worker started early would wait idle; the queue starts the rest).
+            up = max(min(up, target), min(math.floor(self.busy(view, rate, ahead)), target))
         wanted = min(max(demand, up - len(view.workers), 0), view.room)
         if pilots:
             owned_only = min(
