@@ -206,8 +206,16 @@ def test_a_burst_forecast_a_boot_ahead_finds_its_busy_workers_booted() -> None:
         WorkerView(f"b{i}", FLAVORS["tiny"], WorkerState.BOOTING, 1180.0, "n0") for i in range(4)
     )
     assert len(policy.decide(replace(before, workers=booting, stats=rhythm)).start) == 6
-    # Without the season, the quiet rate's pool only (one spare worker); with it, a boot and
-    # more before the burst, none (the forecast pool is empty).
+    # No more than there is room for, nor than the forecast pool: with 5 s boots, at the
+    # burst's start, 3 requests/s keep 30 busy, but the pool keeps no more idle workers than
+    # a boot's worth of requests takes (15).
+    assert len(policy.decide(replace(before, stats=rhythm, limits=Limits(6, True))).start) == 6
+    fast_boots = replace(rhythm, boot_seconds=5.0)
+    at_start = replace(view(cores=40), now=1200.0, stats=fast_boots)
+    assert math.floor(policy.busy(at_start, 1.0, season.rate(1200.0, 1205.0) or 0.0)) == 30
+    assert len(policy.decide(at_start).start) == math.ceil(policy.pool(at_start, 1.0, 3.0)) == 15
+    # Without the season, the quiet rate's pool only (rounded up to one worker); with it, a
+    # boot and more before the burst, none (the forecast pool is empty).
     no_season = replace(before, stats=quiet)
     assert len(policy.decide(no_season).start) == math.ceil(policy.pool(no_season, 1.0)) == 1
     early = replace(view(), now=1150.0)

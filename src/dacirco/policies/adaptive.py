@@ -34,9 +34,9 @@ many seconds a unit of work takes on a one-core worker.
   forecasts them better than the recent rate does: ``policies/season.py``), the pool is the
   one of the rate it forecasts over the next boot, and an idle worker beyond it goes at
   once: a burst's pool does not outlive the burst, and is kept when the next is a boot away.
-  A boot ahead of the traffic it forecasts, the workers that traffic's work will keep busy
-  are started (whole ones, without the spare: those would wait idle for the requests), so
-  that the first requests of a burst find them up; the queue starts the rest.
+  For the traffic it forecasts over the next boot, the workers that traffic's work will keep
+  busy are started (whole ones, without the spare: those would wait idle for the requests),
+  so that the first requests of a burst find them up; the queue starts the rest.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
   busy ones due within ``wait_factor`` boots, before new ones are started.
 - **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times (at
@@ -208,10 +208,12 @@ class Adaptive:
             self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
         )
         if ahead is not None:
-            # None beyond the forecast pool (it would go once booted), and, a boot ahead of
-            # the traffic it forecasts, the workers its work will keep busy (whole ones: a
-            # spare worker started early would wait idle; the queue starts the rest).
-            up = max(min(up, target), min(math.floor(self.busy(view, rate, ahead)), target))
+            # None beyond the forecast pool (it would go once booted), and, for the traffic
+            # it forecasts over the next boot, the workers that traffic's work will keep busy
+            # (whole ones, a whole one rounded down by float arithmetic too: a spare worker
+            # started early would wait idle; the queue starts the rest).
+            whole = math.floor(self.busy(view, rate, ahead) + 1e-9)
+            up = max(min(up, target), min(whole, target))
         wanted = min(max(demand, up - len(view.workers), 0), view.room)
         if pilots:
             owned_only = min(
