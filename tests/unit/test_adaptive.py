@@ -172,7 +172,8 @@ def test_a_rhythm_keeps_the_pool_of_what_comes_and_no_more() -> None:
     after = replace(view(), now=1090.0)
     workers = tuple(idle(i, since=after.now - 2.0) for i in range(10))
     assert len(policy.decide(replace(after, workers=workers, stats=rhythm)).stop) == 10
-    assert policy.decide(replace(after, workers=workers, stats=stats(0.5))).stop == ()
+    recent = stats(0.5, last=after.now - 1.0)  # the same rate, a request a second ago
+    assert policy.decide(replace(after, workers=workers, stats=recent)).stop == ()
     # Nor is any started for the minute the burst's rate takes to leave the recent windows:
     # it would be stopped once booted (and another started: churn).
     lagging = replace(stats(1.0), season=season)
@@ -221,6 +222,38 @@ def test_a_burst_forecast_a_boot_ahead_finds_its_busy_workers_booted() -> None:
     early = replace(view(), now=1150.0)
     assert season.rate(1150.0, 1170.0) == 0.0
     assert policy.decide(replace(early, stats=rhythm)).start == ()
+
+
+def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
+    """Idle workers beyond the pool are kept a boot (ski rental), but none beyond those the
+    next boot's requests may take: the busy ones and one per task expected within a boot,
+    at the higher of the two recent rates; after a silence that says the traffic stopped,
+    at one over the silence."""
+    policy = Adaptive()
+    assert policy.linger_boots == 1.0
+    # Eight workers just freed by the chunks of a long job, at 0.05 requests/s of 10 s jobs
+    # (one task each) and 20 s boots: one task expected within a boot, so one is kept.
+    freed = tuple(idle(i, since=NOW) for i in range(8))
+    slow = view(workers=freed, st=stats(0.05))
+    assert math.ceil(policy.hold(slow, 1.0, 20.0)) == 1
+    assert math.ceil(policy.pool(slow, 1.0)) <= 1
+    assert len(policy.decide(slow).stop) == 7
+    # At 0.5 requests/s, ten tasks within a boot: the eight are kept (for a boot at most).
+    assert policy.decide(view(workers=freed, st=stats(0.5))).stop == ()
+    gone = policy.decide(replace(view(workers=freed, st=stats(0.05)), now=NOW + 21.0))
+    assert len(gone.stop) == 8 - math.ceil(policy.pool(slow, 1.0))
+    # A dip of the last minute below the ten minutes' rate: the higher one holds them.
+    dip = replace(stats(0.5), rate_short=0.1)
+    assert policy.arrival_rate(view(st=dip)) == 0.1  # the pool follows the dip ...
+    assert policy.decide(view(workers=freed, st=dip)).stop == ()  # ... the kept ones do not
+    # A burst at 1 request/s: 5 s without a request is nothing unusual among its 600 gaps of
+    # the long window; 10 s would have been seen with a chance below 5 %: it stopped.
+    assert math.log(600 / 0.05) == pytest.approx(9.39, abs=0.01)
+    burst = stats(1.0, last=NOW - 5.0)
+    assert policy.decide(view(workers=freed, st=burst)).stop == ()
+    over = stats(1.0, last=NOW - 10.0)
+    assert policy.hold(view(workers=freed, st=over), 1.0, 20.0) == pytest.approx(2.0)
+    assert len(policy.decide(view(workers=freed, st=over)).stop) == 6
 
 
 def test_merges_go_first() -> None:

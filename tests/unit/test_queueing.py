@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from dacirco.policies.queueing import erlang_c, servers_for
+from dacirco.policies.queueing import erlang_c, servers_for, servers_for_wait
 
 
 def erlang_c_by_the_formula(c: int, load: float) -> float:
@@ -62,3 +62,33 @@ def test_more_spare_than_square_root_staffing_on_small_pools() -> None:
     small, large = 1.0, 400.0
     assert servers_for(small, p) - small > 1.3 * 1.0 * math.sqrt(small)
     assert servers_for(large, p) - large == pytest.approx(math.sqrt(large), rel=0.1)
+
+
+def mean_wait(c: int, load: float, boot: float) -> float:
+    """A request's mean wait (in mean service times) with c servers: Erlang C's probability
+    of waiting, times the sooner of a boot and the M/M/c queue's mean wait 1 / (c - load)."""
+    if c <= load:  # every request waits, a boot
+        return boot
+    return erlang_c(c, load) * min(boot, 1.0 / (c - load))
+
+
+def test_servers_for_a_mean_wait() -> None:
+    assert servers_for_wait(0.0, 0.25, 2.0) == 0.0
+    for load in (0.3, 1.0, 2.5, 8.0, 40.0, 400.0):
+        for wait, boot in ((0.05, 1.0), (0.25, 1.7), (0.25, 20.0), (0.5, 0.5)):
+            c = servers_for_wait(load, wait, boot)
+            whole = math.ceil(c)
+            assert c > load or wait >= boot  # a wait as long as a boot: no spare needed
+            # The fewest whole servers that keep the mean wait at most ``wait``.
+            assert mean_wait(whole, load, boot) <= wait + 1e-9
+            assert whole - 1 <= load or mean_wait(whole - 1, load, boot) > wait
+            # Never more than a probability of waiting a whole boot asks, fewer on large
+            # pools, where a waiting request gets one of many busy servers soon.
+            assert c <= servers_for(load, wait / boot) + 1e-9
+    assert servers_for_wait(400.0, 0.25, 1.7) < servers_for(400.0, 0.25 / 1.7) - 10
+    # Where the queue's wait is longer than a boot (a small pool), the same as waiting a boot.
+    assert servers_for_wait(0.3, 0.02, 0.5) == pytest.approx(servers_for(0.3, 0.04), abs=1e-6)
+    # Smooth and growing with the load.
+    pools = [servers_for_wait(x / 10, 0.25, 1.7) for x in range(1, 100)]
+    assert pools == sorted(pools)
+    assert max(b - a for a, b in pairwise(pools)) < 0.5

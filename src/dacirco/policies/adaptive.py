@@ -16,15 +16,16 @@ many seconds a unit of work takes on a one-core worker.
   Fewer, when fewer end it sooner: the tasks of the queue take, in its order, the workers
   free first (idle, booting, busy by when they are due, new ones after a boot), and a job
   gets the number of chunks, up to that, that ends it soonest.
-- **A pool from the traffic (Erlang C).** With requests arriving at rate λ, a mean job of
+- **A pool from the traffic (M/M/c).** With requests arriving at rate λ, a mean job of
   ``t`` seconds and a boot of ``b`` seconds, the work keeps ``R = λ·t`` workers busy; the
-  pool holds the workers an M/M/c queue offered that load needs so that a request finds no
-  idle worker with probability ``wait_share · t / b`` (Erlang C, exact on the small pools
-  of short jobs and light traffic, where Halfin and Whitt's ``R + β·√R`` understaffs; a
-  fraction of a worker between two whole pools): a job may wait a boot that often if the
-  expected wait is that share of its own length. Short jobs and slow boots thus get a
-  larger margin, long jobs and fast boots a thinner one. A job in k chunks asks for k
-  workers at once: the spare margin grows by √(E[k²]/E[k]).
+  pool holds the workers an M/M/c queue offered that load needs for a request's mean wait
+  to be ``wait_share · t``: it finds every worker busy with Erlang C's probability, and
+  then waits the sooner of a boot and the queue's mean wait for one of the c busy workers,
+  ``t / (c - R)`` (exact on the small pools of short jobs and light traffic, where Halfin
+  and Whitt's ``R + β·√R`` understaffs; a fraction of a worker between two whole pools).
+  On a small pool a waiting request waits a boot, so short jobs and slow boots get a larger
+  margin; a large busy pool frees a worker every few seconds, so it needs a thinner one.
+  A job in k chunks asks for k workers at once: the spare margin grows by √(E[k²]/E[k]).
 - **Bursts and silences.** λ is the ten-minute rate, unless the last minute's arrivals are
   more than ``burst_z`` standard deviations of a Poisson count away from it (a burst, or a
   lull): then the last minute's. A silence longer than ``gap_test`` mean inter-arrival times
@@ -39,9 +40,16 @@ many seconds a unit of work takes on a one-core worker.
   so that the first requests of a burst find them up; the queue starts the rest.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
   busy ones due within ``wait_factor`` boots, before new ones are started.
-- **Idle workers beyond the pool** are stopped once idle ``linger_boots`` boot times (at
-  once with a season), the longest idle first; requests go to the most recently idle
-  worker so the oldest age out. Each idle worker goes after ``max_idle_time`` at the latest.
+- **Idle workers beyond the pool** are kept ``linger_boots`` boot times (one: the break-even
+  of ski rental, where keeping a worker idle costs what booting another would), at once
+  with a season, the longest idle first; requests go to the most recently idle worker so
+  the oldest age out. None is kept beyond those the next boot's requests may take (the
+  busy ones, and one per task expected within a boot at the higher of the two recent
+  rates, so that a dip of Poisson traffic does not empty the pool): the chunks of a long
+  job end together and their workers go at once. When the traffic stopped (a silence that
+  none of the long window's gaps would have matched but with a chance below 5 %: seconds
+  after a burst ends), the rate is one over the silence. Each idle worker goes after
+  ``max_idle_time`` at the latest.
 - **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
 - **Capacity that is not ours** (opportunistic nodes, ``policies/preemptible.py``): chunks,
   merges and short jobs go to pilots first; long whole jobs (those it cannot split) only to
@@ -70,25 +78,26 @@ from dacirco.policies.base import (
     StopWorker,
     register,
 )
-from dacirco.policies.queueing import servers_for
+from dacirco.policies.queueing import servers_for_wait
 from dacirco.policies.right_size_serve import Placer
-from dacirco.policies.stats import SHORT_WINDOW
+from dacirco.policies.stats import LONG_WINDOW, SHORT_WINDOW
 from dacirco.policies.work import view_work
 
 FLAVOR = "tiny"
 MIN_ARRIVALS = 10  # requests seen before the traffic's rate is trusted
 MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed costs
+STOPPED_P = 0.05  # a silence this unlikely among the long window's gaps: the traffic stopped
 
 
 @dataclass(frozen=True)
 class Adaptive:
-    wait_share: float = 0.25  # a job may wait a boot with probability this x its length / boot
+    wait_share: float = 0.25  # a request's mean wait for a worker, as a share of its length
     piece_share: float = 1.0  # chunks last this share of the median recent job
     max_chunks: int = 8
     burst_z: float = 2.0  # standard deviations of the last minute's count that make a burst
     gap_test: float = 3.0  # a silence of this many mean inter-arrival times: traffic stopped
     wait_factor: float = 1.0  # a task waits for a busy worker due within this many boots
-    linger_boots: float = 0.3  # boot times an idle worker beyond the pool is kept
+    linger_boots: float = 1.0  # boot times an idle worker beyond the pool is kept
     max_idle_time: float = 3600.0  # seconds an idle worker is kept at most
     default_boot: float = 20.0  # seconds, until a boot has been seen
     default_rate: float = 0.5  # seconds per unit of work on one core, until one is measured
@@ -150,7 +159,7 @@ class Adaptive:
         busy = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
-        cap = len(view.busy) + lam * sum(chunks) / len(chunks) * boot
+        cap = self.kept(view, lam, boot, chunks)
         # The jobs that cannot afford to wait a boot: shorter than boot / wait_share.
         sensitive = [
             (t, k) for t, k in zip(seconds, chunks, strict=True) if t * self.wait_share < boot
@@ -159,16 +168,41 @@ class Adaptive:
             return min(busy, cap)
         mean_s = sum(t for t, _ in sensitive) / len(sensitive)
         busy_s = lam * len(sensitive) / len(seconds) * mean_s
-        spare = self.spare(busy_s, sensitive, min(1.0, self.wait_share * mean_s / boot))
+        spare = self.spare(busy_s, sensitive, boot / mean_s)
         return min(busy + spare, cap)
 
-    def spare(self, load: float, sensitive: list[tuple[float, int]], p: float) -> float:
-        """Spare workers beyond the ``load`` the sensitive jobs keep busy, so that one of
-        them finds no idle worker with probability ``p``: the Erlang C pool for that load.
-        A job split in k chunks asks for k workers at once: the busy count varies
-        E[k²]/E[k] times more, so the spare margin grows by its square root."""
+    def spare(self, load: float, sensitive: list[tuple[float, int]], boot: float) -> float:
+        """Spare workers beyond the ``load`` the sensitive jobs keep busy, so that their mean
+        wait is ``wait_share`` of their mean length when a boot lasts ``boot`` of them: the
+        M/M/c pool for that load (``queueing.servers_for_wait``). A job split in k chunks
+        asks for k workers at once: the busy count varies E[k²]/E[k] times more, so the
+        spare margin grows by its square root."""
         spread = sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
-        return (servers_for(load, p) - load) * math.sqrt(spread)
+        return (servers_for_wait(load, self.wait_share, boot) - load) * math.sqrt(spread)
+
+    def kept(self, view: ClusterView, lam: float, boot: float, chunks: list[int]) -> float:
+        """The workers worth keeping for the requests of the next boot, at ``lam`` per
+        second, each making as many tasks as ``chunks`` on average: the busy ones, and one
+        per task expected."""
+        return len(view.busy) + lam * sum(chunks) / len(chunks) * boot
+
+    def hold(self, view: ClusterView, rate: float, boot: float) -> float:
+        """The idle workers kept a while (``linger_boots``) at most: ``kept`` at the higher
+        of the two recent rates, unless the traffic stopped: a silence that, at that rate,
+        none of the long window's gaps would have matched but with a chance below
+        ``STOPPED_P`` (the rate is then one over the silence). Infinite before the rate is
+        trusted."""
+        s = view.stats
+        if not s.recent_work or s.arrivals < MIN_ARRIVALS:
+            return math.inf
+        lam = max(s.rate_short, s.rate_long)
+        if s.last_arrival is not None and lam > 0:
+            gap = view.now - s.last_arrival
+            if gap * lam > math.log(max(1.0, lam * LONG_WINDOW) / STOPPED_P):
+                lam = 1.0 / gap
+        piece = self.piece(view, rate) if view.limits.can_split else math.inf
+        chunks = [max(1, min(self.max_chunks, math.ceil(w * rate / piece))) for w in s.recent_work]
+        return self.kept(view, lam, boot, chunks)
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -228,9 +262,17 @@ class Adaptive:
             # Beyond a forecast pool, an idle worker goes at once: the rate it was kept for is
             # known to be over.
             linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
+            # Beyond those the next boot's requests may take, an idle worker goes at once.
+            beyond = 0
+            if ahead is None and surplus > 0:
+                hold = self.hold(view, rate, boot)
+                if math.isfinite(hold):
+                    beyond = len(view.workers) + len(start) - max(target, math.ceil(hold))
             for w in reversed(still_idle):  # longest idle first
                 idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
-                if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= linger):
+                wait = 0.0 if beyond > 0 else linger
+                beyond -= 1
+                if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= wait):
                     stop.append(StopWorker(w.id, f"idle {idle_for:.0f} s, pool {target}"))
                     surplus -= 1
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)

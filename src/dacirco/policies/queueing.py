@@ -1,6 +1,6 @@
 """Queueing formulas for the policies that size a warm pool (adaptive): Erlang C, the
-probability that a request waits in an M/M/c queue, and the smallest pool that keeps it below
-a target. Pure arithmetic."""
+probability that a request waits in an M/M/c queue, and the smallest pool that keeps it, or the
+mean wait it makes, below a target. Pure arithmetic."""
 
 from __future__ import annotations
 
@@ -23,21 +23,34 @@ def erlang_c(c: int, load: float) -> float:
 
 
 @lru_cache(maxsize=4096)
-def _servers(load: float, p: float) -> float:
+def _servers(load: float, target: float, boot: float | None) -> float:
+    """The fewest servers, linear between whole pools, for which a request waits with
+    probability at most ``target`` (``boot`` None), or waits at most ``target`` mean service
+    times on average: with Erlang C's probability, the sooner of ``boot`` and the M/M/c
+    queue's mean wait for a busy server, 1 / (c - load)."""
+
+    def cost(c: int, wait: float) -> float:
+        return wait if boot is None else wait * min(boot, 1.0 / (c - load))
+
     c = max(1, math.floor(load) + 1)
     b = 1.0
     for n in range(1, c + 1):
         b = load * b / (n + load * b)
-    # Erlang B for c servers, then one more server at a time until Erlang C is at most p.
-    before, before_c = float(load), 1.0  # c = load: every arrival waits
-    wait = c * b / (c - load * (1.0 - b))
-    while wait > p:
-        before, before_c = c, wait
+    # Erlang B for c servers, then one more server at a time until the cost is at most target.
+    # From c = load servers, where every request waits (a boot, at most).
+    before, before_cost = float(load), 1.0 if boot is None else boot
+    now = cost(c, c * b / (c - load * (1.0 - b)))
+    while now > target:
+        before, before_cost = c, now
         c += 1
         b = load * b / (c + load * b)
-        wait = c * b / (c - load * (1.0 - b))
+        now = cost(c, c * b / (c - load * (1.0 - b)))
     # Between the last pool too small and the first large enough, in proportion.
-    return before + (c - before) * (before_c - p) / (before_c - wait)
+    return before + (c - before) * (before_cost - target) / (before_cost - now)
+
+
+def _digits(x: float) -> float:
+    return float(f"{x:.3g}")
 
 
 def servers_for(load: float, p: float) -> float:
@@ -49,5 +62,19 @@ def servers_for(load: float, p: float) -> float:
     be cached."""
     if load <= 0.0:
         return 0.0
-    p = min(max(p, 1e-6), 1.0)
-    return _servers(round(load, 3), float(f"{p:.3g}"))
+    return _servers(round(load, 3), _digits(min(max(p, 1e-6), 1.0)), None)
+
+
+def servers_for_wait(load: float, wait: float, boot: float) -> float:
+    """The servers for which a request's mean wait is ``wait`` mean service times at ``load``
+    Erlangs, when one that finds every server busy (Erlang C's probability) waits the sooner
+    of ``boot`` (a new server's start, in mean service times) and the M/M/c queue's mean
+    wait for one of the busy servers, 1 / (c - load). A small pool's waiting request waits
+    about a boot, as ``servers_for(load, wait / boot)`` has it; a large busy pool's, a
+    fraction of a service time: it needs fewer spare servers than a probability of waiting
+    asks. Linear between whole pools, from ``load`` servers; rounded and cached as
+    ``servers_for``."""
+    if load <= 0.0:
+        return 0.0
+    boot = _digits(max(boot, 1e-6))
+    return _servers(round(load, 3), _digits(min(max(wait, 1e-6), boot)), boot)
