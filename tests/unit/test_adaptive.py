@@ -256,6 +256,15 @@ def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
     assert len(policy.decide(view(workers=freed, st=over)).stop) == 6
 
 
+def test_requests_of_unknown_length_make_no_spare_pool() -> None:
+    """Recent requests whose movie length is unknown count no work: no load, no margin (and
+    no division by their mean length)."""
+    unknown = stats(0.1, works=(0.0,) * 9)
+    assert Adaptive().pool(view(st=unknown), 1.0) == 0.0
+    d = Adaptive().decide(view([job(1, frames=None)], [idle(1)], st=unknown))
+    assert [a.job_id for a in d.assign] == ["j1"] and d.stop == ()
+
+
 def test_merges_go_first() -> None:
     merge = replace(job(9), id="j9#merge", part="merge", parent_id="j9", frames=None)
     d = Adaptive().decide(view([job(1, frames=None), merge], [idle(1)], st=stats(0.01)))

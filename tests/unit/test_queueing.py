@@ -92,3 +92,11 @@ def test_servers_for_a_mean_wait() -> None:
     pools = [servers_for_wait(x / 10, 0.25, 1.7) for x in range(1, 100)]
     assert pools == sorted(pools)
     assert max(b - a for a, b in pairwise(pools)) < 0.5
+
+
+def test_a_mean_wait_without_boots() -> None:
+    """No boot to wait for (an infinite one): the queue's own wait alone, finite pools."""
+    for load in (0.01, 0.5, 3.0):
+        c = servers_for_wait(load, 0.25, math.inf)
+        assert math.isfinite(c) and c > load
+        assert mean_wait(math.ceil(c), load, math.inf) <= 0.25 + 1e-9

@@ -23,8 +23,9 @@ many seconds a unit of work takes on a one-core worker.
   then waits the sooner of a boot and the queue's mean wait for one of the c busy workers,
   ``t / (c - R)`` (exact on the small pools of short jobs and light traffic, where Halfin
   and Whitt's ``R + β·√R`` understaffs; a fraction of a worker between two whole pools).
-  On a small pool a waiting request waits a boot, so short jobs and slow boots get a larger
-  margin; a large busy pool frees a worker every few seconds, so it needs a thinner one.
+  With boots shorter than the jobs the boot bounds that wait; with longer ones the queue's
+  wait does, and a large busy pool, which frees a worker every few seconds, needs a thinner
+  margin than a small one (taking the sooner of the two mean waits is an approximation).
   A job in k chunks asks for k workers at once: the spare margin grows by √(E[k²]/E[k]).
 - **Bursts and silences.** λ is the ten-minute rate, unless the last minute's arrivals are
   more than ``burst_z`` standard deviations of a Poisson count away from it (a burst, or a
@@ -145,9 +146,9 @@ class Adaptive:
         return lam * sum(w * rate for w in works) / len(works) if works else 0.0
 
     def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
-        """The workers the traffic keeps busy, plus the spare ones (Erlang C)
-        for the jobs a boot would delay by more than ``wait_share`` of their length, but no
-        more idle ones than the tasks expected within one boot would take."""
+        """The workers the traffic keeps busy, plus the spare ones (M/M/c, ``spare``) for
+        the jobs a boot would delay by more than ``wait_share`` of their length, but no more
+        idle ones than the tasks expected within one boot would take."""
         works = view.stats.recent_work
         if not works or view.stats.arrivals < MIN_ARRIVALS:
             return 0.0  # a rate from so few arrivals is noise: only the queue starts workers
@@ -168,7 +169,8 @@ class Adaptive:
             return min(busy, cap)
         mean_s = sum(t for t, _ in sensitive) / len(sensitive)
         busy_s = lam * len(sensitive) / len(seconds) * mean_s
-        spare = self.spare(busy_s, sensitive, boot / mean_s)
+        # Jobs of unknown length (no work): no load to keep a margin for.
+        spare = self.spare(busy_s, sensitive, boot / mean_s) if mean_s > 0 else 0.0
         return min(busy + spare, cap)
 
     def spare(self, load: float, sensitive: list[tuple[float, int]], boot: float) -> float:

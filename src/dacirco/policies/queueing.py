@@ -45,6 +45,8 @@ def _servers(load: float, target: float, boot: float | None) -> float:
         c += 1
         b = load * b / (c + load * b)
         now = cost(c, c * b / (c - load * (1.0 - b)))
+    if math.isinf(before_cost):  # from load servers, where the wait has no bound: whole
+        return float(c)
     # Between the last pool too small and the first large enough, in proportion.
     return before + (c - before) * (before_cost - target) / (before_cost - now)
 
@@ -69,10 +71,11 @@ def servers_for_wait(load: float, wait: float, boot: float) -> float:
     """The servers for which a request's mean wait is ``wait`` mean service times at ``load``
     Erlangs, when one that finds every server busy (Erlang C's probability) waits the sooner
     of ``boot`` (a new server's start, in mean service times) and the M/M/c queue's mean
-    wait for one of the busy servers, 1 / (c - load). A small pool's waiting request waits
-    about a boot, as ``servers_for(load, wait / boot)`` has it; a large busy pool's, a
-    fraction of a service time: it needs fewer spare servers than a probability of waiting
-    asks. Linear between whole pools, from ``load`` servers; rounded and cached as
+    wait for one of the busy servers, 1 / (c - load) (the sooner of the two means: an
+    approximation). With a boot shorter than 1 / (c - load) this is
+    ``servers_for(load, wait / boot)``; a large busy pool's waiting request waits a fraction
+    of a service time, so it needs fewer spare servers than a probability of waiting asks.
+    Linear between whole pools, from ``load`` servers; rounded and cached as
     ``servers_for``."""
     if load <= 0.0:
         return 0.0
