@@ -155,8 +155,7 @@ class Adaptive:
         lam = self.arrival_rate(view) if lam is None else lam
         boot = self.boot(view)
         seconds = [w * rate for w in works]
-        piece = self.piece(view, rate) if view.limits.can_split else math.inf
-        chunks = [max(1, min(self.max_chunks, math.ceil(t / piece))) for t in seconds]
+        chunks = self.recent_chunks(view, rate)
         busy = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
@@ -182,6 +181,14 @@ class Adaptive:
         spread = sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
         return (servers_for_wait(load, self.wait_share, boot) - load) * math.sqrt(spread)
 
+    def recent_chunks(self, view: ClusterView, rate: float) -> list[int]:
+        """The tasks each recent request made or would make: its chunks (1 unsplit)."""
+        piece = self.piece(view, rate) if view.limits.can_split else math.inf
+        return [
+            max(1, min(self.max_chunks, math.ceil(w * rate / piece)))
+            for w in view.stats.recent_work
+        ]
+
     def kept(self, view: ClusterView, lam: float, boot: float, chunks: list[int]) -> float:
         """The workers worth keeping for the requests of the next boot, at ``lam`` per
         second, each making as many tasks as ``chunks`` on average: the busy ones, and one
@@ -202,9 +209,7 @@ class Adaptive:
             gap = view.now - s.last_arrival
             if gap * lam > math.log(max(1.0, lam * LONG_WINDOW) / STOPPED_P):
                 lam = 1.0 / gap
-        piece = self.piece(view, rate) if view.limits.can_split else math.inf
-        chunks = [max(1, min(self.max_chunks, math.ceil(w * rate / piece))) for w in s.recent_work]
-        return self.kept(view, lam, boot, chunks)
+        return self.kept(view, lam, boot, self.recent_chunks(view, rate))
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
