@@ -37,8 +37,8 @@ DataDir = Annotated[
 Algorithm = Annotated[
     str,
     typer.Option(
-        help="scheduling policy: grace-period, minimize-workers, right-size or a peer "
-        "(docs/policies.md)"
+        help="scheduling policy: adaptive, grace-period, minimize-workers, right-size or a "
+        "peer (docs/policies.md)"
     ),
 ]
 MaxWorkers = Annotated[int, typer.Option(help="most workers alive at once")]

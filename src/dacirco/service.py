@@ -28,7 +28,7 @@ from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
 from dacirco.runtimes.factory import RUNTIMES, RuntimeUnavailable, make_runtime
 from dacirco.runtimes.pilots import PilotRuntime
-from dacirco.service_config import ServiceConfig, controller_config
+from dacirco.service_config import ControllerOptions, ServiceConfig, controller_config
 from dacirco.storage.base import Storage, StorageError
 from dacirco.storage.local import LocalStorage
 from dacirco.webhooks import Deliverer, load_or_create_secret
@@ -134,6 +134,19 @@ def validate(config: ServiceConfig) -> Policy:
         )
     except ValueError as exc:
         raise ConfigError(f"--algorithm: {exc}") from exc
+
+
+def unread_options(config: ServiceConfig, policy: Policy) -> list[str]:
+    """Options set away from their defaults that ``policy`` does not read (adaptive runs its own
+    flavor and idle times): one warning each, so a changed default policy is not silent."""
+    scheduling, defaults = config.controller, ControllerOptions()
+    return [
+        f"{option} {getattr(scheduling, name)} is not read by the {scheduling.algorithm} "
+        "policy: it chooses its own (docs/policies.md; --algorithm names another)"
+        for option, name in (("--flavor", "flavor"), ("--max-idle-time", "max_idle_time"))
+        if getattr(scheduling, name) != getattr(defaults, name)
+        and getattr(policy, name, None) != getattr(scheduling, name)
+    ]
 
 
 def build(config: ServiceConfig, policy: Policy | None = None) -> tuple[FastAPI, Controller]:

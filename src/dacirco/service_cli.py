@@ -203,7 +203,7 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
 
     from dacirco.controller.gc_pauses import GcPauses
     from dacirco.redact import register, uvicorn_log_config
-    from dacirco.service import ConfigError, build, validate
+    from dacirco.service import ConfigError, build, unread_options, validate
 
     configure_logging(log_level)
     register(*config.server.api_tokens, config.webhooks.secret, config.storage.s3.secret_key)
@@ -212,6 +212,8 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
     except ConfigError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         raise typer.Exit(2) from exc
+    for warning in unread_options(config, policy):
+        log.warning(warning)
     # The port first, then the data dir (in build): a second instance must fail before the
     # controller's start (recovery) rewrites the state of the one already running.
     host, port = config.server.host, config.server.port

@@ -24,7 +24,8 @@ def monitor_app() -> typer.Typer:
 
 
 def test_once_shows_jobs_workers_and_counts(service_factory):
-    svc = service_factory("--max-idle-time", "30")
+    # grace-period: the second job reuses the first one's worker, which then stays idle.
+    svc = service_factory("--algorithm", "grace-period", "--max-idle-time", "30")
     job_ids = [svc.submit(id_video="bbb_0.mp4") for _ in range(2)]
     for job_id in job_ids:
         assert svc.wait_state(job_id, {"Completed", "Error"}) == "Completed"

@@ -47,7 +47,8 @@ def test_classic_request_is_really_transcoded(service_factory, tmp_path, storage
     assert job["output"] and job["delay"] > 0 and job["error"] is None
     figures = job["figures"]
     assert figures["transcode"] > 0 and figures["queue"] >= figures["boot"] > 0
-    assert figures["flavor"] == "small" and figures["core_seconds"] > 0
+    # The service's default policy (adaptive) runs one-core workers.
+    assert figures["flavor"] == "tiny" and figures["core_seconds"] > 0
     assert [a["state"] for a in figures["attempts"]] == ["Done"]
 
     out = download_output(svc, job_id, tmp_path / "out.mp4")

@@ -34,7 +34,11 @@ def _second_serve(cwd: Path, *args: str) -> tuple[int, list[str], float]:
 
 @pytest.fixture
 def first(catalog_dir, tmp_path):
-    svc = start_service(catalog_dir, tmp_path, "--max-workers", "1", "--max-idle-time", "600")
+    # grace-period keeps the idle worker for its whole grace: it is there to be harmed.
+    svc = start_service(
+        catalog_dir, tmp_path, "--algorithm", "grace-period", "--max-workers", "1",
+        "--max-idle-time", "600",
+    )  # fmt: skip
     yield svc
     svc.stop()
 

@@ -14,7 +14,7 @@ from dacirco import service_cli
 from dacirco.cli import app
 from dacirco.controller.core import ControllerConfig
 from dacirco.runtimes.factory import RuntimeOptions
-from dacirco.service import recorded_options
+from dacirco.service import recorded_options, unread_options, validate
 from dacirco.service_config import (
     FLAT_NAMES,
     SECTIONS,
@@ -23,6 +23,7 @@ from dacirco.service_config import (
     ServiceConfig,
     controller_config,
 )
+from dacirco.sim.run import SimConfig
 from dacirco.storage.options import S3Config, StorageOptions
 
 ENV = ("PORT", "DACIRCO_DATA_DIR", "DACIRCO_STORAGE", "DACIRCO_API_TOKENS", "DACIRCO_S3_ENDPOINT",
@@ -85,6 +86,30 @@ def test_the_controller_section_is_the_controllers_config():
     assert controller_config(options, "u") == ControllerConfig(
         max_workers=7, flavor="tiny", heartbeat_timeout=5.0, controller_url="u"
     )
+
+
+def test_adaptive_is_the_default_policy_of_the_service_and_the_simulator(configs):
+    assert ControllerConfig().algorithm == ServiceConfig().controller.algorithm == "adaptive"
+    assert SimConfig().algorithm == "adaptive"
+    assert CliRunner().invoke(app, ["serve"]).exit_code == 0
+    assert configs[-1][0].controller.algorithm == "adaptive"
+
+
+def test_options_the_chosen_policy_does_not_read_are_named():
+    def unread(**options: object) -> list[str]:
+        config = ServiceConfig.of(**options)
+        return unread_options(config, validate(config))
+
+    assert unread() == []
+    assert unread(flavor="medium", max_idle_time=120.0) == [
+        "--flavor medium is not read by the adaptive policy: it chooses its own "
+        "(docs/policies.md; --algorithm names another)",
+        "--max-idle-time 120.0 is not read by the adaptive policy: it chooses its own "
+        "(docs/policies.md; --algorithm names another)",
+    ]
+    assert unread(algorithm="grace-period", flavor="medium", max_idle_time=120.0) == []
+    (line,) = unread(algorithm="right-size", flavor="medium", max_idle_time=120.0)
+    assert line.startswith("--flavor medium is not read by the right-size policy")
 
 
 def test_options_by_their_flat_names():

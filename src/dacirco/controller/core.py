@@ -43,7 +43,7 @@ from dacirco.domain import (
     Worker,
 )
 from dacirco.outputs.spec import OutputSpec, ThumbnailSpec
-from dacirco.policies.base import ClusterView, Decisions, Policy
+from dacirco.policies.base import DEFAULT_POLICY, ClusterView, Decisions, Policy
 from dacirco.runtimes.base import Runtime, WorkerExit
 from dacirco.storage.base import Storage, StorageError, input_key
 
@@ -55,7 +55,7 @@ KICK_GAP = 0.005
 
 @dataclass(frozen=True)
 class ControllerConfig:
-    algorithm: str = "grace-period"
+    algorithm: str = DEFAULT_POLICY
     max_workers: int = 2
     max_idle_time: float = 60.0
     call_interval: float = 1.0

@@ -322,6 +322,11 @@ class Policy(Protocol):
     def decide(self, view: ClusterView) -> Decisions: ...
 
 
+# The policy the service and the simulator run when none is named (docs/policies.md,
+# "adaptive against its targets", has the measurements that made it the default).
+DEFAULT_POLICY = "adaptive"
+
+
 @dataclass(frozen=True)
 class PolicyParams:
     """Every knob a policy may read; each policy takes the ones it needs."""
