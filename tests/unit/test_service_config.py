@@ -88,9 +88,9 @@ def test_the_controller_section_is_the_controllers_config():
     )
 
 
-def test_adaptive_is_the_default_policy_of_the_service_and_the_simulator(configs):
+def test_adaptive_is_the_services_default_policy_and_grace_period_the_simulators(configs):
     assert ControllerConfig().algorithm == ServiceConfig().controller.algorithm == "adaptive"
-    assert SimConfig().algorithm == "adaptive"
+    assert SimConfig().algorithm == "grace-period"
     assert CliRunner().invoke(app, ["serve"]).exit_code == 0
     assert configs[-1][0].controller.algorithm == "adaptive"
 

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from dacirco.analytics.figures import figures, reused_summary
 from dacirco.cli_options import comma_list, option, option_for, shared_options
-from dacirco.policies.base import DEFAULT_POLICY, available
+from dacirco.policies.base import available
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
 from dacirco.sim.oracle import ORACLE
@@ -189,8 +189,14 @@ def _check_policies(names: list[str]) -> None:
 @sim_options
 def simulate(
     policy: Annotated[
-        str, typer.Option("--policy", "--algorithm", help="policy name")
-    ] = DEFAULT_POLICY,
+        str,
+        typer.Option(
+            "--policy",
+            "--algorithm",
+            help="policy name (the service's default is adaptive; this command's stays the "
+            "classic grace-period, which it simulates fastest)",
+        ),
+    ] = "grace-period",
     workload: Annotated[
         str, typer.Option(help="classic, poisson, bursty, diurnal or a scenario file")
     ] = "classic",

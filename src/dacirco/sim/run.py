@@ -48,7 +48,7 @@ from dacirco.core.stimuli import (
     Submitted,
 )
 from dacirco.domain import FLAVORS, Codec, Job, JobState, Speed, TaskState, WorkerState
-from dacirco.policies.base import DEFAULT_POLICY, Decisions, Policy, PolicyParams, make_policy
+from dacirco.policies.base import Decisions, Policy, PolicyParams, make_policy
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.engine import Engine
 from dacirco.sim.eventlog import SimEventLog
@@ -66,7 +66,8 @@ _CODECS = {c.value: c for c in Codec}
 
 @dataclass(frozen=True)
 class SimConfig:
-    algorithm: str = DEFAULT_POLICY
+    # The classic reference, as in ``dacirco compare``; the service runs DEFAULT_POLICY.
+    algorithm: str = "grace-period"
     flavor: str = "small"
     max_workers: int | None = None  # None: as many as the data center holds (smallest flavor)
     max_idle_time: float = 60.0
