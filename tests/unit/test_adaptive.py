@@ -8,6 +8,8 @@ from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from dacirco.analytics.figures import figures
 from dacirco.domain import FLAVORS, WorkerState
@@ -263,6 +265,42 @@ def test_requests_of_unknown_length_make_no_spare_pool() -> None:
     assert Adaptive().pool(view(st=unknown), 1.0) == 0.0
     d = Adaptive().decide(view([job(1, frames=None)], [idle(1)], st=unknown))
     assert [a.job_id for a in d.assign] == ["j1"] and d.stop == ()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    works=hs.lists(hs.floats(0.0, 1e4, allow_nan=False), min_size=1, max_size=200),
+    rate=hs.floats(1e-3, 10.0),
+    boot=hs.floats(0.5, 200.0),
+    split=hs.booleans(),
+)
+def test_the_recent_digest_is_the_request_by_request_arithmetic(
+    works: list[float], rate: float, boot: float, split: bool
+) -> None:
+    """``Adaptive.recent`` bisects the sorted works; each figure is the one computed request
+    by request, to the bit, so the memo changes no decision."""
+    policy = Adaptive()
+    st = replace(
+        stats(1.0, tuple(sorted(works))),
+        boot_seconds=boot,
+        seconds_per_work=MappingProxyType({"tiny": rate}),
+    )
+    v = view(st=st, split=split)
+    r = policy.recent(v, rate)
+    piece = policy.piece(v, rate) if split else math.inf
+    seconds = [w * rate for w in st.recent_work]
+    chunks = [max(1, min(policy.max_chunks, math.ceil(t / piece))) for t in seconds]
+    sensitive = [
+        (t, k) for t, k in zip(seconds, chunks, strict=True) if t * policy.wait_share < boot
+    ]
+    assert r.chunks == tuple(chunks) and r.chunk_sum == sum(chunks)
+    assert r.seconds == sum(seconds)
+    assert r.sensitive == len(sensitive)
+    assert r.sensitive_seconds == sum(t for t, _ in sensitive)
+    if sensitive and sum(k for _, k in sensitive):
+        assert r.spread == sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
+    assert policy.recent(v, rate) is r  # made once for the same works, rate and boot
+    assert policy.recent(v, rate * 2) is not r
 
 
 def test_merges_go_first() -> None:

@@ -63,7 +63,8 @@ controller run the same object.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
 from heapq import heapify, heappop, heappush, heapreplace
 from itertools import chain, islice
 
@@ -90,6 +91,24 @@ MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed cost
 STOPPED_P = 0.05  # a silence this unlikely among the long window's gaps: the traffic stopped
 
 
+@dataclass(frozen=True, slots=True)
+class Recent:
+    """What the pool reads of the recent requests' work (``view.stats.recent_work``) at one
+    rate, one boot and one way of splitting. It changes when a request comes or a task ends,
+    not at each decision: ``Adaptive.recent`` makes it once for each."""
+
+    works: tuple[float, ...]  # the stats' tuple (held: its id keys the memo)
+    rate: float
+    boot: float
+    can_split: bool
+    seconds: float  # their seconds on one core, summed
+    chunks: tuple[int, ...]  # the tasks each made or would make (1 unsplit)
+    chunk_sum: int
+    sensitive: int  # those that cannot afford to wait a boot (shorter than boot / wait_share)
+    sensitive_seconds: float  # their seconds, summed
+    spread: float  # E[k²]/E[k] of their chunks (0 when none)
+
+
 @dataclass(frozen=True)
 class Adaptive:
     wait_share: float = 0.25  # a request's mean wait for a worker, as a share of its length
@@ -103,6 +122,8 @@ class Adaptive:
     default_boot: float = 20.0  # seconds, until a boot has been seen
     default_rate: float = 0.5  # seconds per unit of work on one core, until one is measured
     name: str = "adaptive"
+    # The last ``Recent`` made: a memo of a pure function of its key, not state.
+    _recent: list[Recent] = field(default_factory=list, init=False, repr=False, compare=False)
 
     # ---- what the traffic asks ---------------------------------------------------------------
     def boot(self, view: ClusterView) -> float:
@@ -139,11 +160,63 @@ class Adaptive:
         k = math.ceil(view_work(job) * rate / piece)
         return max(1, min(k, self.max_chunks, job.frames))
 
+    def recent(self, view: ClusterView, rate: float) -> Recent:
+        """The recent requests' work as the pool reads it (made again only when the work,
+        the rate, the boot or the splitting changed)."""
+        works, boot, can_split = view.stats.recent_work, self.boot(view), view.limits.can_split
+        memo = self._recent
+        if memo:
+            r = memo[0]
+            if r.works is works and r.rate == rate and r.boot == boot and r.can_split == can_split:
+                return r
+        piece = self.piece(view, rate) if can_split else math.inf
+        # The works are sorted and both a request's chunks and whether it can afford a boot
+        # grow with its work: each is found by bisection, with the same arithmetic as for
+        # one request, and the sums run in the works' order.
+        wait_share, max_chunks = self.wait_share, self.max_chunks
+
+        def chunks_of(w: float) -> int:
+            return max(1, min(max_chunks, math.ceil(w * rate / piece)))
+
+        n = len(works)
+        sensitive = bisect_left(works, True, key=lambda w: w * rate * wait_share >= boot)
+        # starts[j]: the first request with more than j chunks
+        starts = (
+            [0]
+            + [
+                bisect_left(works, True, key=lambda w, j=j: chunks_of(w) > j)
+                for j in range(1, max_chunks)
+            ]
+            + [n]
+        )
+        chunks: list[int] = []
+        k_sum = k2_sum = 0
+        for j in range(1, max_chunks + 1):
+            lo, hi = starts[j - 1], starts[j]
+            chunks += [j] * (hi - lo)
+            within = max(0, min(hi, sensitive) - lo)
+            k_sum += j * within
+            k2_sum += j * j * within
+        r = Recent(
+            works,
+            rate,
+            boot,
+            can_split,
+            seconds=sum(map(rate.__mul__, works)),
+            chunks=tuple(chunks),
+            chunk_sum=sum(chunks),
+            sensitive=sensitive,
+            sensitive_seconds=sum(map(rate.__mul__, works[:sensitive])),
+            spread=k2_sum / k_sum if k_sum else 0.0,
+        )
+        memo[:] = [r]
+        return r
+
     def busy(self, view: ClusterView, rate: float, lam: float) -> float:
         """The workers requests arriving at ``lam`` per second keep busy, by the recent
         ones' mean work."""
         works = view.stats.recent_work
-        return lam * sum(w * rate for w in works) / len(works) if works else 0.0
+        return lam * self.recent(view, rate).seconds / len(works) if works else 0.0
 
     def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
         """The workers the traffic keeps busy, plus the spare ones (M/M/c, ``spare``) for
@@ -154,46 +227,37 @@ class Adaptive:
             return 0.0  # a rate from so few arrivals is noise: only the queue starts workers
         lam = self.arrival_rate(view) if lam is None else lam
         boot = self.boot(view)
-        seconds = [w * rate for w in works]
-        chunks = self.recent_chunks(view, rate)
+        recent = self.recent(view, rate)
         busy = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
-        cap = self.kept(view, lam, boot, chunks)
+        cap = self.kept(view, lam, boot, recent)
         # The jobs that cannot afford to wait a boot: shorter than boot / wait_share.
-        sensitive = [
-            (t, k) for t, k in zip(seconds, chunks, strict=True) if t * self.wait_share < boot
-        ]
-        if not sensitive:
+        if not recent.sensitive:
             return min(busy, cap)
-        mean_s = sum(t for t, _ in sensitive) / len(sensitive)
-        busy_s = lam * len(sensitive) / len(seconds) * mean_s
+        mean_s = recent.sensitive_seconds / recent.sensitive
+        busy_s = lam * recent.sensitive / len(works) * mean_s
         # Jobs of unknown length (no work): no load to keep a margin for.
-        spare = self.spare(busy_s, sensitive, boot / mean_s) if mean_s > 0 else 0.0
+        spare = self.spare(busy_s, recent.spread, boot / mean_s) if mean_s > 0 else 0.0
         return min(busy + spare, cap)
 
-    def spare(self, load: float, sensitive: list[tuple[float, int]], boot: float) -> float:
+    def spare(self, load: float, spread: float, boot: float) -> float:
         """Spare workers beyond the ``load`` the sensitive jobs keep busy, so that their mean
         wait is ``wait_share`` of their mean length when a boot lasts ``boot`` of them: the
         M/M/c pool for that load (``queueing.servers_for_wait``). A job split in k chunks
-        asks for k workers at once: the busy count varies E[k²]/E[k] times more, so the
-        spare margin grows by its square root."""
-        spread = sum(k * k for _, k in sensitive) / sum(k for _, k in sensitive)
+        asks for k workers at once: the busy count varies ``spread`` = E[k²]/E[k] times
+        more, so the spare margin grows by its square root."""
         return (servers_for_wait(load, self.wait_share, boot) - load) * math.sqrt(spread)
 
-    def recent_chunks(self, view: ClusterView, rate: float) -> list[int]:
+    def recent_chunks(self, view: ClusterView, rate: float) -> tuple[int, ...]:
         """The tasks each recent request made or would make: its chunks (1 unsplit)."""
-        piece = self.piece(view, rate) if view.limits.can_split else math.inf
-        return [
-            max(1, min(self.max_chunks, math.ceil(w * rate / piece)))
-            for w in view.stats.recent_work
-        ]
+        return self.recent(view, rate).chunks
 
-    def kept(self, view: ClusterView, lam: float, boot: float, chunks: list[int]) -> float:
+    def kept(self, view: ClusterView, lam: float, boot: float, recent: Recent) -> float:
         """The workers worth keeping for the requests of the next boot, at ``lam`` per
-        second, each making as many tasks as ``chunks`` on average: the busy ones, and one
-        per task expected."""
-        return len(view.busy) + lam * sum(chunks) / len(chunks) * boot
+        second, each making as many tasks as the ``recent`` requests' chunks on average: the
+        busy ones, and one per task expected."""
+        return len(view.busy) + lam * recent.chunk_sum / len(recent.chunks) * boot
 
     def hold(self, view: ClusterView, rate: float, boot: float) -> float:
         """The idle workers kept a while (``linger_boots``) at most: ``kept`` at the higher
@@ -209,7 +273,7 @@ class Adaptive:
             gap = view.now - s.last_arrival
             if gap * lam > math.log(max(1.0, lam * LONG_WINDOW) / STOPPED_P):
                 lam = 1.0 / gap
-        return self.kept(view, lam, boot, self.recent_chunks(view, rate))
+        return self.kept(view, lam, boot, self.recent(view, rate))
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -295,7 +359,7 @@ class Adaptive:
         four chunks that would run two by two do not end it sooner than two. (The workers
         started are still those the chunks its length asks for would take: they serve the
         requests that follow.)"""
-        if not view.limits.can_split:
+        if not view.limits.can_split or not view.waiting_count:
             return ()
         now = view.now
         free = [0.0] * len(view.idle)  # seconds until each worker is free
