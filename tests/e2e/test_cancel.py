@@ -28,7 +28,10 @@ def ffmpegs(svc) -> list[psutil.Process]:  # type: ignore[no-untyped-def]
 
 
 def test_a_running_job_is_canceled_its_ffmpeg_stopped_and_its_worker_reused(long_catalog, tmp_path):
-    svc = start_service(long_catalog, tmp_path, "--max-idle-time", "120")
+    # grace-period keeps the canceled job's worker idle for the next one.
+    svc = start_service(
+        long_catalog, tmp_path, "--algorithm", "grace-period", "--max-idle-time", "120"
+    )
     try:
         job_id = svc.submit(**LONG)
         svc.wait_for(

@@ -116,7 +116,8 @@ def test_the_owner_comes_back_the_pilot_stops_and_nothing_is_lost(
     token_file.write_text(TOKEN)
     svc = start_service(
         long_catalog, tmp_path, "--api-token-file", str(token_file),
-        "--flavor", "tiny", "--max-workers", "3", "--max-idle-time", "120",
+        "--algorithm", "grace-period", "--flavor", "tiny", "--max-workers", "3",
+        "--max-idle-time", "120",
     )  # fmt: skip
     svc.client.headers["Authorization"] = f"Bearer {TOKEN}"
     burners: list[subprocess.Popen[bytes]] = []

@@ -303,6 +303,12 @@ def test_the_recent_digest_is_the_request_by_request_arithmetic(
     assert policy.recent(v, rate * 2) is not r
 
 
+def test_the_recent_digest_takes_an_int_rate_and_a_single_chunk_knob() -> None:
+    v = view(st=stats(1.0, (5.0, 10.0, 40.0)))
+    assert Adaptive().recent(v, 1).chunks == Adaptive().recent(v, 1.0).chunks == (1, 1, 4)
+    assert Adaptive(max_chunks=0).recent(v, 1.0).chunks == (1, 1, 1)
+
+
 def test_merges_go_first() -> None:
     merge = replace(job(9), id="j9#merge", part="merge", parent_id="j9", frames=None)
     d = Adaptive().decide(view([job(1, frames=None), merge], [idle(1)], st=stats(0.01)))

@@ -169,11 +169,13 @@ class Adaptive:
             r = memo[0]
             if r.works is works and r.rate == rate and r.boot == boot and r.can_split == can_split:
                 return r
+        rate = float(rate)  # its own product with each work (an int's is NotImplemented)
         piece = self.piece(view, rate) if can_split else math.inf
-        # The works are sorted and both a request's chunks and whether it can afford a boot
-        # grow with its work: each is found by bisection, with the same arithmetic as for
-        # one request, and the sums run in the works' order.
+        # The works are sorted (``RecentStats.recent_work``), and both a request's chunks and
+        # whether it can afford a boot grow with its work: each is found by bisection, with
+        # the same arithmetic as for one request, and the sums run in the works' order.
         wait_share, max_chunks = self.wait_share, self.max_chunks
+        top = max(1, max_chunks)  # chunks a request makes at most (one, whatever the knob)
 
         def chunks_of(w: float) -> int:
             return max(1, min(max_chunks, math.ceil(w * rate / piece)))
@@ -183,15 +185,12 @@ class Adaptive:
         # starts[j]: the first request with more than j chunks
         starts = (
             [0]
-            + [
-                bisect_left(works, True, key=lambda w, j=j: chunks_of(w) > j)
-                for j in range(1, max_chunks)
-            ]
+            + [bisect_left(works, True, key=lambda w, j=j: chunks_of(w) > j) for j in range(1, top)]
             + [n]
         )
         chunks: list[int] = []
         k_sum = k2_sum = 0
-        for j in range(1, max_chunks + 1):
+        for j in range(1, top + 1):
             lo, hi = starts[j - 1], starts[j]
             chunks += [j] * (hi - lo)
             within = max(0, min(hi, sensitive) - lo)

@@ -322,8 +322,9 @@ class Policy(Protocol):
     def decide(self, view: ClusterView) -> Decisions: ...
 
 
-# The policy the service and the simulator run when none is named (docs/policies.md,
-# "adaptive against its targets", has the measurements that made it the default).
+# The policy the service runs when none is named (docs/policies.md, "adaptive against its
+# targets", has the measurements that made it the default; ``dacirco simulate`` keeps the
+# classic grace-period as its own).
 DEFAULT_POLICY = "adaptive"
 
 
