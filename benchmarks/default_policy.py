@@ -3,7 +3,7 @@ grace-period's, its reserved core-seconds against minimize-workers', both agains
 and (``--peers``) against the best published peer of each cell (every shipped policy but
 DaCirco's own: the classic two, right-size and adaptive).
 
-    .venv/bin/python benchmarks/default_policy.py [--grid reference|general] [--seeds 5]
+    .venv/bin/python benchmarks/default_policy.py [--grid reference|general|beyond] [--seeds 5]
         [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]] [--markdown]
 
 ``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
@@ -112,7 +112,40 @@ def general_grid() -> list[Cell]:
     ]
 
 
-GRIDS = {"reference": reference_grid, "general": general_grid}
+def beyond_grid() -> list[Cell]:
+    """Cells in neither grid, checked after the policy was tuned: other data centers, boots,
+    catalogs and burst shapes (docs/policies.md says which it meets)."""
+    return [
+        Cell("pod boots, short poisson@0.6", "poisson@0.6", "short", runtime="pod"),
+        Cell("heavy-tailed catalog diurnal", "diurnal", "heavy"),
+        Cell("6 x 8 cores, short diurnal", "diurnal", "short", 6, 8, 32.0),
+        Cell("6 x 8 cores, default poisson@0.9", "poisson@0.9", nodes=6, cores=8, memory_gb=32),
+        Cell("short poisson@0.45", "poisson@0.45", "short"),
+        Cell("6 x 8 cores, short bursty", "bursty", "short", 6, 8, 32.0),
+        Cell("heavy-tailed catalog bursty", "bursty", "heavy"),
+        Cell("pod boots, default bursty", "bursty", runtime="pod"),
+        Cell("short bursts x2 rate", "bursty", "short", params=(("on_rate", 2.0),)),
+        Cell("short bursts 5 min apart", "bursty", "short", params=(("off_seconds", 300.0),)),
+        Cell(
+            "short bursts x3 rate, 10 s long",
+            "bursty",
+            "short",
+            params=(("on_rate", 3.0), ("on_seconds", 10.0)),
+        ),
+        Cell(
+            "short bursts x3 rate, 60 s long",
+            "bursty",
+            "short",
+            params=(("on_rate", 3.0), ("on_seconds", 60.0)),
+        ),
+        Cell("default bursts 5 min apart", "bursty", params=(("off_seconds", 300.0),)),
+        Cell(
+            "heavy-tailed bursts 5 min apart", "bursty", "heavy", params=(("off_seconds", 300.0),)
+        ),
+    ]
+
+
+GRIDS = {"reference": reference_grid, "general": general_grid, "beyond": beyond_grid}
 
 
 def run_one(task: tuple[Cell, str, int, int]) -> tuple[str, str, float, float, float]:
@@ -155,7 +188,9 @@ def load_runs(
 
 
 def main(
-    grid: Annotated[str, typer.Option(help="reference (the 10 cells) or general")] = "reference",
+    grid: Annotated[
+        str, typer.Option(help="reference (the 10 cells), general or beyond (neither)")
+    ] = "reference",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
     jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
     peers: Annotated[
