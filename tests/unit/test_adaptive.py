@@ -258,6 +258,33 @@ def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
     assert len(policy.decide(view(workers=freed, st=over)).stop) == 6
 
 
+def test_the_pools_cap_counts_busy_workers_due_within_a_boot_and_whole_ones_with_a_season() -> None:
+    """The pool keeps no more idle workers than the tasks expected within a boot, less the
+    busy workers due by then (each takes one of those tasks itself); with a season, whole
+    workers only."""
+    policy = Adaptive()
+
+    def busy(i: int, left: float) -> WorkerView:  # its task ends in ``left`` seconds
+        return WorkerView(
+            f"b{i}", FLAVORS["tiny"], WorkerState.BUSY, NOW - 500, "n0",
+            busy_since=NOW - 5.0, job_work=5.0 + left,
+        )  # fmt: skip
+
+    # 0.05 requests/s of 10 s each on one core, 20 s boots: one task expected within a boot.
+    soon = view(workers=[busy(i, 5.0) for i in range(3)], st=stats(0.05))
+    late = view(workers=[busy(i, 100.0) for i in range(3)], st=stats(0.05))
+    assert policy.due(soon, 1.0, 20.0) == 3 and policy.due(late, 1.0, 20.0) == 0
+    assert policy.pool(soon, 1.0) == pytest.approx(1.0)  # 3 busy + 1 expected - 3 due
+    assert policy.pool(late, 1.0) > policy.pool(soon, 1.0)
+    assert policy.pool(soon, 1.0, due=0) == policy.pool(late, 1.0)  # given, not counted
+    # 0.07 requests/s: 1.4 tasks expected within a boot; a worker and a fraction kept from the
+    # recent rate, one from a season's forecast of that rate.
+    counts = tuple(30 if (i * BIN) % 150.0 < 30.0 else 0 for i in range(100))
+    season = Season(150.0, 0.0, counts, error=1.0, error_flat=5.0)
+    assert policy.pool(view(st=stats(0.05)), 1.0, 0.07) == pytest.approx(1.4)
+    assert policy.pool(view(st=replace(stats(0.05), season=season)), 1.0, 0.07) == 1.0
+
+
 def test_requests_of_unknown_length_make_no_spare_pool() -> None:
     """Recent requests whose movie length is unknown count no work: no load, no margin (and
     no division by their mean length)."""

@@ -27,6 +27,8 @@ many seconds a unit of work takes on a one-core worker.
   wait does, and a large busy pool, which frees a worker every few seconds, needs a thinner
   margin than a small one (taking the sooner of the two mean waits is an approximation).
   A job in k chunks asks for k workers at once: the spare margin grows by √(E[k²]/E[k]).
+  It holds no more idle workers than the tasks expected within a boot would take (ski
+  rental), less the busy workers due by then: each takes one of those tasks itself.
 - **Bursts and silences.** λ is the ten-minute rate, unless the last minute's arrivals are
   more than ``burst_z`` standard deviations of a Poisson count away from it (a burst, or a
   lull): then the last minute's. A silence longer than ``gap_test`` mean inter-arrival times
@@ -36,6 +38,9 @@ many seconds a unit of work takes on a one-core worker.
   forecasts them better than the recent rate does: ``policies/season.py``), the pool is the
   one of the rate it forecasts over the next boot, and an idle worker beyond it goes at
   once: a burst's pool does not outlive the burst, and is kept when the next is a boot away.
+  Its cap is whole workers (rounded down): the forecast is the traffic's own rhythm, not a
+  rate read from lagging windows that a fraction of a worker hedges, and between bursts a
+  request every few boots is cheaper booted for than waited for by idle workers.
   For the traffic it forecasts over the next boot, the workers that traffic's work will keep
   busy are started (whole ones, without the spare: those would wait idle for the requests),
   so that the first requests of a burst find them up; the queue starts the rest.
@@ -217,10 +222,15 @@ class Adaptive:
         works = view.stats.recent_work
         return lam * self.recent(view, rate).seconds / len(works) if works else 0.0
 
-    def pool(self, view: ClusterView, rate: float, lam: float | None = None) -> float:
+    def pool(
+        self, view: ClusterView, rate: float, lam: float | None = None, due: int | None = None
+    ) -> float:
         """The workers the traffic keeps busy, plus the spare ones (M/M/c, ``spare``) for
         the jobs a boot would delay by more than ``wait_share`` of their length, but no more
-        idle ones than the tasks expected within one boot would take."""
+        idle ones than the tasks expected within one boot would take, less the busy workers
+        due within it (``due``, counted here unless given): each takes one of those tasks.
+        With a season, whole workers only (rounded down): the forecast is the traffic's own
+        rhythm, not a rate from lagging windows that a spare fraction hedges."""
         works = view.stats.recent_work
         if not works or view.stats.arrivals < MIN_ARRIVALS:
             return 0.0  # a rate from so few arrivals is noise: only the queue starts workers
@@ -230,7 +240,11 @@ class Adaptive:
         busy = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
-        cap = self.kept(view, lam, boot, recent)
+        cap = self.kept(view, lam, boot, recent) - (
+            self.due(view, rate, boot) if due is None else due
+        )
+        if view.stats.season is not None:
+            cap = math.floor(cap + 1e-9)
         # The jobs that cannot afford to wait a boot: shorter than boot / wait_share.
         if not recent.sensitive:
             return min(busy, cap)
@@ -300,16 +314,19 @@ class Adaptive:
         if pilots:  # an idle pilot takes no long whole job
             demand += min(owned_only, sum(1 for w in still_idle if w.preemptible))
         demand -= len(view.booting)
+        soon = self.due(view, rate, boot)  # busy workers due within a boot
         if demand > 0:
-            demand -= self.due(view, rate, boot * self.wait_factor)
+            demand -= (
+                soon if self.wait_factor == 1 else self.due(view, rate, boot * self.wait_factor)
+            )
         s = view.stats
         # Traffic with a rhythm: the pool for the rate it forecasts over the next boot.
         ahead = None if s.season is None else s.season.rate(view.now, view.now + boot)
-        target = math.ceil(self.pool(view, rate, ahead))
+        target = math.ceil(self.pool(view, rate, ahead, soon))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
         up = math.ceil(
-            self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)))
+            self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)), soon)
         )
         if ahead is not None:
             # None beyond the forecast pool (it would go once booted), and, for the traffic
