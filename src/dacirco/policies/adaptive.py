@@ -68,9 +68,7 @@ controller run the same object.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from dataclasses import dataclass, field
-from heapq import heapify, heappop, heappush, heapreplace
 from itertools import chain, islice
 
 from dacirco.policies import preemptible
@@ -85,7 +83,9 @@ from dacirco.policies.base import (
     StopWorker,
     register,
 )
+from dacirco.policies.chunk_plan import split_soonest
 from dacirco.policies.queueing import servers_for_wait
+from dacirco.policies.recent_work import Recent, digest
 from dacirco.policies.right_size_serve import Placer
 from dacirco.policies.stats import LONG_WINDOW, SHORT_WINDOW
 from dacirco.policies.work import view_work
@@ -94,24 +94,6 @@ FLAVOR = "tiny"
 MIN_ARRIVALS = 10  # requests seen before the traffic's rate is trusted
 MIN_PIECE_S = 1.0  # seconds: a chunk shorter than this is mostly its fixed costs
 STOPPED_P = 0.05  # a silence this unlikely among the long window's gaps: the traffic stopped
-
-
-@dataclass(frozen=True, slots=True)
-class Recent:
-    """What the pool reads of the recent requests' work (``view.stats.recent_work``) at one
-    rate, one boot and one way of splitting. It changes when a request comes or a task ends,
-    not at each decision: ``Adaptive.recent`` makes it once for each."""
-
-    works: tuple[float, ...]  # the stats' tuple (held: its id keys the memo)
-    rate: float
-    boot: float
-    can_split: bool
-    seconds: float  # their seconds on one core, summed
-    chunks: tuple[int, ...]  # the tasks each made or would make (1 unsplit)
-    chunk_sum: int
-    sensitive: int  # those that cannot afford to wait a boot (shorter than boot / wait_share)
-    sensitive_seconds: float  # their seconds, summed
-    spread: float  # E[k²]/E[k] of their chunks (0 when none)
 
 
 @dataclass(frozen=True)
@@ -176,43 +158,7 @@ class Adaptive:
                 return r
         rate = float(rate)  # its own product with each work (an int's is NotImplemented)
         piece = self.piece(view, rate) if can_split else math.inf
-        # The works are sorted (``RecentStats.recent_work``), and both a request's chunks and
-        # whether it can afford a boot grow with its work: each is found by bisection, with
-        # the same arithmetic as for one request, and the sums run in the works' order.
-        wait_share, max_chunks = self.wait_share, self.max_chunks
-        top = max(1, max_chunks)  # chunks a request makes at most (one, whatever the knob)
-
-        def chunks_of(w: float) -> int:
-            return max(1, min(max_chunks, math.ceil(w * rate / piece)))
-
-        n = len(works)
-        sensitive = bisect_left(works, True, key=lambda w: w * rate * wait_share >= boot)
-        # starts[j]: the first request with more than j chunks
-        starts = (
-            [0]
-            + [bisect_left(works, True, key=lambda w, j=j: chunks_of(w) > j) for j in range(1, top)]
-            + [n]
-        )
-        chunks: list[int] = []
-        k_sum = k2_sum = 0
-        for j in range(1, top + 1):
-            lo, hi = starts[j - 1], starts[j]
-            chunks += [j] * (hi - lo)
-            within = max(0, min(hi, sensitive) - lo)
-            k_sum += j * within
-            k2_sum += j * j * within
-        r = Recent(
-            works,
-            rate,
-            boot,
-            can_split,
-            seconds=sum(map(rate.__mul__, works)),
-            chunks=tuple(chunks),
-            chunk_sum=sum(chunks),
-            sensitive=sensitive,
-            sensitive_seconds=sum(map(rate.__mul__, works[:sensitive])),
-            spread=k2_sum / k_sum if k_sum else 0.0,
-        )
+        r = digest(works, rate, boot, can_split, piece, self.wait_share, self.max_chunks)
         memo[:] = [r]
         return r
 
@@ -261,10 +207,6 @@ class Adaptive:
         asks for k workers at once: the busy count varies ``spread`` = E[k²]/E[k] times
         more, so the spare margin grows by its square root."""
         return (servers_for_wait(load, self.wait_share, boot) - load) * math.sqrt(spread)
-
-    def recent_chunks(self, view: ClusterView, rate: float) -> tuple[int, ...]:
-        """The tasks each recent request made or would make: its chunks (1 unsplit)."""
-        return self.recent(view, rate).chunks
 
     def kept(self, view: ClusterView, lam: float, boot: float, recent: Recent) -> float:
         """The workers worth keeping for the requests of the next boot, at ``lam`` per
@@ -367,60 +309,13 @@ class Adaptive:
     def splits(
         self, view: ClusterView, rate: float, boot: float, workers: int
     ) -> tuple[Split, ...]:
-        """The waiting whole jobs at the head of the queue, each in chunks, while the
-        workers there are or may be started can take them. The tasks take, in the queue's
-        order, the workers that are free first (idle ones, booting ones, busy ones by when
-        they are due, and new ones after a boot while there is room for them); a job gets
-        as many of the chunks its length asks for as end it soonest (the fewest on a tie):
-        four chunks that would run two by two do not end it sooner than two. (The workers
-        started are still those the chunks its length asks for would take: they serve the
-        requests that follow.)"""
-        if not view.limits.can_split or not view.waiting_count:
-            return ()
-        now = view.now
-        free = [0.0] * len(view.idle)  # seconds until each worker is free
-        free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
-        free += [
-            boot if w.busy_since is None or not w.job_work
-            else max(0.0, w.job_work * rate - (now - w.busy_since))
-            for w in view.busy
-        ]  # fmt: skip
-        heapify(free)
-        room = view.room  # the workers that may still be started, each after a boot
-        piece, out = self.piece(view, rate), []
-        for j in view.waiting:
-            if workers <= 0:
-                break
-            seconds = view_work(j) * rate
-            want = 1 if j.part is not None else self.chunks(j, rate, piece)
-            if want == 1:  # a part, or a job too short to split: the worker free first
-                if free and (free[0] <= boot or room <= 0):
-                    heapreplace(free, free[0] + seconds)
-                elif room > 0:
-                    room -= 1
-                    heappush(free, boot + seconds)
-                workers -= 1
-                continue
-            taken: list[tuple[float, bool]] = []  # (when free, new), soonest first
-            for _ in range(want):
-                if free and (free[0] <= boot or room <= 0):
-                    taken.append((heappop(free), False))
-                elif room > 0:  # a new worker is free sooner than any there is
-                    room -= 1
-                    taken.append((boot, True))
-            ends = [at + seconds / (n + 1) for n, (at, _) in enumerate(taken)]
-            k = ends.index(min(ends)) + 1 if ends else 1
-            for i, (at, new) in enumerate(taken):  # those it takes are busy, the others back
-                if i < k:
-                    heappush(free, at + seconds / k)
-                elif new:
-                    room += 1
-                else:
-                    heappush(free, at)
-            if k >= 2:
-                out.append(Split(j.id, k))
-            workers -= k
-        return tuple(out)
+        """The waiting whole jobs at the head of the queue, each in the chunks that end it
+        soonest (``chunk_plan.split_soonest``), up to the chunks its length asks for."""
+        piece = self.piece(view, rate)
+        return split_soonest(
+            view, rate, boot, workers,
+            lambda j: 1 if j.part is not None else self.chunks(j, rate, piece),
+        )  # fmt: skip
 
     def merges(self, view: ClusterView) -> list[JobView]:
         groups = view.waiting_groups

@@ -66,8 +66,7 @@ _CODECS = {c.value: c for c in Codec}
 
 @dataclass(frozen=True)
 class SimConfig:
-    # The classic reference, as in ``dacirco compare``; the service runs DEFAULT_POLICY.
-    algorithm: str = "grace-period"
+    algorithm: str = "grace-period"  # classic, as in ``compare`` (the service: DEFAULT_POLICY)
     flavor: str = "small"
     max_workers: int | None = None  # None: as many as the data center holds (smallest flavor)
     max_idle_time: float = 60.0
