@@ -15,6 +15,7 @@ from dacirco.analytics.figures import figures
 from dacirco.domain import FLAVORS, WorkerState
 from dacirco.policies.adaptive import Adaptive
 from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
+from dacirco.policies.chunk_plan import Plan, split_soonest
 from dacirco.policies.season import BIN, Season
 from dacirco.policies.stats import SHORT_WINDOW, RecentStats
 from dacirco.sim.cluster import DataCenter
@@ -127,6 +128,20 @@ def test_a_job_gets_the_chunks_that_end_it_soonest() -> None:
     assert [(s.job_id, s.chunks) for s in policy.decide(crowded).split] == [("j1", 3)]
 
 
+def test_the_queues_plan_counts_the_new_workers_its_chunks_need() -> None:
+    """A 70 s job in seven chunks of 10 s, one idle worker, 20 s boots: the idle worker runs
+    the chunks it can start within a boot (at 0, 10 and 20 s), new workers the four others;
+    it ends at 30 s either way."""
+    v = view([job(1, duration=70.0)], [idle(1)], stats(0.1))
+    plan = split_soonest(v, 1.0, 20.0, len(v.workers) + v.room, lambda j: 7)
+    assert [(s.job_id, s.chunks) for s in plan.splits] == [("j1", 7)]
+    assert plan.started == 4
+    # Nothing waiting: nothing to start; without splitting, each job one task.
+    assert split_soonest(view(), 1.0, 20.0, 18, lambda j: 7) == Plan((), 0)
+    whole = view([job(i, duration=30.0) for i in range(3)], [idle(1)], stats(0.1), split=False)
+    assert split_soonest(whole, 1.0, 20.0, 18, lambda j: 7) == Plan((), 2)
+
+
 def test_the_pool_follows_the_traffic() -> None:
     policy = Adaptive()
     # 0.5 requests/s of 10 s each keep 5 workers busy; the pool adds a margin above that.
@@ -224,6 +239,36 @@ def test_a_burst_forecast_a_boot_ahead_finds_its_busy_workers_booted() -> None:
     early = replace(view(), now=1150.0)
     assert season.rate(1150.0, 1170.0) == 0.0
     assert policy.decide(replace(early, stats=rhythm)).start == ()
+
+
+def test_with_no_rise_forecast_the_queue_waits_for_the_workers_free_within_a_boot() -> None:
+    """Between two bursts of a rhythm, a queue is drained by the workers there are: a task
+    waits for the worker free first when it is free within a boot, even after other tasks;
+    new workers only for the tasks none of them can start by then. Without the season the
+    queue may be the start of a rise: every task but one per worker due counts, as before."""
+    policy = Adaptive()
+    counts = tuple(30 if (i * BIN) % 150.0 < 30.0 else 0 for i in range(100))
+    season = Season(150.0, 0.0, counts, error=1.0, error_flat=5.0)
+    quiet = stats(0.02, last=1250.0)
+    lull = replace(view(), now=1260.0)
+    assert season.rate(1260.0, 1280.0) == 0.0  # the next burst is at 1350 s
+    # Two workers busy until 1262 s; jobs of 5 s each (one task), 20 s boots.
+    due = [replace(busy(i, 2.0), busy_since=1252.0) for i in range(2)]
+
+    def started(jobs: int, st: RecentStats) -> int:
+        v = replace(lull, waiting=tuple(job(i, duration=5.0) for i in range(jobs)))
+        v = replace(v, workers=tuple(due), stats=st)
+        v = replace(v, nodes=(NodeView("n0", 18, 64.0, 16, 60.0),))
+        assert v.waiting_count == jobs and len(v.busy) == 2
+        return len(policy.decide(v).start)
+
+    rhythm = replace(quiet, season=season)
+    # Four tasks: each of the two takes two by 1272 s, within a boot.
+    assert started(4, rhythm) == 0
+    assert started(4, quiet) == 2  # four tasks, less the two workers due
+    # Ten: each takes four by 1280 s (at 1262, 1267, 1272 and 1277 s): two new workers.
+    assert started(10, rhythm) == 2
+    assert started(10, quiet) == 8
 
 
 def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:

@@ -45,7 +45,13 @@ many seconds a unit of work takes on a one-core worker.
   busy are started (whole ones, without the spare: those would wait idle for the requests),
   so that the first requests of a burst find them up; the queue starts the rest.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
-  busy ones due within ``wait_factor`` boots, before new ones are started.
+  busy ones due within ``wait_factor`` boots, before new ones are started. When a season
+  forecasts no rise over the next boot, a queue is only drained: its tasks wait for the
+  worker free first (idle, booting, busy, each again after the tasks it takes) wherever
+  that one is free within a boot, and new workers are started only for the others (a
+  wait no longer than the boot it saves; between short bursts, a sixth of the workers
+  were started for tasks that others then took). Without a season, a queue may be the
+  start of a rise: each task counts, and the workers started serve what follows.
 - **Idle workers beyond the pool** are kept ``linger_boots`` boot times (one: the break-even
   of ski rental, where keeping a worker idle costs what booting another would), at once
   with a season, the longest idle first; requests go to the most recently idle worker so
@@ -78,12 +84,11 @@ from dacirco.policies.base import (
     Decisions,
     JobView,
     PolicyParams,
-    Split,
     StartWorker,
     StopWorker,
     register,
 )
-from dacirco.policies.chunk_plan import split_soonest
+from dacirco.policies.chunk_plan import Plan, split_soonest
 from dacirco.policies.queueing import servers_for_wait
 from dacirco.policies.recent_work import Recent, digest
 from dacirco.policies.right_size_serve import Placer
@@ -234,7 +239,8 @@ class Adaptive:
     def decide(self, view: ClusterView) -> Decisions:
         rate, boot = self.rate(view), self.boot(view)
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
-        splits = self.splits(view, rate, boot, len(view.workers) + view.room)
+        plan = self.plan(view, rate, boot, len(view.workers) + view.room)
+        splits = plan.splits
         gone = {s.job_id for s in splits}
         # Merges first (each ends a job), then the queue's order; only as many as there are
         # idle workers are looked at.
@@ -264,6 +270,11 @@ class Adaptive:
         s = view.stats
         # Traffic with a rhythm: the pool for the rate it forecasts over the next boot.
         ahead = None if s.season is None else s.season.rate(view.now, view.now + boot)
+        if ahead is not None and not pilots and ahead <= self.arrival_rate(view):
+            # No rise forecast: the queue is drained by the workers there are, each task
+            # waiting for the one free first if it is free within a boot; new workers only
+            # for the tasks none of them can start by then.
+            demand = plan.started
         target = math.ceil(self.pool(view, rate, ahead, soon))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
@@ -306,12 +317,11 @@ class Adaptive:
                     surplus -= 1
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
 
-    def splits(
-        self, view: ClusterView, rate: float, boot: float, workers: int
-    ) -> tuple[Split, ...]:
+    def plan(self, view: ClusterView, rate: float, boot: float, workers: int) -> Plan:
         """The waiting whole jobs at the head of the queue, each in the chunks that end it
-        soonest (``chunk_plan.split_soonest``), up to the chunks its length asks for."""
-        piece = self.piece(view, rate)
+        soonest (``chunk_plan.split_soonest``), up to the chunks its length asks for, and
+        the new workers those tasks take."""
+        piece = self.piece(view, rate) if view.limits.can_split else math.inf
         return split_soonest(
             view, rate, boot, workers,
             lambda j: 1 if j.part is not None else self.chunks(j, rate, piece),

@@ -1,13 +1,20 @@
-"""adaptive's chunks: how many each waiting job is split in, so that it ends soonest on the
-workers that are, or may be, free first."""
+"""adaptive's plan of the queue: how many chunks each waiting job is split in, so that it
+ends soonest on the workers that are, or may be, free first, and how many new workers that
+plan starts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush, heapreplace
+from typing import NamedTuple
 
 from dacirco.policies.base import ClusterView, JobView, Split
 from dacirco.policies.work import view_work
+
+
+class Plan(NamedTuple):
+    splits: tuple[Split, ...]  # the jobs split now, each in the chunks that end it soonest
+    started: int  # the new workers the plan's tasks take: none there starts them in a boot
 
 
 def split_soonest(
@@ -16,17 +23,20 @@ def split_soonest(
     boot: float,
     workers: int,
     asks: Callable[[JobView], int],
-) -> tuple[Split, ...]:
+) -> Plan:
     """The waiting whole jobs at the head of the queue, each in chunks, while the
     workers there are or may be started can take them. The tasks take, in the queue's
     order, the workers that are free first (idle ones, booting ones, busy ones by when
-    they are due, and new ones after a boot while there is room for them); a job gets
-    as many of the chunks its length asks for as end it soonest (the fewest on a tie):
-    four chunks that would run two by two do not end it sooner than two. ``asks(job)``: the
-    chunks its length asks for (1 for a part). (The workers started are still those
-    they would take: they serve the requests that follow.)"""
-    if not view.limits.can_split or not view.waiting_count:
-        return ()
+    they are due, each again after its tasks, and new ones after a boot while there is
+    room for them); a job gets as many of the chunks its length asks for as end it
+    soonest (the fewest on a tie): four chunks that would run two by two do not end it
+    sooner than two. ``asks(job)``: the chunks its length asks for (1 for a part; every
+    job is one task where jobs are not split). ``Plan.started`` counts the new workers the
+    tasks took: those no worker there can start within a boot."""
+    if not view.waiting_count:
+        return Plan((), 0)
+    if not view.limits.can_split:
+        asks = _one
     now = view.now
     free = [0.0] * len(view.idle)  # seconds until each worker is free
     free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
@@ -37,6 +47,16 @@ def split_soonest(
     ]  # fmt: skip
     heapify(free)
     room = view.room  # the workers that may still be started, each after a boot
+
+    def place(seconds: float) -> None:
+        """One task on the worker free first, or on a new one if that is up sooner."""
+        nonlocal room
+        if free and (free[0] <= boot or room <= 0):
+            heapreplace(free, free[0] + seconds)
+        elif room > 0:
+            room -= 1
+            heappush(free, boot + seconds)
+
     out: list[Split] = []
     for j in view.waiting:
         if workers <= 0:
@@ -44,11 +64,7 @@ def split_soonest(
         seconds = view_work(j) * rate
         want = asks(j)
         if want == 1:  # a part, or a job too short to split: the worker free first
-            if free and (free[0] <= boot or room <= 0):
-                heapreplace(free, free[0] + seconds)
-            elif room > 0:
-                room -= 1
-                heappush(free, boot + seconds)
+            place(seconds)
             workers -= 1
             continue
         taken: list[tuple[float, bool]] = []  # (when free, new), soonest first
@@ -60,14 +76,18 @@ def split_soonest(
                 taken.append((boot, True))
         ends = [at + seconds / (n + 1) for n, (at, _) in enumerate(taken)]
         k = ends.index(min(ends)) + 1 if ends else 1
-        for i, (at, new) in enumerate(taken):  # those it takes are busy, the others back
-            if i < k:
-                heappush(free, at + seconds / k)
-            elif new:
+        for at, new in taken:  # all back, then its chunks take them one by one: a worker
+            if new:  # free within a boot runs a chunk after another rather than a new one
                 room += 1
             else:
                 heappush(free, at)
+        for _ in range(k):
+            place(seconds / k)
         if k >= 2:
             out.append(Split(j.id, k))
         workers -= k
-    return tuple(out)
+    return Plan(tuple(out), view.room - room)
+
+
+def _one(job: JobView) -> int:
+    return 1
