@@ -303,6 +303,30 @@ def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
     assert len(policy.decide(view(workers=freed, st=over)).stop) == 6
 
 
+def test_beyond_the_pool_booting_workers_go_first_and_pilots_last() -> None:
+    """Workers beyond what the next boot's requests may take go: those still booting first,
+    the latest started first (an idle one serves now, a booting one only after its boot),
+    our own idle ones next, pilots (free while idle) last."""
+    policy = Adaptive()
+    booting = [
+        WorkerView(f"b{i}", FLAVORS["tiny"], WorkerState.BOOTING, NOW - 10 + i, "n0")
+        for i in range(3)
+    ]
+    # 0.05 requests/s of 10 s jobs, 20 s boots: one worker kept; the one idle for a second
+    # is kept (it would linger a boot), the three booting go, the latest started first.
+    slow = view(workers=[idle(1), *booting], st=stats(0.05))
+    assert math.ceil(policy.hold(slow, 1.0, 20.0)) == 1
+    assert [s.worker_id for s in policy.decide(slow).stop] == ["b2", "b1", "b0"]
+    # At 0.5 requests/s the next boot's ten tasks may take them all: none goes.
+    assert policy.decide(view(workers=[idle(1), *booting], st=stats(0.5))).stop == ()
+    # Beyond the pool, our own idle worker goes before the pilot, though idle for less.
+    pilot = replace(idle(2, since=NOW - 200), node="desk", preemptible=True)
+    own = idle(3, since=NOW - 100)
+    desk = NodeView("desk", 4, 8.0, 3, 6.0, opportunistic=True)
+    both = replace(view(workers=[pilot, own], st=stats(0.05)), nodes=(*slow.nodes, desk))
+    assert [s.worker_id for s in policy.decide(both).stop] == ["w3"]
+
+
 def test_the_pools_cap_counts_busy_workers_due_within_a_boot_and_whole_ones_with_a_season() -> None:
     """The pool keeps no more idle workers than the tasks expected within a boot, less the
     busy workers due by then (each takes one of those tasks itself); with a season, whole

@@ -54,11 +54,14 @@ many seconds a unit of work takes on a one-core worker.
   start of a rise: each task counts, and the workers started serve what follows.
 - **Idle workers beyond the pool** are kept ``linger_boots`` boot times (one: the break-even
   of ski rental, where keeping a worker idle costs what booting another would), at once
-  with a season, the longest idle first; requests go to the most recently idle worker so
-  the oldest age out. None is kept beyond those the next boot's requests may take (the
-  busy ones, and one per task expected within a boot at the higher of the two recent
-  rates, so that a dip of Poisson traffic does not empty the pool): the chunks of a long
-  job end together and their workers go at once. When the traffic stopped (a silence that
+  with a season, the longest idle first, pilots last (capacity that is not ours costs
+  nothing idle); requests go to the most recently idle worker so the oldest age out.
+  Workers still booting beyond the pool go before any idle one, the latest started first:
+  one up now serves as well as one up later, and costs no more boot. None is kept beyond
+  those the next boot's requests may take (the busy ones, and one per task expected
+  within a boot at the higher of the two recent rates, so that a dip of Poisson traffic
+  does not empty the pool): the chunks of a long job end together and their workers go
+  at once. When the traffic stopped (a silence that
   none of the long window's gaps would have matched but with a chance below 5 %: seconds
   after a burst ends), the rate is one over the silence. Each idle worker goes after
   ``max_idle_time`` at the latest.
@@ -86,6 +89,7 @@ from dacirco.policies.base import (
     PolicyParams,
     StartWorker,
     StopWorker,
+    WorkerView,
     register,
 )
 from dacirco.policies.chunk_plan import Plan, split_soonest
@@ -296,26 +300,51 @@ class Adaptive:
             start = preemptible.place(view, owned_only, wanted - owned_only, FLAVOR)
         else:
             start = self.place(view, wanted)
-        stop = []
-        if len(assign) == view.waiting_count and not splits:
-            surplus = len(view.workers) + len(start) - target
-            # Beyond a forecast pool, an idle worker goes at once: the rate it was kept for is
-            # known to be over.
-            linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
-            # Beyond those the next boot's requests may take, an idle worker goes at once.
-            beyond = 0
-            if ahead is None and surplus > 0:
-                hold = self.hold(view, rate, boot)
-                if math.isfinite(hold):
-                    beyond = len(view.workers) + len(start) - max(target, math.ceil(hold))
-            for w in reversed(still_idle):  # longest idle first
-                idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
-                wait = 0.0 if beyond > 0 else linger
-                beyond -= 1
-                if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= wait):
-                    stop.append(StopWorker(w.id, f"idle {idle_for:.0f} s, pool {target}"))
-                    surplus -= 1
+        stop: list[StopWorker] = []
+        if len(assign) == view.waiting_count and not splits and not start:
+            stop = self.stops(view, still_idle, target, ahead, rate, boot)
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
+
+    def stops(
+        self,
+        view: ClusterView,
+        idle: list[WorkerView],
+        target: int,
+        ahead: float | None,
+        rate: float,
+        boot: float,
+    ) -> list[StopWorker]:
+        """With nothing waiting, the workers beyond the pool (``target``) that go now:
+        booting ones of our own first, the latest started first (one up now serves as well
+        as one up later, and costs no more boot), then idle ones of our own, then pilots
+        (capacity that is not ours costs nothing idle), the longest idle first. Beyond a
+        forecast pool (``ahead``), at once; else beyond those the next boot's requests may
+        take (``hold``), at once, and the others after ``linger_boots`` boots."""
+        surplus = len(view.workers) - target
+        # Beyond a forecast pool, a worker goes at once: the rate it was kept for is over.
+        linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
+        beyond = surplus if ahead is not None else 0
+        if ahead is None and surplus > 0:
+            hold = self.hold(view, rate, boot)
+            if math.isfinite(hold):
+                beyond = len(view.workers) - max(target, math.ceil(hold))
+        out: list[StopWorker] = []
+        booting = (w for w in view.booting if not w.preemptible)
+        for w in sorted(booting, key=lambda w: (-w.created_at, w.id)):
+            if beyond <= 0 or surplus <= 0:
+                break
+            out.append(StopWorker(w.id, f"booting beyond the pool ({target})"))
+            beyond -= 1
+            surplus -= 1
+        # Longest idle first, pilots last.
+        for w in sorted(reversed(idle), key=lambda w: w.preemptible):
+            idle_for = view.now - (view.now if w.idle_since is None else w.idle_since)
+            wait = 0.0 if beyond > 0 else linger
+            beyond -= 1
+            if idle_for >= self.max_idle_time or (surplus > 0 and idle_for >= wait):
+                out.append(StopWorker(w.id, f"idle {idle_for:.0f} s, pool {target}"))
+                surplus -= 1
+        return out
 
     def plan(self, view: ClusterView, rate: float, boot: float, workers: int) -> Plan:
         """The waiting whole jobs at the head of the queue, each in the chunks that end it
