@@ -132,3 +132,18 @@ def test_the_season_is_looked_for_only_when_read() -> None:
     s = t.snapshot(4000.0)
     assert "season" not in vars(s)  # a policy that reads the rates only: no fit
     assert s.season is not None and "season" in vars(s)
+
+
+def test_a_strong_rhythm_is_found_from_few_stretches() -> None:
+    """Bursts of 2 requests/s for 30 s every 150 s: at 420 s, the nine 30 s stretches after
+    the first period mostly tell the rhythm from chance already (Student's t at 8 degrees
+    of freedom: 4.28; a test that waits for ten stretches finds none before 480 s); at
+    360 s, seven are fewer than the test takes; at 480 s, every run has it."""
+    found_at = {}
+    for seed in range(8):
+        times = arrivals(bursty, 1000, seed, on_rate=2.0)
+        seasons = {now: fitted([t for t in times if t < now], now) for now in (360, 420, 480)}
+        assert seasons[360] is None
+        assert seasons[480] is not None and seasons[480].period == 150.0
+        found_at[seed] = 420 if seasons[420] is not None else 480
+    assert sum(at == 420 for at in found_at.values()) >= 5, found_at
