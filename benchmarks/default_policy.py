@@ -4,7 +4,8 @@ and (``--peers``) against the best published peer of each cell (every shipped po
 DaCirco's own: the classic two, right-size and adaptive).
 
     .venv/bin/python benchmarks/default_policy.py [--grid reference|general|beyond] [--seeds 5]
-        [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]] [--markdown]
+        [--first-seed 1] [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]]
+        [--markdown]
 
 ``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
 split; default and short catalogs x poisson@0.3/0.6/0.9, bursty, diurnal). ``general`` holds
@@ -192,6 +193,9 @@ def main(
         str, typer.Option(help="reference (the 10 cells), general or beyond (neither)")
     ] = "reference",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
+    first_seed: Annotated[
+        int, typer.Option(min=0, help="the first seed (1 to 5 met the grids; others check them)")
+    ] = 1,
     jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
     peers: Annotated[
         bool, typer.Option(help="also run right-size and every published peer")
@@ -219,7 +223,8 @@ def main(
     policies = list(CLASSIC) + ([ORACLE] if oracle else [])
     if peers:
         policies += [p for p in available() if p not in policies]
-    tasks = [(c, p, s, jobs) for c in cells for p in policies for s in range(1, seeds + 1)]
+    seed_range = range(first_seed, first_seed + seeds)
+    tasks = [(c, p, s, jobs) for c in cells for p in policies for s in seed_range]
     means = Means()
     stored = load_runs(runs, set(again or ()), jobs)
     kept = [t for t in tasks if (t[0].label, t[1], t[2]) in stored]
@@ -248,7 +253,8 @@ def main(
                     row = [label, policy, t[2], jobs, avg, p95, reserved]
                     out.write(json.dumps(row) + "\n")
             bar.advance(task)
-    table = Table(title=f"adaptive against its targets ({grid}, {seeds} seeds x {jobs} requests)")
+    which = f"seeds {first_seed}-{first_seed + seeds - 1}" if first_seed != 1 else f"{seeds} seeds"
+    table = Table(title=f"adaptive against its targets ({grid}, {which} x {jobs} requests)")
     for name in ("cell", "avg / grace", "p95 / grace (target)", "reserved / min-workers"):
         table.add_column(name, justify="left" if name == "cell" else "right")
     if oracle:

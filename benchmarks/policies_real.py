@@ -133,23 +133,31 @@ def main(
         )
         sim[policy] = figures(Simulation(config, DataCenter((node,)), models, jobs, seed).run().run)
     table = Table(title=f"{requests} requests, one every {gap:g} s on average, {cores} cores")
-    for col in ("policy", "real delay avg / p95 (s)", "real reserved core·s",
-                "simulated delay avg / p95 (s)", "simulated reserved core·s"):  # fmt: skip
+    for col in ("policy", "real delay avg / p95 (s)", "real reserved core·s", "real boots",
+                "simulated delay avg / p95 (s)", "simulated reserved core·s",
+                "simulated boots"):  # fmt: skip
         table.add_column(col, justify="left" if col == "policy" else "right")
     for p in POLICIES:
         r, s = real[p], sim[p]
         table.add_row(
             p, f"{r.delay.avg:.2f} / {r.delay.p95:.2f}", f"{r.reserved_core_seconds:.1f}",
-            f"{s.delay.avg:.2f} / {s.delay.p95:.2f}", f"{s.reserved_core_seconds:.1f}",
+            boots(r), f"{s.delay.avg:.2f} / {s.delay.p95:.2f}", f"{s.reserved_core_seconds:.1f}",
+            boots(s),
         )  # fmt: skip
     console.print(table)
     for label, key in (
         ("average delay", lambda f: f.delay.avg),
+        ("p95 delay", lambda f: f.delay.p95),
         ("reserved core-seconds", lambda f: f.reserved_core_seconds),
     ):
         a, b = order(real, key), order(sim, key)
         verdict = "same" if a == b else "different"
         console.print(f"{label}: real {' < '.join(a)}; simulated {' < '.join(b)} ({verdict})")
+
+
+def boots(f: Figures) -> str:
+    """How many workers booted, and their mean boot in seconds."""
+    return f"{f.workers} x {f.boot.avg:.2f} s" if f.workers else "none"
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ def test_policies_benchmarks_run_and_print_their_figures(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "average delay: real" in out.stdout and "reserved core-seconds: real" in out.stdout
+    assert "p95 delay: real" in out.stdout and "real boots" in out.stdout
     out = subprocess.run(
         [
             sys.executable, str(ROOT / "benchmarks" / "policies.py"),
@@ -189,8 +190,8 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
     out = subprocess.run(
         [
             sys.executable, str(ROOT / "benchmarks" / "default_policy.py"),
-            "--grid", "general", "--seeds", "1", "--jobs", "30", "--no-oracle", "--procs", "1",
-            "--markdown",
+            "--grid", "general", "--seeds", "1", "--first-seed", "3", "--jobs", "30",
+            "--no-oracle", "--procs", "1", "--markdown",
         ],
         capture_output=True, text=True, timeout=240, check=False,
         env={**os.environ, "COLUMNS": "200"},
@@ -198,6 +199,7 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "pod boots, short bursty" in out.stdout and "heavy-tailed catalog" in out.stdout
     assert re.search(r"all three targets met in \d of 8 cells", out.stdout), out.stdout
+    assert "general, seeds 3-3 x 30 requests" in out.stdout, out.stdout
     # The same table in Markdown, as docs/policies.md has it: a header and a row per cell.
     rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
     assert rows[0].startswith("| cell | avg / grace |") and len(rows) == 2 + 8, rows
@@ -207,3 +209,24 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "unknown grid 'nowhere'" in bad.stderr
+
+
+def test_season_chance_benchmark_counts_false_seasons_and_refuses_bad_rates():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "season_chance.py"),
+            "--runs", "1", "--hours", "0.5", "--rates", "1.0", "--min-tests", "8",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "false seasons in Poisson traffic (1 runs of 0.5 h per rate)" in out.stdout
+    # Half an hour looked at once a minute: 30 fits at 1 request/s.
+    assert re.search(r"│\s+1\s+│\s+30\s+│", out.stdout), out.stdout
+    assert "the test's floor: 8 stretches; its level: 0.135%" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "season_chance.py"), "--rates", "1,x"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "--rates must be numbers separated by commas" in bad.stderr
