@@ -136,6 +136,13 @@ def test_the_queues_plan_counts_the_new_workers_its_chunks_need() -> None:
     plan = split_soonest(v, 1.0, 20.0, len(v.workers) + v.room, lambda j: 7)
     assert [(s.job_id, s.chunks) for s in plan.splits] == [("j1", 7)]
     assert plan.started == 4
+    # Twelve 5 s jobs, one idle worker, room for one more: the plan stops at the two tasks
+    # the workers there may be take first; counting them all, the idle worker runs four
+    # within a boot (at 0, 5, 10 and 15 s) and a new one is needed.
+    queue = view([job(i, duration=5.0) for i in range(12)], [idle(1)], stats(0.1), cores=2)
+    assert queue.room == 1
+    assert split_soonest(queue, 1.0, 20.0, 2, lambda j: 1).started == 0
+    assert split_soonest(queue, 1.0, 20.0, 2, lambda j: 1, count=True).started == 1
     # Nothing waiting: nothing to start; without splitting, each job one task.
     assert split_soonest(view(), 1.0, 20.0, 18, lambda j: 7) == Plan((), 0)
     whole = view([job(i, duration=30.0) for i in range(3)], [idle(1)], stats(0.1), split=False)
@@ -269,6 +276,12 @@ def test_with_no_rise_forecast_the_queue_waits_for_the_workers_free_within_a_boo
     # Ten: each takes four by 1280 s (at 1262, 1267, 1272 and 1277 s): two new workers.
     assert started(10, rhythm) == 2
     assert started(10, quiet) == 8
+    # Thirty, with room for two more workers only: the jobs beyond those the plan splits
+    # are counted too, and the two are started.
+    few = replace(lull, waiting=tuple(job(i, duration=5.0) for i in range(30)), stats=rhythm)
+    few = replace(few, workers=tuple(due), nodes=(NodeView("n0", 4, 64.0, 2, 60.0),))
+    few = replace(few, limits=Limits(max_workers=4, can_split=True))
+    assert few.room == 2 and len(policy.decide(few).start) == 2
 
 
 def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
@@ -319,6 +332,10 @@ def test_beyond_the_pool_booting_workers_go_first_and_pilots_last() -> None:
     assert [s.worker_id for s in policy.decide(slow).stop] == ["b2", "b1", "b0"]
     # At 0.5 requests/s the next boot's ten tasks may take them all: none goes.
     assert policy.decide(view(workers=[idle(1), *booting], st=stats(0.5))).stop == ()
+    # An idle worker goes after max_idle_time at the latest, even while the pool grows.
+    old = view(workers=[idle(9, since=NOW - 4000)], st=stats(0.5))
+    grows = policy.decide(old)
+    assert grows.start and [s.worker_id for s in grows.stop] == ["w9"]
     # Beyond the pool, our own idle worker goes before the pilot, though idle for less.
     pilot = replace(idle(2, since=NOW - 200), node="desk", preemptible=True)
     own = idle(3, since=NOW - 100)

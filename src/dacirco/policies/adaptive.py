@@ -46,12 +46,13 @@ many seconds a unit of work takes on a one-core worker.
   so that the first requests of a burst find them up; the queue starts the rest.
 - **No needless boot.** Tasks that no idle worker takes wait for booting workers, then for
   busy ones due within ``wait_factor`` boots, before new ones are started. When a season
-  forecasts no rise over the next boot, a queue is only drained: its tasks wait for the
-  worker free first (idle, booting, busy, each again after the tasks it takes) wherever
-  that one is free within a boot, and new workers are started only for the others (a
-  wait no longer than the boot it saves; between short bursts, a sixth of the workers
-  were started for tasks that others then took). Without a season, a queue may be the
-  start of a rise: each task counts, and the workers started serve what follows.
+  forecasts no rise over the next boot (and no pilot is there), a queue is only drained:
+  its tasks wait for the worker free first (idle, booting, busy, each again after the
+  tasks it takes) wherever that one is free within a boot, and new workers are started
+  only for the others (a wait no longer than the boot it saves; between short bursts, a
+  sixth of the workers were started for tasks that others then took). Without a season,
+  a queue may be the start of a rise: each task counts, and the workers started serve
+  what follows.
 - **Idle workers beyond the pool** are kept ``linger_boots`` boot times (one: the break-even
   of ski rental, where keeping a worker idle costs what booting another would), at once
   with a season, the longest idle first, pilots last (capacity that is not ours costs
@@ -243,14 +244,21 @@ class Adaptive:
     def decide(self, view: ClusterView) -> Decisions:
         rate, boot = self.rate(view), self.boot(view)
         idle = sorted(view.idle, key=lambda w: (-(w.idle_since or 0.0), w.id))
-        plan = self.plan(view, rate, boot, len(view.workers) + view.room)
+        s = view.stats
+        pilots = preemptible.has_pilots(view)
+        # Traffic with a rhythm: the pool for the rate it forecasts over the next boot.
+        ahead = None if s.season is None else s.season.rate(view.now, view.now + boot)
+        # No rise forecast: the queue is drained by the workers there are, each task waiting
+        # for the one free first if it is free within a boot; new workers only for the tasks
+        # none of them can start by then (the plan counts them all).
+        drain = ahead is not None and not pilots and ahead <= self.arrival_rate(view)
+        plan = self.plan(view, rate, boot, len(view.workers) + view.room, count=drain)
         splits = plan.splits
         gone = {s.job_id for s in splits}
         # Merges first (each ends a job), then the queue's order; only as many as there are
         # idle workers are looked at.
         merges = self.merges(view)
         rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
-        pilots = preemptible.has_pilots(view)
         if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
             assign, left, still_idle_ = preemptible.match(chain(merges, rest), idle)
             still_idle = list(still_idle_)
@@ -271,13 +279,7 @@ class Adaptive:
             demand -= (
                 soon if self.wait_factor == 1 else self.due(view, rate, boot * self.wait_factor)
             )
-        s = view.stats
-        # Traffic with a rhythm: the pool for the rate it forecasts over the next boot.
-        ahead = None if s.season is None else s.season.rate(view.now, view.now + boot)
-        if ahead is not None and not pilots and ahead <= self.arrival_rate(view):
-            # No rise forecast: the queue is drained by the workers there are, each task
-            # waiting for the one free first if it is free within a boot; new workers only
-            # for the tasks none of them can start by then.
+        if drain:
             demand = plan.started
         target = math.ceil(self.pool(view, rate, ahead, soon))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
@@ -301,35 +303,38 @@ class Adaptive:
         else:
             start = self.place(view, wanted)
         stop: list[StopWorker] = []
-        if len(assign) == view.waiting_count and not splits and not start:
-            stop = self.stops(view, still_idle, target, ahead, rate, boot)
+        if len(assign) == view.waiting_count and not splits:
+            stop = self.stops(view, still_idle, len(start), target, ahead, rate, boot)
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
 
     def stops(
         self,
         view: ClusterView,
         idle: list[WorkerView],
+        started: int,
         target: int,
         ahead: float | None,
         rate: float,
         boot: float,
     ) -> list[StopWorker]:
-        """With nothing waiting, the workers beyond the pool (``target``) that go now:
-        booting ones of our own first, the latest started first (one up now serves as well
-        as one up later, and costs no more boot), then idle ones of our own, then pilots
+        """With nothing waiting, the workers beyond the pool (``target``, the ``started`` ones
+        counted) that go now: booting ones of our own first, the latest started first (one up
+        now serves as well as one up later, and costs no more boot; none while others are
+        started), then idle ones of our own, then pilots
         (capacity that is not ours costs nothing idle), the longest idle first. Beyond a
         forecast pool (``ahead``), at once; else beyond those the next boot's requests may
         take (``hold``), at once, and the others after ``linger_boots`` boots."""
-        surplus = len(view.workers) - target
+        workers = len(view.workers) + started
+        surplus = workers - target
         # Beyond a forecast pool, a worker goes at once: the rate it was kept for is over.
         linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
         beyond = surplus if ahead is not None else 0
         if ahead is None and surplus > 0:
             hold = self.hold(view, rate, boot)
             if math.isfinite(hold):
-                beyond = len(view.workers) - max(target, math.ceil(hold))
+                beyond = workers - max(target, math.ceil(hold))
         out: list[StopWorker] = []
-        booting = (w for w in view.booting if not w.preemptible)
+        booting = (w for w in view.booting if not w.preemptible and not started)
         for w in sorted(booting, key=lambda w: (-w.created_at, w.id)):
             if beyond <= 0 or surplus <= 0:
                 break
@@ -346,14 +351,16 @@ class Adaptive:
                 surplus -= 1
         return out
 
-    def plan(self, view: ClusterView, rate: float, boot: float, workers: int) -> Plan:
+    def plan(
+        self, view: ClusterView, rate: float, boot: float, workers: int, count: bool = False
+    ) -> Plan:
         """The waiting whole jobs at the head of the queue, each in the chunks that end it
         soonest (``chunk_plan.split_soonest``), up to the chunks its length asks for, and
-        the new workers those tasks take."""
+        the new workers those tasks (with ``count``, every waiting task) take."""
         piece = self.piece(view, rate) if view.limits.can_split else math.inf
         return split_soonest(
             view, rate, boot, workers,
-            lambda j: 1 if j.part is not None else self.chunks(j, rate, piece),
+            lambda j: 1 if j.part is not None else self.chunks(j, rate, piece), count,
         )  # fmt: skip
 
     def merges(self, view: ClusterView) -> list[JobView]:

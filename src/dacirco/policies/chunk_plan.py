@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heapify, heappop, heappush, heapreplace
+from itertools import chain
 from typing import NamedTuple
 
 from dacirco.policies.base import ClusterView, JobView, Split
@@ -23,6 +24,7 @@ def split_soonest(
     boot: float,
     workers: int,
     asks: Callable[[JobView], int],
+    count: bool = False,
 ) -> Plan:
     """The waiting whole jobs at the head of the queue, each in chunks, while the
     workers there are or may be started can take them. The tasks take, in the queue's
@@ -32,7 +34,9 @@ def split_soonest(
     soonest (the fewest on a tie): four chunks that would run two by two do not end it
     sooner than two. ``asks(job)``: the chunks its length asks for (1 for a part; every
     job is one task where jobs are not split). ``Plan.started`` counts the new workers the
-    tasks took: those no worker there can start within a boot."""
+    tasks took: those no worker there can start within a boot. Only the first ``workers``
+    tasks are planned, unless ``count``: then the jobs after them are placed too, each in
+    the chunks its length asks for, while a new worker may still be started."""
     if not view.waiting_count:
         return Plan((), 0)
     if not view.limits.can_split:
@@ -58,8 +62,16 @@ def split_soonest(
             heappush(free, boot + seconds)
 
     out: list[Split] = []
-    for j in view.waiting:
+    queue = iter(view.waiting)
+    for j in queue:
         if workers <= 0:
+            if count:  # the jobs left are only counted (a worker may run several tasks)
+                for k in chain((j,), queue):
+                    if room <= 0:
+                        break
+                    want = asks(k)
+                    for _ in range(want):
+                        place(view_work(k) * rate / want)
             break
         seconds = view_work(j) * rate
         want = asks(j)

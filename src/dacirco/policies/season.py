@@ -41,7 +41,7 @@ MIN_PERIOD_BINS = 3  # the shortest period looked for (30 s)
 PERIODS = 4  # periods averaged in a forecast
 AHEAD_BINS = 3  # the test forecasts the requests of this many bins to come (about a boot)
 CANDIDATES = 5  # autocorrelation peaks tested as the period, the shortest first
-# Stretches forecast, at least. The t test's threshold already grows as they get fewer (4.28
+# Stretches forecast, at least. The t test's threshold already grows as they get fewer (4.53
 # at eight, 6.62 at five), but it assumes normal errors, and a burst in one stretch skews
 # them: a floor keeps that risk small (benchmarks/season_chance.py: 1 false season in
 # 32,403 fits of Poisson traffic, found with ten stretches, with this floor or one of 4).
