@@ -15,7 +15,7 @@ from dacirco.analytics.figures import figures
 from dacirco.domain import FLAVORS, WorkerState
 from dacirco.policies.adaptive import Adaptive
 from dacirco.policies.base import ClusterView, JobView, Limits, NodeView, WorkerView
-from dacirco.policies.chunk_plan import Plan, split_soonest
+from dacirco.policies.chunk_plan import Plan, due_within, split_soonest
 from dacirco.policies.season import BIN, Season
 from dacirco.policies.stats import SHORT_WINDOW, RecentStats
 from dacirco.sim.cluster import DataCenter
@@ -359,7 +359,7 @@ def test_the_pools_cap_counts_busy_workers_due_within_a_boot_and_whole_ones_with
     # 0.05 requests/s of 10 s each on one core, 20 s boots: one task expected within a boot.
     soon = view(workers=[busy(i, 5.0) for i in range(3)], st=stats(0.05))
     late = view(workers=[busy(i, 100.0) for i in range(3)], st=stats(0.05))
-    assert policy.due(soon, 1.0, 20.0) == 3 and policy.due(late, 1.0, 20.0) == 0
+    assert due_within(soon, 1.0, 20.0) == 3 and due_within(late, 1.0, 20.0) == 0
     assert policy.pool(soon, 1.0) == pytest.approx(1.0)  # 3 busy + 1 expected - 3 due
     assert policy.pool(late, 1.0) > policy.pool(soon, 1.0)
     assert policy.pool(soon, 1.0, due=0) == policy.pool(late, 1.0)  # given, not counted

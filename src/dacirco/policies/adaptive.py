@@ -88,15 +88,13 @@ from dacirco.policies.base import (
     Decisions,
     JobView,
     PolicyParams,
-    StartWorker,
     StopWorker,
     WorkerView,
     register,
 )
-from dacirco.policies.chunk_plan import Plan, split_soonest
+from dacirco.policies.chunk_plan import Plan, due_within, place, split_soonest, waiting_merges
 from dacirco.policies.queueing import servers_for_wait
 from dacirco.policies.recent_work import Recent, digest
-from dacirco.policies.right_size_serve import Placer
 from dacirco.policies.stats import LONG_WINDOW, SHORT_WINDOW
 from dacirco.policies.work import view_work
 
@@ -197,7 +195,7 @@ class Adaptive:
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
         cap = self.kept(view, lam, boot, recent) - (
-            self.due(view, rate, boot) if due is None else due
+            due_within(view, rate, boot) if due is None else due
         )
         if view.stats.season is not None:
             cap = math.floor(cap + 1e-9)
@@ -257,7 +255,7 @@ class Adaptive:
         gone = {s.job_id for s in splits}
         # Merges first (each ends a job), then the queue's order; only as many as there are
         # idle workers are looked at.
-        merges = self.merges(view)
+        merges = waiting_merges(view)
         rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
         if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
             assign, left, still_idle_ = preemptible.match(chain(merges, rest), idle)
@@ -274,10 +272,10 @@ class Adaptive:
         if pilots:  # an idle pilot takes no long whole job
             demand += min(owned_only, sum(1 for w in still_idle if w.preemptible))
         demand -= len(view.booting)
-        soon = self.due(view, rate, boot)  # busy workers due within a boot
+        soon = due_within(view, rate, boot)  # busy workers due within a boot
         if demand > 0:
             demand -= (
-                soon if self.wait_factor == 1 else self.due(view, rate, boot * self.wait_factor)
+                soon if self.wait_factor == 1 else due_within(view, rate, boot * self.wait_factor)
             )
         if drain:
             demand = plan.started
@@ -301,7 +299,7 @@ class Adaptive:
             )
             start = preemptible.place(view, owned_only, wanted - owned_only, FLAVOR)
         else:
-            start = self.place(view, wanted)
+            start = place(view, wanted, FLAVOR)
         stop: list[StopWorker] = []
         if len(assign) == view.waiting_count and not splits:
             stop = self.stops(view, still_idle, len(start), target, ahead, rate, boot)
@@ -363,13 +361,6 @@ class Adaptive:
             lambda j: 1 if j.part is not None else self.chunks(j, rate, piece), count,
         )  # fmt: skip
 
-    def merges(self, view: ClusterView) -> list[JobView]:
-        groups = view.waiting_groups
-        if groups is None:
-            return [j for j in view.waiting if j.part == "merge"]
-        found = [i for g in groups if view.waiting[g[0]].part == "merge" for i in g]
-        return [view.waiting[i] for i in sorted(found)]
-
     def tasks(self, view: ClusterView, rate: float) -> int:
         """The tasks the waiting jobs make: a part is one, a whole job its chunks (by kind
         of job: jobs of one kind have the same work)."""
@@ -384,24 +375,6 @@ class Adaptive:
             k = 1 if head.part is not None or not split else self.chunks(head, rate, piece)
             n += len(g) * k
         return n
-
-    def due(self, view: ClusterView, rate: float, horizon: float) -> int:
-        """Busy workers whose task is predicted to end within ``horizon`` seconds."""
-        now, n = view.now, 0
-        for w in view.busy:
-            if w.busy_since is not None and w.job_work:
-                left = w.job_work * rate - (now - w.busy_since)
-                n += -horizon < left <= horizon
-        return n
-
-    def place(self, view: ClusterView, n: int) -> tuple[StartWorker, ...]:
-        placer, out = Placer(view.nodes), []
-        for _ in range(n):
-            placed = placer.place(FLAVOR, 1)
-            if placed is None:
-                break
-            out.append(placed)
-        return tuple(out)
 
 
 @register("adaptive")

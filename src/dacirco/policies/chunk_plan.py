@@ -1,6 +1,6 @@
 """adaptive's plan of the queue: how many chunks each waiting job is split in, so that it
 ends soonest on the workers that are, or may be, free first, and how many new workers that
-plan starts."""
+plan starts; the merges waiting, the busy workers due soon, and where new workers go."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from heapq import heapify, heappop, heappush, heapreplace
 from itertools import chain
 from typing import NamedTuple
 
-from dacirco.policies.base import ClusterView, JobView, Split
+from dacirco.policies.base import ClusterView, JobView, Split, StartWorker
+from dacirco.policies.right_size_serve import Placer
 from dacirco.policies.work import view_work
 
 
@@ -103,3 +104,34 @@ def split_soonest(
 
 def _one(job: JobView) -> int:
     return 1
+
+
+def waiting_merges(view: ClusterView) -> list[JobView]:
+    """The waiting merges, in the queue's order (each ends a job: they go first)."""
+    groups = view.waiting_groups
+    if groups is None:
+        return [j for j in view.waiting if j.part == "merge"]
+    found = [i for g in groups if view.waiting[g[0]].part == "merge" for i in g]
+    return [view.waiting[i] for i in sorted(found)]
+
+
+def due_within(view: ClusterView, rate: float, horizon: float) -> int:
+    """Busy workers whose task is predicted to end within ``horizon`` seconds (``rate``:
+    seconds per unit of work)."""
+    now, n = view.now, 0
+    for w in view.busy:
+        if w.busy_since is not None and w.job_work:
+            left = w.job_work * rate - (now - w.busy_since)
+            n += -horizon < left <= horizon
+    return n
+
+
+def place(view: ClusterView, n: int, flavor: str) -> tuple[StartWorker, ...]:
+    """Up to ``n`` new workers of ``flavor``, each on the fullest node that holds it."""
+    placer, out = Placer(view.nodes), []
+    for _ in range(n):
+        placed = placer.place(flavor, 1)
+        if placed is None:
+            break
+        out.append(placed)
+    return tuple(out)
