@@ -41,8 +41,7 @@ def false_seasons(rate: float, seconds: float, seed: int) -> tuple[int, int, Cou
             found_now = season.fit(arrivals, next_fit, SHORT_WINDOW, LONG_WINDOW)
             if found_now is not None:
                 found += 1
-                lag, n = round(found_now.period / season.BIN), len(found_now.counts)
-                by_tests[len(range(lag, n - season.AHEAD_BINS + 1, season.AHEAD_BINS))] += 1
+                by_tests[found_now.stretches] += 1
             next_fit += REFIT
     return fits, found, by_tests
 

@@ -249,7 +249,8 @@ class Adaptive:
         # No rise forecast: the queue is drained by the workers there are, each task waiting
         # for the one free first if it is free within a boot; new workers only for the tasks
         # none of them can start by then (the plan counts them all).
-        drain = ahead is not None and not pilots and ahead <= self.arrival_rate(view)
+        lam = self.arrival_rate(view)
+        drain = ahead is not None and not pilots and ahead <= lam
         plan = self.plan(view, rate, boot, len(view.workers) + view.room, count=drain)
         splits = plan.splits
         gone = {s.job_id for s in splits}
@@ -282,9 +283,7 @@ class Adaptive:
         target = math.ceil(self.pool(view, rate, ahead, soon))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
-        up = math.ceil(
-            self.pool(view, rate, min(s.rate_short, s.rate_long, self.arrival_rate(view)), soon)
-        )
+        up = math.ceil(self.pool(view, rate, min(s.rate_short, s.rate_long, lam), soon))
         if ahead is not None:
             # None beyond the forecast pool (it would go once booted), and, for the traffic
             # it forecasts over the next boot, the workers that traffic's work will keep busy
@@ -318,10 +317,10 @@ class Adaptive:
         """With nothing waiting, the workers beyond the pool (``target``, the ``started`` ones
         counted) that go now: booting ones of our own first, the latest started first (one up
         now serves as well as one up later, and costs no more boot; none while others are
-        started), then idle ones of our own, then pilots
-        (capacity that is not ours costs nothing idle), the longest idle first. Beyond a
-        forecast pool (``ahead``), at once; else beyond those the next boot's requests may
-        take (``hold``), at once, and the others after ``linger_boots`` boots."""
+        started), then idle ones of our own, then pilots (capacity that is not ours costs
+        nothing idle), the longest idle first. Beyond a forecast pool (``ahead``), at once;
+        else beyond those the next boot's requests may take (``hold``), at once, and the
+        others after ``linger_boots`` boots."""
         workers = len(view.workers) + started
         surplus = workers - target
         # Beyond a forecast pool, a worker goes at once: the rate it was kept for is over.
@@ -332,7 +331,7 @@ class Adaptive:
             if math.isfinite(hold):
                 beyond = workers - max(target, math.ceil(hold))
         out: list[StopWorker] = []
-        booting = (w for w in view.booting if not w.preemptible and not started)
+        booting = () if started else [w for w in view.booting if not w.preemptible]
         for w in sorted(booting, key=lambda w: (-w.created_at, w.id)):
             if beyond <= 0 or surplus <= 0:
                 break

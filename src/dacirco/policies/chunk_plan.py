@@ -5,8 +5,8 @@ plan starts; the merges waiting, the busy workers due soon, and where new worker
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heapify, heappop, heappush, heapreplace
-from itertools import chain
+from heapq import heapify, heappop, heappush
+from itertools import islice
 from typing import NamedTuple
 
 from dacirco.policies.base import ClusterView, JobView, Split, StartWorker
@@ -53,40 +53,35 @@ def split_soonest(
     heapify(free)
     room = view.room  # the workers that may still be started, each after a boot
 
-    def place(seconds: float) -> None:
-        """One task on the worker free first, or on a new one if that is up sooner."""
+    def take() -> tuple[float, bool] | None:
+        """The worker free first, or a new one if it is up sooner: (when free, new)."""
         nonlocal room
         if free and (free[0] <= boot or room <= 0):
-            heapreplace(free, free[0] + seconds)
-        elif room > 0:
+            return heappop(free), False
+        if room > 0:
             room -= 1
-            heappush(free, boot + seconds)
+            return boot, True
+        return None
+
+    def place(seconds: float) -> None:
+        """One task on the worker ``take`` finds."""
+        got = take()
+        if got is not None:
+            heappush(free, got[0] + seconds)
 
     out: list[Split] = []
-    queue = iter(view.waiting)
-    for j in queue:
+    planned = 0
+    for j in view.waiting:
         if workers <= 0:
-            if count:  # the jobs left are only counted (a worker may run several tasks)
-                for k in chain((j,), queue):
-                    if room <= 0:
-                        break
-                    want = asks(k)
-                    for _ in range(want):
-                        place(view_work(k) * rate / want)
             break
+        planned += 1
         seconds = view_work(j) * rate
         want = asks(j)
         if want == 1:  # a part, or a job too short to split: the worker free first
             place(seconds)
             workers -= 1
             continue
-        taken: list[tuple[float, bool]] = []  # (when free, new), soonest first
-        for _ in range(want):
-            if free and (free[0] <= boot or room <= 0):
-                taken.append((heappop(free), False))
-            elif room > 0:  # a new worker is free sooner than any there is
-                room -= 1
-                taken.append((boot, True))
+        taken = [got for got in (take() for _ in range(want)) if got is not None]
         ends = [at + seconds / (n + 1) for n, (at, _) in enumerate(taken)]
         k = ends.index(min(ends)) + 1 if ends else 1
         for at, new in taken:  # all back, then its chunks take them one by one: a worker
@@ -99,6 +94,13 @@ def split_soonest(
         if k >= 2:
             out.append(Split(j.id, k))
         workers -= k
+    if count:  # the jobs after those are only counted (a worker may run several tasks)
+        for j in islice(view.waiting, planned, None):
+            if room <= 0:
+                break
+            want = asks(j)
+            for _ in range(want):
+                place(view_work(j) * rate / want)
     return Plan(tuple(out), view.room - room)
 
 

@@ -99,6 +99,11 @@ class Season:
     error: float  # mean absolute error of its forecasts of AHEAD_BINS bins (requests)
     error_flat: float  # the same, of the best flat forecast's
 
+    @property
+    def stretches(self) -> int:
+        """The stretches of ``AHEAD_BINS`` bins its test forecast (those after one period)."""
+        return len(_starts(round(self.period / BIN), len(self.counts)))
+
     def rate(self, t1: float, t2: float) -> float | None:
         """The requests per second forecast between ``t1`` and ``t2`` (times to come): the
         mean rate of the same stretch in each of the last ``PERIODS`` periods seen; None
@@ -115,6 +120,11 @@ class Season:
                 continue
             rates.append(sum(self.counts[lo:hi]) / ((hi - lo) * BIN))
         return sum(rates) / len(rates) if rates else None
+
+
+def _starts(lag: int, n: int) -> range:
+    """The first bins of the stretches a period of ``lag`` bins is tested on, in ``n`` bins."""
+    return range(lag, n - AHEAD_BINS + 1, AHEAD_BINS)
 
 
 def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float) -> Season | None:
@@ -154,7 +164,8 @@ def fit(arrivals: Arrivals, now: float, short_window: float, long_window: float)
     lags = [int(i) + MIN_PERIOD_BINS for i in np.flatnonzero(peaks)[:CANDIDATES]]
     cum = np.concatenate(([0.0], np.cumsum(c)))
     for lag in lags:
-        starts = np.arange(lag, n - AHEAD_BINS + 1, AHEAD_BINS)
+        tested = _starts(lag, n)
+        starts = np.arange(tested.start, tested.stop, tested.step)
         if len(starts) < MIN_TESTS:
             continue
         actual = cum[starts + AHEAD_BINS] - cum[starts]
