@@ -40,8 +40,11 @@ console = Console(width=140)
 POLICIES = ("minimize-workers", "grace-period", "right-size", "adaptive")
 
 
-def play(port: int, requests: list[Request], timeout: float) -> None:
-    """Send the requests at their times, then wait until every job has ended."""
+def play(port: int, requests: list[Request], timeout: float, settle: float) -> bool:
+    """Send the requests at their times, wait until every job has ended, then until the
+    policy has stopped every worker (at most ``settle`` seconds): a worker it keeps idle after
+    the last job costs core-seconds, as the simulator counts them. False if some worker was
+    still alive after ``settle`` seconds."""
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         t0, at, ids = time.monotonic(), 0.0, []
         for r in requests:
@@ -55,18 +58,50 @@ def play(port: int, requests: list[Request], timeout: float) -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"job {job_id} did not end within {timeout:.0f} s")
                 time.sleep(0.25)
+        return all_stopped(client, time.monotonic() + settle)
+
+
+def all_stopped(client: httpx.Client, deadline: float) -> bool:
+    """Wait until every worker the service started is Stopped, or until ``deadline``."""
+    stopped: set[str] = set()
+    while True:
+        ids, after = [], None
+        while True:
+            page = client.get("/workers", params={"after": after} if after else {}).json()
+            ids += page["items"]
+            if not page["has_more"] or not page["items"]:
+                break
+            after = page["items"][-1]
+        for worker_id in ids:
+            if worker_id not in stopped:
+                if client.get(f"/workers/{worker_id}/state").json() != "Stopped":
+                    break
+                stopped.add(worker_id)
+        else:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
 
 
 def real_run(
-    policy: str, catalog: Path, work: Path, requests: list[Request], args: list[str]
+    policy: str,
+    catalog: Path,
+    work: Path,
+    requests: list[Request],
+    args: list[str],
+    settle: float = 300.0,
 ) -> Figures:
     data = work / policy / "data"
     shutil.copytree(catalog, data)
     port = free_port()
     proc = start_service(data, port, data.parent, ["--algorithm", policy, *args])
     try:
-        play(port, requests, timeout=600)
-        time.sleep(1.0)  # the last stops of minimize-workers
+        if not play(port, requests, timeout=600, settle=settle):
+            console.print(
+                f"[yellow]{policy}: workers still alive {settle:g} s after the last job; its "
+                "reserved core-seconds stop there, the simulator's do not[/yellow]"
+            )
     finally:
         children = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
@@ -97,6 +132,12 @@ def main(
         ),
     ] = None,
     max_idle_time: Annotated[float, typer.Option(help="grace-period's grace")] = 10.0,
+    settle: Annotated[
+        float,
+        typer.Option(
+            min=0, help="seconds to wait after the last job for the policy to stop its workers"
+        ),
+    ] = 300.0,
 ) -> None:
     """Play one scenario for real under each policy and in the simulator; compare orderings."""
     cores = cores or psutil.cpu_count(logical=True) or 1
@@ -118,7 +159,7 @@ def main(
         real = {}
         for policy in POLICIES:
             console.print(f"real run: {policy} ({requests} requests) ...")
-            real[policy] = real_run(policy, catalog, work, scenario, args)
+            real[policy] = real_run(policy, catalog, work, scenario, args, settle)
     node = Node("local", cores, psutil.virtual_memory().total / 2**30)
     models = Models.build("local", calibration)
     jobs = make_jobs(scenario, models, seed, CatalogShape(duration_scale, max_height))

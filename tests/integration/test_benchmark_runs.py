@@ -57,6 +57,7 @@ def test_policies_benchmarks_run_and_print_their_figures(tmp_path):
         [
             sys.executable, str(ROOT / "benchmarks" / "policies_real.py"),
             "--requests", "3", "--gap", "1", "--duration-scale", "0.05", "--max-height", "180",
+            "--settle", "5",
         ],
         capture_output=True, text=True, timeout=300, check=False, cwd=ROOT / "benchmarks",
     )  # fmt: skip

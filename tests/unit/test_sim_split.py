@@ -10,10 +10,16 @@ from dacirco.policies.base import Split, make_policy
 from dacirco.policies.right_size import RightSize
 from dacirco.scenario.model import Request
 from dacirco.sim.bound import lower_bound
+from dacirco.sim.calibrate import Calibration
 from dacirco.sim.cluster import DataCenter
-from dacirco.sim.models import Models
+from dacirco.sim.models import (
+    CHUNK_OVERHEAD_S,
+    MERGE_FIXED_S,
+    MERGE_MB_S,
+    Models,
+    SplitModel,
+)
 from dacirco.sim.run import SimConfig, Simulation
-from dacirco.sim.split import CHUNK_OVERHEAD_S
 from dacirco.sim.workload import make_jobs
 
 DC = DataCenter.uniform(2, 6, 16.0)
@@ -104,3 +110,22 @@ def test_the_lower_bound_allows_splitting() -> None:
     whole, split = lower_bound(jobs, models, DC), lower_bound(jobs, models, DC, split=True)
     assert split.delay_p95 < 0.25 * whole.delay_p95
     assert split.reserved_core_seconds == whole.reserved_core_seconds
+
+
+def test_a_calibrations_split_costs_are_what_the_chunks_and_merge_take() -> None:
+    """The chunk overhead and the merge come from the calibration when it measured them, else
+    the defaults; nothing else of the run moves."""
+    cal = Calibration(chunk_overhead_s=1.5, merge_s=4.0)
+    assert Models.build("pod").split == SplitModel()
+    assert Models.build("pod", cal).split == SplitModel(1.5, 4.0, MERGE_MB_S)
+    assert Calibration.from_json(cal.to_json()).chunk_overhead_s == 1.5
+    busy = {}
+    for label, models in (("default", Models.build("pod")), ("measured", Models.build("pod", cal))):
+        jobs = one_long_job(models)
+        run = Simulation(SimConfig(split=True), DC, models, jobs, policy=RightSize()).run().run
+        busy[label] = sorted(t1 - t0 for wk in run.workers for t0, t1 in wk.busy)
+    merge, *chunks = busy["default"]
+    assert len(chunks) == 8
+    assert busy["measured"] == pytest.approx(
+        sorted([merge + 4.0 - MERGE_FIXED_S, *(c + 1.5 - CHUNK_OVERHEAD_S for c in chunks)])
+    )

@@ -18,7 +18,9 @@ arithmetic, both pure:
 - ``samples``: the raw measures (each movie's wall and CPU seconds), from which ``fit_samples``
   gives the lines and the noise, and ``combine`` pools several measurings of one machine
   (e.g. one before and one after a real run, so that they bracket its moment);
-- ``transfer_mb_s``, ``transfer_latency_s``: what a signed download or upload costs locally.
+- ``transfer_mb_s``, ``transfer_latency_s``: what a signed download or upload costs locally;
+- ``chunk_overhead_s``, ``merge_s``: what splitting costs (``sim.split``): a chunk's seconds
+  beyond its share of the whole encode, and the merge of the chunks (wall seconds).
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class Calibration:
     transfer_mb_s: float | None = None
     transfer_latency_s: float | None = None
     dispatch_s: float | None = None
+    chunk_overhead_s: float | None = None
+    merge_s: float | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)  # the raw measures
 
     def line(self, codec: str, preset: str, threads: int) -> Line | None:
@@ -111,7 +115,10 @@ class Calibration:
                 for k, v in data.get(name, {}).items()
             }
 
-        optional = ("boot_s", "boot_cpu_s", "transfer_mb_s", "transfer_latency_s", "dispatch_s")
+        optional = (
+            "boot_s", "boot_cpu_s", "transfer_mb_s", "transfer_latency_s", "dispatch_s",
+            "chunk_overhead_s", "merge_s",
+        )  # fmt: skip
         opt = {n: data.get(n) for n in optional}
         return cls(
             machine=str(data.get("machine", "")),
@@ -195,7 +202,7 @@ def fit_samples(
 
 def combine(parts: Sequence[Calibration]) -> Calibration:
     """Several measurings of one machine as one: their samples pooled and fitted again
-    (``fit_samples``), their boots averaged; the rest from the first."""
+    (``fit_samples``), their boots and split costs averaged; the rest from the first."""
     if not parts:
         raise ValueError("no calibration to combine")
     samples = [s for p in parts for s in p.samples]
@@ -213,5 +220,7 @@ def combine(parts: Sequence[Calibration]) -> Calibration:
         noise_cv=noise,
         boot_s=mean([p.boot_s for p in parts]),
         boot_cpu_s=mean([p.boot_cpu_s for p in parts]),
+        chunk_overhead_s=mean([p.chunk_overhead_s for p in parts]),
+        merge_s=mean([p.merge_s for p in parts]),
         samples=samples,
     )

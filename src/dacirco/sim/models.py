@@ -183,6 +183,34 @@ class TransferModel:
         return duration * (bitrate_kbps + AUDIO_KBPS) * 1000 / 8
 
 
+# Measured by benchmarks/chunked.py (bbb_9, 60 s 1080p, 2 chunks, 3 runs): a chunk's fixed
+# cost (start, seek, first frame) 0.14-0.22 s; the merge of its output 0.16-0.17 s.
+CHUNK_OVERHEAD_S = 0.2  # per chunk: ffmpeg's start and the seek to the chunk's first frame
+MERGE_FIXED_S = 0.17  # the concat demuxer's start, the audio copied once
+MERGE_MB_S = 300.0  # stream copy of the joined chunks
+
+
+@dataclass(frozen=True)
+class SplitModel:
+    """What splitting a job costs (``sim.split``): the calibration's measures on this
+    machine's catalog when it has them, else those of ``benchmarks/chunked.py``."""
+
+    chunk_overhead_s: float = CHUNK_OVERHEAD_S
+    merge_fixed_s: float = MERGE_FIXED_S
+    merge_mb_s: float = MERGE_MB_S
+
+    @classmethod
+    def of(cls, calibration: Calibration | None) -> SplitModel:
+        cal = calibration or Calibration()
+        return cls(
+            CHUNK_OVERHEAD_S if cal.chunk_overhead_s is None else cal.chunk_overhead_s,
+            MERGE_FIXED_S if cal.merge_s is None else cal.merge_s,
+        )
+
+    def merge_seconds(self, output_bytes: float) -> float:
+        return self.merge_fixed_s + output_bytes / (self.merge_mb_s * 1e6)
+
+
 @dataclass(frozen=True)
 class Models:
     """Everything the simulator draws times from, for one runtime."""
@@ -192,6 +220,7 @@ class Models:
     transcode: TranscodeModel
     transfer: TransferModel
     noise_cv: float
+    split: SplitModel = SplitModel()
 
     @classmethod
     def build(cls, runtime: str, calibration: Calibration | None = None) -> Models:
@@ -202,6 +231,7 @@ class Models:
             transcode=TranscodeModel(runtime, calibration),
             transfer=TransferModel.for_runtime(runtime, calibration),
             noise_cv=noise,
+            split=SplitModel.of(calibration),
         )
 
     def noise(self, rng: random.Random) -> float:

@@ -7,8 +7,9 @@
   joins them without re-encoding (concat demuxer, stream copy: ``MERGE_FIXED_S`` plus the
   output's bytes at ``MERGE_MB_S``) and uploads the output.
 
-The constants are measured on this machine by ``benchmarks/chunked.py`` (see
-docs/simulator.md); they are small next to a transcode, which is what makes splitting pay.
+The costs are ``Models.split``: measured on this machine by ``dacirco calibrate`` when the
+simulator has a calibration, else by ``benchmarks/chunked.py`` (see docs/simulator.md); they
+are small next to a transcode, which is what makes splitting pay.
 
 A streaming job (``SimJob.ladder``) splits as the core splits it (``outputs.parts.layout``):
 part ``n`` of ``k`` decodes the whole input and encodes its group of renditions, or, for a
@@ -25,12 +26,6 @@ from dacirco.outputs.part_files import partials
 from dacirco.sim.ladder_time import PACKAGING_S
 from dacirco.sim.models import Models, Movie, TransferModel
 from dacirco.sim.workload import SimJob, transcode_s
-
-# Measured by benchmarks/chunked.py (bbb_9, 60 s 1080p, 2 chunks, 3 runs): a chunk's fixed
-# cost (start, seek, first frame) 0.14-0.22 s; the merge of its output 0.16-0.17 s.
-CHUNK_OVERHEAD_S = 0.2  # per chunk: ffmpeg's start and the seek to the chunk's first frame
-MERGE_FIXED_S = 0.17  # the concat demuxer's start, the audio copied once
-MERGE_MB_S = 300.0  # stream copy of the joined chunks
 
 
 def chunk_job(job: SimJob, index: int, chunks: int, models: Models) -> SimJob:
@@ -67,7 +62,10 @@ def work_seconds(job: SimJob, part: str | None, models: Models, cores: int) -> f
     if part == "merge" and job.ladder is not None:
         return PACKAGING_S
     if part == "merge":
-        out = TransferModel.output_bytes(job.movie.duration, job.bitrate)
-        return MERGE_FIXED_S + out / (MERGE_MB_S * 1e6)
+        return models.split.merge_seconds(
+            TransferModel.output_bytes(job.movie.duration, job.bitrate)
+        )
     seconds = transcode_s(job, models, cores)
-    return seconds + CHUNK_OVERHEAD_S if part == "chunk" and job.ladder is None else seconds
+    if part == "chunk" and job.ladder is None:
+        return seconds + models.split.chunk_overhead_s
+    return seconds
