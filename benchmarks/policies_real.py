@@ -2,6 +2,14 @@
 (local runtime, real ffmpeg) under each policy, and simulated; is the ordering of the policies
 on delay and on reserved core-seconds the same for real as in the simulator?
 
+Each real run lasts until the policy has stopped its last worker (``--settle``), so that the
+idle core-seconds after the last job count for real as they count in the simulator. The
+simulator is calibrated on this machine just before (``dacirco.calibration.measure``: ffmpeg,
+a worker's boot to its registration, a split). Where the two orders differ, each pair of
+policies they rank differently is checked against the real run's own noise: the 95 %
+bootstrap interval of the pair's difference, the requests drawn again in pairs; a pair whose
+interval holds 0 is one the real run cannot order.
+
     .venv/bin/python benchmarks/policies_real.py [--requests 16] [--gap 2.5] [--seed 3]
 """
 
@@ -10,9 +18,11 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,14 +32,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dacirco.analytics.figures import Figures, figures
-from dacirco.analytics.run import from_log
+from dacirco.analytics.figures import Figures, figures, percentile
+from dacirco.analytics.run import RunData, from_log
 from dacirco.calibration import catalog_movies, measure
 from dacirco.catalog.service import seed as seed_catalog
 from dacirco.config import open_local_storage
 from dacirco.domain import Node
+from dacirco.policies.base import PolicyParams, make_policy
 from dacirco.scenario.generate import generate
 from dacirco.scenario.model import Request
+from dacirco.sim.calibrate import Calibration
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.models import Models
 from dacirco.sim.run import SimConfig, Simulation
@@ -91,7 +103,7 @@ def real_run(
     requests: list[Request],
     args: list[str],
     settle: float = 300.0,
-) -> Figures:
+) -> RunData:
     data = work / policy / "data"
     shutil.copytree(catalog, data)
     port = free_port()
@@ -110,11 +122,64 @@ def real_run(
         except subprocess.TimeoutExpired:
             proc.kill()
         psutil.wait_procs(children, timeout=10)
-    return figures(from_log(data.parent / f"tc-events-{port}.txt"))
+    return from_log(data.parent / f"tc-events-{port}.txt")
+
+
+def reads_grace(policy: str, seconds: float) -> bool:
+    """Whether ``policy`` keeps idle workers ``--max-idle-time`` (the others choose their own
+    and the service warns when it is given)."""
+    return (
+        getattr(make_policy(policy, PolicyParams(max_idle_time=seconds)), "max_idle_time", None)
+        == seconds
+    )
 
 
 def order(results: dict[str, Figures], key) -> list[str]:  # type: ignore[no-untyped-def]
     return sorted(results, key=lambda p: key(results[p]))
+
+
+def delays(run: RunData) -> list[float]:
+    """Each completed request's delay, in the order the requests were sent."""
+    jobs = sorted(run.jobs, key=lambda j: j.received)
+    return [j.uploaded - j.received for j in jobs if j.uploaded is not None]
+
+
+def interval(
+    a: list[float], b: list[float], stat: Callable[[list[float]], float], draws: int = 2000
+) -> tuple[float, float] | None:
+    """The 95 % bootstrap interval of ``stat(a) - stat(b)``, the requests drawn again in
+    pairs (both policies served the same requests); None when they completed different ones."""
+    if len(a) != len(b) or not a:
+        return None
+    rng, n = random.Random(0), len(a)
+    diffs = []
+    for _ in range(draws):
+        pick = [rng.randrange(n) for _ in range(n)]
+        diffs.append(stat([a[i] for i in pick]) - stat([b[i] for i in pick]))
+    return percentile(diffs, 2.5), percentile(diffs, 97.5)
+
+
+def verdict(real: list[str], simulated: list[str], runs: dict[str, RunData] | None, stat) -> str:  # type: ignore[no-untyped-def]
+    """``same``, or for each pair of policies the two orders rank differently, whether the
+    real run can tell them apart at all: a pair whose real difference has a 95 % interval
+    holding 0 is within the real run's noise, where any order agrees with it."""
+    if real == simulated:
+        return "same"
+    swapped = [
+        (p, q)
+        for i, p in enumerate(real)
+        for q in real[i + 1 :]
+        if simulated.index(p) > simulated.index(q)
+    ]
+    ties = []
+    for p, q in swapped:
+        span = None if runs is None else interval(delays(runs[p]), delays(runs[q]), stat)
+        if span is None or span[0] > 0 or span[1] < 0:
+            return "different"
+        ties.append(f"{p} - {q}: {span[0]:+.2f} to {span[1]:+.2f} s")
+    return "same where the real run tells them apart; within its noise (95 % interval): " + (
+        "; ".join(ties)
+    )
 
 
 def main(
@@ -131,7 +196,9 @@ def main(
             show_default=False,
         ),
     ] = None,
-    max_idle_time: Annotated[float, typer.Option(help="grace-period's grace")] = 10.0,
+    max_idle_time: Annotated[
+        float, typer.Option(help="the grace of the policies that read --max-idle-time")
+    ] = 10.0,
     settle: Annotated[
         float,
         typer.Option(
@@ -149,17 +216,20 @@ def main(
         seed_catalog(
             open_local_storage(catalog), duration_scale=duration_scale, max_height=max_height
         )
-        args = [
-            "--max-workers", str(cores), "--local-cpus", str(cores), "--max-idle-time",
-            str(max_idle_time), "--call-interval", "0.5",
-        ]  # fmt: skip
+        args = ["--max-workers", str(cores), "--local-cpus", str(cores), "--call-interval", "0.5"]
         console.print("calibrating the simulator on this machine ...")
         movies = sorted({r.movie for r in scenario})
         calibration = measure(catalog_movies(catalog, movies), threads=(1, 2), repeats=1)
+        console.print(summary(calibration))
         real = {}
         for policy in POLICIES:
             console.print(f"real run: {policy} ({requests} requests) ...")
-            real[policy] = real_run(policy, catalog, work, scenario, args, settle)
+            grace = (
+                ["--max-idle-time", str(max_idle_time)]
+                if reads_grace(policy, max_idle_time)
+                else []
+            )
+            real[policy] = real_run(policy, catalog, work, scenario, [*args, *grace], settle)
     node = Node("local", cores, psutil.virtual_memory().total / 2**30)
     models = Models.build("local", calibration)
     jobs = make_jobs(scenario, models, seed, CatalogShape(duration_scale, max_height))
@@ -173,6 +243,7 @@ def main(
             runtime="local",
         )
         sim[policy] = figures(Simulation(config, DataCenter((node,)), models, jobs, seed).run().run)
+    runs, real = real, {p: figures(run) for p, run in real.items()}
     table = Table(title=f"{requests} requests, one every {gap:g} s on average, {cores} cores")
     for col in ("policy", "real delay avg / p95 (s)", "real reserved core·s", "real boots",
                 "simulated delay avg / p95 (s)", "simulated reserved core·s",
@@ -186,14 +257,31 @@ def main(
             boots(s),
         )  # fmt: skip
     console.print(table)
-    for label, key in (
-        ("average delay", lambda f: f.delay.avg),
-        ("p95 delay", lambda f: f.delay.p95),
-        ("reserved core-seconds", lambda f: f.reserved_core_seconds),
+    for label, key, stat, by_request in (
+        ("average delay", lambda f: f.delay.avg, statistics.fmean, runs),
+        ("p95 delay", lambda f: f.delay.p95, lambda d: percentile(d, 95), runs),
+        ("reserved core-seconds", lambda f: f.reserved_core_seconds, None, None),
     ):
         a, b = order(real, key), order(sim, key)
-        verdict = "same" if a == b else "different"
-        console.print(f"{label}: real {' < '.join(a)}; simulated {' < '.join(b)} ({verdict})")
+        console.print(
+            f"{label}: real {' < '.join(a)}; simulated {' < '.join(b)} "
+            f"({verdict(a, b, by_request, stat)})"
+        )
+
+
+def summary(cal: Calibration) -> str:
+    """The calibration in one line: what a second of 360p25 video takes per preset on one
+    thread, the boot, the split's costs."""
+    rate = 640 * 360 * 25
+    lines = ", ".join(
+        f"{k.split('/')[1]} {line.seconds(1.0, rate):.3f} s"
+        for k, line in sorted(cal.transcode.items())
+        if k.endswith("/1")
+    )
+    return (
+        f"calibrated: a second of 360p25 on one thread: {lines}; boot {cal.boot_s:.2f} s; "
+        f"a chunk {cal.chunk_overhead_s:.2f} s more, a merge {cal.merge_s:.2f} s"
+    )
 
 
 def boots(f: Figures) -> str:

@@ -26,6 +26,7 @@ ffmpeg); it only reads the JSON file written here (format: ``dacirco.sim.calibra
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import platform
 import secrets
@@ -198,6 +199,15 @@ def measure(
                                 f" (CPU {statistics.fmean(cpu):.2f} s)"
                             )
     cal.transcode, cal.transcode_cpu, cal.noise_cv = fit_samples(cal.samples)
+    cal.bitrate_kbps = bitrate_kbps
+    if bitrate_kbps >= 3:  # x264 at a third of the bitrate, on one thread
+        for codec in codecs:
+            for preset in presets:
+                beta = bitrate_exponent(cal, movies, codec, preset, threads[0])
+                if beta is not None:
+                    cal.bitrate_exponent[f"{codec}/{preset}"] = beta
+                    if on_step is not None:
+                        on_step(f"{codec} {preset}: time x (bitrate ratio) ** {beta:.2f}")
     if boot_repeats > 0:
         boot = measure_boot_timing(boot_repeats)
         cal.boot_s, cal.boot_cpu_s = boot.wall, boot.cpu
@@ -216,6 +226,44 @@ def measure(
                 f"{cal.merge_s:.2f} s"
             )
     return cal
+
+
+def bitrate_exponent(
+    cal: Calibration,
+    movies: Sequence[tuple[Path, MovieInfo]],
+    codec: str,
+    preset: str,
+    threads: int,
+) -> float | None:
+    """``beta`` of ``Calibration.bitrate_factor``: each movie encoded again at a third of the
+    calibration's bitrate; beta = log(work at the bitrate / work at the third) / log(their
+    ratio), the work being the CPU seconds beyond the CPU line's fixed overhead (CPU seconds,
+    which other load on the machine hardly moves, since the two encodes are not measured at
+    the same moment); the median over the movies (None when no movie gives a positive work
+    at both), clamped to [0, 1]."""
+    line = cal.transcode_cpu.get(f"{codec}/{preset}/{threads}")
+    if line is None:
+        return None
+    high, low = cal.bitrate_kbps, cal.bitrate_kbps // 3
+    betas = []
+    with tempfile.TemporaryDirectory(prefix="dacirco-calibrate-bitrate-") as tmp:
+        for path, info in movies:
+            at_high = [
+                statistics.fmean(s["cpu_seconds"]) - line.overhead_s
+                for s in cal.samples
+                if (s["movie"], s["codec"], s["preset"], s["threads"])
+                == (info.name, codec, preset, threads)
+            ]
+            cmd = build_command(
+                path, Path(tmp) / "out.mp4", bitrate_kbps=low, speed=preset, codec=codec,
+                threads=threads, audio_codec=info.audio_codec,
+            )  # fmt: skip
+            at_low = run_timed(cmd).cpu - line.overhead_s
+            if at_high and at_high[0] > 0 and at_low > 0:
+                betas.append(math.log(at_high[0] / at_low) / math.log(high / low))
+    if not betas:
+        return None
+    return round(min(1.0, max(0.0, statistics.median(betas))), 3)
 
 
 def measure_split(

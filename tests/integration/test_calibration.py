@@ -12,7 +12,7 @@ import pytest
 
 from dacirco.calibration import catalog_movies, measure, time_boot
 from dacirco.sim.calibrate import Calibration
-from dacirco.sim.models import Models
+from dacirco.sim.models import Models, Movie
 
 
 def test_a_boot_is_timed_up_to_the_workers_registration_and_the_worker_exits():
@@ -35,11 +35,18 @@ def test_a_worker_that_never_registers_is_an_error_with_its_output(tmp_path, mon
 
 def test_the_split_costs_are_measured_and_reach_the_simulator(catalog_dir: Path):
     movies = catalog_movies(catalog_dir, ["bbb_1.mp4"])
-    cal = measure(movies, presets=("ultrafast",), threads=(1,), repeats=1, boot_repeats=1)
+    cal = measure(movies, presets=("fast",), threads=(1,), repeats=1, boot_repeats=1)
     assert cal.boot_s is not None and cal.boot_cpu_s is not None
     assert cal.chunk_overhead_s is not None and cal.merge_s is not None
     # A merge starts ffmpeg, reads the chunks and the input's audio, writes the output.
     assert 0.01 < cal.merge_s < 30.0 and 0.0 <= cal.chunk_overhead_s < 30.0
+    # x264 "fast" takes less time at a third of the bitrate, never more than in proportion.
+    assert cal.bitrate_kbps == 3000 and 0.0 < cal.bitrate_exponent["h264/fast"] <= 1.0
+    model = Models.build("local", cal).transcode
+    clip = model_movie(movies[0][1])
+    assert model.seconds(clip, "h264", "fast", 1, 1000) < model.seconds(
+        clip, "h264", "fast", 1, 3000
+    )
     split = Models.build("local", cal).split
     assert (split.chunk_overhead_s, split.merge_fixed_s) == (cal.chunk_overhead_s, cal.merge_s)
     assert measure(movies, presets=("ultrafast",), threads=(1,), repeats=1, boot_repeats=0,
@@ -66,3 +73,7 @@ def test_the_calibrate_command_writes_every_measure_and_names_bad_input(
     )  # fmt: skip
     assert bad.returncode == 2 and "--threads" in bad.stderr and "integers" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def model_movie(info) -> Movie:  # type: ignore[no-untyped-def]
+    return Movie(info.name, info.duration, info.width, info.height, info.fps, info.size)

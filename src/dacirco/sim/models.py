@@ -120,16 +120,24 @@ class TranscodeModel:
     def __init__(self, runtime: str, calibration: Calibration | None = None) -> None:
         self.runtime = check_runtime(runtime)
         self.calibration = calibration if runtime == "local" else None
-        self._cache: dict[tuple[Movie, str, str, int], float] = {}
+        # Whether a job's bitrate moves its time (else it is left out of the cache's keys).
+        self.reads_bitrate = bool(self.calibration and self.calibration.bitrate_exponent)
+        self._cache: dict[tuple[Movie, str, str, int, int | None], float] = {}
 
-    def seconds(self, movie: Movie, codec: str, preset: str, cores: int) -> float:
-        k = (movie, codec, preset, cores)
+    def seconds(
+        self, movie: Movie, codec: str, preset: str, cores: int, bitrate_kbps: int | None = None
+    ) -> float:
+        """``bitrate_kbps``: the output's; read only with a calibration that measured how the
+        encoding time follows it (None: the calibration's own bitrate)."""
+        k = (movie, codec, preset, cores, bitrate_kbps)
         t = self._cache.get(k)
         if t is None:
-            t = self._cache[k] = self._seconds(movie, codec, preset, cores)
+            t = self._cache[k] = self._seconds(movie, codec, preset, cores, bitrate_kbps)
         return t
 
-    def _seconds(self, movie: Movie, codec: str, preset: str, cores: int) -> float:
+    def _seconds(
+        self, movie: Movie, codec: str, preset: str, cores: int, bitrate_kbps: int | None
+    ) -> float:
         a = core_exponent(movie.pixel_rate)
         cal = self.calibration
         if cal is not None:
@@ -145,6 +153,7 @@ class TranscodeModel:
                     line = cal.line(c, p, k)
                     assert line is not None
                     ratio = _ratio(codec, preset) / _ratio(c, p)
+                    ratio *= cal.bitrate_factor(c, p, bitrate_kbps)
                     work = line.s_per_mpx * movie.duration * movie.pixel_rate / 1e6
                     return line.overhead_s + ratio * work * (k / cores) ** a
         per_second = (movie.pixel_rate / P1080) ** 0.98 * (2 / cores) ** a

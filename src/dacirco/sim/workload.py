@@ -247,7 +247,8 @@ class _Draws:
         transcode = self.models.transcode.seconds
         dispatch = self.models.transfer.dispatch_s
         codec = self.codec
-        cache: dict[tuple[str, str], float] = {}
+        cache: dict[tuple[str, str, int | None], float] = {}
+        by_bitrate = self.models.transcode.reads_bitrate
         works = []
         for r, movie, noise, download, upload, lad in zip(
             self.requests,
@@ -261,10 +262,10 @@ class _Draws:
             if lad is not None:
                 base = _ladder_s(movie, lad, r.speed, self.models, cores)
             else:
-                key = (movie.name, r.speed)
+                key = (movie.name, r.speed, r.bitrate if by_bitrate else None)
                 base = cache.get(key)
                 if base is None:
-                    base = cache[key] = transcode(movie, codec, r.speed, cores)
+                    base = cache[key] = transcode(movie, codec, r.speed, cores, key[2])
             works.append(cores * (dispatch + download + base * noise + upload))
         work = sum(works) / n
         rate = (n - 1) / span
@@ -333,7 +334,7 @@ def transcode_s(job: SimJob, models: Models, cores: int) -> float:
     """The job's encoding step (a ladder job's: its group of renditions, ``sim.ladder_time``)."""
     if job.ladder is not None:
         return _ladder_s(job.movie, job.ladder, job.speed, models, cores) * job.noise
-    return models.transcode.seconds(job.movie, job.codec, job.speed, cores) * job.noise
+    return models.transcode.seconds(job.movie, job.codec, job.speed, cores, job.bitrate) * job.noise
 
 
 def _ladder_s(movie: Movie, ladder: Ladder, speed: str, models: Models, cores: int) -> float:
