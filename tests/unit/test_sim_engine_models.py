@@ -60,12 +60,15 @@ def test_transcode_model_uses_the_calibration_line_and_scales_threads():
 
 def test_a_calibrated_bitrate_exponent_scales_the_work_not_the_overhead(tmp_path):
     line = Line(0.1, 0.01)
-    cal = Calibration(transcode={key("h264", "fast", 1): line}, bitrate_exponent={"h264/fast": 0.5})
+    cal = Calibration(
+        transcode={key("h264", "fast", 1): line}, bitrate_exponent={"h264/fast": (0.5, 0.25)}
+    )
     m = movie(720, 1280, 25, 2.0)
     work = 0.01 * 2.0 * 1280 * 720 * 25 / 1e6
     tm = TranscodeModel("local", cal)
     assert tm.seconds(m, "h264", "fast", 1, 750) == pytest.approx(0.1 + work * 0.5)  # 1/4 ** .5
     assert tm.seconds(m, "h264", "fast", 1, 3000) == pytest.approx(0.1 + work)
+    assert tm.seconds(m, "h264", "fast", 1, 48000) == pytest.approx(0.1 + work * 2.0)  # 16 ** .25
     assert tm.seconds(m, "h264", "fast", 1) == pytest.approx(0.1 + work)  # no bitrate given
     # Not measured for this preset, or no calibration of it: the bitrate does not matter.
     assert tm.seconds(m, "h264", "ultrafast", 1, 750) == tm.seconds(m, "h264", "ultrafast", 1)
@@ -73,7 +76,7 @@ def test_a_calibrated_bitrate_exponent_scales_the_work_not_the_overhead(tmp_path
     assert not plain.reads_bitrate and tm.reads_bitrate
     assert plain.seconds(m, "h264", "fast", 1, 750) == pytest.approx(0.1 + work)
     back = Calibration.load(cal.save(tmp_path / "c.json"))
-    assert back.bitrate_exponent == {"h264/fast": 0.5} and back.bitrate_kbps == 3000
+    assert back.bitrate_exponent == {"h264/fast": (0.5, 0.25)} and back.bitrate_kbps == 3000
 
 
 def test_boot_models_follow_the_spec():

@@ -21,9 +21,9 @@ arithmetic, both pure:
 - ``transfer_mb_s``, ``transfer_latency_s``: what a signed download or upload costs locally;
 - ``bitrate_kbps``, ``bitrate_exponent[codec/preset]``: the lines are measured at
   ``bitrate_kbps``; x264 spends less time at a lower bitrate (on a 360p clip at "fast": 0.76 s
-  at 500 kbit/s, 0.98 at 1000, 1.29 at 3000), so an encode at bitrate ``b`` takes the line's
-  seconds times ``(b / bitrate_kbps) ** beta``, ``beta`` measured by encoding each movie
-  at a second bitrate too;
+  at 500 kbit/s, 0.98 at 1000, 1.29 at 3000, 1.6 at 8000), so an encode at bitrate ``b`` takes
+  the line's work times ``(b / bitrate_kbps) ** beta``, ``beta`` measured by encoding each
+  movie at a third and at 2.5 times the bitrate too: one beta below, one above;
 - ``chunk_overhead_s``, ``merge_s``: what splitting costs (``sim.split``): a chunk's seconds
   beyond its share of the whole encode, and the merge of the chunks (wall seconds).
 """
@@ -69,7 +69,8 @@ class Calibration:
     chunk_overhead_s: float | None = None
     merge_s: float | None = None
     bitrate_kbps: int = 3000  # the bitrate of the transcode lines
-    bitrate_exponent: dict[str, float] = field(default_factory=dict)  # codec/preset -> beta
+    # codec/preset -> (beta below bitrate_kbps, beta above it)
+    bitrate_exponent: dict[str, tuple[float, float]] = field(default_factory=dict)
     samples: list[dict[str, Any]] = field(default_factory=list)  # the raw measures
 
     def line(self, codec: str, preset: str, threads: int) -> Line | None:
@@ -78,11 +79,13 @@ class Calibration:
     def bitrate_factor(self, codec: str, preset: str, bitrate_kbps: int | None) -> float:
         """How much longer than at the lines' bitrate an encode at ``bitrate_kbps`` takes:
         ``(bitrate_kbps / bitrate_kbps of the lines) ** beta``, beta measured per codec and
-        preset (1 when it was not, or for no bitrate)."""
-        beta = self.bitrate_exponent.get(f"{codec}/{preset}")
-        if beta is None or not bitrate_kbps or bitrate_kbps <= 0:
+        preset, one below the lines' bitrate and one above (1 when it was not, or for no
+        bitrate)."""
+        betas = self.bitrate_exponent.get(f"{codec}/{preset}")
+        if betas is None or not bitrate_kbps or bitrate_kbps <= 0:
             return 1.0
-        return float((bitrate_kbps / self.bitrate_kbps) ** beta)
+        ratio = bitrate_kbps / self.bitrate_kbps
+        return float(ratio ** betas[0 if ratio < 1 else 1])
 
     def threads_for(self, codec: str, preset: str) -> list[int]:
         prefix = f"{codec}/{preset}/"
@@ -143,7 +146,9 @@ class Calibration:
             transcode_cpu=lines("transcode_cpu"),
             noise_cv=float(data.get("noise_cv", 0.05)),
             bitrate_kbps=int(data.get("bitrate_kbps", 3000)),
-            bitrate_exponent={k: float(v) for k, v in data.get("bitrate_exponent", {}).items()},
+            bitrate_exponent={
+                k: (float(v[0]), float(v[1])) for k, v in data.get("bitrate_exponent", {}).items()
+            },
             samples=list(data.get("samples", [])),
             **{n: None if v is None else float(v) for n, v in opt.items()},
         )
