@@ -77,8 +77,12 @@ def test_report_and_node_stats_of_a_real_run(service_factory) -> None:  # type: 
     assert figs.delay.p95 == pytest.approx(p95, abs=0.002)
     assert figs.reserved_core_seconds == pytest.approx(reserved, abs=0.01)
     assert figs.reserved_gb_seconds == pytest.approx(gb_seconds, abs=0.02)
-    assert f"{avg:.2f} / {p95:.2f} / {max(delays):.2f}" in printed
-    assert f"{reserved:,.1f}" in printed and "3 / 0 / 0" in printed
+    # The table prints the figures checked above (the CSV's millisecond times may round the
+    # other way at the second decimal).
+    d = figs.delay
+    assert d.max == pytest.approx(max(delays), abs=0.002)
+    assert f"{d.avg:.2f} / {d.p95:.2f} / {d.max:.2f}" in printed
+    assert f"{figs.reserved_core_seconds:,.1f}" in printed and "3 / 0 / 0" in printed
 
     pngs = sorted(out.glob("*.png"))
     assert {p.name for p in pngs} == {
