@@ -152,11 +152,14 @@ def measure(
     bitrate_kbps: int = 3000,
     boot_repeats: int = 3,
     chunks: int = 2,
+    by_bitrate: bool = True,
     on_step: Callable[[str], None] | None = None,
 ) -> Calibration:
     """Time ffmpeg on ``movies`` (each codec, preset and thread count, ``repeats`` times), a
     worker's boot (median of ``boot_repeats``; 0: none), and, with ``chunks`` >= 2, a split
-    in that many chunks and its merge (``measure_split``)."""
+    in that many chunks and its merge (``measure_split``); with ``by_bitrate``, how the time
+    follows the bitrate (``bitrate_exponent``: movies of a few seconds at least, as on 1 s
+    clips it swings from 0.3 to 0.7 between runs)."""
     cal = Calibration(
         machine=f"{socket.gethostname()} ({platform.processor() or platform.machine()})"
     )
@@ -200,7 +203,7 @@ def measure(
                             )
     cal.transcode, cal.transcode_cpu, cal.noise_cv = fit_samples(cal.samples)
     cal.bitrate_kbps = bitrate_kbps
-    if bitrate_kbps >= 3:  # x264 at a third and 2.5 times the bitrate, on one thread
+    if by_bitrate and bitrate_kbps >= 3:  # x264 at a third and 2.5 times the bitrate, on one thread
         for codec in codecs:
             for preset in presets:
                 beta = bitrate_exponent(cal, movies, codec, preset, threads[0])
