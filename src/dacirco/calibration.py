@@ -52,7 +52,7 @@ from dacirco.cli_options import comma_list
 from dacirco.config import default_data_dir, storage_root
 from dacirco.domain import FLAVORS
 from dacirco.runtimes.base import WorkerSpec, worker_command, worker_env
-from dacirco.sim.calibrate import Calibration, fit_samples
+from dacirco.sim.calibrate import Calibration, fit_samples, key
 from dacirco.storage.base import INPUT_PREFIX
 from dacirco.worker.chunks import encode_chunk, merge_chunks, plan_chunks
 from dacirco.worker.ffmpeg import build_command, warm_up
@@ -249,7 +249,7 @@ def bitrate_exponent(
     positive work at all three), clamped to [0, 1]. Two exponents, as the time grows more
     slowly above the bitrate than below it (x264 at "fast" on 360p clips: x 1.2-1.4 from 1,000
     to 3,000 kbit/s, x 1.0-1.25 from 3,000 to 7,500)."""
-    line = cal.transcode_cpu.get(f"{codec}/{preset}/{threads}")
+    line = cal.transcode_cpu.get(key(codec, preset, threads))
     if line is None:
         return None
     base = cal.bitrate_kbps

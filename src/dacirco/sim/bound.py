@@ -92,9 +92,16 @@ def lower_bound(
     cpus = datacenter.cpus  # a sum over the nodes: once, not once per job
     cores = [f.cpus for f in flavors]
     transcode = models.transcode.seconds
-    bases: dict[tuple[int, str, str, int, int], list[tuple[int, float]]] = {}
+    by_bitrate = models.transcode.reads_bitrate  # else one entry per movie, whatever its bitrate
+    bases: dict[tuple[int, str, str, int, int | None], list[tuple[int, float]]] = {}
     for job in jobs:
-        key = (id(job.movie), job.codec, job.speed, id(job.ladder), job.bitrate)
+        key = (
+            id(job.movie),
+            job.codec,
+            job.speed,
+            id(job.ladder),
+            job.bitrate if by_bitrate else None,
+        )
         per_flavor = bases.get(key)
         if per_flavor is None:
             if job.ladder is not None:  # its encoding step without the job's own noise
@@ -102,7 +109,7 @@ def lower_bound(
                 per_flavor = bases[key] = [(c, transcode_s(one, models, c)) for c in cores]
             else:
                 per_flavor = bases[key] = [
-                    (c, transcode(job.movie, job.codec, job.speed, c, job.bitrate)) for c in cores
+                    (c, transcode(job.movie, job.codec, job.speed, c, key[4])) for c in cores
                 ]
         noise, up = job.noise, job.upload_s
         head = job.dispatch_s + job.download_s
