@@ -65,7 +65,10 @@ def test_maker_builds_the_same_frozen_object_as_its_class():
 
     cases = [
         (JobView, ("j", "bbb_1.mp4", 900, "fast", 3.0, 1, 10.0, 5, 2e6, "chunk", "p", 250, 2, 1.0)),
-        (WorkerView, ("w", FLAVORS["tiny"], WorkerState.BUSY, 1.0, "n", None, "j", 2.0, 3.5, True)),
+        (
+            WorkerView,
+            ("w", FLAVORS["tiny"], WorkerState.BUSY, 1.0, "n", None, "j", 2.0, 3.5, True, "chunk"),
+        ),
         (RecentStats, (0.1, 0.2, 3, 4.0, 5.0, {"tiny": 0.5}, 6.0, (1.0, 2.0), None)),
         (ClusterView, (7.0, (), (), (), None, RecentStats())),
     ]

@@ -11,12 +11,13 @@ import pytest
 
 from dacirco.analytics.figures import figures
 from dacirco.analytics.run import from_log
-from dacirco.policies.base import ClusterView, Decisions, StartWorker, StopWorker
+from dacirco.policies.base import ClusterView, Decisions, StartWorker, StopWorker, available
 from dacirco.sim.bound import lower_bound
 from dacirco.sim.cluster import DataCenter
+from dacirco.sim.compare import Setup
 from dacirco.sim.models import Models
-from dacirco.sim.run import SimConfig, Simulation
-from dacirco.sim.workload import make_jobs, requests_for
+from dacirco.sim.run import SimConfig, SimResult, Simulation
+from dacirco.sim.workload import CatalogShape, make_jobs, requests_for
 
 POLICIES = ("minimize-workers", "grace-period")
 
@@ -32,17 +33,54 @@ def run(policy: str, workload: str = "classic", n: int = 150, seed: int = 1, **c
     return Simulation(cfg, DataCenter.reference(), models, jobs, seed).run()
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("workload", ["classic", "bursty"])
-def test_shortcuts_change_nothing(policy, workload):
-    """Skipped ticks and skipped calls after a stop: the same run as calling on every tick."""
-    lazy = run(policy, workload, max_workers=4)
-    exact = run(policy, workload, max_workers=4, exact=True)
-    assert lazy.stats.policy_calls < exact.stats.policy_calls
+def same_runs(lazy: SimResult, exact: SimResult, skips: bool = True) -> None:
+    """The same run; with ``skips``, for fewer calls (a policy that never says when time
+    alone changes its mind, ``wake_at``, is called on every tick either way)."""
+    assert lazy.stats.policy_calls < exact.stats.policy_calls or not skips
     assert figures(lazy.run) == figures(exact.run)
     assert [dataclasses.astuple(w) for w in lazy.run.workers] == [
         dataclasses.astuple(w) for w in exact.run.workers
     ]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("workload", ["classic", "bursty"])
+def test_shortcuts_change_nothing(policy, workload):
+    """Skipped ticks: the same run as calling on every tick."""
+    lazy = run(policy, workload, max_workers=4)
+    same_runs(lazy, run(policy, workload, max_workers=4, exact=True))
+
+
+def split_run(policy: str, runtime: str, exact: bool, workload: str = "poisson@0.3"):
+    """Short clips split in chunks (merges, workers freed together): where a policy that
+    sizes its pool on the view before its own assignments would change its mind."""
+    setup = Setup(
+        DataCenter.reference(),
+        SimConfig(split=True, exact=exact),
+        Models.build(runtime),
+        jobs=150,
+        catalog=CatalogShape.named("short"),
+    )
+    work, _ = setup.workload(workload, 2)
+    return setup.run(policy, work, 2)
+
+
+@pytest.mark.parametrize("policy", available())
+@pytest.mark.parametrize("runtime", ["vm", "pod"])
+def test_skipped_ticks_change_no_policy_s_run(policy, runtime):
+    """Every shipped policy says when time alone changes its mind (``wake_at``) exactly."""
+    same_runs(split_run(policy, runtime, False), split_run(policy, runtime, True), skips=False)
+
+
+@pytest.mark.parametrize("policy", available())
+@pytest.mark.parametrize("runtime", ["vm", "pod"])
+def test_no_policy_starts_a_worker_as_it_stops_one(policy, runtime):
+    """Asked again at once after a stop (as the controller and the simulator do), no policy
+    starts a worker of the flavor it has just stopped: that boot would be for nothing."""
+    workers = split_run(policy, runtime, True).run.workers
+    stopped = {(w.destroyed, w.flavor) for w in workers}
+    again = [w.name for w in workers if (w.created, w.flavor) in stopped]
+    assert again == []
 
 
 @pytest.mark.parametrize("policy", POLICIES)

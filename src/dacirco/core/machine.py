@@ -5,7 +5,8 @@ Each stimulus is checked against the state (a report from a stopped worker, for 
 is not its own, ... raises the named error and changes nothing), applied, and answered with
 the effects to run. ``Tick`` and ``Decide`` ask the policy: it sees ``state.view(now)`` and
 its decisions are checked and applied (``decide.py``); after a split or a stop it is asked
-again at once (while jobs wait, or always when ``exact``), as the simulator always did.
+again at once, in the controller and the simulator alike (a policy that stops a worker and,
+asked again, starts one, boots for nothing in both).
 """
 
 from __future__ import annotations
@@ -92,14 +93,12 @@ class Core:
         *,
         new_id: Callable[[str], str] | None = None,
         log: bool = True,
-        exact: bool = True,
     ) -> None:
         self.config = config
         self.policy = policy
         self.state = State(config)
         self.new_id = new_id or counting_ids()
         self.log = log  # False: no event lines are made (a simulation without a log)
-        self.exact = exact  # False: no new call after a stop when no job waits
         self.policy_calls = 0
 
     def handle(self, stimulus: Stimulus, now: float, txn: Direct | None = None) -> Step:
@@ -163,7 +162,7 @@ class Core:
             self.policy_calls += 1
             out.decisions = decisions
             again = decide.apply(st, out, decisions, now, self.new_id, self.policy.name)
-            if not again or (not self.exact and not st.waiting):
+            if not again:
                 return
 
     # ---- jobs --------------------------------------------------------------------------

@@ -372,6 +372,7 @@ class Views:
             task.assigned_at if task is not None else None,
             task_work(job, task) if job is not None and task is not None else None,
             w.preemptible,
+            task.part if task is not None else None,
         )
 
     def _node(self, n: Node) -> NodeView:

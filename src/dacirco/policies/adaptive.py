@@ -66,6 +66,10 @@ many seconds a unit of work takes on a one-core worker.
   none of the long window's gaps would have matched but with a chance below 5 %: seconds
   after a burst ends), the rate is one over the silence. Each idle worker goes after
   ``max_idle_time`` at the latest.
+- **Its own assignments counted.** The pool is sized on the workers as the call's own
+  assignments leave them (busy, and due within a boot when the task is a merge or that
+  short): asked again at once after a stop, it says the same, and does not start the worker
+  it has just stopped (a merge is due at once: ``WorkerView.part``).
 - **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
 - **Capacity that is not ours** (opportunistic nodes, ``policies/preemptible.py``): chunks,
   merges and short jobs go to pilots first; long whole jobs (those it cannot split) only to
@@ -177,36 +181,42 @@ class Adaptive:
         return lam * self.recent(view, rate).seconds / len(works) if works else 0.0
 
     def pool(
-        self, view: ClusterView, rate: float, lam: float | None = None, due: int | None = None
+        self,
+        view: ClusterView,
+        rate: float,
+        lam: float | None = None,
+        due: int | None = None,
+        busy: int | None = None,
     ) -> float:
         """The workers the traffic keeps busy, plus the spare ones (M/M/c, ``spare``) for
         the jobs a boot would delay by more than ``wait_share`` of their length, but no more
         idle ones than the tasks expected within one boot would take, less the busy workers
         due within it (``due``, counted here unless given): each takes one of those tasks.
         With a season, whole workers only (rounded down): the forecast is the traffic's own
-        rhythm, not a rate from lagging windows that a spare fraction hedges."""
+        rhythm, not a rate from lagging windows that a spare fraction hedges. ``busy``: the
+        busy workers (those of the view unless given)."""
         works = view.stats.recent_work
         if not works or view.stats.arrivals < MIN_ARRIVALS:
             return 0.0  # a rate from so few arrivals is noise: only the queue starts workers
         lam = self.arrival_rate(view) if lam is None else lam
         boot = self.boot(view)
         recent = self.recent(view, rate)
-        busy = self.busy(view, rate, lam)
+        load = self.busy(view, rate, lam)
         # An idle worker kept longer than the next boot's worth of tasks needs costs more
         # than booting one when needed (ski rental).
-        cap = self.kept(view, lam, boot, recent) - (
+        cap = self.kept(view, lam, boot, recent, busy) - (
             due_within(view, rate, boot) if due is None else due
         )
         if view.stats.season is not None:
             cap = math.floor(cap + 1e-9)
         # The jobs that cannot afford to wait a boot: shorter than boot / wait_share.
         if not recent.sensitive:
-            return min(busy, cap)
+            return min(load, cap)
         mean_s = recent.sensitive_seconds / recent.sensitive
         busy_s = lam * recent.sensitive / len(works) * mean_s
         # Jobs of unknown length (no work): no load to keep a margin for.
         spare = self.spare(busy_s, recent.spread, boot / mean_s) if mean_s > 0 else 0.0
-        return min(busy + spare, cap)
+        return min(load + spare, cap)
 
     def spare(self, load: float, spread: float, boot: float) -> float:
         """Spare workers beyond the ``load`` the sensitive jobs keep busy, so that their mean
@@ -216,13 +226,16 @@ class Adaptive:
         more, so the spare margin grows by its square root."""
         return (servers_for_wait(load, self.wait_share, boot) - load) * math.sqrt(spread)
 
-    def kept(self, view: ClusterView, lam: float, boot: float, recent: Recent) -> float:
+    def kept(
+        self, view: ClusterView, lam: float, boot: float, recent: Recent, busy: int | None = None
+    ) -> float:
         """The workers worth keeping for the requests of the next boot, at ``lam`` per
         second, each making as many tasks as the ``recent`` requests' chunks on average: the
-        busy ones, and one per task expected."""
-        return len(view.busy) + lam * recent.chunk_sum / len(recent.chunks) * boot
+        busy ones (``busy``, else the view's), and one per task expected."""
+        busy = len(view.busy) if busy is None else busy
+        return busy + lam * recent.chunk_sum / len(recent.chunks) * boot
 
-    def hold(self, view: ClusterView, rate: float, boot: float) -> float:
+    def hold(self, view: ClusterView, rate: float, boot: float, busy: int | None = None) -> float:
         """The idle workers kept a while (``linger_boots``) at most: ``kept`` at the higher
         of the two recent rates, unless the traffic stopped: a silence that, at that rate,
         none of the long window's gaps would have matched but with a chance below
@@ -236,7 +249,7 @@ class Adaptive:
             gap = view.now - s.last_arrival
             if gap * lam > math.log(max(1.0, lam * LONG_WINDOW) / STOPPED_P):
                 lam = 1.0 / gap
-        return self.kept(view, lam, boot, self.recent(view, rate))
+        return self.kept(view, lam, boot, self.recent(view, rate), busy)
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:
@@ -259,31 +272,40 @@ class Adaptive:
         merges = waiting_merges(view)
         rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
         if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
-            assign, left, still_idle_ = preemptible.match(chain(merges, rest), idle)
+            read = list(chain(merges, rest))
+            assign, left, still_idle_ = preemptible.match(read, idle)
             still_idle = list(still_idle_)
             owned_only = sum(1 for j in left if not preemptible.suits_pilot(j))
+            ids = {a.job_id for a in assign}
+            taken = [j for j in read if j.id in ids]
         else:
             owned_only = 0
             queue = chain(merges, islice(rest, max(0, len(idle) - len(merges))))
-            assign = tuple(Assign(j.id, w.id) for j, w in zip(queue, idle, strict=False))
+            taken = list(islice(queue, len(idle)))
+            assign = tuple(Assign(j.id, w.id) for j, w in zip(taken, idle, strict=False))
             still_idle = idle[len(assign) :]
+        # The pool is sized on the workers as these assignments leave them (busy, and due
+        # within a boot when their task is that short): asked again at once, after a stop,
+        # the policy then says the same, and does not start the worker it just stopped.
+        busy = len(view.busy) + len(assign)
+        taken_due = sum(1 for j in taken if j.part == "merge" or 0 < view_work(j) * rate <= boot)
         # Tasks left (and the chunks to come) take booting workers, then busy ones due soon,
         # then new ones; the pool is kept at its size.
         demand = self.tasks(view, rate) - len(assign) - len(still_idle)
         if pilots:  # an idle pilot takes no long whole job
             demand += min(owned_only, sum(1 for w in still_idle if w.preemptible))
         demand -= len(view.booting)
-        soon = due_within(view, rate, boot)  # busy workers due within a boot
+        soon = due_within(view, rate, boot) + taken_due  # busy workers due within a boot
         if demand > 0:
             demand -= (
                 soon if self.wait_factor == 1 else due_within(view, rate, boot * self.wait_factor)
             )
         if drain:
             demand = plan.started
-        target = math.ceil(self.pool(view, rate, ahead, soon))
+        target = math.ceil(self.pool(view, rate, ahead, soon, busy))
         # New workers for the pool only at the rate both windows agree on (hysteresis: one
         # request after a silence does not bring back the pool of the last burst).
-        up = math.ceil(self.pool(view, rate, min(s.rate_short, s.rate_long, lam), soon))
+        up = math.ceil(self.pool(view, rate, min(s.rate_short, s.rate_long, lam), soon, busy))
         if ahead is not None:
             # None beyond the forecast pool (it would go once booted), and, for the traffic
             # it forecasts over the next boot, the workers that traffic's work will keep busy
@@ -301,7 +323,7 @@ class Adaptive:
             start = place(view, wanted, FLAVOR)
         stop: list[StopWorker] = []
         if len(assign) == view.waiting_count and not splits:
-            stop = self.stops(view, still_idle, len(start), target, ahead, rate, boot)
+            stop = self.stops(view, still_idle, len(start), target, ahead, rate, boot, busy)
         return Decisions(start=start, stop=tuple(stop), assign=assign, split=splits)
 
     def stops(
@@ -313,6 +335,7 @@ class Adaptive:
         ahead: float | None,
         rate: float,
         boot: float,
+        busy: int | None = None,
     ) -> list[StopWorker]:
         """With nothing waiting, the workers beyond the pool (``target``, the ``started`` ones
         counted) that go now: booting ones of our own first, the latest started first (one up
@@ -327,7 +350,7 @@ class Adaptive:
         linger = min(self.linger_boots * boot, self.max_idle_time) if ahead is None else 0.0
         beyond = surplus if ahead is not None else 0
         if ahead is None and surplus > 0:
-            hold = self.hold(view, rate, boot)
+            hold = self.hold(view, rate, boot, busy)
             if math.isfinite(hold):
                 beyond = workers - max(target, math.ceil(hold))
         out: list[StopWorker] = []

@@ -26,8 +26,9 @@ Assumed here (docs/peers/course.md):
   (``rate_short``) times the measured seconds a request takes on the service's flavor
   (``seconds_per_work`` x the mean work of the recent requests) exceed the workers there are:
   they cannot keep up. Then, with no worker idle, one worker is started beyond those the
-  waiting jobs get (none while that one is booting). Nothing is started ahead before a task
-  of the flavor completed (no service time measured yet).
+  waiting jobs get (none while that one is booting), and the last idle worker is kept past
+  its grace (stopped, it would be started again at once). Nothing is started ahead before a
+  task of the flavor completed (no service time measured yet).
 - **Memory.** The grace is the one state kept from view to view: it starts at
   ``max_idle_time`` with the first view, then takes at most one step per ``step_every``
   seconds of view time (1 s, the source's), on the view that comes. It is derived from the
@@ -95,10 +96,12 @@ class AdaptiveGrace:
             return None
         return rate * sum(s.recent_work) / len(s.recent_work)
 
-    def high_rate(self, view: ClusterView) -> bool:
-        """Requests come faster than the workers there are can serve them."""
+    def high_rate(self, view: ClusterView, workers: int | None = None) -> bool:
+        """Requests come faster than the workers there are (``workers``, else the view's)
+        can serve them."""
         seconds = self.service_seconds(view)
-        return seconds is not None and view.stats.rate_short * seconds > len(view.workers)
+        workers = len(view.workers) if workers is None else workers
+        return seconds is not None and view.stats.rate_short * seconds > workers
 
     def decide(self, view: ClusterView) -> Decisions:
         now, m = view.now, self.memory
@@ -111,10 +114,15 @@ class AdaptiveGrace:
         grace = m.grace
         assign, unserved, still_idle = match_fifo(view)
         stop = []
+        workers, idle = len(view.workers), len(still_idle)
         for w in still_idle:
             idle_for = 0.0 if w.idle_since is None else now - w.idle_since
-            if idle_for >= grace:
-                stop.append(StopWorker(w.id, f"idle for {idle_for:.0f} s, grace {grace:g} s"))
+            if idle_for < grace:
+                continue
+            if idle == 1 and self.high_rate(view, workers - 1):
+                break  # the last idle one is the worker ahead: stopped, it would start again
+            stop.append(StopWorker(w.id, f"idle for {idle_for:.0f} s, grace {grace:g} s"))
+            workers, idle = workers - 1, idle - 1
         ahead = 1 if not still_idle and self.high_rate(view) else 0
         return Decisions(
             start=starts_for(view, len(unserved) + ahead, self.flavor),

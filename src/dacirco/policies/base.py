@@ -56,6 +56,7 @@ class WorkerView:
     busy_since: float | None = None  # when its current job was assigned
     job_work: float | None = None  # its current job's work (policies.work), if known
     preemptible: bool = False  # a pilot on an opportunistic node: may be preempted any time
+    part: str | None = None  # the part of a split job its task is ("chunk", "merge"), if one
 
 
 def job_kind(j: JobView) -> tuple[str | None, float | None, float | None, str]:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from dacirco.policies.base import ClusterView, JobView, Split, StartWorker
 from dacirco.policies.right_size_serve import Placer
-from dacirco.policies.work import view_work
+from dacirco.policies.work import seconds_left, view_work
 
 
 class Plan(NamedTuple):
@@ -45,11 +45,9 @@ def split_soonest(
     now = view.now
     free = [0.0] * len(view.idle)  # seconds until each worker is free
     free += [max(0.0, boot - (now - w.created_at)) for w in view.booting]
-    free += [
-        boot if w.busy_since is None or not w.job_work
-        else max(0.0, w.job_work * rate - (now - w.busy_since))
-        for w in view.busy
-    ]  # fmt: skip
+    for w in view.busy:
+        left = seconds_left(w, rate, now)
+        free.append(boot if left is None else max(0.0, left))
     heapify(free)
     room = view.room  # the workers that may still be started, each after a boot
 
@@ -122,9 +120,8 @@ def due_within(view: ClusterView, rate: float, horizon: float) -> int:
     seconds per unit of work)."""
     now, n = view.now, 0
     for w in view.busy:
-        if w.busy_since is not None and w.job_work:
-            left = w.job_work * rate - (now - w.busy_since)
-            n += -horizon < left <= horizon
+        left = seconds_left(w, rate, now)
+        n += left is not None and -horizon < left <= horizon
     return n
 
 

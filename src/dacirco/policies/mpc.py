@@ -33,8 +33,9 @@ specify and what is assumed here.
   the worker count (of the ways to reach a count, the one kept is the cheapest with its
   backlog counted as left); a worker added in a slot is reserved in it and ready in the
   next. The first slot's count is applied: workers started (placed by the core), or idle
-  ones stopped (longest idle first) once no job waits. A job left waiting with nothing busy
-  or booting always gets a worker.
+  ones stopped (longest idle first) once no job waits, down to a count the plan made again
+  from it keeps (else it would start one again at once). A job left waiting with nothing
+  busy or booting always gets a worker.
 
 Memoryless: everything is read from the view. Rates decay with time alone, so ``wake_at`` is
 None (asked at every tick) while anything waits, runs or was seen arriving lately.
@@ -147,6 +148,12 @@ class Mpc:
         if target > alive:
             start = tuple(StartWorker(self.flavor) for _ in range(min(target - alive, startable)))
         elif target < alive and not left:
+            # Asked again once they are stopped (at once, as after every stop), the plan
+            # starts from fewer workers ready; it may then start one again at once, a boot
+            # for nothing: the workers go only when the plan from that count keeps it.
+            sensitive, deferrable = (work_s, 0), (work_d, 0)
+            if self.plan(view, floor, most, sensitive, deferrable, alive=target) > target:
+                target = alive
             surplus = idle[n : n + alive - target]
             stop = tuple(StopWorker(w.id, f"planned {target} workers") for w in surplus)
         stats = view.stats
@@ -160,17 +167,18 @@ class Mpc:
         most: int,
         sensitive: tuple[float, int],
         deferrable: tuple[float, int],
+        alive: int | None = None,
     ) -> int:
         """The number of workers for the first slot of the plan of least cost, from ``floor``
         to ``most``; ``sensitive`` and ``deferrable``: the work and the count of the jobs left
-        waiting."""
+        waiting; ``alive``: the workers there are (the view's unless given)."""
         dt = max(self.step, boot_seconds(view))
         spw = seconds_per_work(view, self.flavor)
         mean_work, scv = work_moments(view)
         service = mean_work * spw
         rates = self.rates(view, dt)
         loads = [r * service for r in rates]
-        alive = len(view.workers)
+        alive = len(view.workers) if alive is None else alive
         backlog = (sensitive[0] + deferrable[0]) * spw
         if min(loads) >= most:
             return most  # overloaded in every slot: every worker there is room for

@@ -50,7 +50,7 @@ from dacirco.policies.base import (
 )
 from dacirco.policies.order import by_work_and_age
 from dacirco.policies.right_size_serve import Serve, fits_somewhere
-from dacirco.policies.work import view_work
+from dacirco.policies.work import seconds_left, view_work
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -182,10 +182,8 @@ class RightSize:
         now, due = view.now, []
         for w in view.busy:
             rate = rates.get(w.flavor.name)
-            if rate is None or w.busy_since is None or not w.job_work:
-                continue
-            left = w.job_work * rate - (now - w.busy_since)
-            if -horizon < left <= horizon:  # long overdue: the prediction is off
+            left = None if rate is None else seconds_left(w, rate, now)
+            if left is not None and -horizon < left <= horizon:  # long overdue: off
                 due.append((max(0.0, left), w.id, w))
         return [w for _, _, w in sorted(due)]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from dacirco.policies.base import JobView
+    from dacirco.policies.base import JobView, WorkerView
 
 FAST_COST = 6.7  # x264 "fast" / "ultrafast" encoding time, measured on the catalog (2.0 / 0.3)
 # Measuring VMAF, PSNR and SSIM ("quality": true) as a share of the encode it measures:
@@ -35,3 +35,16 @@ def view_work(job: JobView) -> float:
     if job.part == "merge":
         return 0.0
     return work_units(job.input_duration, job.input_pixel_rate, job.speed)
+
+
+def seconds_left(w: WorkerView, rate: float, now: float) -> float | None:
+    """Seconds until a busy worker's task ends, predicted from its work at ``rate`` seconds
+    per unit (negative when overdue): none for a merge, a stream copy that ends at once;
+    None when its work is unknown (a movie of unknown length)."""
+    if w.busy_since is None:
+        return None
+    if w.part == "merge":
+        return 0.0
+    if not w.job_work:
+        return None
+    return w.job_work * rate - (now - w.busy_since)

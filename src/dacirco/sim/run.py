@@ -12,13 +12,12 @@ one: it feeds the core the same stimuli and carries out its effects in simulated
 - The policy is asked (``Decide``) once for every set of simultaneous events, and, when
   nothing happens, every ``call_interval`` after the last event, as the controller's loop.
 
-Two shortcuts (off with ``exact=True``) keep long runs fast; they assume the policy is quiet
-when nothing calls for it, which the unit tests check on the policies:
-
-- once a call returned no decision and said when time alone would change its mind
-  (``Decisions.wake_at``), the ticks before that are skipped (the tick run is the first on
-  the same grid, ``last event + k x call_interval``, at or after it);
-- after a stop or a split the policy is asked again at once only while jobs wait.
+One shortcut (off with ``exact=True``) keeps long runs fast; it assumes the policy is quiet
+when nothing calls for it, which the unit tests check on every policy: once a call returned
+no decision and said when time alone would change its mind (``Decisions.wake_at``), the
+ticks before that are skipped (the tick run is the first on the same grid, ``last event + k
+x call_interval``, at or after it). After a stop or a split the policy is asked again at
+once, as the controller does (``core.machine``).
 
 The run ends when every job is done and every worker stopped; or ``linger`` seconds after the
 last job was done (the remaining workers are stopped, as the real controller does on exit);
@@ -166,7 +165,7 @@ class Simulation:
             priority_aging=config.priority_aging,
             reuse=config.reuse,
         )
-        self.core = Core(core_config, policy, log=log, exact=config.exact)
+        self.core = Core(core_config, policy, log=log)
         self.core.state.set_nodes(datacenter.nodes)
         self.state = self.core.state
         self.engine = Engine()
@@ -261,7 +260,10 @@ class Simulation:
             if wake == INF:
                 self.next_tick = INF
                 return
-            k = max(k, math.ceil((wake - a) / ci))
+            # The tick at or just before ``wake``: ``(wake - a) / ci`` may come out a hair
+            # above a whole number that the controller's tick reaches (a tick early is only
+            # one call more: the policy says again when).
+            k = max(k, math.ceil((wake - a) / ci - 1e-9))
         self._k, self.next_tick = k, a + k * ci
 
     # ---- the core's effects ----------------------------------------------------------------
