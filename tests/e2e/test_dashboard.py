@@ -229,6 +229,29 @@ def test_a_lost_connection_shows_reconnecting_and_recovers(browser, long_catalog
         service.stop()
 
 
+def test_a_job_deleted_by_retention_leaves_the_open_page(browser, catalog_dir, tmp_path):
+    """Under ``--retention``, a finished job's row goes from an open page when the service
+    deletes it (its change to Deleted comes on the event stream), and its count with it."""
+    service = start_service(
+        catalog_dir, tmp_path, "--api-token", TOKEN, "--retention", "5s",
+        "--algorithm", "minimize-workers",
+    )  # fmt: skip
+    service.client.headers["Authorization"] = f"Bearer {TOKEN}"
+    try:
+        page = signed_in(browser, service, viewport={"width": 1280, "height": 800})
+        job_id = service.submit(id_video="bbb_2.mp4", bitrate=900, speed="ultrafast")
+        row = page.locator(f'#jobs tr[data-job="{job_id}"]')
+        row.wait_for(state="attached", timeout=60_000)
+        completed = page.locator('[data-count="Completed"]')
+        playwright.expect(completed).to_have_text("1", timeout=120_000)
+        row.wait_for(state="detached", timeout=120_000)
+        assert service.client.get(f"/jobs/{job_id}").status_code == 404
+        playwright.expect(completed).to_have_text("0")
+        assert "Traceback" not in page.content()
+    finally:
+        service.stop()
+
+
 def stored_jobs(data_dir: Path, n: int) -> None:
     """``n`` completed jobs written straight into the service's database, as months of work
     would have left them."""

@@ -4,6 +4,7 @@ reuse index), the controller's sweep (rows, outputs, stored changes, worker logs
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 import sqlite3
@@ -18,7 +19,7 @@ from dacirco.controller.store import Store
 from dacirco.core.errors import NotFound
 from dacirco.core.machine import Core
 from dacirco.core.stimuli import Cancel, Expire, Recover, Shutdown, Submitted
-from dacirco.domain import JobState, WorkerState
+from dacirco.domain import Codec, JobState, Speed, WorkerState
 from dacirco.durations import parse_duration, show_duration
 from tests.unit.conftest import Make
 from tests.unit.test_core import job, new_core, run_task
@@ -200,6 +201,41 @@ async def test_a_sweep_deletes_rows_outputs_changes_and_counts_them(make: Make) 
     assert swept.workers == 1 and _rows(h.db, "workers") == 0 and not c.workers
     assert c.retention.sweeps == 3 and c.retention.totals.jobs == 1
     assert c.retention.totals.workers == 1
+    # The event streams are told: each deleted one is a change from its last state to
+    # Deleted (a dashboard drops its row), with no body; the counts are not moved twice.
+    gone = [
+        (kind, d["id"], d["previous"], "job" in d or "worker" in d)
+        async for _, kind, d in _changes(c)
+        if d["state"] == "Deleted"
+    ]
+    assert gone == [("job", job.id, "Completed", False), ("worker", worker.id, "Stopped", False)]
+    assert c.tally.jobs[JobState.COMPLETED.value] == 0 and c.tally.workers_in("Stopped") == 0
+
+
+async def _changes(c):  # type: ignore[no-untyped-def]
+    async for item in c.changes(0, None, keepalive=0.05):
+        if item is None:
+            return
+        yield item
+
+
+async def test_a_deleted_job_goes_to_its_webhooks_as_job_deleted(make: Make) -> None:
+    h = make(retention=60.0)
+    c = h.controller
+    assert c.retention is not None
+    job = await c.submit(
+        "bbb_1.mp4", 1000, Speed.FAST, Codec.H264, callback_url="https://example.com/hook"
+    )
+    await c.cancel(job.id)
+    h.clock.advance(61)
+    await c.retention.sweep(c)
+    with sqlite3.connect(h.db) as db:
+        rows = db.execute("SELECT url, body FROM webhook_deliveries").fetchall()
+    bodies = [json.loads(body) for url, body in rows if url == "https://example.com/hook"]
+    assert [b["type"] for b in bodies] == ["job.waiting", "job.canceled", "job.deleted"]
+    last = bodies[-1]
+    assert (last["id"], last["previous"], last["state"]) == (job.id, "Canceled", "Deleted")
+    assert "retention" in last["detail"] and last["event_id"] == str(last["seq"])
 
 
 async def test_a_restart_after_a_sweep_loads_what_is_left(make: Make) -> None:

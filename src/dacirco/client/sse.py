@@ -48,6 +48,12 @@ class Event:
         """A job's event that leaves it in a final state (Completed, Error, Canceled)."""
         return self.kind == "job" and self.state in FINAL_STATES
 
+    @property
+    def deleted(self) -> bool:
+        """The job or worker was deleted by the service's retention (``state`` "Deleted",
+        ``previous`` its last state): it is gone from the API."""
+        return self.state == "Deleted"
+
 
 def _body(kind: type[JobPublic] | type[WorkerPublic], value: object) -> Any:
     if not isinstance(value, dict):

@@ -1,6 +1,8 @@
 """What a step changed, as clients see it: each job or worker whose state changed (or that is
 new) becomes one ``Change``, stored with the step (``changes`` table, a ``seq`` each), pushed
-to the live event streams (``GET /events``) and, for jobs, to their webhooks."""
+to the live event streams (``GET /events``) and, for jobs, to their webhooks. A job or worker
+that retention deleted becomes one too, of state ``Deleted`` (``deletions``), without a body:
+``GET`` answers 404 from then on."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dacirco.controller.events import iso
+from dacirco.core.effects import Forget
 from dacirco.core.state import State
 from dacirco.core.txn import Txn
 from dacirco.domain import Job, Worker
@@ -100,6 +103,31 @@ def changes_of(
                 urls = tuple(dict.fromkeys(u for u in (obj.callback_url, webhook) if u))
             else:
                 record["worker"] = worker_record(obj)
+            out.append(Change(kind, obj.id, now, record, urls))
+    return out
+
+
+DELETED = "Deleted"  # the state of a deletion's change: not a state a job or worker has
+
+
+def deletions(gone: Forget, now: float, webhook: str | None = None) -> list[Change]:
+    """The jobs and workers retention deleted, each a change from its last state to
+    ``Deleted``: a client that holds them (the dashboard, a mirror fed by webhooks) drops
+    them. A job's goes to its webhooks as ``job.deleted``."""
+    out: list[Change] = []
+    for kind, entities in (("worker", gone.workers), ("job", gone.jobs)):
+        for obj in entities:
+            record = {
+                "at": iso(now),
+                "kind": kind,
+                "id": obj.id,
+                "state": DELETED,
+                "previous": obj.state.value,
+                "detail": "deleted by retention (ended longer ago than --retention)",
+            }
+            urls: tuple[str, ...] = ()
+            if isinstance(obj, Job):
+                urls = tuple(dict.fromkeys(u for u in (obj.callback_url, webhook) if u))
             out.append(Change(kind, obj.id, now, record, urls))
     return out
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Coroutine
 from itertools import islice
 from typing import Any
 
-from dacirco.controller.changes import Change, Hub, changes_of
+from dacirco.controller.changes import Change, Hub, changes_of, deletions
 from dacirco.controller.events import EventLog, event_record
 from dacirco.controller.store import Rows, Store
 from dacirco.controller.tally import Tally
@@ -158,6 +158,8 @@ class Shell:
                 )
             loading = any(isinstance(stimulus, Recover) for stimulus in stimuli)
             changes = changes_of(txn, state, now, self.webhook, loading=loading)
+            if gone is not None:
+                changes += deletions(gone, now, self.webhook)
         except BaseException:
             txn.rollback()
             state.invalidate()

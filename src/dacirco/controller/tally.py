@@ -12,7 +12,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from dacirco.controller.changes import Change
+from dacirco.controller.changes import DELETED, Change
 from dacirco.domain import Job, JobState, Worker
 
 DELAY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -65,6 +65,8 @@ class Tally:
         """A stored step's changes (``jobs``/``workers``: the controller's, after the step)."""
         for change in changes:
             previous, state = change.record["previous"], change.record["state"]
+            if state == DELETED:
+                continue  # counted out by ``forget``
             if change.kind == "job":
                 if previous is not None:
                     self.jobs[previous] -= 1

@@ -82,6 +82,15 @@ function follow() {
   source.addEventListener("job", (e) => {
     const change = JSON.parse(e.data);
     if (jobsTable) jobsTable.dataset.lastSeq = change.seq;
+    if (change.state === "Deleted") {  // retention deleted it: it leaves the page
+      document.querySelector(`tr[data-job="${CSS.escape(change.id)}"]`)?.remove();
+      const before = document.querySelector(`[data-count="${change.previous}"]`);
+      if (before) before.textContent = Math.max(0, Number(before.textContent) - 1);
+      if (jobPage && jobPage.dataset.job === change.id) {
+        setState(jobPage.querySelector('[data-field="state"]'), change.state);
+      }
+      return;
+    }
     const job = change.job;
     if (!job) return;
     if (jobPage && jobPage.dataset.job === job.id) fillJob(jobPage, job);
@@ -95,7 +104,8 @@ function follow() {
   source.addEventListener("worker", (e) => {
     const change = JSON.parse(e.data);
     const row = document.querySelector(`tr[data-worker="${CSS.escape(change.id)}"]`);
-    if (row) {
+    if (row && change.state === "Deleted") row.remove();  // retention deleted it
+    else if (row) {
       setState(row.querySelector('[data-field="state"]'), change.state);
       row.querySelector('[data-field="job"]').textContent = change.worker?.job_id || "";
     }
