@@ -26,15 +26,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+WARM = ("--algorithm", "grace-period", "--max-idle-time", "3600", "--max-workers", "1")
+
+
 def start_service(
-    data_dir: Path, port: int, workdir: Path, extra: list[str] | tuple[str, ...] = ()
+    data_dir: Path,
+    port: int,
+    workdir: Path,
+    extra: list[str] | tuple[str, ...] = (),
+    policy: tuple[str, ...] = WARM,
 ) -> subprocess.Popen[bytes]:
-    """grace-period with one worker kept for an hour: every measured job finds it warm."""
+    """The service; by default (``policy``) grace-period with one worker kept for an hour:
+    every measured job finds it warm."""
     cmd = [
         sys.executable, "-m", "dacirco.cli", "serve", "--port", str(port),
         "--data-dir", str(data_dir), "--event-log-file", str(workdir / f"tc-events-{port}.txt"),
-        "--algorithm", "grace-period", "--max-idle-time", "3600", "--max-workers", "1",
-        "--log-level", "warning", *extra,
+        *policy, "--log-level", "warning", *extra,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL)
     return healthy(proc, port)

@@ -8,9 +8,14 @@ simulator is calibrated on this machine just before (``dacirco.calibration.measu
 a worker's boot to its registration, a split). Where the two orders differ, each pair of
 policies they rank differently is checked against the real run's own noise: the 95 %
 bootstrap interval of the pair's difference, the requests drawn again in pairs; a pair whose
-interval holds 0 is one the real run cannot order.
+interval holds 0 is one the real run cannot order. With ``--repeats N`` every policy plays the
+scenario N times (in turns: each round plays every policy once), its figures are the means,
+and a pair whose real figures overlap from one round to the next (the ranges of the two
+policies over the rounds meet) is one the machine's own drift from run to run cannot order
+either: on a shared machine the same run's average delay moves by 10 % or more.
 
     .venv/bin/python benchmarks/policies_real.py [--requests 16] [--gap 2.5] [--seed 3]
+        [--repeats 2]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -107,7 +113,7 @@ def real_run(
     data = work / policy / "data"
     shutil.copytree(catalog, data)
     port = free_port()
-    proc = start_service(data, port, data.parent, ["--algorithm", policy, *args])
+    proc = start_service(data, port, data.parent, args, policy=("--algorithm", policy))
     try:
         if not play(port, requests, timeout=600, settle=settle):
             console.print(
@@ -144,6 +150,33 @@ def delays(run: RunData) -> list[float]:
     return [j.uploaded - j.received for j in jobs if j.uploaded is not None]
 
 
+def mean_delays(runs: list[RunData]) -> list[float]:
+    """Each request's delay averaged over the rounds (empty if a round lost one)."""
+    each = [delays(run) for run in runs]
+    if len({len(d) for d in each}) != 1:
+        return []
+    return [statistics.fmean(values) for values in zip(*each, strict=True)]
+
+
+@dataclass(frozen=True)
+class Real:
+    """A policy's real runs (one per round): its figures are their means, ``spans`` each
+    figure's range over the rounds."""
+
+    runs: list[RunData]
+
+    @property
+    def each(self) -> list[Figures]:
+        return [figures(run) for run in self.runs]
+
+    def mean(self, key: Callable[[Figures], float]) -> float:
+        return statistics.fmean(key(f) for f in self.each)
+
+    def span(self, key: Callable[[Figures], float]) -> tuple[float, float]:
+        values = [key(f) for f in self.each]
+        return min(values), max(values)
+
+
 def interval(
     a: list[float], b: list[float], stat: Callable[[list[float]], float], draws: int = 2000
 ) -> tuple[float, float] | None:
@@ -159,10 +192,18 @@ def interval(
     return percentile(diffs, 2.5), percentile(diffs, 97.5)
 
 
-def verdict(real: list[str], simulated: list[str], runs: dict[str, RunData] | None, stat) -> str:  # type: ignore[no-untyped-def]
+def verdict(  # type: ignore[no-untyped-def]
+    real: list[str],
+    simulated: list[str],
+    runs: dict[str, Real],
+    key: Callable[[Figures], float],
+    stat=None,
+) -> str:
     """``same``, or for each pair of policies the two orders rank differently, whether the
-    real run can tell them apart at all: a pair whose real difference has a 95 % interval
-    holding 0 is within the real run's noise, where any order agrees with it."""
+    real runs can tell them apart at all: a pair whose real figures overlap over the rounds
+    (their ranges meet), or, for delays (``stat``), whose difference over the same requests
+    has a 95 % bootstrap interval holding 0, is within the real runs' noise, where any order
+    agrees with them."""
     if real == simulated:
         return "same"
     swapped = [
@@ -173,13 +214,17 @@ def verdict(real: list[str], simulated: list[str], runs: dict[str, RunData] | No
     ]
     ties = []
     for p, q in swapped:
-        span = None if runs is None else interval(delays(runs[p]), delays(runs[q]), stat)
+        (lo_p, hi_p), (lo_q, hi_q) = runs[p].span(key), runs[q].span(key)
+        if len(runs[p].runs) > 1 and lo_q <= hi_p and lo_p <= hi_q:
+            ties.append(f"{p} {lo_p:.2f}-{hi_p:.2f}, {q} {lo_q:.2f}-{hi_q:.2f} over the rounds")
+            continue
+        span = None
+        if stat is not None:
+            span = interval(mean_delays(runs[p].runs), mean_delays(runs[q].runs), stat)
         if span is None or span[0] > 0 or span[1] < 0:
             return "different"
-        ties.append(f"{p} - {q}: {span[0]:+.2f} to {span[1]:+.2f} s")
-    return "same where the real run tells them apart; within its noise (95 % interval): " + (
-        "; ".join(ties)
-    )
+        ties.append(f"{p} - {q}: {span[0]:+.2f} to {span[1]:+.2f} s (95 % interval)")
+    return "same where the real runs tell them apart; within their noise: " + "; ".join(ties)
 
 
 def main(
@@ -205,6 +250,14 @@ def main(
             min=0, help="seconds to wait after the last job for the policy to stop its workers"
         ),
     ] = 300.0,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="rounds: each plays every policy once; pairs whose real figures overlap over "
+            "the rounds are ties (the machine's drift from run to run)",
+        ),
+    ] = 1,
 ) -> None:
     """Play one scenario for real under each policy and in the simulator; compare orderings."""
     cores = cores or psutil.cpu_count(logical=True) or 1
@@ -221,15 +274,20 @@ def main(
         movies = sorted({r.movie for r in scenario})
         calibration = measure(catalog_movies(catalog, movies), threads=(1, 2), repeats=1)
         console.print(summary(calibration))
-        real = {}
-        for policy in POLICIES:
-            console.print(f"real run: {policy} ({requests} requests) ...")
-            grace = (
-                ["--max-idle-time", str(max_idle_time)]
-                if reads_grace(policy, max_idle_time)
-                else []
-            )
-            real[policy] = real_run(policy, catalog, work, scenario, [*args, *grace], settle)
+        played: dict[str, list[RunData]] = {p: [] for p in POLICIES}
+        for round_ in range(1, repeats + 1):
+            for policy in POLICIES:
+                of = f", round {round_} of {repeats}" if repeats > 1 else ""
+                console.print(f"real run: {policy} ({requests} requests{of}) ...")
+                grace = (
+                    ["--max-idle-time", str(max_idle_time)]
+                    if reads_grace(policy, max_idle_time)
+                    else []
+                )
+                args_p = [*args, *grace]
+                played[policy].append(
+                    real_run(policy, catalog, work / f"{round_}", scenario, args_p, settle)
+                )
     node = Node("local", cores, psutil.virtual_memory().total / 2**30)
     models = Models.build("local", calibration)
     jobs = make_jobs(scenario, models, seed, CatalogShape(duration_scale, max_height))
@@ -243,30 +301,62 @@ def main(
             runtime="local",
         )
         sim[policy] = figures(Simulation(config, DataCenter((node,)), models, jobs, seed).run().run)
-    runs, real = real, {p: figures(run) for p, run in real.items()}
-    table = Table(title=f"{requests} requests, one every {gap:g} s on average, {cores} cores")
+    runs = {p: Real(played[p]) for p in POLICIES}
+    rounds = f", {repeats} rounds (real: their means)" if repeats > 1 else ""
+    title = f"{requests} requests, one every {gap:g} s on average, {cores} cores{rounds}"
+    table = Table(title=title)
     for col in ("policy", "real delay avg / p95 (s)", "real reserved core·s", "real boots",
                 "simulated delay avg / p95 (s)", "simulated reserved core·s",
                 "simulated boots"):  # fmt: skip
         table.add_column(col, justify="left" if col == "policy" else "right")
     for p in POLICIES:
-        r, s = real[p], sim[p]
+        r, s = runs[p], sim[p]
         table.add_row(
-            p, f"{r.delay.avg:.2f} / {r.delay.p95:.2f}", f"{r.reserved_core_seconds:.1f}",
-            boots(r), f"{s.delay.avg:.2f} / {s.delay.p95:.2f}", f"{s.reserved_core_seconds:.1f}",
-            boots(s),
+            p, f"{r.mean(avg):.2f} / {r.mean(p95):.2f}", f"{r.mean(reserved):.1f}",
+            real_boots(r), f"{s.delay.avg:.2f} / {s.delay.p95:.2f}",
+            f"{s.reserved_core_seconds:.1f}", boots(s),
         )  # fmt: skip
     console.print(table)
-    for label, key, stat, by_request in (
-        ("average delay", lambda f: f.delay.avg, statistics.fmean, runs),
-        ("p95 delay", lambda f: f.delay.p95, lambda d: percentile(d, 95), runs),
-        ("reserved core-seconds", lambda f: f.reserved_core_seconds, None, None),
+    if repeats > 1:
+        for p in POLICIES:
+            spans = [runs[p].span(k) for k in (avg, p95, reserved)]
+            console.print(
+                f"{p}, real over the rounds: average delay {spans[0][0]:.2f}-{spans[0][1]:.2f} s, "
+                f"p95 {spans[1][0]:.2f}-{spans[1][1]:.2f} s, "
+                f"reserved {spans[2][0]:.1f}-{spans[2][1]:.1f} core·s"
+            )
+    for label, key, stat in (
+        ("average delay", avg, statistics.fmean),
+        ("p95 delay", p95, lambda d: percentile(d, 95)),
+        ("reserved core-seconds", reserved, None),
     ):
-        a, b = order(real, key), order(sim, key)
+        a = sorted(POLICIES, key=lambda p: runs[p].mean(key))
+        b = order(sim, key)
         console.print(
             f"{label}: real {' < '.join(a)}; simulated {' < '.join(b)} "
-            f"({verdict(a, b, by_request, stat)})"
+            f"({verdict(a, b, runs, key, stat)})"
         )
+
+
+def avg(f: Figures) -> float:
+    return f.delay.avg
+
+
+def p95(f: Figures) -> float:
+    return f.delay.p95
+
+
+def reserved(f: Figures) -> float:
+    return f.reserved_core_seconds
+
+
+def real_boots(r: Real) -> str:
+    """How many workers booted in a round, and their mean boot (means over the rounds)."""
+    each = [f for f in r.each if f.workers]
+    if not each:
+        return "none"
+    n = statistics.fmean(f.workers for f in r.each)
+    return f"{n:g} x {statistics.fmean(f.boot.avg for f in each):.2f} s"
 
 
 def summary(cal: Calibration) -> str:

@@ -57,13 +57,15 @@ def test_policies_benchmarks_run_and_print_their_figures(tmp_path):
         [
             sys.executable, str(ROOT / "benchmarks" / "policies_real.py"),
             "--requests", "3", "--gap", "1", "--duration-scale", "0.05", "--max-height", "180",
-            "--settle", "5",
+            "--settle", "5", "--repeats", "2",
         ],
-        capture_output=True, text=True, timeout=300, check=False, cwd=ROOT / "benchmarks",
+        capture_output=True, text=True, timeout=600, check=False, cwd=ROOT / "benchmarks",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     assert "average delay: real" in out.stdout and "reserved core-seconds: real" in out.stdout
     assert "p95 delay: real" in out.stdout and "real boots" in out.stdout
+    assert "2 rounds" in out.stdout and "adaptive, real over the rounds" in out.stdout
+    assert "is not read by" not in out.stderr  # each policy gets only the options it reads
     out = subprocess.run(
         [
             sys.executable, str(ROOT / "benchmarks" / "policies.py"),
