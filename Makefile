@@ -83,7 +83,7 @@ policies: $(STAMP)
 
 # The same policies on a real run of this machine (about 3 minutes).
 policies-real: $(STAMP)
-	cd benchmarks && ../$(BIN)/python policies_real.py
+	cd benchmarks && ../$(BIN)/python policies_real.py --repeats 2
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
