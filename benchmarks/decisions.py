@@ -69,7 +69,7 @@ def snapshot(waiting: int, workers: int, seed: int = 1) -> tuple[State, float]:
     config = CoreConfig(
         max_workers=workers + workers // 5, flavor="small", can_split=True, reuse=False
     )
-    core = Core(config, script, log=False, exact=False)
+    core = Core(config, script, log=False)
     core.state.set_nodes(tuple(Node(f"compute{i + 1}", 6, 16.0) for i in range(nodes)))
     registered = workers * 9 // 10
     jobs = make_jobs(requests_for("poisson", registered + waiting, seed), Models.build("vm"), seed)
