@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -165,7 +166,7 @@ class Real:
 
     runs: list[RunData]
 
-    @property
+    @cached_property
     def each(self) -> list[Figures]:
         return [figures(run) for run in self.runs]
 

@@ -191,7 +191,7 @@ class Adaptive(PoolSizing):
         ahead: float | None,
         rate: float,
         boot: float,
-        busy: int | None = None,
+        busy: int,
     ) -> list[StopWorker]:
         """With nothing waiting, the workers beyond the pool (``target``, the ``started`` ones
         counted) that go now: booting ones of our own first, the latest started first (one up

@@ -142,7 +142,8 @@ class Mpc:
         if left and not (view.busy or view.booting):
             floor += 1  # a job waits and nothing will free up: one worker at least
         most = max(floor, alive + startable)
-        target = self.plan(view, floor, most, (work_s, left - left_d), (work_d, left_d))
+        sensitive, deferrable = (work_s, left - left_d), (work_d, left_d)
+        target = self.plan(view, floor, most, sensitive, deferrable)
         start: tuple[StartWorker, ...] = ()
         stop: tuple[StopWorker, ...] = ()
         if target > alive:
@@ -151,7 +152,6 @@ class Mpc:
             # Asked again once they are stopped (at once, as after every stop), the plan
             # starts from fewer workers ready; it may then start one again at once, a boot
             # for nothing: the workers go only when the plan from that count keeps it.
-            sensitive, deferrable = (work_s, 0), (work_d, 0)
             if self.plan(view, floor, most, sensitive, deferrable, alive=target) > target:
                 target = alive
             surplus = idle[n : n + alive - target]

@@ -152,7 +152,7 @@ class PoolSizing:
         of the two recent rates, unless the traffic stopped: a silence that, at that rate,
         none of the long window's gaps would have matched but with a chance below
         ``STOPPED_P`` (the rate is then one over the silence). Infinite before the rate is
-        trusted."""
+        trusted. ``busy``: the busy workers (those of the view unless given)."""
         s = view.stats
         if not s.recent_work or s.arrivals < MIN_ARRIVALS:
             return math.inf

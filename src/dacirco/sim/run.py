@@ -260,9 +260,7 @@ class Simulation:
             if wake == INF:
                 self.next_tick = INF
                 return
-            # The tick at or just before ``wake``: ``(wake - a) / ci`` may come out a hair
-            # above a whole number that the controller's tick reaches (a tick early is only
-            # one call more: the policy says again when).
+            # A hair of float above a whole tick is that tick (early: one call more, no harm)
             k = max(k, math.ceil((wake - a) / ci - 1e-9))
         self._k, self.next_tick = k, a + k * ci
 

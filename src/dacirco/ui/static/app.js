@@ -82,10 +82,12 @@ function follow() {
   source.addEventListener("job", (e) => {
     const change = JSON.parse(e.data);
     if (jobsTable) jobsTable.dataset.lastSeq = change.seq;
+    const before = document.querySelector(`[data-count="${change.previous}"]`);
+    const after = document.querySelector(`[data-count="${change.state}"]`);
+    if (before) before.textContent = Math.max(0, Number(before.textContent) - 1);
+    if (after) after.textContent = Number(after.textContent) + 1;
     if (change.state === "Deleted") {  // retention deleted it: it leaves the page
       document.querySelector(`tr[data-job="${CSS.escape(change.id)}"]`)?.remove();
-      const before = document.querySelector(`[data-count="${change.previous}"]`);
-      if (before) before.textContent = Math.max(0, Number(before.textContent) - 1);
       if (jobPage && jobPage.dataset.job === change.id) {
         setState(jobPage.querySelector('[data-field="state"]'), change.state);
       }
@@ -96,10 +98,6 @@ function follow() {
     if (jobPage && jobPage.dataset.job === job.id) fillJob(jobPage, job);
     const row = jobRow(job);
     if (row) fillJob(row, job);
-    const before = document.querySelector(`[data-count="${change.previous}"]`);
-    const after = document.querySelector(`[data-count="${change.state}"]`);
-    if (before) before.textContent = Math.max(0, Number(before.textContent) - 1);
-    if (after) after.textContent = Number(after.textContent) + 1;
   });
   source.addEventListener("worker", (e) => {
     const change = JSON.parse(e.data);
