@@ -233,3 +233,30 @@ def test_season_chance_benchmark_counts_false_seasons_and_refuses_bad_rates():
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "--rates must be numbers separated by commas" in bad.stderr
+
+
+def test_frontier_benchmark_sweeps_a_knob_and_writes_its_plot(tmp_path):
+    plot = tmp_path / "frontier.png"
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "frontier.py"),
+            "--cell", "short diurnal", "--seeds", "1", "--jobs", "60", "--procs", "1",
+            "--knob", "linger_boots=2", "--knob", "max_chunks=1", "--markdown",
+            "--plot", str(plot),
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "adaptive's knobs on short diurnal (seeds 1-1 x 60 requests)" in out.stdout
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| setting | avg / grace |") and len(rows) == 2 + 3, rows
+    names = {r.split(" | ")[0][2:] for r in rows[2:]}
+    assert names == {"defaults", "linger_boots=2", "max_chunks=1"}, rows
+    assert re.search(r"\d of 3 settings meet all three targets", out.stdout), out.stdout
+    assert 10_000 < plot.stat().st_size < 200_000
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--knob", "speed=2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "unknown knob 'speed'" in bad.stderr

@@ -1,0 +1,213 @@
+"""adaptive's frontier on one cell: its knobs moved one at a time away from their defaults,
+each setting's p95 delay against grace-period's and its reserved core-seconds against
+minimize-workers', on the same seeds. Where a cell misses a target, this says whether some
+setting of the knobs meets both (a tuning question) or every setting trades one for the
+other along the same curve (the policy's own frontier).
+
+    .venv/bin/python benchmarks/frontier.py [--cell "short diurnal"] [--first-seed 11]
+        [--seeds 5] [--jobs 1000] [--knob wait_share=0.05,0.1] [--knob linger_boots=2,3]
+        [--plot docs/img/frontier.png] [--markdown]
+
+Without ``--knob`` it sweeps ``wait_share``, ``linger_boots`` and ``max_chunks``. A setting
+is on the frontier when no other one has both a lower p95 and fewer core-seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dacirco.analytics.figures import figures
+from dacirco.policies.adaptive import Adaptive
+from default_policy import GRACE, GRIDS, MINIMIZE, NEW, Cell
+
+console = Console(width=160)
+SWEEP = ("wait_share=0.05,0.1,0.15,0.4", "linger_boots=2,3", "max_chunks=4,6")
+# The knobs a sweep may move: Adaptive's numbers (its name is not a knob).
+KNOBS = {f.name: f.type for f in fields(Adaptive) if f.init and f.name != "name"}
+DEFAULTS = "defaults"
+
+Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
+
+
+def parse_knob(text: str) -> list[Setting]:
+    """``NAME=V1,V2``: one setting per value, every other knob at its default."""
+    name, sep, values = text.partition("=")
+    name = name.strip()
+    if not sep or not values.strip():
+        raise typer.BadParameter(f"{text!r}: expected NAME=V1,V2 (e.g. wait_share=0.1,0.2)")
+    if name not in KNOBS:
+        raise typer.BadParameter(f"unknown knob {name!r}: one of {', '.join(sorted(KNOBS))}")
+    out: list[Setting] = []
+    for v in values.split(","):
+        try:
+            x = float(v)
+        except ValueError:
+            raise typer.BadParameter(f"{name}: {v.strip()!r} is not a number") from None
+        if not (math.isfinite(x) and x > 0):
+            raise typer.BadParameter(f"{name}: {v.strip()} must be a finite number above 0")
+        if KNOBS[name] in ("int", int):
+            if x != int(x):
+                raise typer.BadParameter(f"{name}: {v.strip()} must be a whole number")
+            x = int(x)
+        out.append(((name, x),))
+    return out
+
+
+def label(setting: Setting) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in setting) or DEFAULTS
+
+
+def run_one(task: tuple[Cell, str, Setting, int, int]) -> tuple[float, float, float]:
+    """(avg, p95, reserved core-seconds) of ``policy`` on the cell's workload of ``seed``;
+    adaptive with the knobs of ``setting``."""
+    cell, policy, setting, seed, jobs = task
+    setup = cell.setup(jobs)
+    work, _ = setup.workload(cell.workload, seed)
+    obj = Adaptive(**dict(setting)) if policy == NEW else None
+    f = figures(setup.run(policy, work, seed, policy=obj).run)
+    return f.delay.avg, f.delay.p95, f.reserved_core_seconds
+
+
+@dataclass(frozen=True)
+class Point:
+    setting: Setting
+    avg: float  # x grace-period's
+    p95: float  # x grace-period's
+    reserved: float  # x minimize-workers'
+
+    def meets(self, cell: Cell) -> bool:
+        return self.avg <= 1 and self.p95 <= cell.p95_target and self.reserved <= 1
+
+
+def frontier(points: list[Point]) -> set[Setting]:
+    """The settings no other one beats on both p95 and reserved core-seconds."""
+    return {
+        p.setting
+        for p in points
+        if not any(q.p95 < p.p95 and q.reserved < p.reserved for q in points)
+    }
+
+
+def find_cell(name: str) -> Cell:
+    cells = {c.label: c for grid in GRIDS.values() for c in grid()}
+    if name not in cells:
+        raise typer.BadParameter(f"unknown cell {name!r}: one of {'; '.join(cells)}")
+    return cells[name]
+
+
+def plot(points: list[Point], cell: Cell, on: set[Setting], title: str, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        color = "tab:red" if not p.setting else "tab:blue" if p.setting in on else "tab:gray"
+        ax.scatter(p.p95, p.reserved, color=color, zorder=3)
+        ax.annotate(label(p.setting), (p.p95, p.reserved), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")  # fmt: skip
+    ax.axvline(cell.p95_target, color="k", lw=0.8, ls="--")
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.fill_between([0, cell.p95_target], 0, 1.0, color="tab:green", alpha=0.08,
+                    label="both targets")  # fmt: skip
+    xs = [p.p95 for p in points] + [cell.p95_target]
+    ys = [p.reserved for p in points] + [1.0]
+    ax.set_xlim(min(xs) - 0.02, max(xs) + 0.04)
+    ax.set_ylim(min(ys) - 0.02, max(ys) + 0.02)
+    ax.set_xlabel("p95 delay / grace-period's")
+    ax.set_ylabel("reserved core-seconds / minimize-workers'")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(
+    cell: Annotated[str, typer.Option(help="a cell of default_policy.py's grids, by label")] = (
+        "short diurnal"
+    ),
+    first_seed: Annotated[int, typer.Option(min=0, help="the first seed")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per setting")] = 5,
+    jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
+    knob: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=V1,V2: adaptive with that knob at each value (repeatable)"),
+    ] = None,
+    procs: Annotated[int, typer.Option(min=1, help="processes")] = 2,
+    plot_to: Annotated[
+        Path | None, typer.Option("--plot", help="write the frontier's plot (PNG) there")
+    ] = None,
+    markdown: Annotated[bool, typer.Option(help="also print the table in Markdown")] = False,
+) -> None:
+    """Sweep adaptive's knobs on one cell and print each setting against the cell's targets."""
+    target = find_cell(cell)
+    settings: list[Setting] = [()]
+    for text in knob or SWEEP:
+        settings += [s for s in parse_knob(text) if s not in settings]
+    seed_range = range(first_seed, first_seed + seeds)
+    tasks = [(target, p, (), s, jobs) for p in (GRACE, MINIMIZE) for s in seed_range]
+    tasks += [(target, NEW, st, s, jobs) for st in settings for s in seed_range]
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    results: dict[tuple[str, Setting], list[tuple[float, float, float]]] = {}
+    with (
+        Progress(*columns, console=console, transient=True) as bar,
+        ProcessPoolExecutor(procs) as pool,
+    ):
+        task = bar.add_task(f"{cell}: simulating", total=len(tasks))
+        for t, got in zip(tasks, pool.map(run_one, tasks), strict=True):
+            results.setdefault((t[1], t[2]), []).append(got)
+            bar.advance(task)
+
+    def mean(policy: str, setting: Setting, i: int) -> float:
+        return statistics.fmean(r[i] for r in results[(policy, setting)])
+
+    points = [
+        Point(
+            st,
+            mean(NEW, st, 0) / mean(GRACE, (), 0),
+            mean(NEW, st, 1) / mean(GRACE, (), 1),
+            mean(NEW, st, 2) / mean(MINIMIZE, (), 2),
+        )
+        for st in settings
+    ]
+    on = frontier(points)
+    which = f"seeds {first_seed}-{first_seed + seeds - 1}"
+    title = f"adaptive's knobs on {cell} ({which} x {jobs} requests)"
+    table = Table(title=title)
+    heads = ("setting", "avg / grace", f"p95 / grace ({target.p95_target})",
+             "reserved / min-workers", "on the frontier", "all three targets")  # fmt: skip
+    for h in heads:
+        table.add_column(h, justify="left" if h == "setting" else "right")
+    rows = []
+    for p in sorted(points, key=lambda p: p.reserved):
+        row = [label(p.setting), f"{p.avg:.3f}", f"{p.p95:.3f}", f"{p.reserved:.3f}",
+               "yes" if p.setting in on else "", "yes" if p.meets(target) else "no"]  # fmt: skip
+        table.add_row(*row)
+        rows.append(row)
+    console.print(table)
+    met = sum(p.meets(target) for p in points)
+    console.print(f"{met} of {len(points)} settings meet all three targets")
+    if markdown:
+        for line in (list(heads), ["---"] * len(heads), *rows):
+            print("| " + " | ".join(line) + " |")
+    if plot_to is not None:
+        plot(points, target, on, title, plot_to)
+        console.print(f"plot written to {plot_to}")
+
+
+if __name__ == "__main__":
+    typer.run(main)

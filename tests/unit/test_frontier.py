@@ -1,0 +1,67 @@
+"""benchmarks/frontier.py: the knobs it parses (a clear error for a bad one), the frontier it
+marks, and its defaults' row being the registered adaptive's run."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+
+import default_policy as dp
+import frontier as fr
+
+
+def test_a_knob_gives_one_setting_per_value_and_whole_knobs_stay_whole():
+    assert fr.parse_knob("wait_share=0.1,0.2") == [
+        (("wait_share", 0.1),),
+        (("wait_share", 0.2),),
+    ]
+    [(setting,)] = fr.parse_knob("max_chunks=4")
+    assert setting == ("max_chunks", 4) and isinstance(setting[1], int)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("wait_share", "expected NAME=V1,V2"),
+        ("wait_share=", "expected NAME=V1,V2"),
+        ("speed=2", "unknown knob 'speed': one of"),
+        ("name=2", "unknown knob 'name'"),
+        ("wait_share=0.1,fast", "wait_share: 'fast' is not a number"),
+        ("linger_boots=-1", "linger_boots: -1 must be a finite number above 0"),
+        ("max_chunks=2.5", "max_chunks: 2.5 must be a whole number"),
+        ("wait_share=nan", "wait_share: nan must be a finite number above 0"),
+        ("max_idle_time=inf", "max_idle_time: inf must be a finite number above 0"),
+    ],
+)
+def test_a_bad_knob_is_refused_with_what_is_wrong(text, message):
+    with pytest.raises(typer.BadParameter, match=message):
+        fr.parse_knob(text)
+
+
+def test_the_frontier_holds_the_settings_no_other_beats_on_both_figures():
+    a = fr.Point((), 0.9, 0.76, 0.92)
+    b = fr.Point((("linger_boots", 2),), 0.8, 0.71, 0.98)
+    c = fr.Point((("wait_share", 0.05),), 0.8, 0.72, 0.99)  # b is faster and leaner
+    d = fr.Point((("max_chunks", 4),), 0.9, 0.80, 0.84)
+    assert fr.frontier([a, b, c, d]) == {a.setting, b.setting, d.setting}
+    assert not b.meets(dp.Cell("x", "diurnal", "short"))
+    assert fr.Point((), 0.9, 0.69, 0.99).meets(dp.Cell("x", "diurnal", "short"))
+    assert not fr.Point((), 0.9, 0.69, 0.99).meets(dp.Cell("x", "poisson@0.3", p95_target=0.5))
+
+
+def test_the_defaults_run_is_the_registered_adaptive_run():
+    cell = fr.find_cell("short diurnal")
+    ours = fr.run_one((cell, dp.NEW, (), 4, 60))
+    assert ours == dp.run_one((cell, dp.NEW, 4, 60))[2:]
+    moved = fr.run_one((cell, dp.NEW, (("max_chunks", 1),), 4, 60))
+    assert moved != ours  # the knob reaches the policy: whole jobs only
+
+
+def test_an_unknown_cell_names_the_known_ones():
+    with pytest.raises(typer.BadParameter, match=r"unknown cell 'nowhere': one of .*short diurnal"):
+        fr.find_cell("nowhere")
