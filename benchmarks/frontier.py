@@ -9,15 +9,15 @@ other along the same curve (the policy's own frontier).
         [--plot docs/img/frontier.png] [--markdown]
 
 Without ``--knob`` it sweeps ``wait_share``, ``linger_boots`` and ``max_chunks``. A setting
-is on the frontier when no other one has both a lower p95 and fewer core-seconds.
+is on the frontier when no other one has both a lower p95 and fewer core-seconds; the service
+and ``dacirco simulate`` run one with ``--policy-knob NAME=VALUE`` (``policies/knobs.py``).
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -27,13 +27,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dacirco.analytics.figures import figures
+from dacirco.policies import knobs
 from dacirco.policies.adaptive import Adaptive
 from default_policy import GRACE, GRIDS, MINIMIZE, NEW, Cell
 
 console = Console(width=160)
 SWEEP = ("wait_share=0.05,0.1,0.15,0.4", "linger_boots=2,3", "max_chunks=4,6")
-# The knobs a sweep may move: Adaptive's numbers (its name is not a knob).
-KNOBS = {f.name: f.type for f in fields(Adaptive) if f.init and f.name != "name"}
 DEFAULTS = "defaults"
 
 Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
@@ -42,24 +41,16 @@ Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
 def parse_knob(text: str) -> list[Setting]:
     """``NAME=V1,V2``: one setting per value, every other knob at its default."""
     name, sep, values = text.partition("=")
-    name = name.strip()
     if not sep or not values.strip():
         raise typer.BadParameter(f"{text!r}: expected NAME=V1,V2 (e.g. wait_share=0.1,0.2)")
-    if name not in KNOBS:
-        raise typer.BadParameter(f"unknown knob {name!r}: one of {', '.join(sorted(KNOBS))}")
     out: list[Setting] = []
     for v in values.split(","):
         try:
-            x = float(v)
-        except ValueError:
-            raise typer.BadParameter(f"{name}: {v.strip()!r} is not a number") from None
-        if not (math.isfinite(x) and x > 0):
-            raise typer.BadParameter(f"{name}: {v.strip()} must be a finite number above 0")
-        if KNOBS[name] in ("int", int):
-            if x != int(x):
-                raise typer.BadParameter(f"{name}: {v.strip()} must be a whole number")
-            x = int(x)
-        out.append(((name, x),))
+            setting = knobs.parse([f"{name.strip()}={v}"])
+            knobs.apply(Adaptive(), setting, NEW)  # the policy's own checks
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        out.append(setting)
     return out
 
 
@@ -73,7 +64,7 @@ def run_one(task: tuple[Cell, str, Setting, int, int]) -> tuple[float, float, fl
     cell, policy, setting, seed, jobs = task
     setup = cell.setup(jobs)
     work, _ = setup.workload(cell.workload, seed)
-    obj = Adaptive(**dict(setting)) if policy == NEW else None
+    obj = knobs.apply(Adaptive(), setting, NEW) if policy == NEW else None
     f = figures(setup.run(policy, work, seed, policy=obj).run)
     return f.delay.avg, f.delay.p95, f.reserved_core_seconds
 

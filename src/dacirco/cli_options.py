@@ -42,6 +42,15 @@ Algorithm = Annotated[
     ),
 ]
 MaxWorkers = Annotated[int, typer.Option(help="most workers alive at once")]
+PolicyKnob = Annotated[
+    list[str],
+    typer.Option(
+        metavar="NAME=VALUE",
+        show_default=False,
+        help="set one of the policy's knobs away from its default (repeatable; adaptive's: "
+        "wait_share, linger_boots, max_chunks ...; docs/policies.md)",
+    ),
+]
 MaxIdle = Annotated[
     float, typer.Option(help="grace-period: seconds an idle worker is kept for reuse")
 ]

@@ -26,6 +26,8 @@ from dacirco.controller.store import Store
 from dacirco.controller.usage import Usage
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import Policy, PolicyParams, make_policy
+from dacirco.policies.knobs import apply as apply_knobs
+from dacirco.policies.knobs import parse as parse_knobs
 from dacirco.runtimes.factory import RUNTIMES, RuntimeUnavailable, make_runtime
 from dacirco.runtimes.pilots import PilotRuntime
 from dacirco.service_config import ControllerOptions, ServiceConfig, controller_config
@@ -128,12 +130,18 @@ def validate(config: ServiceConfig) -> Policy:
     check(config)
     scheduling = config.controller
     try:
-        return make_policy(
-            scheduling.algorithm,
-            PolicyParams(max_idle_time=scheduling.max_idle_time, flavor=scheduling.flavor),
-        )
+        knobs = parse_knobs(scheduling.policy_knob)
+    except ValueError as exc:
+        raise ConfigError(f"--policy-knob {exc}") from exc
+    params = PolicyParams(scheduling.max_idle_time, scheduling.flavor)
+    try:
+        policy = make_policy(scheduling.algorithm, params)
     except ValueError as exc:
         raise ConfigError(f"--algorithm: {exc}") from exc
+    try:
+        return apply_knobs(policy, knobs, scheduling.algorithm)
+    except ValueError as exc:
+        raise ConfigError(f"--policy-knob {exc}") from exc
 
 
 def unread_options(config: ServiceConfig, policy: Policy) -> list[str]:

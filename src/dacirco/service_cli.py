@@ -49,6 +49,7 @@ from dacirco.cli_options import (
     OsImage,
     OsNetwork,
     Parameter,
+    PolicyKnob,
     Port,
     PublicUrl,
     RayAddress,
@@ -86,6 +87,7 @@ SERVER_OPTIONS = {
 }
 CONTROLLER_OPTIONS = {
     "algorithm": Algorithm,
+    "policy_knob": PolicyKnob,
     "max_workers": MaxWorkers,
     "max_idle_time": MaxIdle,
     "call_interval": CallInterval,
@@ -166,6 +168,7 @@ def service_config(**values: Any) -> ServiceConfig:
     server = server_options(**{name: values.pop(name) for name in SERVER_NAMES})
     storage = storage_from(**{name: values.pop(name) for name in STORAGE_NAMES})
     webhooks = webhook_from(**{name: values.pop(name) for name in WEBHOOK_NAMES})
+    values["policy_knob"] = tuple(values.get("policy_knob") or ())
     return replace(ServiceConfig.of(**values), server=server, storage=storage, webhooks=webhooks)
 
 
@@ -214,6 +217,8 @@ def run_service(config: ServiceConfig, log_level: str) -> None:
         raise typer.Exit(2) from exc
     for warning in unread_options(config, policy):
         log.warning(warning)
+    if knobs := config.controller.policy_knob:
+        log.info("policy %s, knobs set: %s", config.controller.algorithm, ", ".join(knobs))
     # The port first, then the data dir (in build): a second instance must fail before the
     # controller's start (recovery) rewrites the state of the one already running.
     host, port = config.server.host, config.server.port

@@ -51,6 +51,7 @@ class ControllerOptions:
     defaults are the controller's own."""
 
     algorithm: str = _CONTROLLER["algorithm"]
+    policy_knob: tuple[str, ...] = _CONTROLLER["policy_knob"]  # NAME=VALUE each
     max_workers: int = _CONTROLLER["max_workers"]
     max_idle_time: float = _CONTROLLER["max_idle_time"]
     call_interval: float = _CONTROLLER["call_interval"]

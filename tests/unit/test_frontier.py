@@ -20,8 +20,9 @@ def test_a_knob_gives_one_setting_per_value_and_whole_knobs_stay_whole():
         (("wait_share", 0.1),),
         (("wait_share", 0.2),),
     ]
-    [(setting,)] = fr.parse_knob("max_chunks=4")
-    assert setting == ("max_chunks", 4) and isinstance(setting[1], int)
+    [setting] = fr.parse_knob("max_chunks=4")
+    policy = fr.knobs.apply(fr.Adaptive(), setting, "adaptive")
+    assert policy.max_chunks == 4 and isinstance(policy.max_chunks, int)
 
 
 @pytest.mark.parametrize(
@@ -29,8 +30,8 @@ def test_a_knob_gives_one_setting_per_value_and_whole_knobs_stay_whole():
     [
         ("wait_share", "expected NAME=V1,V2"),
         ("wait_share=", "expected NAME=V1,V2"),
-        ("speed=2", "unknown knob 'speed': one of"),
-        ("name=2", "unknown knob 'name'"),
+        ("speed=2", "policy 'adaptive' has no knob 'speed'; its knobs: burst_z, "),
+        ("name=2", "policy 'adaptive' has no knob 'name'"),
         ("wait_share=0.1,fast", "wait_share: 'fast' is not a number"),
         ("linger_boots=-1", "linger_boots: -1 must be a finite number above 0"),
         ("max_chunks=2.5", "max_chunks: 2.5 must be a whole number"),

@@ -335,6 +335,8 @@ class PolicyParams:
 
     max_idle_time: float = 60.0
     flavor: str = DEFAULT_FLAVOR
+    # The policy's own knobs set away from their defaults (``policies/knobs.py``).
+    knobs: tuple[tuple[str, float], ...] = ()
 
 
 _REGISTRY: dict[str, Callable[[PolicyParams], Policy]] = {}
@@ -365,7 +367,13 @@ def make_policy(name: str, params: PolicyParams | None = None) -> Policy:
         raise ValueError(
             f"unknown algorithm {name!r}; choose one of: {', '.join(sorted(_REGISTRY))}"
         ) from None
-    return factory(params or PolicyParams())
+    params = params or PolicyParams()
+    policy = factory(params)
+    if params.knobs:
+        from dacirco.policies import knobs
+
+        policy = knobs.apply(policy, params.knobs, name)
+    return policy
 
 
 @cache

@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dacirco.analytics.figures import figures, reused_summary
-from dacirco.cli_options import comma_list, option, option_for, shared_options
-from dacirco.policies.base import available
+from dacirco.cli_options import PolicyKnob, comma_list, option, option_for, shared_options
+from dacirco.policies import knobs
+from dacirco.policies.base import PolicyParams, available, make_policy
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
 from dacirco.sim.oracle import ORACLE
@@ -155,10 +156,12 @@ SIM_OPTIONS = {
     "ladder_preset": LadderPreset,
     "ladder_quality": LadderQuality,
     "ladder_thumbnails": LadderThumbnails,
+    "policy_knob": PolicyKnob,
 }
 
 
 def _sim_options(param: list[str] | None, **values: object) -> SimOptions:
+    values["policy_knob"] = tuple(values.get("policy_knob") or ())  # type: ignore[arg-type]
     return SimOptions(params=_params(param), **values)  # type: ignore[arg-type]
 
 
@@ -176,6 +179,12 @@ def _setup(options: SimOptions) -> Setup:
         raise typer.Exit(2) from None
 
 
+def _knobs_note(setup: Setup) -> str:
+    """The knobs set, for a table's title (empty when none is)."""
+    set_ = setup.config.policy_knobs
+    return f" (knobs {', '.join(f'{k}={v:g}' for k, v in set_)})" if set_ else ""
+
+
 def _check_policies(names: list[str]) -> None:
     known = [*available(), ORACLE]
     unknown = [n for n in names if n not in known]
@@ -184,6 +193,25 @@ def _check_policies(names: list[str]) -> None:
             f"[red]error:[/red] unknown policy {', '.join(unknown)}; one of {', '.join(known)}"
         )
         raise typer.Exit(2)
+
+
+def _check_knobs(names: list[str], setup: Setup) -> None:
+    """Every knob set is one of the policies' ``names``, each taking its own (its values
+    checked by the policy)."""
+    set_ = setup.config.policy_knobs
+    named = [n for n in names if n != ORACLE]
+    try:
+        if lone := knobs.unclaimed(named, set_):
+            raise ValueError(
+                f"policy {named[0]!r} has no knob {lone[0]!r}"
+                if len(named) == 1
+                else f"none of {', '.join(named)} has the knob {lone[0]!r}"
+            )
+        for name in named:
+            make_policy(name, PolicyParams(knobs=knobs.of_policy(name, set_)))
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --policy-knob {exc}")
+        raise typer.Exit(2) from None
 
 
 @sim_options
@@ -213,6 +241,7 @@ def simulate(
     gc.disable()
     _check_policies([policy])
     setup = _setup(options)
+    _check_knobs([policy], setup)
     try:
         sim_jobs, rho = setup.workload(workload, seed)
     except (ValueError, OSError) as exc:
@@ -229,6 +258,8 @@ def simulate(
         meta["priorities"] = options.priorities
     if options.repeats:
         meta["repeats"] = options.repeats
+    if setup.config.policy_knobs:
+        meta["policy_knobs"] = dict(setup.config.policy_knobs)
     if setup.ladder is not None:
         meta["ladder"] = asdict(setup.ladder)
     t0 = time.perf_counter()
@@ -237,7 +268,7 @@ def simulate(
     f = figures(result.run)
     bound = setup.bound(sim_jobs)
     table = Table(
-        title=f"{policy} on {workload} (seed {seed}, rho = {rho:.2f},"
+        title=f"{policy}{_knobs_note(setup)} on {workload} (seed {seed}, rho = {rho:.2f},"
         f" {setup.datacenter.cpus} cores)"
     )
     table.add_column("figure")
@@ -336,6 +367,7 @@ def compare_command(
     kinds = comma_list(workloads, "--workloads")
     _check_policies(names)
     setup = _setup(options)
+    _check_knobs(names, setup)
     import csv
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -368,6 +400,7 @@ def compare_command(
     title = (
         f"{len(dc.nodes)} nodes x {dc.nodes[0].cpus} cores, {options.flavor} workers,"
         f" {setup.config.runtime} boots, {options.jobs} jobs x {seeds} seeds (mean ± sd)"
+        f"{_knobs_note(setup)}"
     )
     table = Table(title=title)
     for i, name in enumerate(table_rows[0]):

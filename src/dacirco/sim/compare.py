@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from dacirco.analytics.figures import Figures, Stats, figures, stats
 from dacirco.analytics.run import JobSpan, RunData
+from dacirco.policies import knobs
 from dacirco.policies.base import Policy
 from dacirco.sim.bound import Bound, lower_bound
 from dacirco.sim.cluster import DataCenter
@@ -98,7 +99,11 @@ class Setup:
     ) -> SimResult:
         """``algorithm`` on ``jobs``; ``policy``: that policy's object (one built with other
         knobs than its registered defaults, ``benchmarks/frontier.py``), else the registry's."""
-        config = replace(self.config, algorithm=algorithm)
+        config = replace(
+            self.config,
+            algorithm=algorithm,
+            policy_knobs=knobs.of_policy(algorithm, self.config.policy_knobs),
+        )
         if algorithm == ORACLE:  # it is given the whole workload: the simulator alone has it
             c = self.config
             policy = Oracle(jobs, self.models, split=c.split, reuse=c.reuse, flavor=c.flavor)

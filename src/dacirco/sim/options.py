@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dacirco.domain import FLAVORS
+from dacirco.policies import knobs
 from dacirco.sim.calibrate import Calibration
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
@@ -72,6 +73,7 @@ class SimOptions:
     ladder_preset: str = _LADDER["preset"]  # the shipped preset they ask for
     ladder_quality: bool = _LADDER["quality"]  # they measure their quality
     ladder_thumbnails: float | None = _LADDER["thumbnails"]  # thumbnails every N s (None: none)
+    policy_knob: tuple[str, ...] = ()  # NAME=VALUE each: the policies' knobs (policies/knobs.py)
 
     def setup(self) -> Setup:
         """What every run of these options starts from; a ``ValueError`` naming what cannot
@@ -93,12 +95,18 @@ class SimOptions:
             raise ValueError(f"--priority-aging {self.priority_aging}: must be a number >= 0")
         if not 0.0 <= self.repeats <= 1.0:
             raise ValueError(f"--repeats {self.repeats}: must be a share in 0..1")
+        try:
+            policy_knobs = knobs.parse(self.policy_knob)
+        except ValueError as exc:
+            raise ValueError(f"--policy-knob {exc}") from None
         mix = LadderMix(
             self.ladder_share, self.ladder_preset, self.ladder_quality, self.ladder_thumbnails
         ).check()
         return Setup(
             datacenter=datacenter,
-            config=SimConfig(**{knob: getattr(self, knob) for knob in KNOBS}),
+            config=SimConfig(
+                **{knob: getattr(self, knob) for knob in KNOBS}, policy_knobs=policy_knobs
+            ),
             models=Models.build(self.runtime, calibration),
             jobs=self.jobs,
             catalog=CatalogShape.named(self.catalog, self.duration_scale, self.max_height),

@@ -77,6 +77,9 @@ class SimConfig:
     reuse: bool = CoreConfig.reuse  # identical requests share one output, as the service's
     linger: float = 3600.0
     stall: float = 86400.0
+    # The policy's knobs set away from their defaults (``policies/knobs.py``); where several
+    # policies run on one config (``compare``), each takes those it has.
+    policy_knobs: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -154,7 +157,8 @@ class Simulation:
         self.config, self.models, self.jobs = config, models, list(jobs)
         self.datacenter = datacenter
         policy = policy or make_policy(
-            config.algorithm, PolicyParams(max_idle_time=config.max_idle_time, flavor=flavor.name)
+            config.algorithm,
+            PolicyParams(config.max_idle_time, flavor.name, config.policy_knobs),
         )
         core_config = core_config or CoreConfig(
             max_workers=max_workers,
