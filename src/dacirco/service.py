@@ -146,8 +146,14 @@ def validate(config: ServiceConfig) -> Policy:
 
 def unread_options(config: ServiceConfig, policy: Policy) -> list[str]:
     """Options set away from their defaults that ``policy`` does not read (adaptive runs its own
-    flavor and idle times): one warning each, so a changed default policy is not silent."""
+    flavor and idle times): one warning each, so a changed default policy is not silent. What
+    the policy reads is told by the policy as the options alone make it (a knob of the same
+    name, ``--policy-knob max_idle_time=...``, is not the option)."""
     scheduling, defaults = config.controller, ControllerOptions()
+    if scheduling.policy_knob:
+        policy = make_policy(
+            scheduling.algorithm, PolicyParams(scheduling.max_idle_time, scheduling.flavor)
+        )
     return [
         f"{option} {getattr(scheduling, name)} is not read by the {scheduling.algorithm} "
         "policy: it chooses its own (docs/policies.md; --algorithm names another)"
@@ -191,6 +197,10 @@ def recorded_options(config: ServiceConfig) -> dict[str, Any]:
     """The options as the event log's ``.config.txt`` records them: by their flat names, the
     S3 ones by their classic names; neither a token nor the S3 secret key."""
     options = {k: str(v) if isinstance(v, Path) else v for k, v in config.flat().items()}
+    try:  # the knobs as the policy took them (checked before the log is written)
+        options["policy_knob"] = dict(parse_knobs(config.controller.policy_knob))
+    except ValueError:
+        options["policy_knob"] = list(config.controller.policy_knob)
     s3 = options.pop("s3")
     options["api_tokens"] = f"{len(config.server.api_tokens)} redacted"
     hooks = config.webhooks.model_dump(exclude={"secret"})

@@ -84,6 +84,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import chain, islice
+from typing import ClassVar
 
 from dacirco.policies import preemptible
 from dacirco.policies.base import (
@@ -106,6 +107,19 @@ class Adaptive(PoolSizing):
     linger_boots: float = 1.0  # boot times an idle worker beyond the pool is kept
     max_idle_time: float = 3600.0  # seconds an idle worker is kept at most
     name: str = "adaptive"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "wait_share": (0.01, 10.0),
+        "piece_share": (0.1, 10.0),
+        "max_chunks": (1, 64),
+        "burst_z": (0.5, 10.0),
+        "gap_test": (1.0, 100.0),
+        "default_boot": (0.1, 3600.0),
+        "default_rate": (0.001, 100.0),
+        "wait_factor": (0.0, 10.0),
+        "linger_boots": (0.0, 100.0),
+        "max_idle_time": (0.0, 7 * 86400.0),
+    }
 
     # ---- decisions ---------------------------------------------------------------------------
     def decide(self, view: ClusterView) -> Decisions:

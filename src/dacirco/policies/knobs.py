@@ -2,24 +2,32 @@
 simulator): every default works untuned, and ``benchmarks/frontier.py`` measures what moving
 one trades (adaptive's ``linger_boots=2``, say: a lower p95 for more core-seconds).
 
-A knob is a number a policy's dataclass takes (an ``int`` or a ``float`` field: adaptive's
-``max_idle_time`` too, which ``--max-idle-time`` does not set, as adaptive sizes its own
-pool; where a policy reads that option, its knob wins). A value must be finite and above 0,
-and whole for an ``int`` knob; anything else is a ``ValueError`` that names the knob and
-what is wrong.
+A policy has the knobs its class lists in ``KNOBS``, each with the range it is checked
+against (a value past it would only make the policy slow or absurd: ``max_chunks=1e9``
+loops a billion times per decision); a policy without that list has none. A value must be
+a plain decimal number within its knob's range, and whole for an ``int`` field; anything
+else is a ``ValueError`` that names the knob and what is wrong.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from dacirco.policies.base import Policy
 
 Knobs = tuple[tuple[str, float], ...]  # (name, value) pairs, in the order given
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+class Knob(NamedTuple):
+    whole: bool  # an int field: whole values only
+    low: float
+    high: float
 
 
 def parse(texts: Iterable[str]) -> Knobs:
@@ -27,30 +35,34 @@ def parse(texts: Iterable[str]) -> Knobs:
     out: dict[str, float] = {}
     for text in texts:
         name, sep, value = text.partition("=")
-        name = name.strip()
-        if not sep or not name or not value.strip():
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
             raise ValueError(f"{text!r}: expected NAME=VALUE (e.g. linger_boots=2)")
-        try:
-            x = float(value)
-        except ValueError:
-            raise ValueError(f"{name}: {value.strip()!r} is not a number") from None
-        if not (math.isfinite(x) and x > 0):
-            raise ValueError(f"{name}: {value.strip()} must be a finite number above 0")
+        if not _NUMBER.fullmatch(value) or not math.isfinite(x := float(value)):
+            raise ValueError(f"{name}: {value!r} is not a number")
         out.pop(name, None)
         out[name] = x
     return tuple(out.items())
 
 
-def knobs_of(policy: Policy) -> dict[str, type]:
-    """The knobs of ``policy`` by name, each with its type (int or float)."""
-    if not dataclasses.is_dataclass(policy):
+def knobs_of(policy: Policy) -> dict[str, Knob]:
+    """The knobs of ``policy`` by name: those its class lists in ``KNOBS`` (name -> (low,
+    high)) that are fields of its dataclass."""
+    ranges: Mapping[str, tuple[float, float]] = getattr(type(policy), "KNOBS", {})
+    if not dataclasses.is_dataclass(policy) or not ranges:
         return {}
-    hints = {int: int, "int": int, float: float, "float": float}
+    types = {f.name: f.type for f in dataclasses.fields(policy) if f.init}
     return {
-        f.name: hints[f.type]  # type: ignore[index]
-        for f in dataclasses.fields(policy)
-        if f.init and f.type in hints
+        name: Knob(types[name] in (int, "int"), low, high)
+        for name, (low, high) in ranges.items()
+        if name in types
     }
+
+
+def described(policy: Policy) -> str:
+    """The knobs of ``policy``, each with its range, for an error message."""
+    own = knobs_of(policy)
+    return ", ".join(f"{n} ({k.low:g} to {k.high:g})" for n, k in sorted(own.items())) or "none"
 
 
 def of_policy(name: str, knobs: Knobs) -> Knobs:
@@ -82,13 +94,15 @@ def apply(policy: Policy, knobs: Knobs, name: str) -> Policy:
     own = knobs_of(policy)
     changes: dict[str, float | int] = {}
     for knob, value in knobs:
-        if knob not in own:
-            known = ", ".join(sorted(own)) or "none"
-            raise ValueError(f"policy {name!r} has no knob {knob!r}; its knobs: {known}")
-        if own[knob] is int:
-            if value != int(value):
-                raise ValueError(f"{knob}: {value:g} must be a whole number")
-            changes[knob] = int(value)
-        else:
-            changes[knob] = value
+        spec = own.get(knob)
+        if spec is None:
+            raise ValueError(
+                f"policy {name!r} has no knob {knob!r}; its knobs: {described(policy)}"
+            )
+        if not spec.low <= value <= spec.high:
+            span = f"{spec.low:g} to {spec.high:g}"
+            raise ValueError(f"{knob}: {value:g} is out of its range, {span}")
+        if spec.whole and value != int(value):
+            raise ValueError(f"{knob}: {value:g} must be a whole number")
+        changes[knob] = int(value) if spec.whole else value
     return dataclasses.replace(policy, **changes)  # type: ignore[type-var]

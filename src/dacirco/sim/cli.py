@@ -179,10 +179,16 @@ def _setup(options: SimOptions) -> Setup:
         raise typer.Exit(2) from None
 
 
-def _knobs_note(setup: Setup) -> str:
-    """The knobs set, for a table's title (empty when none is)."""
-    set_ = setup.config.policy_knobs
-    return f" (knobs {', '.join(f'{k}={v:g}' for k, v in set_)})" if set_ else ""
+def _knobs_note(setup: Setup, names: list[str]) -> str:
+    """The knobs each of the policies ``names`` takes, for a table's title (empty when none
+    is set)."""
+    taken = [(n, knobs.of_policy(n, setup.config.policy_knobs)) for n in names]
+    parts = [
+        (f"{n} " if len(names) > 1 else "") + ", ".join(f"{k}={v:g}" for k, v in own)
+        for n, own in taken
+        if own
+    ]
+    return f" (knobs {'; '.join(parts)})" if parts else ""
 
 
 def _check_policies(names: list[str]) -> None:
@@ -199,14 +205,16 @@ def _check_knobs(names: list[str], setup: Setup) -> None:
     """Every knob set is one of the policies' ``names``, each taking its own (its values
     checked by the policy)."""
     set_ = setup.config.policy_knobs
+    if not set_:
+        return
     named = [n for n in names if n != ORACLE]
     try:
-        if lone := knobs.unclaimed(named, set_):
-            raise ValueError(
-                f"policy {named[0]!r} has no knob {lone[0]!r}"
-                if len(named) == 1
-                else f"none of {', '.join(named)} has the knob {lone[0]!r}"
-            )
+        if not named:
+            raise ValueError("the oracle takes no knobs")
+        if len(named) == 1:  # its own message lists its knobs
+            make_policy(named[0], PolicyParams(knobs=set_))
+        elif lone := knobs.unclaimed(named, set_):
+            raise ValueError(f"none of {', '.join(named)} has the knob {lone[0]!r}")
         for name in named:
             make_policy(name, PolicyParams(knobs=knobs.of_policy(name, set_)))
     except ValueError as exc:
@@ -268,7 +276,7 @@ def simulate(
     f = figures(result.run)
     bound = setup.bound(sim_jobs)
     table = Table(
-        title=f"{policy}{_knobs_note(setup)} on {workload} (seed {seed}, rho = {rho:.2f},"
+        title=f"{policy}{_knobs_note(setup, [policy])} on {workload} (seed {seed}, rho = {rho:.2f},"
         f" {setup.datacenter.cpus} cores)"
     )
     table.add_column("figure")
@@ -400,7 +408,7 @@ def compare_command(
     title = (
         f"{len(dc.nodes)} nodes x {dc.nodes[0].cpus} cores, {options.flavor} workers,"
         f" {setup.config.runtime} boots, {options.jobs} jobs x {seeds} seeds (mean ± sd)"
-        f"{_knobs_note(setup)}"
+        f"{_knobs_note(setup, names)}"
     )
     table = Table(title=title)
     for i, name in enumerate(table_rows[0]):
