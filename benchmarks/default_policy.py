@@ -5,7 +5,7 @@ DaCirco's own: the classic two, right-size and adaptive).
 
     .venv/bin/python benchmarks/default_policy.py [--grid reference|general|beyond] [--seeds 5]
         [--first-seed 1] [--jobs 1000] [--peers] [--no-oracle] [--runs FILE [--again adaptive]]
-        [--markdown]
+        [--markdown] [--policy-knob NAME=VALUE]
 
 ``reference`` is the 10-cell grid of docs/policies.md (reference data center, VM boots, jobs
 split; default and short catalogs x poisson@0.3/0.6/0.9, bursty, diurnal). ``general`` holds
@@ -13,7 +13,8 @@ cells the policy was not tuned on: more and larger nodes, pod boots, stronger an
 bursts, a heavy-tailed catalog, a wide daily swing. The same seeds for every policy; the
 figures are means over seeds. Runs go on every core (``--procs``). With ``--runs FILE`` each
 run is kept, and a later call simulates only what is not there yet (``--again NAME``: that
-policy's runs again, after a change to it).
+policy's runs again, after a change to it). ``--policy-knob`` runs adaptive with that knob
+away from its default (``policies/knobs.py``): another point of its frontier, over a grid.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dacirco.analytics.figures import figures
-from dacirco.policies.base import available
+from dacirco.policies import knobs
+from dacirco.policies.base import available, make_policy
 from dacirco.sim.cluster import DataCenter
 from dacirco.sim.compare import Setup
 from dacirco.sim.models import Models
@@ -149,11 +151,17 @@ def beyond_grid() -> list[Cell]:
 GRIDS = {"reference": reference_grid, "general": general_grid, "beyond": beyond_grid}
 
 
-def run_one(task: tuple[Cell, str, int, int]) -> tuple[str, str, float, float, float]:
-    cell, policy, seed, jobs = task
+def run_one(
+    task: tuple[Cell, str, int, int] | tuple[Cell, str, int, int, knobs.Knobs],
+) -> tuple[str, str, float, float, float]:
+    """A run's (cell, policy, avg, p95, reserved core-seconds); adaptive with the knobs the
+    task's fifth item sets, if it has one."""
+    cell, policy, seed, jobs, *rest = task
     setup = cell.setup(jobs)
     work, _ = setup.workload(cell.workload, seed)
-    f = figures(setup.run(policy, work, seed).run)
+    set_ = rest[0] if rest else ()
+    obj = knobs.apply(make_policy(NEW), set_, NEW) if policy == NEW and set_ else None
+    f = figures(setup.run(policy, work, seed, policy=obj).run)
     return cell.label, policy, f.delay.avg, f.delay.p95, f.reserved_core_seconds
 
 
@@ -215,22 +223,42 @@ def main(
     markdown: Annotated[
         bool, typer.Option(help="also print the table in Markdown (as docs/policies.md has it)")
     ] = False,
+    policy_knob: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME=VALUE",
+            help="run adaptive with this knob away from its default (repeatable; its runs are "
+            "stored apart in --runs)",
+        ),
+    ] = None,
 ) -> None:
     """Run the cells of GRID and print, per cell, the adaptive policy's ratios to its targets."""
     if grid not in GRIDS:
         raise typer.BadParameter(f"unknown grid {grid!r}: one of {', '.join(GRIDS)}")
     cells = GRIDS[grid]()
+    try:
+        set_ = knobs.parse(policy_knob or ())
+        knobs.apply(make_policy(NEW), set_, NEW)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--policy-knob") from None
+    # adaptive's runs with knobs are stored under a name of their own.
+    tuned = NEW + "".join(f" {k}={v:g}" for k, v in set_)
     policies = list(CLASSIC) + ([ORACLE] if oracle else [])
     if peers:
         policies += [p for p in available() if p not in policies]
     seed_range = range(first_seed, first_seed + seeds)
-    tasks = [(c, p, s, jobs) for c in cells for p in policies for s in seed_range]
+    tasks = [(c, p, s, jobs, set_) for c in cells for p in policies for s in seed_range]
     means = Means()
-    stored = load_runs(runs, set(again or ()), jobs)
-    kept = [t for t in tasks if (t[0].label, t[1], t[2]) in stored]
-    for c, p, s, _ in kept:
-        means.add(c.label, p, *stored[(c.label, p, s)])
-    tasks = [t for t in tasks if (t[0].label, t[1], t[2]) not in stored]
+    redo = {tuned if p == NEW else p for p in again or ()}
+    stored = load_runs(runs, redo, jobs)
+
+    def name(p: str) -> str:  # a policy's name in the runs file
+        return tuned if p == NEW else p
+
+    kept = [t for t in tasks if (t[0].label, name(t[1]), t[2]) in stored]
+    for c, p, s, *_ in kept:
+        means.add(c.label, p, *stored[(c.label, name(p), s)])
+    tasks = [t for t in tasks if (t[0].label, name(t[1]), t[2]) not in stored]
     if kept:
         console.print(f"{len(kept)} runs read from {runs}, {len(tasks)} to simulate")
     columns = (
@@ -250,11 +278,12 @@ def main(
             means.add(label, policy, avg, p95, reserved)
             if runs is not None:
                 with runs.open("a") as out:
-                    row = [label, policy, t[2], jobs, avg, p95, reserved]
+                    row = [label, name(policy), t[2], jobs, avg, p95, reserved]
                     out.write(json.dumps(row) + "\n")
             bar.advance(task)
     which = f"seeds {first_seed}-{first_seed + seeds - 1}" if first_seed != 1 else f"{seeds} seeds"
-    table = Table(title=f"adaptive against its targets ({grid}, {which} x {jobs} requests)")
+    title = f"{tuned} against its targets ({grid}, {which} x {jobs} requests)"
+    table = Table(title=title)
     for name in ("cell", "avg / grace", "p95 / grace (target)", "reserved / min-workers"):
         table.add_column(name, justify="left" if name == "cell" else "right")
     if oracle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -212,6 +213,27 @@ def test_default_policy_benchmark_prints_the_targets_cell_by_cell():
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "unknown grid 'nowhere'" in bad.stderr
+
+
+def test_default_policy_benchmark_runs_adaptive_with_a_knob_and_stores_its_runs_apart(tmp_path):
+    runs = tmp_path / "runs.jsonl"
+    script = str(ROOT / "benchmarks" / "default_policy.py")
+    base = [sys.executable, script, "--grid", "general", "--seeds", "1", "--jobs", "30",
+            "--no-oracle", "--procs", "1", "--runs", str(runs)]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "200"}
+    tuned = subprocess.run([*base, "--policy-knob", "max_chunks=1"], capture_output=True,
+                           text=True, timeout=240, check=False, env=env)  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr[-2000:]
+    assert "adaptive max_chunks=1 against its targets (general, 1 seeds" in tuned.stdout
+    names = [json.loads(line)[1] for line in runs.read_text().splitlines()]
+    assert names.count("adaptive max_chunks=1") == 8 and "adaptive" not in names
+    # The default's runs are simulated (none stored under its name), the others read back.
+    plain = subprocess.run(base, capture_output=True, text=True, timeout=240, check=False, env=env)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    assert "16 runs read from" in plain.stdout and "8 to simulate" in plain.stdout
+    bad = subprocess.run([*base, "--policy-knob", "max_chunks=100"], capture_output=True,
+                         text=True, timeout=60, check=False, env=env)  # fmt: skip
+    assert bad.returncode == 2 and "max_chunks: 100 is out of its range, 1 to 64" in bad.stderr
 
 
 def test_season_chance_benchmark_counts_false_seasons_and_refuses_bad_rates():
