@@ -4,7 +4,7 @@ one trades (adaptive's ``linger_boots=2``, say: a lower p95 for more core-second
 
 A policy has the knobs its class lists in ``KNOBS``, each with the range it is checked
 against (a value past it would only make the policy slow or absurd: ``max_chunks=1e9``
-loops a billion times per decision); a policy without that list has none. A value must be
+loops over a billion chunk counts); a policy without that list has none. A value must be
 a plain decimal number within its knob's range, and whole for an ``int`` field; anything
 else is a ``ValueError`` that names the knob and what is wrong.
 """
