@@ -233,7 +233,7 @@ def test_default_policy_benchmark_runs_adaptive_with_a_knob_and_stores_its_runs_
     assert "16 runs read from" in plain.stdout and "8 to simulate" in plain.stdout
     bad = subprocess.run([*base, "--policy-knob", "max_chunks=100"], capture_output=True,
                          text=True, timeout=60, check=False, env=env)  # fmt: skip
-    assert bad.returncode == 2 and "max_chunks: 100 is out of its range, 1 to 64" in bad.stderr
+    assert bad.returncode == 2 and "max_chunks: 100 is out of its range, 1 to 16" in bad.stderr
 
 
 def test_season_chance_benchmark_counts_false_seasons_and_refuses_bad_rates():

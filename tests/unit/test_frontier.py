@@ -36,7 +36,7 @@ def test_a_knob_gives_one_setting_per_value_and_whole_knobs_stay_whole():
         ("linger_boots=-1", "linger_boots: -1 is out of its range, 0 to 100"),
         ("max_chunks=2.5", "max_chunks: 2.5 must be a whole number"),
         ("wait_share=nan", "wait_share: 'nan' is not a number"),
-        ("max_chunks=1000", "max_chunks: 1000 is out of its range, 1 to 64"),
+        ("max_chunks=1000", "max_chunks: 1000 is out of its range, 1 to 16"),
     ],
 )
 def test_a_bad_knob_is_refused_with_what_is_wrong(text, message):

@@ -51,7 +51,7 @@ def test_a_value_that_is_not_a_plain_number_is_refused(texts, message):
 @pytest.mark.parametrize(
     ("knob", "message"),
     [
-        (("max_chunks", 1e20), "max_chunks: 1e+20 is out of its range, 1 to 64"),
+        (("max_chunks", 1e20), "max_chunks: 1e+20 is out of its range, 1 to 16"),
         (("max_chunks", 2.5), "max_chunks: 2.5 must be a whole number"),
         (("wait_share", 0.0), "wait_share: 0 is out of its range, 0.01 to 10"),
         (("linger_boots", -1.0), "linger_boots: -1 is out of its range, 0 to 100"),
@@ -70,6 +70,7 @@ def test_a_policys_knobs_are_those_its_class_lists_and_whole_ones_stay_whole():
     own = knobs.knobs_of(Adaptive())
     assert {"wait_share", "linger_boots", "max_chunks", "max_idle_time"} <= set(own)
     assert own["max_chunks"].whole and not own["linger_boots"].whole
+    assert {"keep_factor", "linger", "max_chunks"} <= set(knobs.knobs_of(make_policy("right-size")))
     # Policies that list none have none (their options are the service's own flags).
     assert knobs.knobs_of(make_policy("grace-period")) == {}
     assert knobs.knobs_of(make_policy("minimize-workers")) == {}
@@ -104,7 +105,7 @@ def test_the_service_runs_the_policy_with_its_knobs_or_says_what_is_wrong():
         ("speed=2", "--policy-knob policy 'adaptive' has no knob 'speed'; its knobs: burst_z"),
         ("linger_boots=soon", "--policy-knob linger_boots: 'soon' is not a number"),
         ("max_chunks=1.5", "--policy-knob max_chunks: 1.5 must be a whole number"),
-        ("max_chunks=100000", "--policy-knob max_chunks: 100000 is out of its range, 1 to 64"),
+        ("max_chunks=100000", "--policy-knob max_chunks: 100000 is out of its range, 1 to 16"),
     ]:
         with pytest.raises(ConfigError) as info:
             validate(ServiceConfig.of(policy_knob=(knob,)))
@@ -175,9 +176,9 @@ def test_simulate_and_compare_run_the_policies_with_their_own_knobs(tmp_path):
         (["compare", "--policies", "adaptive,minimize-workers", "--policy-knob", "speed=2"],
          "none of adaptive, minimize-workers has the knob 'speed'"),
         (["simulate", "--policy", "adaptive", "--policy-knob", "max_chunks=0.5"],
-         "max_chunks: 0.5 is out of its range, 1 to 64"),
+         "max_chunks: 0.5 is out of its range, 1 to 16"),
         (["simulate", "--policy", "adaptive", "--policy-knob", "max_chunks=1e20"],
-         "max_chunks: 1e+20 is out of its range, 1 to 64"),
+         "max_chunks: 1e+20 is out of its range, 1 to 16"),
         (["simulate", "--policy-knob", "max_idle_time"], "expected NAME=VALUE"),
     ],
 )  # fmt: skip

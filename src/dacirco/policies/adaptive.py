@@ -86,6 +86,7 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from typing import ClassVar
 
+from dacirco.core.placement import MAX_CHUNKS
 from dacirco.policies import preemptible
 from dacirco.policies.base import (
     Assign,
@@ -111,7 +112,7 @@ class Adaptive(PoolSizing):
     KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
         "wait_share": (0.01, 10.0),
         "piece_share": (0.1, 10.0),
-        "max_chunks": (1, 64),
+        "max_chunks": (1, MAX_CHUNKS),  # the most a split may have
         "burst_z": (0.5, 10.0),
         "gap_test": (1.0, 100.0),
         "default_boot": (0.1, 3600.0),

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dacirco.core.placement import MAX_CHUNKS
 from dacirco.domain import FLAVORS
@@ -79,6 +80,18 @@ class RightSize:
     max_chunks: int = 8  # ... go in up to this many chunks, one per free core
     default_boot: float = 20.0  # seconds, until a boot has been seen
     name: str = "right-size"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range;
+    # ``max_idle_time`` is ``--max-idle-time``.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "keep_factor": (0.0, 10.0),
+        "linger": (0.0, 3600.0),
+        "aging": (0.0, 1000.0),
+        "wait_factor": (0.0, 10.0),
+        "patience": (0.0, 3600.0),
+        "split_work": (1.0, 1e6),
+        "max_chunks": (1, MAX_CHUNKS),  # the most a split may have
+        "default_boot": (0.1, 3600.0),
+    }
 
     # ---- what the jobs and the traffic ask for ---------------------------------------------
     def boot(self, view: ClusterView) -> float:
