@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dacirco.analytics.figures import figures
+import default_policy
 from dacirco.policies import knobs
 from dacirco.policies.adaptive import Adaptive
 from default_policy import GRACE, GRIDS, MINIMIZE, NEW, Cell
@@ -62,11 +62,8 @@ def run_one(task: tuple[Cell, str, Setting, int, int]) -> tuple[float, float, fl
     """(avg, p95, reserved core-seconds) of ``policy`` on the cell's workload of ``seed``;
     adaptive with the knobs of ``setting``."""
     cell, policy, setting, seed, jobs = task
-    setup = cell.setup(jobs)
-    work, _ = setup.workload(cell.workload, seed)
-    obj = knobs.apply(Adaptive(), setting, NEW) if policy == NEW else None
-    f = figures(setup.run(policy, work, seed, policy=obj).run)
-    return f.delay.avg, f.delay.p95, f.reserved_core_seconds
+    _, _, avg, p95, reserved = default_policy.run_one((cell, policy, seed, jobs, setting))
+    return avg, p95, reserved
 
 
 @dataclass(frozen=True)

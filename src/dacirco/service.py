@@ -197,10 +197,8 @@ def recorded_options(config: ServiceConfig) -> dict[str, Any]:
     """The options as the event log's ``.config.txt`` records them: by their flat names, the
     S3 ones by their classic names; neither a token nor the S3 secret key."""
     options = {k: str(v) if isinstance(v, Path) else v for k, v in config.flat().items()}
-    try:  # the knobs as the policy took them (checked before the log is written)
-        options["policy_knob"] = dict(parse_knobs(config.controller.policy_knob))
-    except ValueError:
-        options["policy_knob"] = list(config.controller.policy_knob)
+    # The knobs as the policy took them (``validate`` checked them before the log is written).
+    options["policy_knob"] = dict(parse_knobs(config.controller.policy_knob))
     s3 = options.pop("s3")
     options["api_tokens"] = f"{len(config.server.api_tokens)} redacted"
     hooks = config.webhooks.model_dump(exclude={"secret"})

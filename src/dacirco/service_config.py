@@ -51,7 +51,9 @@ class ControllerOptions:
     defaults are the controller's own."""
 
     algorithm: str = _CONTROLLER["algorithm"]
-    policy_knob: tuple[str, ...] = _CONTROLLER["policy_knob"]  # NAME=VALUE each
+    # NAME=VALUE each: the policy's knobs. Not the controller's: the policy is made from them
+    # (``service.validate``), and the controller is given the policy.
+    policy_knob: tuple[str, ...] = ()
     max_workers: int = _CONTROLLER["max_workers"]
     max_idle_time: float = _CONTROLLER["max_idle_time"]
     call_interval: float = _CONTROLLER["call_interval"]
@@ -67,7 +69,9 @@ class ControllerOptions:
 
 def controller_config(options: ControllerOptions, url: str) -> ControllerConfig:
     """The controller's config: the controller section, and the URL its workers call back."""
-    return ControllerConfig(controller_url=url, **asdict(options))
+    values = asdict(options)
+    del values["policy_knob"]  # made into the policy, not read by the controller
+    return ControllerConfig(controller_url=url, **values)
 
 
 @dataclass(frozen=True)

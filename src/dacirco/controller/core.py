@@ -56,8 +56,6 @@ KICK_GAP = 0.005
 @dataclass(frozen=True)
 class ControllerConfig:
     algorithm: str = DEFAULT_POLICY
-    # The policy's knobs set away from their defaults, NAME=VALUE (``policies/knobs.py``).
-    policy_knob: tuple[str, ...] = ()
     max_workers: int = 2
     max_idle_time: float = 60.0
     call_interval: float = 1.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -76,15 +76,33 @@ def of_policy(name: str, knobs: Knobs) -> Knobs:
     return tuple((k, v) for k, v in knobs if k in own)
 
 
-def unclaimed(names: Iterable[str], knobs: Knobs) -> list[str]:
-    """The knobs that none of the registered policies ``names`` has."""
-    from dacirco.policies.base import available, make_policy
+def check(names: Sequence[str], knobs: Knobs) -> None:
+    """Every one of ``knobs`` is a knob of one of the registered policies ``names`` at least,
+    each policy taking its own with its values checked: a ``ValueError`` naming what is
+    wrong (for one policy, its message lists that policy's knobs)."""
+    from dacirco.policies.base import PolicyParams, make_policy
 
-    have: set[str] = set()
+    if not knobs:
+        return
+    if len(names) == 1:
+        make_policy(names[0], PolicyParams(knobs=knobs))
+        return
+    have = {k for name in names for k, _ in of_policy(name, knobs)}
+    if lone := [k for k, _ in knobs if k not in have]:
+        raise ValueError(f"none of {', '.join(names)} has the knob {lone[0]!r}")
     for name in names:
-        if name in available():
-            have |= set(knobs_of(make_policy(name)))
-    return [k for k, _ in knobs if k not in have]
+        make_policy(name, PolicyParams(knobs=of_policy(name, knobs)))
+
+
+def note(names: Sequence[str], knobs: Knobs) -> str:
+    """The knobs each of the policies ``names`` takes, for a table's title (empty when it
+    takes none)."""
+    parts = [
+        (f"{n} " if len(names) > 1 else "") + ", ".join(f"{k}={v:g}" for k, v in own)
+        for n in names
+        if (own := of_policy(n, knobs))
+    ]
+    return f" (knobs {'; '.join(parts)})" if parts else ""
 
 
 def apply(policy: Policy, knobs: Knobs, name: str) -> Policy:

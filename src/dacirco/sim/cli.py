@@ -18,157 +18,16 @@ from rich.console import Console
 from rich.table import Table
 
 from dacirco.analytics.figures import figures, reused_summary
-from dacirco.cli_options import PolicyKnob, comma_list, option, option_for, shared_options
+from dacirco.cli_options import comma_list
 from dacirco.policies import knobs
-from dacirco.policies.base import PolicyParams, available, make_policy
+from dacirco.policies.base import available
+from dacirco.sim.cli_options import sim_options
 from dacirco.sim.compare import Setup, by_priority, compare, csv_rows, rows
 from dacirco.sim.options import SimOptions
 from dacirco.sim.oracle import ORACLE
 
 # A comparison table is wide: do not squeeze it to 80 columns when piped to a file.
 console = Console(width=None if sys.stdout.isatty() else 180)
-
-Nodes = Annotated[int | None, typer.Option(help="nodes (default: the reference, 3)")]
-Cores = Annotated[int, typer.Option(help="cores per node")]
-Memory = Annotated[float, typer.Option(help="GB of memory per node")]
-Flavor = Annotated[str, typer.Option(help="worker flavor: tiny, small, medium")]
-MaxWorkers = Annotated[
-    int | None,
-    typer.Option(help="most workers at once (default: one per core, so capacity binds first)"),
-]
-MaxIdle = Annotated[float, typer.Option(help="grace-period: seconds an idle worker is kept")]
-CallInterval = Annotated[float, typer.Option(help="seconds between two policy ticks")]
-RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="vm, pod or local (boot times)")]
-CalibrationOpt = Annotated[Path | None, typer.Option(help="calibration file (dacirco calibrate)")]
-Jobs = Annotated[int, typer.Option("--jobs", "-n", min=1, help="requests per run")]
-Load = Annotated[float | None, typer.Option(help="stretch arrivals to this offered load rho")]
-Param = Annotated[
-    list[str] | None, typer.Option("--param", help="generator parameter, KEY=VALUE (repeatable)")
-]
-DurationScale = Annotated[float, typer.Option(help="catalog: --duration-scale it was seeded with")]
-MaxHeight = Annotated[int | None, typer.Option(help="catalog: --max-height it was seeded with")]
-CatalogOpt = Annotated[
-    str,
-    typer.Option(
-        "--catalog",
-        help="default (movies of 4-60 s) or short (clips of 5-15 s, as long as a VM boot)",
-    ),
-]
-Exact = Annotated[bool, typer.Option(help="call the policy on every tick (no shortcut)")]
-SplitOpt = Annotated[
-    bool,
-    typer.Option(
-        "--split/--no-split",
-        help="let policies split jobs in chunks encoded on several workers, then merged",
-    ),
-]
-
-PrioritiesOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--priorities",
-        help="the requests' priorities, PRIORITY:SHARE,... (-50..50; e.g. 50:0.1,0:0.9: 10 %"
-        " at 50, 90 % at 0), drawn per request from the seed; default: every request at 0",
-    ),
-]
-Repeats = Annotated[
-    float,
-    typer.Option(
-        help="share of requests (0..1) that repeat an earlier request (its movie, bitrate and "
-        "speed), drawn from the seed",
-    ),
-]
-ReuseOpt = Annotated[
-    bool,
-    typer.Option(
-        "--reuse/--no-reuse",
-        help="identical requests share one output, as in the service (reused ones are "
-        "counted apart)",
-    ),
-]
-LadderShare = Annotated[
-    float,
-    typer.Option(
-        help="share of requests (0..1) that ask for --ladder-preset instead of one MP4, drawn "
-        "from the seed",
-    ),
-]
-LadderPreset = Annotated[
-    str,
-    typer.Option(
-        help="the shipped preset ladder requests ask for: hls-ladder, dash-ladder, mp4-720p or "
-        "audio (fitted to each movie's height, as the service does)",
-    ),
-]
-LadderQuality = Annotated[
-    bool,
-    typer.Option(
-        "--ladder-quality/--no-ladder-quality",
-        help="ladder requests measure their quality (VMAF, PSNR, SSIM)",
-    ),
-]
-LadderThumbnails = Annotated[
-    float | None,
-    typer.Option(help="ladder requests make thumbnails, one every N seconds (1..60)"),
-]
-PriorityAging = Annotated[
-    float, typer.Option(help="seconds of waiting worth one priority level (the core's aging)")
-]
-
-
-def _params(items: list[str] | None) -> dict[str, float]:
-    out = {}
-    for item in items or []:
-        k, sep, v = item.partition("=")
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise typer.BadParameter(f"{item!r}: expected KEY=NUMBER", param_hint="--param")
-    return out
-
-
-# The options simulate and compare share: each fills the field of SimOptions of its name and
-# defaults to that field's default; --param (KEY=NUMBER, repeatable) fills ``params``.
-SIM_OPTIONS = {
-    "jobs": Jobs,
-    "load": Load,
-    "nodes": Nodes,
-    "cores": Cores,
-    "memory": Memory,
-    "flavor": Flavor,
-    "max_workers": MaxWorkers,
-    "max_idle_time": MaxIdle,
-    "call_interval": CallInterval,
-    "runtime": RuntimeOpt,
-    "calibration": CalibrationOpt,
-    "duration_scale": DurationScale,
-    "max_height": MaxHeight,
-    "catalog": CatalogOpt,
-    "exact": Exact,
-    "split": SplitOpt,
-    "priorities": PrioritiesOpt,
-    "priority_aging": PriorityAging,
-    "repeats": Repeats,
-    "reuse": ReuseOpt,
-    "ladder_share": LadderShare,
-    "ladder_preset": LadderPreset,
-    "ladder_quality": LadderQuality,
-    "ladder_thumbnails": LadderThumbnails,
-    "policy_knob": PolicyKnob,
-}
-
-
-def _sim_options(param: list[str] | None, **values: object) -> SimOptions:
-    values["policy_knob"] = tuple(values.get("policy_knob") or ())  # type: ignore[arg-type]
-    return SimOptions(params=_params(param), **values)  # type: ignore[arg-type]
-
-
-_PARAMETERS = [option_for(SimOptions, name, annotated) for name, annotated in SIM_OPTIONS.items()]
-_PARAMETERS.insert(2, option("param", Param, None))  # after --load
-# A command that declares ``options: SimOptions`` gets all of them, as one SimOptions.
-sim_options = shared_options(_PARAMETERS, _sim_options, "options")
 
 
 def _setup(options: SimOptions) -> Setup:
@@ -177,18 +36,6 @@ def _setup(options: SimOptions) -> Setup:
     except ValueError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-
-
-def _knobs_note(setup: Setup, names: list[str]) -> str:
-    """The knobs each of the policies ``names`` takes, for a table's title (empty when none
-    is set)."""
-    taken = [(n, knobs.of_policy(n, setup.config.policy_knobs)) for n in names]
-    parts = [
-        (f"{n} " if len(names) > 1 else "") + ", ".join(f"{k}={v:g}" for k, v in own)
-        for n, own in taken
-        if own
-    ]
-    return f" (knobs {'; '.join(parts)})" if parts else ""
 
 
 def _check_policies(names: list[str]) -> None:
@@ -202,21 +49,13 @@ def _check_policies(names: list[str]) -> None:
 
 
 def _check_knobs(names: list[str], setup: Setup) -> None:
-    """Every knob set is one of the policies' ``names``, each taking its own (its values
-    checked by the policy)."""
+    """Every knob set is one of the policies' ``names``, each taking its own."""
     set_ = setup.config.policy_knobs
-    if not set_:
-        return
     named = [n for n in names if n != ORACLE]
     try:
-        if not named:
+        if set_ and not named:
             raise ValueError("the oracle takes no knobs")
-        if len(named) == 1:  # its own message lists its knobs
-            make_policy(named[0], PolicyParams(knobs=set_))
-        elif lone := knobs.unclaimed(named, set_):
-            raise ValueError(f"none of {', '.join(named)} has the knob {lone[0]!r}")
-        for name in named:
-            make_policy(name, PolicyParams(knobs=knobs.of_policy(name, set_)))
+        knobs.check(named, set_)
     except ValueError as exc:
         console.print(f"[red]error:[/red] --policy-knob {exc}")
         raise typer.Exit(2) from None
@@ -275,8 +114,9 @@ def simulate(
     wall = time.perf_counter() - t0
     f = figures(result.run)
     bound = setup.bound(sim_jobs)
+    tuned = knobs.note([policy], setup.config.policy_knobs)
     table = Table(
-        title=f"{policy}{_knobs_note(setup, [policy])} on {workload} (seed {seed}, rho = {rho:.2f},"
+        title=f"{policy}{tuned} on {workload} (seed {seed}, rho = {rho:.2f},"
         f" {setup.datacenter.cpus} cores)"
     )
     table.add_column("figure")
@@ -408,7 +248,7 @@ def compare_command(
     title = (
         f"{len(dc.nodes)} nodes x {dc.nodes[0].cpus} cores, {options.flavor} workers,"
         f" {setup.config.runtime} boots, {options.jobs} jobs x {seeds} seeds (mean ± sd)"
-        f"{_knobs_note(setup, names)}"
+        f"{knobs.note(names, setup.config.policy_knobs)}"
     )
     table = Table(title=title)
     for i, name in enumerate(table_rows[0]):

@@ -77,9 +77,7 @@ class SimConfig:
     reuse: bool = CoreConfig.reuse  # identical requests share one output, as the service's
     linger: float = 3600.0
     stall: float = 86400.0
-    # The policy's knobs set away from their defaults (``policies/knobs.py``); where several
-    # policies run on one config (``compare``), each takes those it has.
-    policy_knobs: tuple[tuple[str, float], ...] = ()
+    policy_knobs: tuple[tuple[str, float], ...] = ()  # policies/knobs.py: each takes its own
 
 
 @dataclass
@@ -156,10 +154,8 @@ class Simulation:
             max_workers = datacenter.holds(min(FLAVORS.values(), key=lambda f: f.cpus))
         self.config, self.models, self.jobs = config, models, list(jobs)
         self.datacenter = datacenter
-        policy = policy or make_policy(
-            config.algorithm,
-            PolicyParams(config.max_idle_time, flavor.name, config.policy_knobs),
-        )
+        params = PolicyParams(config.max_idle_time, flavor.name, config.policy_knobs)
+        policy = policy or make_policy(config.algorithm, params)
         core_config = core_config or CoreConfig(
             max_workers=max_workers,
             flavor=flavor.name,
