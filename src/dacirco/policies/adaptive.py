@@ -70,7 +70,11 @@ many seconds a unit of work takes on a one-core worker.
   assignments leave them (busy, and due within a boot when the task is a merge or that
   short): asked again at once after a stop, it says the same, and does not start the worker
   it has just stopped (a merge is due at once: ``WorkerView.part``).
-- **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities).
+- **Order.** Merges first (each ends a job), then the queue's order (arrival, priorities),
+  unless more jobs wait than the workers that can take one within a boot: such a backlog
+  is served by the highest response ratio, ``(wait + work left) / work left``, so that
+  short jobs pass the long ones that would wait long anyway, and these pass in turn as
+  they age (``policies/response_ratio.py``).
 - **Capacity that is not ours** (opportunistic nodes, ``policies/preemptible.py``): chunks,
   merges and short jobs go to pilots first; long whole jobs (those it cannot split) only to
   our own workers, and new workers for them only on our own nodes.
@@ -82,6 +86,7 @@ controller run the same object.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import chain, islice
 from typing import ClassVar
@@ -92,6 +97,7 @@ from dacirco.policies.base import (
     Assign,
     ClusterView,
     Decisions,
+    JobView,
     PolicyParams,
     StopWorker,
     WorkerView,
@@ -99,6 +105,7 @@ from dacirco.policies.base import (
 )
 from dacirco.policies.chunk_plan import Plan, due_within, place, split_soonest, waiting_merges
 from dacirco.policies.pool_sizing import FLAVOR, PoolSizing
+from dacirco.policies.response_ratio import backlogged, by_response_ratio
 from dacirco.policies.work import view_work
 
 
@@ -135,13 +142,14 @@ class Adaptive(PoolSizing):
         # none of them can start by then (the plan counts them all).
         lam = self.arrival_rate(view)
         drain = ahead is not None and not pilots and ahead <= lam
-        plan = self.plan(view, rate, boot, len(view.workers) + view.room, count=drain)
+        order = self.order(view, rate, boot)
+        plan = self.plan(view, rate, boot, len(view.workers) + view.room, drain, order())
         splits = plan.splits
         gone = {s.job_id for s in splits}
-        # Merges first (each ends a job), then the queue's order; only as many as there are
-        # idle workers are looked at.
+        # Merges first (each ends a job), then the queue's order (a backlog's: the highest
+        # response ratio first); only as many as there are idle workers are looked at.
         merges = waiting_merges(view)
-        rest = (j for j in view.waiting if j.part != "merge" and j.id not in gone)
+        rest = (j for j in order() if j.part != "merge" and j.id not in gone)
         if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
             read = list(chain(merges, rest))
             assign, left, still_idle_ = preemptible.match(read, idle)
@@ -242,16 +250,34 @@ class Adaptive(PoolSizing):
                 surplus -= 1
         return out
 
+    def order(self, view: ClusterView, rate: float, boot: float) -> Callable[[], Iterable[JobView]]:
+        """The waiting jobs in the order they are served, each time it is called: the
+        queue's, unless it is a backlog (``response_ratio.backlogged``): then the highest
+        response ratio first (``response_ratio.by_response_ratio``; a job of unknown length
+        counts as the median recent one)."""
+        if not backlogged(view, rate, boot):
+            return lambda: view.waiting
+        works = view.stats.recent_work
+        typical = works[len(works) // 2] * rate if works else 0.0
+        return lambda: by_response_ratio(view, rate, typical)
+
     def plan(
-        self, view: ClusterView, rate: float, boot: float, workers: int, count: bool = False
+        self,
+        view: ClusterView,
+        rate: float,
+        boot: float,
+        workers: int,
+        count: bool = False,
+        queue: Iterable[JobView] | None = None,
     ) -> Plan:
-        """The waiting whole jobs at the head of the queue, each in the chunks that end it
-        soonest (``chunk_plan.split_soonest``), up to the chunks its length asks for, and
-        the new workers those tasks (with ``count``, every waiting task) take."""
+        """The waiting whole jobs at the head of the queue (``queue``: in the order they are
+        served, ``view.waiting`` unless given), each in the chunks that end it soonest
+        (``chunk_plan.split_soonest``), up to the chunks its length asks for, and the new
+        workers those tasks (with ``count``, every waiting task) take."""
         piece = self.piece(view, rate) if view.limits.can_split else math.inf
         return split_soonest(
             view, rate, boot, workers,
-            lambda j: 1 if j.part is not None else self.chunks(j, rate, piece), count,
+            lambda j: 1 if j.part is not None else self.chunks(j, rate, piece), count, queue,
         )  # fmt: skip
 
     def tasks(self, view: ClusterView, rate: float) -> int:

@@ -4,9 +4,9 @@ plan starts; the merges waiting, the busy workers due soon, and where new worker
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from heapq import heapify, heappop, heappush
-from itertools import islice
+from itertools import chain
 from typing import NamedTuple
 
 from dacirco.policies.base import ClusterView, JobView, Split, StartWorker
@@ -26,6 +26,7 @@ def split_soonest(
     workers: int,
     asks: Callable[[JobView], int],
     count: bool = False,
+    queue: Iterable[JobView] | None = None,
 ) -> Plan:
     """The waiting whole jobs at the head of the queue, each in chunks, while the
     workers there are or may be started can take them. The tasks take, in the queue's
@@ -37,7 +38,8 @@ def split_soonest(
     job is one task where jobs are not split). ``Plan.started`` counts the new workers the
     tasks took: those no worker there can start within a boot. Only the first ``workers``
     tasks are planned, unless ``count``: then the jobs after them are placed too, each in
-    the chunks its length asks for, while a new worker may still be started."""
+    the chunks its length asks for, while a new worker may still be started. ``queue``:
+    the waiting jobs in the order they are served (``view.waiting`` unless given)."""
     if not view.waiting_count:
         return Plan((), 0)
     if not view.limits.can_split:
@@ -68,11 +70,11 @@ def split_soonest(
             heappush(free, got[0] + seconds)
 
     out: list[Split] = []
-    planned = 0
-    for j in view.waiting:
+    jobs = iter(view.waiting if queue is None else queue)
+    for j in jobs:
         if workers <= 0:
+            jobs = chain((j,), jobs)  # not planned: counted below
             break
-        planned += 1
         seconds = view_work(j) * rate
         want = asks(j)
         if want == 1:  # a part, or a job too short to split: the worker free first
@@ -93,7 +95,7 @@ def split_soonest(
             out.append(Split(j.id, k))
         workers -= k
     if count:  # the jobs after those are only counted (a worker may run several tasks)
-        for j in islice(view.waiting, planned, None):
+        for j in jobs:
             if room <= 0:
                 break
             want = asks(j)
