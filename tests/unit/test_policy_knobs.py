@@ -4,6 +4,7 @@ each policy of a comparison taking its own."""
 
 from __future__ import annotations
 
+import csv
 import re
 
 import pytest
@@ -154,10 +155,18 @@ def test_simulate_and_compare_run_the_policies_with_their_own_knobs(tmp_path):
     plot = str(tmp_path / "p.png")
     args = ["compare", "--policies", "adaptive,grace-period", "--workloads", "poisson",
             "--seeds", "1", "-n", "60", "--no-oracle", "--plot", plot]  # fmt: skip
-    a = runner.invoke(app, [*args, "--policy-knob", "linger_boots=4"])
+    csv_file = tmp_path / "runs.csv"
+    a = runner.invoke(app, [*args, "--policy-knob", "linger_boots=4", "--csv", str(csv_file)])
     b = runner.invoke(app, args)
     assert a.exit_code == b.exit_code == 0, a.output
     assert "(knobs adaptive linger_boots=4)" in a.output
+    # Every run's line says the knobs its policy took.
+    lines = list(csv.DictReader(csv_file.open()))
+    assert {(r["policy"], r["knobs"]) for r in lines} == {
+        ("adaptive", "linger_boots=4"),
+        ("grace-period", ""),
+        ("lower bound", ""),
+    }
     assert _figures(a.output, "grace-period") == _figures(b.output, "grace-period")
     assert _figures(a.output, "adaptive") != _figures(b.output, "adaptive")
 

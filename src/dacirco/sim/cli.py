@@ -260,7 +260,7 @@ def compare_command(
         console.print(f"Pareto plot: {pareto_plot(result, plot, title)}")
         if csv_file is not None:
             with csv_file.open("w", newline="") as f:
-                csv.writer(f).writerows(csv_rows(result, seed_list))
+                csv.writer(f).writerows(csv_rows(result, seed_list, setup.config.policy_knobs))
             console.print(f"every run: {csv_file}")
     except OSError as exc:
         console.print(f"[red]error:[/red] cannot write {exc.filename}: {exc.strerror}")

@@ -236,14 +236,20 @@ def rows(result: Comparison) -> list[list[str]]:
     return table
 
 
-def csv_rows(result: Comparison, seeds: Sequence[int]) -> list[list[object]]:
-    """Every run on its own line (for spreadsheets and notebooks)."""
-    out: list[list[object]] = [["workload", "policy", "seed", "rho", *[c[0] for c in COLUMNS]]]
+def csv_rows(
+    result: Comparison, seeds: Sequence[int], policy_knobs: knobs.Knobs = ()
+) -> list[list[object]]:
+    """Every run on its own line (for spreadsheets and notebooks); the last column, the knobs
+    its policy took (``NAME=VALUE`` separated by ``;``, empty when it took none)."""
+    head = ["workload", "policy", "seed", "rho", *[c[0] for c in COLUMNS], "knobs"]
+    out: list[list[object]] = [head]
     for cell in result.cells:
+        took = ";".join(f"{k}={v:g}" for k, v in knobs.of_policy(cell.policy, policy_knobs))
         for seed, f, rho in zip(seeds, cell.figures, cell.rho, strict=True):
-            out.append([cell.workload, cell.policy, seed, rho, *[get(f) for _, get, _ in COLUMNS]])
+            values = [get(f) for _, get, _ in COLUMNS]
+            out.append([cell.workload, cell.policy, seed, rho, *values, took])
     for w, bounds in result.bounds.items():
         for seed, b, rho in zip(seeds, bounds, result.rho[w], strict=True):
             values = [BOUND_COLUMNS[n](b) if n in BOUND_COLUMNS else "" for n, _, _ in COLUMNS]
-            out.append([w, "lower bound", seed, rho, *values])
+            out.append([w, "lower bound", seed, rho, *values, ""])
     return out
