@@ -161,7 +161,8 @@ def test_simulate_and_compare_run_the_policies_with_their_own_knobs(tmp_path):
     assert a.exit_code == b.exit_code == 0, a.output
     assert "(knobs adaptive linger_boots=4)" in a.output
     # Every run's line says the knobs its policy took.
-    lines = list(csv.DictReader(csv_file.open()))
+    with csv_file.open() as f:
+        lines = list(csv.DictReader(f))
     assert {(r["policy"], r["knobs"]) for r in lines} == {
         ("adaptive", "linger_boots=4"),
         ("grace-period", ""),

@@ -65,6 +65,34 @@ def test_a_split_jobs_chunks_count_what_is_left_of_it_and_merges_come_first() ->
     assert [j.id for j in by_response_ratio(v, 1.0, 10.0)] == ["j5#2", "j9"]
 
 
+def test_a_negative_priority_counts_no_wait_until_its_rank_and_unknown_lengths_are_typical():
+    """Priority -1 at 60 s a level: both jobs rank a minute after now, the short one first.
+    Counted from the rank, the waits would be negative and the long job's ratio the higher
+    (0.39 against -11); each counts no wait (ratio 1), and they stay in rank order. A job of
+    unknown length counts as ``typical``."""
+    low = [
+        replace(aged(2, 5.0, 0.0), rank=NOW + 60.0),
+        replace(aged(1, 100.0, 0.0), rank=NOW + 61.0),
+    ]
+    assert [j.id for j in by_response_ratio(view(low, st=stats(0.1)), 1.0, 10.0)] == ["j2", "j1"]
+    # Unknown length (10 s typical) waiting 10 s: ratio 2; a 5 s job waiting 4 s: 1.8.
+    unknown = [aged(3, 5.0, 4.0), aged(4, None, 10.0)]
+    v = view(unknown, st=stats(0.1))
+    assert [j.id for j in by_response_ratio(v, 1.0, 10.0)] == ["j4", "j3"]
+    # With 40 s typical, 1.25: after the 5 s job.
+    assert [j.id for j in by_response_ratio(v, 1.0, 40.0)] == ["j3", "j4"]
+
+
+def test_adaptive_counts_a_job_of_unknown_length_as_the_median_known_one() -> None:
+    """Most recent requests of unknown length (work 0): the median known one, 30 s, stands
+    for a job of unknown length, not 0 (which would put it before every known job). One core,
+    one idle worker: a 5 s job waiting 5 s (ratio 2) goes before an unknown one waiting 10 s
+    (ratio 1.33)."""
+    recent = stats(0.1, works=(0.0,) * 6 + (30.0,) * 3)
+    v = view([aged(4, None, 10.0), aged(3, 5.0, 5.0)], [idle(1)], recent, split=False, cores=1)
+    assert [a.job_id for a in Adaptive().decide(v).assign] == ["j3"]
+
+
 @st.composite
 def queues(draw: st.DrawFn) -> list[JobView]:
     jobs: list[JobView] = []
@@ -74,7 +102,9 @@ def queues(draw: st.DrawFn) -> list[JobView]:
         kind = draw(st.sampled_from(["whole", "chunk", "merge"]))
         parent = draw(st.integers(90, 93))
         if kind == "whole":
-            jobs.append(aged(i, duration, waited))
+            priority = draw(st.sampled_from([0, 0, 1, -1, -5]))
+            job = aged(i, duration, waited)
+            jobs.append(replace(job, priority=priority, rank=job.received_at - 60.0 * priority))
         elif kind == "chunk":
             jobs.append(chunk(parent, i, duration or 5.0, 300.0 - parent))
         else:
@@ -101,7 +131,8 @@ def test_the_order_is_a_sort_by_response_ratio(jobs: list[JobView], ordered: boo
     def key(pair: tuple[int, JobView]) -> tuple[bool, float, int]:
         i, j = pair
         s = (left[j.parent_id or j.id] if j.part == "chunk" else view_work(j)) or typical
-        return (j.part != "merge", 0.0 if j.part == "merge" else -(NOW - j.ranked_at + s) / s, i)
+        ratio = (max(0.0, NOW - j.ranked_at) + s) / s
+        return (j.part != "merge", 0.0 if j.part == "merge" else -ratio, i)
 
     want = [j.id for _, j in sorted(enumerate(jobs), key=key)]
     assert [j.id for j in by_response_ratio(v, 1.0, typical)] == want

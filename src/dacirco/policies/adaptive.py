@@ -254,11 +254,11 @@ class Adaptive(PoolSizing):
         """The waiting jobs in the order they are served, each time it is called: the
         queue's, unless it is a backlog (``response_ratio.backlogged``): then the highest
         response ratio first (``response_ratio.by_response_ratio``; a job of unknown length
-        counts as the median recent one)."""
+        counts as the median recent one of known length)."""
         if not backlogged(view, rate, boot):
             return lambda: view.waiting
-        works = view.stats.recent_work
-        typical = works[len(works) // 2] * rate if works else 0.0
+        known = [w for w in view.stats.recent_work if w > 0]  # sorted, as recent_work
+        typical = known[len(known) // 2] * rate if known else 0.0
         return lambda: by_response_ratio(view, rate, typical)
 
     def plan(

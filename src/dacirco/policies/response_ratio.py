@@ -1,15 +1,18 @@
 """adaptive's order of a backlog: the highest response ratio next.
 
-When more jobs wait than the workers that can take one within a boot (idle, booting, room
-for new ones, busy ones due by then: ``backlogged``), some of them will wait whatever the
-order. Served in arrival order, every one of them waits about as long, the short ones as
-the long ones. Served by the highest response ratio, ``(wait + s) / s`` with ``s`` the
-seconds of work the job has left, a short job passes the long ones (a few seconds more for
-a long job are a small share of its delay, and all of a short one's), and a long job
-passes them in turn as it waits: its ratio grows with its wait, so no job starves
-(Brinch Hansen's rule, which needs no constant). A split job's ``s`` is what its chunks
-still waiting are worth together, so that its chunks go together and a job nearly done
-comes soon; merges come first, as in the queue's order (each ends a job).
+When more tasks wait (whole jobs, chunks, merges) than the workers that can take one within
+a boot (idle, booting, room for new ones, busy ones due by then: ``backlogged``), some of
+them will wait whatever the order. Served in arrival order, every one of them waits about
+as long, the short ones as the long ones. Served by the highest response ratio,
+``(wait + s) / s`` with ``s`` the seconds of work the job has left, a short job passes the
+long ones (a few seconds more for a long job are a small share of its delay, and all of a
+short one's), and a long job passes them in turn as it waits: its ratio grows with its
+wait, so no job starves (Brinch Hansen's rule, which needs no constant). The wait is
+counted from the job's rank (``JobView.ranked_at``: a priority is worth its seconds of
+waiting), and is never below 0: a job of negative priority that has not yet waited off its
+rank has the lowest ratio, 1. A split job's ``s`` is what its chunks still waiting are
+worth together, so that its chunks go together and a job nearly done comes soon; merges
+come first (each ends a job).
 
 Arrival order is kept where there is no backlog: a job then waits for a worker anyway, and
 an order that favours short jobs would only move the long ones' delays, which make the p95.
@@ -30,8 +33,9 @@ from dacirco.policies.work import view_work
 
 
 def backlogged(view: ClusterView, rate: float, boot: float) -> bool:
-    """More jobs wait than the workers that can take one within a boot: the idle ones,
-    the booting ones, those there is room to start and the busy ones due by then."""
+    """More tasks wait (``view.waiting_count``: whole jobs and parts) than the workers that
+    can take one within a boot: the idle ones, the booting ones, those there is room to start
+    (``view.room``) and the busy ones due by then."""
     n = view.waiting_count
     if n <= view.idle_count + view.room:  # (cheap first)
         return False
@@ -40,9 +44,10 @@ def backlogged(view: ClusterView, rate: float, boot: float) -> bool:
 
 def by_response_ratio(view: ClusterView, rate: float, typical: float) -> Iterator[JobView]:
     """``view.waiting``: merges first (queue order), then by decreasing
-    ``(now - ranked_at + s) / s`` (ties: queue order), ``s`` being the seconds of work a
-    whole job has, or the chunks of a split job still waiting have together, on one core
-    (``rate`` seconds per unit of work); ``typical`` seconds for a job of unknown length."""
+    ``(max(0, now - ranked_at) + s) / s`` (ties: queue order), ``s`` being the seconds of
+    work a whole job has, or the chunks of a split job still waiting have together, on one
+    core (``rate`` seconds per unit of work); ``typical`` seconds for a job of unknown length
+    (1 s if that is not positive either)."""
     waiting, now = view.waiting, view.now
     groups = view.waiting_groups
     if groups is None:  # not in queue order: each job is its own group
@@ -73,7 +78,7 @@ def by_response_ratio(view: ClusterView, rate: float, typical: float) -> Iterato
         positions, seconds = runs[run]
         s = seconds if seconds > 0 else typical if typical > 0 else 1.0
         job = waiting[positions[k]]
-        return (-(now - job.ranked_at + s) / s, positions[k], run, k)
+        return (-(max(0.0, now - job.ranked_at) + s) / s, positions[k], run, k)
 
     heap = [entry(r, 0) for r in range(len(runs))]
     heapify(heap)
