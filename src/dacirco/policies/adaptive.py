@@ -86,9 +86,10 @@ controller run the same object.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, islice
+from itertools import chain, islice, tee
 from typing import ClassVar
 
 from dacirco.core.placement import MAX_CHUNKS
@@ -142,14 +143,16 @@ class Adaptive(PoolSizing):
         # none of them can start by then (the plan counts them all).
         lam = self.arrival_rate(view)
         drain = ahead is not None and not pilots and ahead <= lam
-        order = self.order(view, rate, boot)
-        plan = self.plan(view, rate, boot, len(view.workers) + view.room, drain, order())
+        # The queue in the order it is served, read by the plan and by the assignments (made
+        # once: ``tee`` keeps what one has read and the other not yet).
+        planned, served = tee(self.order(view, rate, boot))
+        plan = self.plan(view, rate, boot, len(view.workers) + view.room, drain, planned)
         splits = plan.splits
         gone = {s.job_id for s in splits}
         # Merges first (each ends a job), then the queue's order (a backlog's: the highest
         # response ratio first); only as many as there are idle workers are looked at.
         merges = waiting_merges(view)
-        rest = (j for j in order() if j.part != "merge" and j.id not in gone)
+        rest = (j for j in served if j.part != "merge" and j.id not in gone)
         if pilots:  # a long whole job may pass over an idle pilot: the whole queue is read
             read = list(chain(merges, rest))
             assign, left, still_idle_ = preemptible.match(read, idle)
@@ -250,16 +253,17 @@ class Adaptive(PoolSizing):
                 surplus -= 1
         return out
 
-    def order(self, view: ClusterView, rate: float, boot: float) -> Callable[[], Iterable[JobView]]:
-        """The waiting jobs in the order they are served, each time it is called: the
-        queue's, unless it is a backlog (``response_ratio.backlogged``): then the highest
-        response ratio first (``response_ratio.by_response_ratio``; a job of unknown length
-        counts as the median recent one of known length)."""
+    def order(self, view: ClusterView, rate: float, boot: float) -> Iterable[JobView]:
+        """The waiting jobs in the order they are served: the queue's, unless it is a
+        backlog (``response_ratio.backlogged``): then the highest response ratio first
+        (``response_ratio.by_response_ratio``; a job of unknown length counts as the median
+        recent one of known length)."""
         if not backlogged(view, rate, boot):
-            return lambda: view.waiting
-        known = [w for w in view.stats.recent_work if w > 0]  # sorted, as recent_work
-        typical = known[len(known) // 2] * rate if known else 0.0
-        return lambda: by_response_ratio(view, rate, typical)
+            return view.waiting
+        works = view.stats.recent_work  # sorted: the known ones (work > 0) at its end
+        first = bisect_right(works, 0.0)
+        typical = works[(first + len(works)) // 2] * rate if first < len(works) else 0.0
+        return by_response_ratio(view, rate, typical)
 
     def plan(
         self,
