@@ -23,7 +23,7 @@ import json
 import statistics
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -154,14 +154,14 @@ GRIDS = {"reference": reference_grid, "general": general_grid, "beyond": beyond_
 def run_one(
     task: tuple[Cell, str, int, int] | tuple[Cell, str, int, int, knobs.Knobs],
 ) -> tuple[str, str, float, float, float]:
-    """A run's (cell, policy, avg, p95, reserved core-seconds); adaptive with the knobs the
-    task's fifth item sets, if it has one."""
+    """A run's (cell, policy, avg, p95, reserved core-seconds); the policy with the knobs the
+    task's fifth item sets, if it has one (as ``dacirco simulate --policy-knob`` sets them)."""
     cell, policy, seed, jobs, *rest = task
     setup = cell.setup(jobs)
+    if rest and rest[0]:
+        setup = replace(setup, config=replace(setup.config, policy_knobs=rest[0]))
     work, _ = setup.workload(cell.workload, seed)
-    set_ = rest[0] if rest else ()
-    obj = knobs.apply(make_policy(NEW), set_, NEW) if policy == NEW and set_ else None
-    f = figures(setup.run(policy, work, seed, policy=obj).run)
+    f = figures(setup.run(policy, work, seed).run)
     return cell.label, policy, f.delay.avg, f.delay.p95, f.reserved_core_seconds
 
 
@@ -247,7 +247,12 @@ def main(
     if peers:
         policies += [p for p in available() if p not in policies]
     seed_range = range(first_seed, first_seed + seeds)
-    tasks = [(c, p, s, jobs, set_) for c in cells for p in policies for s in seed_range]
+    tasks = [  # the knobs are adaptive's
+        (c, p, s, jobs, set_ if p == NEW else ())
+        for c in cells
+        for p in policies
+        for s in seed_range
+    ]
     means = Means()
     redo = {tuned if p == NEW else p for p in again or ()}
     stored = load_runs(runs, redo, jobs)

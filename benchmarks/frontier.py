@@ -1,16 +1,20 @@
-"""adaptive's frontier on one cell: its knobs moved one at a time away from their defaults,
-each setting's p95 delay against grace-period's and its reserved core-seconds against
-minimize-workers', on the same seeds. Where a cell misses a target, this says whether some
-setting of the knobs meets both (a tuning question) or every setting trades one for the
-other along the same curve (the policy's own frontier).
+"""A policy's frontier on one cell (adaptive's unless ``--policy`` names another): its knobs
+moved one at a time away from their defaults, each setting's p95 delay against grace-period's
+and its reserved core-seconds against minimize-workers', on the same seeds. Where a cell
+misses a target, this says whether some setting of the knobs meets both (a tuning question)
+or every setting trades one for the other along the same curve (the policy's own frontier).
+For a policy other than adaptive, adaptive's defaults are run beside it on the same seeds:
+whether some setting of a published peer's knobs beats DaCirco's default policy there.
 
-    .venv/bin/python benchmarks/frontier.py [--cell "short diurnal"] [--first-seed 11]
-        [--seeds 5] [--jobs 1000] [--knob wait_share=0.05,0.1] [--knob linger_boots=2,3]
-        [--plot docs/img/frontier.png] [--markdown]
+    .venv/bin/python benchmarks/frontier.py [--cell "short diurnal"] [--policy adaptive]
+        [--first-seed 11] [--seeds 5] [--jobs 1000] [--knob wait_share=0.05,0.1]
+        [--knob linger_boots=2,3] [--plot docs/img/frontier.png] [--markdown]
 
-Without ``--knob`` it sweeps ``wait_share``, ``linger_boots`` and ``max_chunks``. A setting
-is on the frontier when no other one has both a lower p95 and fewer core-seconds; the service
-and ``dacirco simulate`` run one with ``--policy-knob NAME=VALUE`` (``policies/knobs.py``).
+Without ``--knob`` it sweeps adaptive's ``wait_share``, ``linger_boots`` and ``max_chunks``,
+and another policy's knobs each at half and at twice its default (within its range; a knob
+that is 0 by default only with ``--knob``). A setting is on the frontier when no other one
+has both a lower p95 and fewer core-seconds; the service and ``dacirco simulate`` run one
+with ``--policy-knob NAME=VALUE`` (``policies/knobs.py``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from rich.table import Table
 
 import default_policy
 from dacirco.policies import knobs
-from dacirco.policies.adaptive import Adaptive
+from dacirco.policies.base import available, make_policy
 from default_policy import GRACE, GRIDS, MINIMIZE, NEW, Cell
 
 console = Console(width=160)
@@ -38,8 +42,9 @@ DEFAULTS = "defaults"
 Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
 
 
-def parse_knob(text: str) -> list[Setting]:
-    """``NAME=V1,V2``: one setting per value, every other knob at its default."""
+def parse_knob(text: str, policy: str = NEW) -> list[Setting]:
+    """``NAME=V1,V2``: one setting per value of ``policy``'s knob, every other one at its
+    default."""
     name, sep, values = text.partition("=")
     if not sep or not values.strip():
         raise typer.BadParameter(f"{text!r}: expected NAME=V1,V2 (e.g. wait_share=0.1,0.2)")
@@ -47,11 +52,42 @@ def parse_knob(text: str) -> list[Setting]:
     for v in values.split(","):
         try:
             setting = knobs.parse([f"{name.strip()}={v}"])
-            knobs.apply(Adaptive(), setting, NEW)  # the policy's own checks
+            knobs.apply(make_policy(policy), setting, policy)  # the policy's own checks
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         out.append(setting)
     return out
+
+
+def default_sweep(policy: str) -> list[str]:
+    """The knobs swept when none is given: adaptive's ``SWEEP``; another policy's knobs each
+    at half and twice its default, within its range (whole ones rounded), but those at 0."""
+    if policy == NEW:
+        return list(SWEEP)
+    obj = make_policy(policy)
+    out = []
+    for name, knob in sorted(knobs.knobs_of(obj).items()):
+        default = float(getattr(obj, name))
+        values = []
+        for v in (default / 2, default * 2):
+            v = min(knob.high, max(knob.low, round(v) if knob.whole else v))
+            if default and v != default and v not in values:
+                values.append(v)
+        if values:
+            out.append(f"{name}=" + ",".join(f"{v:g}" for v in values))
+    return out
+
+
+def find_policy(name: str) -> str:
+    """``name`` if it is a registered policy with knobs, else a ``BadParameter`` naming those
+    that have some."""
+    tunable = [p for p in available() if knobs.knobs_of(make_policy(p))]
+    if name not in tunable:
+        raise typer.BadParameter(
+            f"{name!r} is not a policy with knobs: one of {', '.join(tunable)}",
+            param_hint="--policy",
+        )
+    return name
 
 
 def label(setting: Setting) -> str:
@@ -93,7 +129,16 @@ def find_cell(name: str) -> Cell:
     return cells[name]
 
 
-def plot(points: list[Point], cell: Cell, on: set[Setting], title: str, out: Path) -> None:
+def plot(
+    points: list[Point],
+    cell: Cell,
+    on: set[Setting],
+    title: str,
+    out: Path,
+    ours: Point | None = None,
+) -> None:
+    """The settings on the p95 / core-seconds plane, the frontier's in blue, the defaults in
+    red, adaptive's defaults (``ours``, beside another policy's) as a black star."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -105,6 +150,10 @@ def plot(points: list[Point], cell: Cell, on: set[Setting], title: str, out: Pat
         ax.scatter(p.p95, p.reserved, color=color, zorder=3)
         ax.annotate(label(p.setting), (p.p95, p.reserved), fontsize=7, xytext=(4, 3),
                     textcoords="offset points")  # fmt: skip
+    if ours is not None:
+        ax.scatter(ours.p95, ours.reserved, color="k", marker="*", s=120, zorder=4,
+                   label=f"{NEW} (defaults)")  # fmt: skip
+        points = [*points, ours]
     ax.axvline(cell.p95_target, color="k", lw=0.8, ls="--")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
     ax.fill_between([0, cell.p95_target], 0, 1.0, color="tab:green", alpha=0.08,
@@ -130,9 +179,10 @@ def main(
     first_seed: Annotated[int, typer.Option(min=0, help="the first seed")] = 1,
     seeds: Annotated[int, typer.Option(min=1, help="seeds per setting")] = 5,
     jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
+    policy: Annotated[str, typer.Option(help="the policy whose knobs are swept")] = NEW,
     knob: Annotated[
         list[str] | None,
-        typer.Option(help="NAME=V1,V2: adaptive with that knob at each value (repeatable)"),
+        typer.Option(help="NAME=V1,V2: the policy with that knob at each value (repeatable)"),
     ] = None,
     procs: Annotated[int, typer.Option(min=1, help="processes")] = 2,
     plot_to: Annotated[
@@ -140,14 +190,16 @@ def main(
     ] = None,
     markdown: Annotated[bool, typer.Option(help="also print the table in Markdown")] = False,
 ) -> None:
-    """Sweep adaptive's knobs on one cell and print each setting against the cell's targets."""
+    """Sweep a policy's knobs on one cell and print each setting against the cell's targets."""
     target = find_cell(cell)
+    find_policy(policy)
     settings: list[Setting] = [()]
-    for text in knob or SWEEP:
-        settings += [s for s in parse_knob(text) if s not in settings]
+    for text in knob or default_sweep(policy):
+        settings += [s for s in parse_knob(text, policy) if s not in settings]
     seed_range = range(first_seed, first_seed + seeds)
-    tasks = [(target, p, (), s, jobs) for p in (GRACE, MINIMIZE) for s in seed_range]
-    tasks += [(target, NEW, st, s, jobs) for st in settings for s in seed_range]
+    beside = (GRACE, MINIMIZE) + ((NEW,) if policy != NEW else ())
+    tasks = [(target, p, (), s, jobs) for p in beside for s in seed_range]
+    tasks += [(target, policy, st, s, jobs) for st in settings for s in seed_range]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())  # fmt: skip
     results: dict[tuple[str, Setting], list[tuple[float, float, float]]] = {}
@@ -163,18 +215,19 @@ def main(
     def mean(policy: str, setting: Setting, i: int) -> float:
         return statistics.fmean(r[i] for r in results[(policy, setting)])
 
-    points = [
-        Point(
+    def point(name: str, st: Setting) -> Point:
+        return Point(
             st,
-            mean(NEW, st, 0) / mean(GRACE, (), 0),
-            mean(NEW, st, 1) / mean(GRACE, (), 1),
-            mean(NEW, st, 2) / mean(MINIMIZE, (), 2),
+            mean(name, st, 0) / mean(GRACE, (), 0),
+            mean(name, st, 1) / mean(GRACE, (), 1),
+            mean(name, st, 2) / mean(MINIMIZE, (), 2),
         )
-        for st in settings
-    ]
+
+    points = [point(policy, st) for st in settings]
     on = frontier(points)
+    ours = point(NEW, ()) if policy != NEW else None
     which = f"seeds {first_seed}-{first_seed + seeds - 1}"
-    title = f"adaptive's knobs on {cell} ({which} x {jobs} requests)"
+    title = f"{policy}'s knobs on {cell} ({which} x {jobs} requests)"
     table = Table(title=title)
     heads = ("setting", "avg / grace", f"p95 / grace ({target.p95_target})",
              "reserved / min-workers", "on the frontier", "all three targets")  # fmt: skip
@@ -186,6 +239,16 @@ def main(
                "yes" if p.setting in on else "", "yes" if p.meets(target) else "no"]  # fmt: skip
         table.add_row(*row)
         rows.append(row)
+    if ours is not None:  # DaCirco's default policy, beside the peer's settings
+        row = [f"{NEW} (defaults)", f"{ours.avg:.3f}", f"{ours.p95:.3f}",
+               f"{ours.reserved:.3f}", "", "yes" if ours.meets(target) else "no"]  # fmt: skip
+        table.add_row(*row)
+        rows.append(row)
+        better = [p for p in points if p.p95 <= ours.p95 and p.reserved <= ours.reserved]
+        console.print(
+            f"{len(better)} of {len(points)} settings of {policy} are as fast and as lean "
+            f"as {NEW}'s defaults"
+        )
     console.print(table)
     met = sum(p.meets(target) for p in points)
     console.print(f"{met} of {len(points)} settings meet all three targets")
@@ -193,7 +256,7 @@ def main(
         for line in (list(heads), ["---"] * len(heads), *rows):
             print("| " + " | ".join(line) + " |")
     if plot_to is not None:
-        plot(points, target, on, title, plot_to)
+        plot(points, target, on, title, plot_to, ours)
         console.print(f"plot written to {plot_to}")
 
 

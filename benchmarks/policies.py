@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dacirco.analytics.figures import Figures
+from dacirco.policies import knobs
 from dacirco.policies.base import available
 from dacirco.sim.bound import Bound
 from dacirco.sim.cluster import DataCenter
@@ -211,6 +212,7 @@ def main(
         )
     text = TEMPLATE.read_text(encoding="utf-8")
     text = text.replace("{{jobs}}", str(jobs)).replace("{{seeds}}", str(seeds))
+    text = text.replace("{{peer_knobs}}", knobs.markdown([p for p in available() if p not in OWN]))
     for key, section in sections.items():
         text = text.replace("{{" + key + "}}", section)
     out.mkdir(parents=True, exist_ok=True)

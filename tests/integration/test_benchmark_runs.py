@@ -282,3 +282,46 @@ def test_frontier_benchmark_sweeps_a_knob_and_writes_its_plot(tmp_path):
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert bad.returncode != 0 and "has no knob 'speed'" in bad.stderr
+
+
+def test_frontier_benchmark_sweeps_a_peers_knobs_beside_adaptives_defaults():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "frontier.py"),
+            "--cell", "short diurnal", "--seeds", "1", "--jobs", "40", "--procs", "1",
+            "--policy", "queue-threshold", "--markdown",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "queue-threshold's knobs on short diurnal (seeds 1-1 x 40 requests)" in out.stdout
+    rows = [ln for ln in out.stdout.splitlines() if ln.startswith("| ")]
+    names = [r.split(" | ")[0][2:] for r in rows[2:]]
+    assert sorted(names) == ["adaptive (defaults)", "defaults", "threshold=1", "threshold=4"]
+    assert re.search(r"\d of 3 settings of queue-threshold are as fast and as lean", out.stdout)
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "frontier.py"), "--policy", "grace-period"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert bad.returncode != 0 and "'grace-period' is not a policy with knobs" in bad.stderr
+
+
+def test_retune_benchmark_prints_the_retuned_runs_beside_the_fixed_settings():
+    out = subprocess.run(
+        [
+            sys.executable, str(ROOT / "benchmarks" / "retune.py"),
+            "--cell", "short diurnal", "--seeds", "1", "--jobs", "80", "--procs", "1",
+            "--every", "60", "--window", "200", "--weight", "1", "--markdown",
+        ],
+        capture_output=True, text=True, timeout=240, check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [ln.split(" | ") for ln in out.stdout.splitlines() if ln.startswith("| ")]
+    assert rows[0][0] == "| run" and len(rows) == 2 + 6 + 1, rows
+    assert rows[2][0] == "| fixed: defaults" and rows[-1][0] == "| retuned, weight 1"
+    chosen = [int(n) for n in rows[-1][-1].rstrip(" |").split()]
+    assert len(chosen) == 6 and sum(chosen) > 0  # some replays ran and chose a setting
+    for row in rows[2:]:
+        assert all(float(x) > 0 for x in row[1:4]), row

@@ -21,7 +21,7 @@ def test_a_knob_gives_one_setting_per_value_and_whole_knobs_stay_whole():
         (("wait_share", 0.2),),
     ]
     [setting] = fr.parse_knob("max_chunks=4")
-    policy = fr.knobs.apply(fr.Adaptive(), setting, "adaptive")
+    policy = fr.knobs.apply(fr.make_policy("adaptive"), setting, "adaptive")
     assert policy.max_chunks == 4 and isinstance(policy.max_chunks, int)
 
 
@@ -66,3 +66,40 @@ def test_the_defaults_run_is_the_registered_adaptive_run():
 def test_an_unknown_cell_names_the_known_ones():
     with pytest.raises(typer.BadParameter, match=r"unknown cell 'nowhere': one of .*short diurnal"):
         fr.find_cell("nowhere")
+
+
+def test_another_policys_knobs_are_swept_at_half_and_twice_their_defaults_within_range():
+    assert fr.default_sweep(dp.NEW) == list(fr.SWEEP)
+    sweep = fr.default_sweep("cvss")  # upper 0.2, lower 0.05, cycle 30, split_work 200, ...
+    assert "upper=0.1,0.4" in sweep and "cycle=15,60" in sweep
+    assert "max_chunks=4,16" in sweep  # 8: twice is 16, the range's end
+    # A whole knob stays whole; one at its range's end is only tried inside it.
+    assert fr.default_sweep("queue-threshold") == ["threshold=1,4"]
+    assert "target_share=0.475,1" in fr.default_sweep("covt")  # 1.9 is past the end, 1
+
+
+def test_a_peers_knob_is_checked_against_that_peer_not_adaptive():
+    assert fr.parse_knob("threshold=5", "queue-threshold") == [(("threshold", 5.0),)]
+    with pytest.raises(
+        typer.BadParameter, match="has no knob 'wait_share'; its knobs: threshold \\(0 to 10000\\)"
+    ):
+        fr.parse_knob("wait_share=0.1", "queue-threshold")
+    with pytest.raises(typer.BadParameter, match=r"threshold: 2\.5 must be a whole number"):
+        fr.parse_knob("threshold=2.5", "queue-threshold")
+
+
+def test_only_a_registered_policy_with_knobs_is_swept():
+    assert fr.find_policy("cvss") == "cvss"
+    for name in ("grace-period", "nowhere"):
+        with pytest.raises(
+            typer.BadParameter, match=f"'{name}' is not a policy with knobs: one of .*cvss"
+        ):
+            fr.find_policy(name)
+
+
+def test_a_peers_setting_reaches_the_peer():
+    cell = fr.find_cell("short diurnal")
+    ours = fr.run_one((cell, "queue-threshold", (), 4, 60))
+    assert ours == dp.run_one((cell, "queue-threshold", 4, 60))[2:]
+    moved = fr.run_one((cell, "queue-threshold", (("threshold", 0),), 4, 60))
+    assert moved != ours  # a worker for every job no idle one takes

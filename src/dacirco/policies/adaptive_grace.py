@@ -36,11 +36,14 @@ Assumed here (docs/peers/course.md):
   policy is asked at every tick (``call_interval``). A new policy object starts afresh.
 - Workers are started as in grace-period (one per waiting job no booting worker will take,
   of ``PolicyParams.flavor``) and jobs go to the longest idle worker first.
+
+``step``, ``step_every`` and ``busy_high`` are knobs (``--policy-knob``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
 from dacirco.policies.common import match_fifo, starts_for
@@ -63,7 +66,14 @@ class AdaptiveGrace:
     step_every: float = 1.0  # seconds of view time between two steps at most
     busy_high: float = BUSY_HIGH
     name: str = "adaptive-grace"
-    memory: _Memory = field(default_factory=_Memory, compare=False, repr=False)
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range;
+    # ``max_idle_time`` is ``--max-idle-time``.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "step": (0.0, 3600.0),  # 0: the grace stays ``max_idle_time``
+        "step_every": (0.0, 3600.0),  # 0: a step at every call
+        "busy_high": (0.0, 1.0),  # a share of the workers
+    }
+    memory: _Memory = field(default_factory=_Memory, init=False, compare=False, repr=False)
 
     @property
     def bounds(self) -> tuple[float, float]:

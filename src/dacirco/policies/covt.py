@@ -16,7 +16,7 @@ specifies and what is assumed here.
   wait exponential with the M/M/c mean scaled by (1 + cs^2) / 2 (Allen-Cunneen). The
   **delay target**: a job waits at most ``target_wait`` seconds (by default the deadline
   rule's waiting allowance: a job started within it meets its deadline on any flavor) with
-  probability ``target_share``.
+  probability ``target_share``. Both are knobs (``--policy-knob``).
 - **Minimum reservation.** For each flavor, the fewest workers c meeting the target; the
   flavor whose c x cores is smallest is reserved (ties: the smaller flavor), re-evaluated at
   every call as the rates change.
@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from heapq import heapify, heappush, heapreplace
+from typing import ClassVar
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -78,6 +79,13 @@ class Covt:
     target_wait: float = WAIT_ALLOWANCE  # seconds a job may wait ...
     target_share: float = 0.95  # ... with this probability
     name: str = "covt"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "target_wait": (0.0, 3600.0),
+        # A probability: at 1, the fewest workers whose chance of a longer wait is 0 in
+        # floating point (or ``max_workers``).
+        "target_share": (0.01, 1.0),
+    }
 
     # ---- the model -------------------------------------------------------------------------
     def workload(self, view: ClusterView) -> tuple[float, float, float]:

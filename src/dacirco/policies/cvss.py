@@ -27,6 +27,9 @@ Heterogeneous Cloud Services", IEEE Transactions on Parallel and Distributed Sys
   each video as GOP tasks in parallel; a job of work >= ``split_work`` is split into as many
   chunks as there are cores free (2 to ``max_chunks``).
 
+Its numbers (``upper``, ``lower``, ``cycle``, ``split_work``, ``max_chunks``) are knobs
+(``--policy-knob``).
+
 Memoryless: everything is read from the view. Deadlines pass and idle workers age with time
 alone, so ``wake_at`` is None (asked at every tick) while a job waits or a worker is idle.
 
@@ -42,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dacirco.core.placement import MAX_CHUNKS
 from dacirco.domain import FLAVORS
@@ -82,6 +86,16 @@ class Cvss:
     split_work: float = 200.0  # where the mechanism can split: jobs of this much work ...
     max_chunks: int = 8  # ... go in up to this many chunks, one per free core
     name: str = "cvss"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        # Shares of the queue predicted late; a ``lower`` at or above ``upper`` acts as
+        # ``upper`` (an idle worker goes whenever none is started).
+        "upper": (0.0, 1.0),
+        "lower": (0.0, 1.0),
+        "cycle": (0.0, 86400.0),
+        "split_work": (1.0, 1e6),
+        "max_chunks": (1, MAX_CHUNKS),  # the most a split may have
+    }
 
     # ---- affinity --------------------------------------------------------------------------
     def affinity(

@@ -32,6 +32,9 @@ runs, 0 otherwise (``scale_to_zero``: Kubernetes' HPAScaleToZero with a second, 
 present" metric, as KEDA's ScaledObject activates a Deployment); the last worker then goes
 a stabilization window after the last request; ``scale_to_zero=False`` keeps one always.
 
+Its numbers above (``target``, ``tolerance``, ``sync_period``, ``downscale_window``,
+``min_replicas``, ``up_percent``, ``up_pods``) are knobs (``--policy-knob``).
+
 Memory: the utilization since the last sync, the desired count and the recommendations of
 the stabilization window, all from the views seen. It acts at the first call at or after
 each sync time and says so (``wake_at`` the next one), so skipping ticks changes nothing.
@@ -42,6 +45,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -68,6 +72,18 @@ class Hpa:
     up_pods: int = 4
     flavor: str = "small"
     name: str = "hpa"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        # The utilization is busy over ready workers, at most 1 (0 would divide by 0); from
+        # 1 / (1 + tolerance) up, it never asks for more workers: the floor alone starts them.
+        "target": (0.01, 1.0),
+        "tolerance": (0.0, 0.9),  # at 1 an all-idle ratio of 0 is "within": none would go
+        "sync_period": (1.0, 600.0),
+        "downscale_window": (0.0, 3600.0),
+        "min_replicas": (1, 100),  # 0: a request with no worker would never get one
+        "up_percent": (0.0, 1000.0),
+        "up_pods": (1, 100),  # 0 (with no worker alive): no scale-up ever, +0 % of 0
+    }
     # ---- memory, from the views seen ------------------------------------------------------
     spec: int | None = field(default=None, init=False)  # the desired count (the Deployment's)
     _recs: deque[tuple[float, int]] = field(default_factory=deque, init=False, repr=False)

@@ -42,6 +42,8 @@ Left open or changed, and assumed:
   out: the fallback is used then;
 - requests go to idle workers, longest idle first, as grace-period's.
 
+Its numbers above are knobs (``--policy-knob``).
+
 Memory: the histogram and the last request's arrival, from the views seen (a request is
 new when it arrived after the last one seen). It says when time alone changes its mind
 (``wake_at``), so skipping ticks changes nothing.
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -78,6 +81,19 @@ class HybridHistogram:
     default_boot: float = 20.0  # seconds, until a boot has been seen
     flavor: str = "small"
     name: str = "hybrid-histogram"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "bin_seconds": (1.0, 3600.0),
+        "bins": (1, 10_000),  # the histogram is summed at each new request
+        # Disjoint: the pre-warm window (head) opens before the keep-alive's end (tail).
+        "head_percentile": (0.0, 49.0),
+        "tail_percentile": (51.0, 100.0),
+        "margin": (0.0, 1.0),  # a share of the windows: 1 makes the pre-warm window 0
+        "cv_threshold": (0.0, 100.0),
+        "min_samples": (1, 100_000),  # 0 would read an empty histogram (no mean)
+        "fallback_keep_alive": (0.0, 86400.0),
+        "default_boot": (0.1, 3600.0),
+    }
     # ---- memory, from the views seen ------------------------------------------------------
     counts: list[int] = field(default_factory=list, init=False, repr=False)
     out_of_range: int = field(default=0, init=False)

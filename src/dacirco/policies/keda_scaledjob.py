@@ -24,6 +24,8 @@ polls fall on multiples of ``polling_interval`` (as a controller started at time
 workers are also bounded by ``max_workers`` and the nodes' room; a worker booted when no
 request is left (one taken by another) exits at once, as a Job finding the queue empty.
 
+``polling_interval`` and ``max_replica_count`` are knobs (``--policy-knob``).
+
 Memory: the workers given a request (and when), and the last poll, from the views seen.
 It acts at the first call at or after a poll time that has work to do, and says so
 (``wake_at`` the next poll while requests are not covered), so skipping ticks changes
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -55,6 +58,11 @@ class KedaScaledJob:
     max_replica_count: int = 100
     flavor: str = "small"
     name: str = "keda-scaledjob"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "polling_interval": (1.0, 600.0),
+        "max_replica_count": (1, 10_000),  # 0: no job would ever be created
+    }
     # ---- memory, from the views seen ------------------------------------------------------
     _given: dict[str, float] = field(default_factory=dict, init=False, repr=False)
     _last_call: float | None = field(default=None, init=False, repr=False)

@@ -124,3 +124,26 @@ def apply(policy: Policy, knobs: Knobs, name: str) -> Policy:
             raise ValueError(f"{knob}: {value:g} must be a whole number")
         changes[knob] = int(value) if spec.whole else value
     return dataclasses.replace(policy, **changes)  # type: ignore[type-var]
+
+
+def markdown(names: Sequence[str]) -> str:
+    """A Markdown table of the registered policies ``names`` that have knobs: each knob with
+    its default and its range (docs/policies.md shows the peers' this way)."""
+    from dacirco.policies.base import make_policy
+
+    lines = ["| policy | its knobs: default (range) |", "| --- | --- |"]
+    for name in names:
+        policy = make_policy(name)
+        own = knobs_of(policy)
+        if own:
+            cells = (
+                f"`{k}` {_num(getattr(policy, k))} ({_num(spec.low)} to {_num(spec.high)})"
+                for k, spec in own.items()
+            )
+            lines.append(f"| {name} | {', '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    """A number as people read it: whole ones with thousands separators, others in short."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:g}"

@@ -37,6 +37,9 @@ specify and what is assumed here.
   from it keeps (else it would start one again at once). A job left waiting with nothing
   busy or booting always gets a worker.
 
+Its numbers (``step``, ``horizon``, the weights, ``robust``, ``trend_span``) are knobs
+(``--policy-knob``).
+
 Memoryless: everything is read from the view. Rates decay with time alone, so ``wake_at`` is
 None (asked at every tick) while anything waits, runs or was seen arriving lately.
 """
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dacirco.domain import FLAVORS
 from dacirco.policies.base import (
@@ -108,6 +112,17 @@ class Mpc:
     trend_span: float = 120.0  # seconds the trend is extrapolated at most (0: none)
     flavor: str = "small"
     name: str = "mpc"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "step": (1.0, 600.0),  # a slot lasts a boot at least whatever this says
+        # A plan is a DP over MAX_SIZES counts per slot: its time grows with the slots
+        # (and the horizon x step planned, up to 8 h here).
+        "horizon": (1, 48),
+        "delay_weight": (0.0, 1000.0),
+        "deferrable_weight": (0.0, 1.0),  # a deferrable job's wait weighs no more
+        "robust": (0.0, 10.0),  # below 0 a slot's planned rate could be negative
+        "trend_span": (0.0, 3600.0),
+    }
 
     # ---- prediction ------------------------------------------------------------------------
     def rates(self, view: ClusterView, dt: float) -> list[float]:

@@ -24,6 +24,7 @@ Assumed here (docs/peers/course.md):
 - **Aging** counts from the job's rank (``JobView.ranked_at``: its arrival, moved by its
   priority), continuous rather than in whole points: a job is overtaken only by jobs that
   arrived less than ``aging x`` (its cost - theirs) seconds after it, so none starves.
+  ``aging`` is a knob (``--policy-knob``).
 - **Workers**: as grace-period (the issue's definition): one started per waiting job that no
   booting worker will take, of the service's flavor; idle ones kept ``max_idle_time``. The
   source's "large" workers for high bitrates are not reproduced: the bitrate barely changes
@@ -36,6 +37,7 @@ from __future__ import annotations
 import heapq
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dacirco.policies.base import (
     Assign,
@@ -60,6 +62,11 @@ class PriorityDynamic:
     aging: float = AGING
     largest_first: bool = False  # the source's order as written
     name: str = "priority-dynamic"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range;
+    # ``max_idle_time`` is ``--max-idle-time``.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "aging": (0.1, 86400.0),  # seconds of waiting a point is worth: 0 would divide by 0
+    }
 
     def cost(self, job: JobView) -> float:
         """The score before aging: larger for larger inputs and bitrates and for "fast"

@@ -18,7 +18,7 @@ Assumed here (docs/peers/course.md):
 - Jobs wait only behind busy workers: with none busy and none booting, a worker is started
   for the first waiting job whatever the threshold (the source's "no worker at all").
 - ``threshold`` defaults to 2 (docs/peers/course.md says why); the source's 9 is
-  ``QueueThreshold(threshold=9)``.
+  ``QueueThreshold(threshold=9)``, or the knob ``--policy-knob threshold=9``.
 - Idle workers: as grace-period (the issue's definition), kept ``max_idle_time`` seconds
   (``--max-idle-time``, 60 s) and given jobs longest idle first; the source stops them at
   once, which ``--max-idle-time 0`` gives.
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from dacirco.policies.base import ClusterView, Decisions, PolicyParams, StopWorker, register
 from dacirco.policies.common import match_fifo, starts_for
@@ -41,6 +42,11 @@ class QueueThreshold:
     max_idle_time: float = 60.0
     flavor: str = "small"
     name: str = "queue-threshold"
+    # The knobs ``--policy-knob`` may set (``policies/knobs.py``), each within its range;
+    # ``max_idle_time`` is ``--max-idle-time``.
+    KNOBS: ClassVar[dict[str, tuple[float, float]]] = {
+        "threshold": (0, 10_000),  # 0: a worker for every job no idle one takes
+    }
 
     def wanted(self, view: ClusterView, unserved: int) -> int:
         """How many of the ``unserved`` jobs should have a worker of their own (booting ones
