@@ -165,6 +165,20 @@ def run_one(
     return cell.label, policy, f.delay.avg, f.delay.p95, f.reserved_core_seconds
 
 
+Task = tuple[Cell, str, int, int, knobs.Knobs]
+
+
+def tasks_for(
+    cells: list[Cell], policies: list[str], seeds: range, jobs: int, set_: knobs.Knobs
+) -> list[Task]:
+    """Every run of the grid: each cell, policy and seed, adaptive with the knobs ``set_``
+    (``--policy-knob``) and every other policy with its defaults, though it may have a knob
+    of the same name (cvss's ``max_chunks``)."""
+    return [
+        (c, p, s, jobs, set_ if p == NEW else ()) for c in cells for p in policies for s in seeds
+    ]
+
+
 @dataclass
 class Means:
     runs: dict[tuple[str, str], list[tuple[float, float, float]]] = field(default_factory=dict)
@@ -247,12 +261,7 @@ def main(
     if peers:
         policies += [p for p in available() if p not in policies]
     seed_range = range(first_seed, first_seed + seeds)
-    tasks = [  # the knobs are adaptive's
-        (c, p, s, jobs, set_ if p == NEW else ())
-        for c in cells
-        for p in policies
-        for s in seed_range
-    ]
+    tasks = tasks_for(cells, policies, seed_range, jobs, set_)
     means = Means()
     redo = {tuned if p == NEW else p for p in again or ()}
     stored = load_runs(runs, redo, jobs)

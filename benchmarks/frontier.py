@@ -10,11 +10,11 @@ whether some setting of a published peer's knobs beats DaCirco's default policy 
         [--first-seed 11] [--seeds 5] [--jobs 1000] [--knob wait_share=0.05,0.1]
         [--knob linger_boots=2,3] [--plot docs/img/frontier.png] [--markdown]
 
-Without ``--knob`` it sweeps adaptive's ``wait_share``, ``linger_boots`` and ``max_chunks``,
-and another policy's knobs each at half and at twice its default (within its range; a knob
-that is 0 by default only with ``--knob``). A setting is on the frontier when no other one
-has both a lower p95 and fewer core-seconds; the service and ``dacirco simulate`` run one
-with ``--policy-knob NAME=VALUE`` (``policies/knobs.py``).
+Without ``--knob`` it sweeps adaptive's ``wait_share``, ``linger_boots``, ``max_chunks``
+and ``piece_share``, and another policy's knobs each at half and at twice its default
+(within its range; a knob that is 0 by default only with ``--knob``). A setting is on the
+frontier when no other one has both a lower p95 and fewer core-seconds; the service and
+``dacirco simulate`` run one with ``--policy-knob NAME=VALUE`` (``policies/knobs.py``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,12 @@ from dacirco.policies.base import available, make_policy
 from default_policy import GRACE, GRIDS, MINIMIZE, NEW, Cell
 
 console = Console(width=160)
-SWEEP = ("wait_share=0.05,0.1,0.15,0.4", "linger_boots=2,3", "max_chunks=4,6")
+SWEEP = (
+    "wait_share=0.05,0.1,0.15,0.4",
+    "linger_boots=2,3",
+    "max_chunks=4,6",
+    "piece_share=0.5,1",
+)
 DEFAULTS = "defaults"
 
 Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
@@ -95,8 +100,8 @@ def label(setting: Setting) -> str:
 
 
 def run_one(task: tuple[Cell, str, Setting, int, int]) -> tuple[float, float, float]:
-    """(avg, p95, reserved core-seconds) of ``policy`` on the cell's workload of ``seed``;
-    adaptive with the knobs of ``setting``."""
+    """(avg, p95, reserved core-seconds) of ``policy`` on the cell's workload of ``seed``,
+    with the knobs of ``setting``."""
     cell, policy, setting, seed, jobs = task
     _, _, avg, p95, reserved = default_policy.run_one((cell, policy, seed, jobs, setting))
     return avg, p95, reserved

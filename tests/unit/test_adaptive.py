@@ -92,8 +92,8 @@ def test_a_rhythm_keeps_the_pool_of_what_comes_and_no_more() -> None:
 def test_a_burst_forecast_a_boot_ahead_finds_its_busy_workers_booted() -> None:
     """A boot before the burst it forecasts, the workers that the burst's work keeps busy are
     started (whole ones, no spare), though no request has come yet; none earlier, and none
-    without the season."""
-    policy = Adaptive()
+    without the season. (Jobs whole here, one task each: ``piece_share=1``.)"""
+    policy = Adaptive(piece_share=1.0)
     counts = tuple(30 if (i * BIN) % 150.0 < 30.0 else 0 for i in range(100))
     season = Season(150.0, 0.0, counts, error=1.0, error_flat=5.0)
     quiet = stats(0.02, last=1140.0)  # between bursts: a request now and then
@@ -131,8 +131,8 @@ def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
     """Idle workers beyond the pool are kept a boot (ski rental), but none beyond those the
     next boot's requests may take: the busy ones and one per task expected within a boot,
     at the higher of the two recent rates; after a silence that says the traffic stopped,
-    at one over the silence."""
-    policy = Adaptive()
+    at one over the silence. (Jobs whole here, one task each: ``piece_share=1``.)"""
+    policy = Adaptive(piece_share=1.0)
     assert policy.linger_boots == 1.0
     # Eight workers just freed by the chunks of a long job, at 0.05 requests/s of 10 s jobs
     # (one task each) and 20 s boots: one task expected within a boot, so one is kept.
@@ -162,8 +162,8 @@ def test_idle_workers_beyond_what_the_next_boot_may_take_go_at_once() -> None:
 def test_beyond_the_pool_booting_workers_go_first_and_pilots_last() -> None:
     """Workers beyond what the next boot's requests may take go: those still booting first,
     the latest started first (an idle one serves now, a booting one only after its boot),
-    our own idle ones next, pilots (free while idle) last."""
-    policy = Adaptive()
+    our own idle ones next, pilots (free while idle) last. (Jobs whole here: ``piece_share=1``.)"""
+    policy = Adaptive(piece_share=1.0)
     booting = [
         WorkerView(f"b{i}", FLAVORS["tiny"], WorkerState.BOOTING, NOW - 10 + i, "n0")
         for i in range(3)
@@ -190,8 +190,8 @@ def test_beyond_the_pool_booting_workers_go_first_and_pilots_last() -> None:
 def test_the_pools_cap_counts_busy_workers_due_within_a_boot_and_whole_ones_with_a_season() -> None:
     """The pool keeps no more idle workers than the tasks expected within a boot, less the
     busy workers due by then (each takes one of those tasks itself); with a season, whole
-    workers only."""
-    policy = Adaptive()
+    workers only. (Jobs whole here, one task each: ``piece_share=1``.)"""
+    policy = Adaptive(piece_share=1.0)
 
     def busy(i: int, left: float) -> WorkerView:  # its task ends in ``left`` seconds
         return WorkerView(
@@ -260,8 +260,10 @@ def test_the_recent_digest_is_the_request_by_request_arithmetic(
 
 
 def test_the_recent_digest_takes_an_int_rate_and_a_single_chunk_knob() -> None:
+    # Chunks of 3/4 of the median (7.5 s), five at most.
     v = view(st=stats(1.0, (5.0, 10.0, 40.0)))
-    assert Adaptive().recent(v, 1).chunks == Adaptive().recent(v, 1.0).chunks == (1, 1, 4)
+    assert Adaptive().recent(v, 1).chunks == Adaptive().recent(v, 1.0).chunks == (1, 2, 5)
+    assert Adaptive(piece_share=1.0, max_chunks=8).recent(v, 1.0).chunks == (1, 1, 4)
     assert Adaptive(max_chunks=0).recent(v, 1.0).chunks == (1, 1, 1)
 
 

@@ -15,22 +15,27 @@ from dacirco.policies.stats import RecentStats
 from .adaptive_views import busy, idle, job, stats, view
 
 
-def test_a_job_is_split_to_the_length_of_a_typical_one() -> None:
-    # The median recent job lasts 10 s on one core; this one 40 s: four chunks of 10 s.
+def test_a_job_is_split_in_chunks_shorter_than_a_typical_one() -> None:
+    # The median recent job lasts 10 s on one core: chunks of 7.5 s (3/4 of it). A 40 s job
+    # would make six: five, the most.
     v = view([job(1, duration=40.0)], st=stats(0.1))
     d = Adaptive().decide(v)
-    assert [(s.job_id, s.chunks) for s in d.split] == [("j1", 4)]
+    assert [(s.job_id, s.chunks) for s in d.split] == [("j1", 5)]
     assert all(s.flavor == "tiny" for s in d.start)
-    # As long as a typical job, or without splitting: whole.
-    assert Adaptive().decide(view([job(1, duration=10.0)], st=stats(0.1))).split == ()
+    assert [(s.job_id, s.chunks) for s in Adaptive(max_chunks=8).decide(v).split] == [("j1", 6)]
+    # A typical job goes in two; one no longer than a chunk, or without splitting: whole.
+    typical = Adaptive().decide(view([job(1, duration=10.0)], st=stats(0.1)))
+    assert [(s.job_id, s.chunks) for s in typical.split] == [("j1", 2)]
+    assert Adaptive().decide(view([job(1, duration=7.5)], st=stats(0.1))).split == ()
     assert Adaptive().decide(view([job(1, duration=40.0)], st=stats(0.1), split=False)).split == ()
 
 
 def test_a_job_gets_the_chunks_that_end_it_soonest() -> None:
     """A 40 s job asks for four chunks of 10 s. With two idle workers and two more due in
     5 s, four end it at 15 s; with only the two idle ones (the others a 20 s boot away),
-    two chunks end it at 20 s where four would end at 30 s."""
-    policy = Adaptive()
+    two chunks end it at 20 s where four would end at 30 s. (Chunks of a typical job's length
+    here, at most eight: ``piece_share=1``, ``max_chunks=8``.)"""
+    policy = Adaptive(piece_share=1.0, max_chunks=8)
     long_job, two = [job(1, duration=40.0)], [idle(1), idle(2)]
 
     def chunks(workers: list[WorkerView]) -> list[tuple[str, int]]:

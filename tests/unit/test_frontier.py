@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from dacirco.analytics.figures import figures
+from dacirco.policies.base import PolicyParams, make_policy
+
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 
 import default_policy as dp
@@ -55,11 +58,21 @@ def test_the_frontier_holds_the_settings_no_other_beats_on_both_figures():
     assert not fr.Point((), 0.9, 0.69, 0.99).meets(dp.Cell("x", "poisson@0.3", p95_target=0.5))
 
 
+def _direct(cell: dp.Cell, name: str, seed: int, jobs: int, knobs=()) -> tuple[float, ...]:
+    """A run made without the benchmarks' code: the policy built here, with ``knobs``."""
+    setup = cell.setup(jobs)
+    work, _ = setup.workload(cell.workload, seed)
+    params = PolicyParams(setup.config.max_idle_time, setup.config.flavor, tuple(knobs))
+    f = figures(setup.run(name, work, seed, policy=make_policy(name, params)).run)
+    return f.delay.avg, f.delay.p95, f.reserved_core_seconds
+
+
 def test_the_defaults_run_is_the_registered_adaptive_run():
     cell = fr.find_cell("short diurnal")
     ours = fr.run_one((cell, dp.NEW, (), 4, 60))
-    assert ours == dp.run_one((cell, dp.NEW, 4, 60))[2:]
+    assert ours == _direct(cell, dp.NEW, 4, 60)
     moved = fr.run_one((cell, dp.NEW, (("max_chunks", 1),), 4, 60))
+    assert moved == _direct(cell, dp.NEW, 4, 60, (("max_chunks", 1),))
     assert moved != ours  # the knob reaches the policy: whole jobs only
 
 
@@ -100,6 +113,16 @@ def test_only_a_registered_policy_with_knobs_is_swept():
 def test_a_peers_setting_reaches_the_peer():
     cell = fr.find_cell("short diurnal")
     ours = fr.run_one((cell, "queue-threshold", (), 4, 60))
-    assert ours == dp.run_one((cell, "queue-threshold", 4, 60))[2:]
+    assert ours == _direct(cell, "queue-threshold", 4, 60)
     moved = fr.run_one((cell, "queue-threshold", (("threshold", 0),), 4, 60))
+    assert moved == _direct(cell, "queue-threshold", 4, 60, (("threshold", 0),))
     assert moved != ours  # a worker for every job no idle one takes
+
+
+def test_a_grid_gives_adaptive_its_knobs_and_every_other_policy_its_defaults():
+    cells = [fr.find_cell("short diurnal")]
+    set_ = (("max_chunks", 3.0),)  # cvss has a knob of that name too
+    tasks = dp.tasks_for(cells, [dp.NEW, dp.GRACE, "cvss"], range(1, 3), 50, set_)
+    assert len(tasks) == 6
+    assert {t[4] for t in tasks if t[1] == dp.NEW} == {set_}
+    assert {t[4] for t in tasks if t[1] != dp.NEW} == {()}

@@ -190,7 +190,6 @@ def test_a_knob_set_reaches_the_policy_and_a_whole_one_stays_whole() -> None:
     assert policy.threshold == 5 and isinstance(policy.threshold, int)  # type: ignore[attr-defined]
     hpa = make_policy("hpa", PolicyParams(knobs=(("up_pods", 2.0), ("target", 0.5))))
     assert (hpa.up_pods, hpa.target) == (2, 0.5) and isinstance(hpa.up_pods, int)  # type: ignore[attr-defined]
-    assert hpa.spec is None  # type: ignore[attr-defined]  # its memory starts afresh
     # The service's own options still come from it, next to the knobs.
     params = PolicyParams(max_idle_time=7.0, flavor="medium", knobs=(("aging", 3.0),))
     dynamic = make_policy("priority-dynamic", params)

@@ -1,4 +1,4 @@
-"""adaptive: one-core workers, each job split to the length of a typical one, and a warm pool
+"""adaptive: one-core workers, each job split in chunks shorter than a typical one, and a warm pool
 sized from the traffic by queueing theory, so that it stays lean when requests are few and
 fast when they come close together (docs/policies.md has the measurements).
 
@@ -10,9 +10,10 @@ many seconds a unit of work takes on a one-core worker.
   since ffmpeg does not use more cores linearly). Where the mechanism splits jobs
   (``Limits.can_split``), speed comes from chunks on several workers rather than from
   larger workers.
-- **Chunks the length of a typical job.** A job is split in ``ceil(its seconds / piece)``
-  chunks (at most ``max_chunks``), ``piece`` being ``piece_share`` x the median recent job's
-  seconds: a long movie then costs little more delay than a short one, on any catalog.
+- **Chunks shorter than a typical job.** A job is split in ``ceil(its seconds / piece)``
+  chunks (at most ``max_chunks``, 5), ``piece`` being ``piece_share`` (3/4) x the median
+  recent job's seconds: a long movie then costs little more delay than a short one, on any
+  catalog, and a job a third longer than the typical one goes in two.
   Fewer, when fewer end it sooner: the tasks of the queue take, in its order, the workers
   free first (idle, booting, busy by when they are due, new ones after a boot), and a job
   gets the number of chunks, up to that, that ends it soonest.
