@@ -177,13 +177,18 @@ def plot(
     plt.close(fig)
 
 
+# The options of a run on one cell (retune.py takes them too).
+CellOption = Annotated[str, typer.Option(help="a cell of default_policy.py's grids, by label")]
+FirstSeedOption = Annotated[int, typer.Option(min=0, help="the first seed")]
+SeedsOption = Annotated[int, typer.Option(min=1, help="seeds per setting")]
+JobsOption = Annotated[int, typer.Option(min=10, help="requests per run")]
+
+
 def main(
-    cell: Annotated[str, typer.Option(help="a cell of default_policy.py's grids, by label")] = (
-        "short diurnal"
-    ),
-    first_seed: Annotated[int, typer.Option(min=0, help="the first seed")] = 1,
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per setting")] = 5,
-    jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
+    cell: CellOption = "short diurnal",
+    first_seed: FirstSeedOption = 1,
+    seeds: SeedsOption = 5,
+    jobs: JobsOption = 1000,
     policy: Annotated[str, typer.Option(help="the policy whose knobs are swept")] = NEW,
     knob: Annotated[
         list[str] | None,

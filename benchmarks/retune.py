@@ -38,7 +38,15 @@ from dacirco.policies.base import ClusterView, Decisions
 from dacirco.sim.compare import Setup
 from dacirco.sim.workload import SimJob
 from default_policy import GRACE, MINIMIZE, NEW, Cell
-from frontier import Point, find_cell, frontier
+from frontier import (
+    CellOption,
+    FirstSeedOption,
+    JobsOption,
+    Point,
+    SeedsOption,
+    find_cell,
+    frontier,
+)
 
 console = Console(width=160)
 # The settings a replay chooses among: the spare pool's margin and the idle workers' linger,
@@ -127,12 +135,10 @@ def run_one(task: Task) -> tuple[float, float, float, list[int]]:
 
 
 def main(
-    cell: Annotated[str, typer.Option(help="a cell of default_policy.py's grids, by label")] = (
-        "short diurnal"
-    ),
-    first_seed: Annotated[int, typer.Option(min=0, help="the first seed")] = 1,
-    seeds: Annotated[int, typer.Option(min=1, help="seeds per run")] = 5,
-    jobs: Annotated[int, typer.Option(min=10, help="requests per run")] = 1000,
+    cell: CellOption = "short diurnal",
+    first_seed: FirstSeedOption = 1,
+    seeds: SeedsOption = 5,
+    jobs: JobsOption = 1000,
     every: Annotated[float, typer.Option(min=1.0, help="seconds between two replays")] = 300.0,
     window: Annotated[float, typer.Option(min=10.0, help="seconds of arrivals replayed")] = 600.0,
     weight: Annotated[
