@@ -128,7 +128,8 @@ def test_ffmpeg_failure_puts_the_job_in_error_with_ffmpegs_message(service_facto
 
 
 def test_a_killed_worker_loses_no_job(service_factory):
-    svc = service_factory("--max-idle-time", "30")
+    # The job whole (adaptive would split a typical one in two): its attempts are its own.
+    svc = service_factory("--max-idle-time", "30", "--policy-knob", "max_chunks=1")
     job_id = svc.submit(id_video="bbb_5.mp4", speed="fast")
     svc.wait_for(
         lambda: svc.client.get(f"/jobs/{job_id}/state").json() == "Started" and svc.worker_pids(),
