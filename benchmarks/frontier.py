@@ -20,6 +20,7 @@ frontier when no other one has both a lower p95 and fewer core-seconds; the serv
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,7 @@ SWEEP = (
 DEFAULTS = "defaults"
 
 Setting = tuple[tuple[str, float], ...]  # the knobs moved: () is the defaults
+Runs = Sequence[Sequence[float]]  # runs' (avg, p95, reserved core-seconds, ...)
 
 
 def parse_knob(text: str, policy: str = NEW) -> list[Setting]:
@@ -116,6 +118,21 @@ class Point:
 
     def meets(self, cell: Cell) -> bool:
         return self.avg <= 1 and self.p95 <= cell.p95_target and self.reserved <= 1
+
+    @classmethod
+    def of(cls, setting: Setting, runs: Runs, grace: Runs, minimize: Runs) -> Point:
+        """``setting``'s point from its runs' (avg, p95, reserved), each figure's mean over
+        the same seeds' mean of grace-period's (delays) or minimize-workers' (core-seconds)."""
+
+        def mean(rows: Runs, i: int) -> float:
+            return statistics.fmean(r[i] for r in rows)
+
+        return cls(
+            setting,
+            mean(runs, 0) / mean(grace, 0),
+            mean(runs, 1) / mean(grace, 1),
+            mean(runs, 2) / mean(minimize, 2),
+        )
 
 
 def frontier(points: list[Point]) -> set[Setting]:
@@ -222,16 +239,8 @@ def main(
             results.setdefault((t[1], t[2]), []).append(got)
             bar.advance(task)
 
-    def mean(policy: str, setting: Setting, i: int) -> float:
-        return statistics.fmean(r[i] for r in results[(policy, setting)])
-
     def point(name: str, st: Setting) -> Point:
-        return Point(
-            st,
-            mean(name, st, 0) / mean(GRACE, (), 0),
-            mean(name, st, 1) / mean(GRACE, (), 1),
-            mean(name, st, 2) / mean(MINIMIZE, (), 2),
-        )
+        return Point.of(st, results[(name, st)], results[(GRACE, ())], results[(MINIMIZE, ())])
 
     points = [point(policy, st) for st in settings]
     on = frontier(points)

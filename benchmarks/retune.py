@@ -21,7 +21,6 @@ empty data center, where the run had a warm pool.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -46,6 +45,7 @@ from frontier import (
     SeedsOption,
     find_cell,
     frontier,
+    label,
 )
 
 console = Console(width=160)
@@ -60,10 +60,6 @@ CANDIDATES: tuple[tuple[tuple[str, float], ...], ...] = (
     (("wait_share", 1.0), ("linger_boots", 3.0)),
 )
 MIN_REPLAYED = 20  # fewer requests in the window: the knobs are kept
-
-
-def knobs_label(setting: Sequence[tuple[str, float]]) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in setting) or "defaults"
 
 
 def adaptive(setting: Sequence[tuple[str, float]]) -> Adaptive:
@@ -171,20 +167,12 @@ def main(
             results.setdefault(key, []).append(got)
             bar.advance(progress)
 
-    def mean(key: tuple[str, float], i: int) -> float:
-        return statistics.fmean(r[i] for r in results[key])
-
     def point(key: tuple[str, float], name: tuple[tuple[str, float], ...]) -> Point:
-        return Point(
-            name,
-            mean(key, 0) / mean((GRACE, 0.0), 0),
-            mean(key, 1) / mean((GRACE, 0.0), 1),
-            mean(key, 2) / mean((MINIMIZE, 0.0), 2),
-        )
+        return Point.of(name, results[key], results[(GRACE, 0.0)], results[(MINIMIZE, 0.0)])
 
     rows: list[tuple[str, Point, str]] = []
     for i, setting in enumerate(CANDIDATES):
-        rows.append((f"fixed: {knobs_label(setting)}", point((f"fixed:{i}", 0.0), setting), ""))
+        rows.append((f"fixed: {label(setting)}", point((f"fixed:{i}", 0.0), setting), ""))
     for w in weights:
         picks = [c for r in results[("retuned", w)] for c in r[3]]
         share = " ".join(f"{picks.count(i)}" for i in range(len(CANDIDATES)))
@@ -203,9 +191,9 @@ def main(
     for h in heads:
         table.add_column(h, justify="left" if h == "run" else "right")
     lines = []
-    for label, p, share in rows:
+    for run, p, share in rows:
         marks = ["yes" if p.setting in on else "", "yes" if p.meets(target) else "no"]
-        row = [label, f"{p.avg:.3f}", f"{p.p95:.3f}", f"{p.reserved:.3f}", *marks, share]
+        row = [run, f"{p.avg:.3f}", f"{p.p95:.3f}", f"{p.reserved:.3f}", *marks, share]
         table.add_row(*row)
         lines.append(row)
     console.print(table)

@@ -13,7 +13,7 @@ many seconds a unit of work takes on a one-core worker.
 - **Chunks shorter than a typical job.** A job is split in ``ceil(its seconds / piece)``
   chunks (at most ``max_chunks``, 5), ``piece`` being ``piece_share`` (3/4) x the median
   recent job's seconds: a long movie then costs little more delay than a short one, on any
-  catalog, and a job a third longer than the typical one goes in two.
+  catalog, and the typical job itself goes in two.
   Fewer, when fewer end it sooner: the tasks of the queue take, in its order, the workers
   free first (idle, booting, busy by when they are due, new ones after a boot), and a job
   gets the number of chunks, up to that, that ends it soonest.

@@ -27,8 +27,8 @@ class PoolSizing:
     """The knobs of the pool's size, and the pool read from a view."""
 
     wait_share: float = 0.25  # a request's mean wait for a worker, as a share of its length
-    # Chunks last this share of the median recent job: a job a third longer than it goes in
-    # two, and the longer jobs that make a p95 end within about a typical job's time.
+    # Chunks last this share of the median recent job: the typical job itself goes in two,
+    # and the longer jobs that make a p95 end within about a typical job's time.
     piece_share: float = 0.75
     # The most chunks a job goes in: a long one in more would hold more workers at once than
     # the pool keeps spare, and wait for boots (docs/policies.md, "adaptive against its
